@@ -1,0 +1,308 @@
+"""Two ways to capture every op output of a torch model in one forward pass.
+
+* :class:`TorchScriptCapture` inlines a ScriptModule's graph, registers every op output
+  as an extra graph output and runs the rewritten graph once.
+* :class:`FxCapture` interprets an ``torch.fx`` graph (from ``symbolic_trace`` or a
+  ``torch.export`` program) and keeps the values of the requested nodes as they pass.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.fx
+
+from ..errors import ModelLoadError
+from ..ops import is_ignored, op_key
+from ..scopes import scope_from_hierarchy
+
+# Positional arguments of aten ops that carry the attributes parity normalises.
+_ATTR_POSITIONS: dict[str, dict[str, int]] = {
+    "_convolution": {"stride": 3, "pad": 4, "dilation": 5, "group": 8},
+    "conv2d": {"stride": 3, "pad": 4, "dilation": 5, "group": 6},
+    "conv1d": {"stride": 3, "pad": 4, "dilation": 5, "group": 6},
+    "batch_norm": {"training": 5, "eps": 7},
+    "_native_batch_norm_legit_no_training": {"eps": 6},
+    "max_pool2d": {"kernel": 1, "stride": 2, "pad": 3, "dilation": 4, "ceil_mode": 5},
+    "max_pool2d_with_indices": {"kernel": 1, "stride": 2, "pad": 3, "dilation": 4,
+                                "ceil_mode": 5},
+    "avg_pool2d": {"kernel": 1, "stride": 2, "pad": 3, "ceil_mode": 4},
+    "cat": {"axis": 1},
+    "flatten": {"start_dim": 1, "end_dim": 2},
+    "dropout": {"p": 1, "training": 2},
+}
+_MODULE_ATTRS = {"kernel_size": "kernel", "stride": "stride", "padding": "pad",
+                 "dilation": "dilation", "groups": "group", "eps": "eps",
+                 "ceil_mode": "ceil_mode", "training": "training", "p": "p"}
+_DEFAULT_ATTRS = {"batch_norm": {"eps": 1e-5}}
+
+
+@dataclass(frozen=True)
+class CapturedOp:
+    """One op whose output can be captured: ``key`` is the engine's handle for it."""
+
+    key: str
+    op: str
+    scope: str
+    reads: tuple[str, ...] = ()
+    attrs: dict[str, Any] = field(default_factory=dict)
+    is_module_call: bool = False
+
+
+def name_ops(ops: Sequence[CapturedOp]) -> list[str]:
+    """User-facing names: module path for a leaf module's op, ``scope/op`` otherwise.
+
+    A leaf module is a scope no other op's scope lies inside. The k-th repeat of a
+    name gets ``:k`` (a module called twice, two adds in one block).
+    """
+    scopes = {op.scope for op in ops if op.scope}
+    parents = {s.rsplit(".", i)[0] for s in scopes for i in range(1, s.count(".") + 1)}
+    seen: Counter[str] = Counter()
+    names = []
+    for op in ops:
+        leaf = op.scope and (op.is_module_call or op.scope not in parents)
+        if leaf:
+            base = op.scope
+        else:
+            short = op_key(op.op)
+            base = f"{op.scope}/{short}" if op.scope else short
+        count = seen[base]
+        seen[base] += 1
+        names.append(base if count == 0 else f"{base}:{count}")
+    return names
+
+
+def _normalise(key: str, value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return tuple(_normalise(key, v) for v in value)
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    return value
+
+
+def _attrs_from_args(op: str, args: Sequence[Any]) -> dict[str, Any]:
+    short = op_key(op)
+    attrs = dict(_DEFAULT_ATTRS.get(short, {}))
+    for attr, position in _ATTR_POSITIONS.get(short, {}).items():
+        if position < len(args) and args[position] is not None:
+            attrs[attr] = _normalise(attr, args[position])
+    if "ceil_mode" in attrs:
+        attrs["ceil_mode"] = bool(attrs["ceil_mode"])
+    return attrs
+
+
+class TorchScriptCapture:
+    """Capture for ScriptModules (loaded archives, or modules traced by parity)."""
+
+    def __init__(self, module: torch.jit.ScriptModule, path: Path) -> None:
+        self.module = module
+        self.path = path
+        try:
+            graph = module.graph.copy()
+        except AttributeError:
+            raise ModelLoadError(path, "TorchScript archive has no forward method") from None
+        torch._C._jit_pass_inline(graph)
+        # In-place ops (ReLU(inplace=True)) would overwrite captured values: make them pure.
+        torch._C._jit_pass_remove_mutation(graph)
+        self._graph = graph
+        graph_inputs = list(graph.inputs())[1:]  # the first is `self`
+        self.input_names = [_clean(v.debugName()) for v in graph_inputs]
+        self.input_shapes: list[tuple[int, ...] | None] = [None] * len(graph_inputs)
+        self._input_of = {v.debugName(): n for v, n in zip(graph_inputs, self.input_names)}
+        self._position = {
+            node.output().debugName(): i for i, node in enumerate(graph.nodes())
+            if node.outputsSize() == 1
+        }
+        self.ops = self._collect_ops()
+        keys = {op.key for op in self.ops}
+        self.output_keys = [v.debugName() for v in graph.outputs() if v.debugName() in keys]
+        self._compiled: dict[tuple[str, ...], Any] = {}
+
+    def _collect_ops(self) -> list[CapturedOp]:
+        captured: set[str] = set()
+        sources: dict[str, tuple[str, ...]] = {}
+
+        def sources_of(value: torch._C.Value) -> tuple[str, ...]:
+            name = value.debugName()
+            if name in captured:
+                return (name,)
+            if name in self._input_of:
+                return (self._input_of[name],)
+            if name not in sources:
+                node = value.node()
+                found: list[str] = []
+                if node.kind() != "prim::Param":
+                    for inp in node.inputs():
+                        found.extend(sources_of(inp))
+                sources[name] = tuple(dict.fromkeys(found))
+            return sources[name]
+
+        ops = []
+        for node in self._graph.nodes():
+            kind = node.kind()
+            if not kind.startswith("aten::") or node.outputsSize() != 1 or is_ignored(kind):
+                continue
+            out = node.output()
+            if out.type().kind() != "TensorType":
+                continue
+            reads = tuple(dict.fromkeys(s for i in node.inputs() for s in sources_of(i)))
+            args = [_constant(i) for i in node.inputs()]
+            captured.add(out.debugName())
+            ops.append(CapturedOp(
+                key=out.debugName(),
+                op=kind,
+                scope=scope_from_hierarchy(node.getModuleHierarchy()),
+                reads=reads,
+                attrs=_attrs_from_args(kind, args),
+            ))
+        return ops
+
+    def run(self, args: list[torch.Tensor], keys: list[str]) -> dict[str, torch.Tensor]:
+        wanted = tuple(keys)
+        if wanted not in self._compiled:
+            graph = self._graph.copy()  # a copy keeps node order, not value names
+            nodes = list(graph.nodes())
+            original = len(list(graph.outputs()))
+            for key in wanted:
+                graph.registerOutput(nodes[self._position[key]].output())
+            graph.makeMultiOutputIntoTuple()
+            function = torch._C._create_function_from_graph("parity_capture", graph)
+            self._compiled = {wanted: (function, original)}
+        function, original = self._compiled[wanted]
+        try:
+            outputs = function(self.module._c, *args)
+        except Exception as exc:  # TorchScript runtime errors carry C++ traces
+            raise ModelLoadError(self.path, f"forward pass failed ({_first_line(exc)})") from None
+        return dict(zip(wanted, outputs[original:]))
+
+
+class FxCapture:
+    """Capture for ``torch.fx`` graphs: nn.Module factories and torch.export programs."""
+
+    def __init__(self, graph_module: torch.fx.GraphModule, path: Path) -> None:
+        self.graph_module = graph_module
+        self.path = path
+        placeholders = [n for n in graph_module.graph.nodes if n.op == "placeholder"]
+        self.input_names = [n.name for n in placeholders]
+        self.input_shapes = [_fake_shape(n) for n in placeholders]
+        self.ops = [op for n in graph_module.graph.nodes if (op := self._describe(n))]
+        keys = {op.key for op in self.ops}
+        output = next(n for n in graph_module.graph.nodes if n.op == "output")
+        self.output_keys = [n.name for n in output.all_input_nodes if n.name in keys]
+
+    @classmethod
+    def from_module(cls, module: torch.nn.Module, path: Path) -> FxCapture:
+        try:
+            graph_module = torch.fx.symbolic_trace(module)
+        except Exception as exc:  # tracing raises many types on data-dependent code
+            raise ModelLoadError(
+                path,
+                f"torch.fx cannot trace this module ({_first_line(exc)}); "
+                "save it with torch.export (.pt2) or torch.jit.trace (.pt) instead",
+            ) from None
+        return cls(graph_module, path)
+
+    @classmethod
+    def from_exported(cls, program: torch.export.ExportedProgram, path: Path) -> FxCapture:
+        return cls(program.module(), path)
+
+    def _describe(self, node: torch.fx.Node) -> CapturedOp | None:
+        if node.op == "call_module":
+            if str(node.target).startswith("_guards"):
+                return None
+            submodule = self.graph_module.get_submodule(str(node.target))
+            attrs = {
+                short: _normalise(short, getattr(submodule, attr))
+                for attr, short in _MODULE_ATTRS.items() if hasattr(submodule, attr)
+            }
+            op, scope, is_call = type(submodule).__name__, str(node.target), True
+        elif node.op in ("call_function", "call_method"):
+            op = _target_name(node.target)
+            scope, is_call = _fx_scope(node), False
+            attrs = _attrs_from_args(op, [_fx_constant(a) for a in node.args])
+        else:
+            return None
+        if is_ignored(op):
+            return None
+        reads = tuple(n.name for n in node.all_input_nodes)
+        return CapturedOp(node.name, op, scope, reads, attrs, is_module_call=is_call)
+
+    def run(self, args: list[torch.Tensor], keys: list[str]) -> dict[str, torch.Tensor]:
+        wanted = set(keys)
+        captured: dict[str, torch.Tensor] = {}
+
+        class Recorder(torch.fx.Interpreter):
+            def run_node(self, node: torch.fx.Node) -> Any:
+                value = super().run_node(node)
+                if node.name in wanted:  # a clone: later in-place ops must not change it
+                    captured[node.name] = _first_tensor(value).clone()
+                return value
+
+        try:
+            Recorder(self.graph_module).run(*args)
+        except Exception as exc:  # user model code may raise anything
+            raise ModelLoadError(self.path, f"forward pass failed ({_first_line(exc)})") from None
+        return captured
+
+
+def _first_tensor(value: Any) -> torch.Tensor:
+    if isinstance(value, (tuple, list)) and value and isinstance(value[0], torch.Tensor):
+        return value[0]
+    if isinstance(value, torch.Tensor):
+        return value
+    return torch.tensor(float(value) if isinstance(value, (int, float, bool)) else float("nan"))
+
+
+def _target_name(target: Any) -> str:
+    schema = getattr(target, "_schema", None)
+    if schema is not None:
+        return schema.name
+    return getattr(target, "__name__", str(target))
+
+
+def _fx_scope(node: torch.fx.Node) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return ""
+    key, value = list(stack.items())[-1]
+    path = value[0] if isinstance(value, tuple) else key
+    return "" if path.startswith("L__self__") else path
+
+
+def _fx_constant(arg: Any) -> Any:
+    return None if isinstance(arg, torch.fx.Node) else arg
+
+
+def _fake_shape(node: torch.fx.Node) -> tuple[int, ...] | None:
+    value = node.meta.get("val")
+    shape = getattr(value, "shape", None)
+    try:
+        return tuple(int(d) for d in shape) if shape is not None else None
+    except TypeError:  # symbolic dimensions
+        return None
+
+
+def _constant(value: torch._C.Value) -> Any:
+    node = value.node()
+    if node.kind() == "prim::Constant":
+        return value.toIValue()
+    if node.kind() == "prim::ListConstruct":
+        items = [_constant(i) for i in node.inputs()]
+        return None if any(i is None for i in items) else items
+    return None
+
+
+def _clean(debug_name: str) -> str:
+    """``x.1`` -> ``x``: TorchScript suffixes value names with a version."""
+    head, _, tail = debug_name.rpartition(".")
+    return head if head and tail.isdigit() else debug_name
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,160 @@
+"""ONNX Runtime adapter: intermediates are exposed by adding node outputs as graph outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import helper, shape_inference
+
+from ..backend import Backend
+from ..errors import ModelLoadError
+from ..graph import Graph, Node, TensorSpec
+from ..ops import is_ignored
+from ..scopes import scope_from_onnx_name
+
+_DEFAULT_EPS = 1e-5
+
+
+class OnnxRuntimeBackend(Backend):
+    """Runs ``.onnx`` files with onnxruntime on the CPU."""
+
+    name = "onnxrt"
+    extra = "onnx"
+
+    def __init__(self, path: Path, weights: Path | None = None, **options: Any) -> None:
+        super().__init__(path, weights, **options)
+        try:
+            self.model = onnx.load(str(self.path))
+        except Exception as exc:  # protobuf decode errors have no common base class
+            raise ModelLoadError(self.path, f"not a readable ONNX model ({exc})") from None
+        try:
+            self._typed = shape_inference.infer_shapes(self.model)
+        except Exception:  # inference is best-effort: unknown ops leave shapes unknown
+            self._typed = self.model
+        self._value_info = {vi.name: vi for vi in _all_value_infos(self._typed.graph)}
+        self._tensor_of_node: dict[str, str] = {}
+        self._sessions: dict[tuple[str, ...], ort.InferenceSession] = {}
+
+    def _load_graph(self) -> Graph:
+        graph = self.model.graph
+        initializers = {init.name for init in graph.initializer}
+        inputs = tuple(
+            _tensor_spec(vi) for vi in graph.input if vi.name not in initializers
+        )
+        producer: dict[str, str] = {spec.name: spec.name for spec in inputs}
+        nodes = []
+        for index, proto in enumerate(graph.node):
+            if not proto.output:
+                continue
+            name = proto.name or proto.output[0] or f"{proto.op_type}_{index}"
+            if is_ignored(proto.op_type):
+                continue
+            self._tensor_of_node[name] = proto.output[0]
+            reads = tuple(dict.fromkeys(producer[t] for t in proto.input if t in producer))
+            for tensor in proto.output:
+                producer[tensor] = name
+            nodes.append(Node(
+                name=name,
+                op=proto.op_type,
+                inputs=reads,
+                attrs=_attrs(proto),
+                shape=self._shape_of(proto.output[0]),
+                scope=scope_from_onnx_name(name),
+            ))
+        outputs = tuple(producer.get(o.name, o.name) for o in graph.output)
+        return Graph(tuple(nodes), inputs, outputs, source=str(self.path))
+
+    def _shape_of(self, tensor: str) -> tuple[int | None, ...] | None:
+        info = self._value_info.get(tensor)
+        if info is None or not info.type.tensor_type.HasField("shape"):
+            return None
+        return _dims(info)
+
+    def _run(self, feeds: Mapping[str, np.ndarray], fetch: list[str]) -> dict[str, Any]:
+        tensors = [self._tensor_of_node.get(name, name) for name in fetch]
+        session = self._session(tuple(dict.fromkeys(tensors)))
+        typed_feeds = {
+            inp.name: np.asarray(feeds[inp.name]).astype(_numpy_type(inp.type), copy=False)
+            for inp in session.get_inputs()
+        }
+        names = [out.name for out in session.get_outputs()]
+        values = dict(zip(names, session.run(names, typed_feeds)))
+        return {name: values[tensor] for name, tensor in zip(fetch, tensors)}
+
+    def _session(self, tensors: tuple[str, ...]) -> ort.InferenceSession:
+        if tensors not in self._sessions:
+            model = onnx.ModelProto()
+            model.CopyFrom(self.model)
+            del model.graph.output[:]
+            model.graph.output.extend(self._output_info(t) for t in tensors)
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+            options.log_severity_level = 3
+            try:
+                session = ort.InferenceSession(
+                    model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+                )
+            except Exception as exc:  # onnxruntime raises its own exception types
+                raise ModelLoadError(self.path, f"onnxruntime cannot run it ({exc})") from None
+            self._sessions = {tensors: session}  # keep only the latest session in memory
+        return self._sessions[tensors]
+
+    def _output_info(self, tensor: str) -> onnx.ValueInfoProto:
+        info = self._value_info.get(tensor)
+        if info is not None and info.type.tensor_type.elem_type:
+            return info
+        return helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None)
+
+    def close(self) -> None:
+        self._sessions.clear()
+
+
+def _all_value_infos(graph: onnx.GraphProto) -> list[onnx.ValueInfoProto]:
+    return [*graph.input, *graph.value_info, *graph.output]
+
+
+def _dims(info: onnx.ValueInfoProto) -> tuple[int | None, ...]:
+    return tuple(
+        d.dim_value if d.HasField("dim_value") else None
+        for d in info.type.tensor_type.shape.dim
+    )
+
+
+def _tensor_spec(info: onnx.ValueInfoProto) -> TensorSpec:
+    elem = info.type.tensor_type.elem_type or onnx.TensorProto.FLOAT
+    dtype = np.dtype(helper.tensor_dtype_to_np_dtype(elem)).name
+    return TensorSpec(info.name, _dims(info), dtype)
+
+
+def _numpy_type(ort_type: str) -> np.dtype:
+    names = {"tensor(float)": "float32", "tensor(double)": "float64",
+             "tensor(float16)": "float16", "tensor(int64)": "int64", "tensor(int32)": "int32",
+             "tensor(uint8)": "uint8", "tensor(bool)": "bool"}
+    return np.dtype(names.get(ort_type, "float32"))
+
+
+def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
+    raw = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    attrs: dict[str, Any] = {}
+    renames = {"kernel_shape": "kernel", "strides": "stride", "pads": "pad",
+               "dilations": "dilation", "epsilon": "eps", "axis": "axis"}
+    for key, value in raw.items():
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        elif isinstance(value, list):
+            value = tuple(value)
+        elif not isinstance(value, (int, float, str)):
+            continue  # tensors and graphs are not attributes to show
+        attrs[renames.get(key, key)] = value
+    if node.op_type == "BatchNormalization":
+        attrs.setdefault("eps", _DEFAULT_EPS)
+    if node.op_type in ("Conv", "ConvTranspose"):
+        attrs.setdefault("group", 1)
+    if node.op_type in ("MaxPool", "AveragePool"):
+        attrs["ceil_mode"] = bool(attrs.get("ceil_mode", 0))
+    return attrs

@@ -1,0 +1,133 @@
+"""PyTorch adapter: TorchScript archives, torch.export programs and nn.Module factories.
+
+Every captured op is named by the module it runs in (``layer1.0.conv1``), so names read
+like ``model.named_modules()``; ops that run directly in a container module are named
+``scope/op`` (``layer1.0/add``), and a repeated call gets a ``:k`` suffix.
+All requested nodes are captured in one forward pass under ``torch.no_grad()``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..backend import Backend
+from ..errors import ModelLoadError
+from ..graph import Graph, Node, TensorSpec
+from ._torch_capture import FxCapture, TorchScriptCapture, name_ops
+
+
+class TorchBackend(Backend):
+    """Runs PyTorch models on the CPU in eval mode."""
+
+    name = "pytorch"
+    extra = "torch"
+
+    def __init__(self, path: Path, weights: Path | None = None, **options: Any) -> None:
+        super().__init__(path, weights, **options)
+        factory = options.get("factory")
+        if factory:
+            module = _module_from_factory(str(self.path), factory)
+            if weights is not None:
+                _load_state_dict(module, weights)
+            self.was_training = module.training
+            self._capture: FxCapture | TorchScriptCapture = FxCapture.from_module(
+                module.eval(), self.path
+            )
+        elif self.path.suffix == ".pt2":
+            self.was_training = False
+            self._capture = FxCapture.from_exported(_load_exported(self.path), self.path)
+        else:
+            module = _load_torchscript(self.path)
+            self.was_training = module.training
+            self._capture = TorchScriptCapture(module.eval(), self.path)
+        self._names = name_ops(self._capture.ops)
+
+    def _load_graph(self) -> Graph:
+        ops = self._capture.ops
+        name_of = {op.key: name for op, name in zip(ops, self._names)}
+        input_names = self._capture.input_names
+        nodes = []
+        for op, name in zip(ops, self._names):
+            reads = tuple(
+                dict.fromkeys(name_of[k] if k in name_of else k for k in op.reads
+                              if k in name_of or k in input_names)
+            )
+            nodes.append(Node(name=name, op=op.op, inputs=reads, attrs=op.attrs, scope=op.scope))
+        inputs = tuple(
+            TensorSpec(n, shape) for n, shape in zip(input_names, self._capture.input_shapes)
+        )
+        outputs = tuple(name_of.get(k, k) for k in self._capture.output_keys)
+        return Graph(tuple(nodes), inputs, outputs, source=str(self.path))
+
+    def _run(self, feeds: Mapping[str, np.ndarray], fetch: list[str]) -> dict[str, np.ndarray]:
+        key_of = {name: op.key for op, name in zip(self._capture.ops, self._names)}
+        args = [torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in self._capture.input_names]
+        with torch.no_grad():
+            values = self._capture.run(args, [key_of[name] for name in fetch])
+        return {name: values[key_of[name]].detach().cpu().numpy() for name in fetch}
+
+
+def _load_torchscript(path: Path) -> torch.jit.ScriptModule:
+    try:
+        return torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:  # torch raises RuntimeError subclasses with long C++ traces
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(path, f"not a loadable TorchScript archive ({first})") from None
+
+
+def _load_exported(path: Path) -> torch.export.ExportedProgram:
+    try:
+        return torch.export.load(str(path))
+    except Exception as exc:  # see _load_torchscript
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(path, f"not a loadable torch.export program ({first})") from None
+
+
+def _module_from_factory(target: str, factory: str) -> torch.nn.Module:
+    """Import ``target`` (a .py file or a dotted module) and call ``factory()``."""
+    if target.endswith(".py"):
+        spec = importlib.util.spec_from_file_location(Path(target).stem, target)
+        if spec is None or spec.loader is None:
+            raise ModelLoadError(target, "cannot import this file")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules.setdefault(spec.name, module)
+        spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as exc:
+            raise ModelLoadError(target, f"cannot import module ({exc})") from None
+    fn = getattr(module, factory, None)
+    if not callable(fn):
+        raise ModelLoadError(target, f"has no callable {factory!r}")
+    model = fn()
+    if not isinstance(model, torch.nn.Module):
+        raise ModelLoadError(target, f"{factory}() returned {type(model).__name__}, not nn.Module")
+    return model
+
+
+def _load_state_dict(module: torch.nn.Module, weights: Path) -> None:
+    try:
+        state = torch.load(str(weights), map_location="cpu", weights_only=True)
+    except Exception as exc:  # weights_only refuses pickled code with UnpicklingError
+        first = str(exc).strip().splitlines()[0]
+        raise ModelLoadError(weights, f"not a plain state_dict, refused to unpickle ({first})") \
+            from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ModelLoadError(weights, f"holds a {type(state).__name__}, expected a state_dict")
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ModelLoadError(weights, f"does not fit the model ({first})") from None
+

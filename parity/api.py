@@ -1,0 +1,91 @@
+"""The Python API: open models and compare them, the same path the CLI takes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from .backend import Backend
+from .diff import diff_models
+from .errors import ParityError, UsageError
+from .formats import sniff
+from .inputs import Feeds, bind, load_arrays, random_arrays
+from .mapping import align
+from .metrics import Tolerance
+from .registry import backend_class
+from .report import Report
+
+InputsLike = Union[str, Path, np.ndarray, Mapping[str, np.ndarray], None]
+
+
+def open_model(spec: str | Path, weights: str | Path | None = None, **options: Any) -> Backend:
+    """Load the model ``spec`` with the backend its format calls for."""
+    ref = sniff(str(spec), weights, **options)
+    cls = backend_class(ref.backend)
+    return cls(ref.path, ref.weights, **ref.options)
+
+
+def make_feeds(
+    a: Backend, b: Backend, inputs: InputsLike = None, *, seed: int = 0,
+    input_shape: tuple[int, ...] | None = None,
+) -> tuple[Feeds, Feeds]:
+    """The same input values keyed for each model; random (seeded) when ``inputs`` is None."""
+    if inputs is None:
+        arrays = random_arrays(a.graph.inputs, b.graph.inputs, seed, input_shape)
+        what = f"random normal, seed {seed}"
+    elif isinstance(inputs, (str, Path)):
+        arrays, what = load_arrays(Path(inputs)), str(inputs)
+    elif isinstance(inputs, np.ndarray):
+        arrays, what = [(None, inputs)], "array"
+    else:
+        arrays, what = list(inputs.items()), "arrays"
+    return bind(a.graph, arrays, what), bind(b.graph, arrays, what)
+
+
+def compare(
+    a: str | Path | Backend,
+    b: str | Path | Backend,
+    *,
+    inputs: InputsLike = None,
+    seed: int = 0,
+    input_shape: tuple[int, ...] | None = None,
+    atol: float = 1e-5,
+    rtol: float = 1e-5,
+    mapping: Mapping[str, str] | None = None,
+) -> Report:
+    """Run both models once and compare every aligned node.
+
+    Args:
+        a, b: model specs (paths or ``file.py:factory``) or opened backends.
+        inputs: ``.npy``/``.npz`` path, an array, a dict of arrays, or None for random.
+        seed: seed of the random inputs.
+        input_shape: shape of random inputs where the models do not declare one.
+        atol, rtol: tolerance, numpy ``allclose`` semantics.
+        mapping: ``{a_name: b_name}`` pairs (``*`` globs allowed) that override alignment.
+    """
+    if atol < 0 or rtol < 0:
+        raise UsageError("--atol and --rtol must be non-negative")
+    model_a = a if isinstance(a, Backend) else open_model(a)
+    model_b = b if isinstance(b, Backend) else open_model(b)
+    feeds_a, feeds_b = make_feeds(model_a, model_b, inputs, seed=seed, input_shape=input_shape)
+    alignment = align(model_a.graph, model_b.graph, mapping)
+    return diff_models(
+        model_a, model_b, feeds_a.arrays, feeds_b.arrays, alignment,
+        Tolerance(atol, rtol), inputs_a=feeds_a.description, inputs_b=feeds_b.description,
+    )
+
+
+def assert_parity(a: str | Path | Backend, b: str | Path | Backend, **kwargs: Any) -> Report:
+    """:func:`compare`, raising ``AssertionError`` with the first divergence when not ok."""
+    report = compare(a, b, **kwargs)
+    if not report.ok:
+        from .render import render_text
+
+        raise AssertionError(render_text(report, width=120))
+    return report
+
+
+__all__ = ["compare", "assert_parity", "open_model", "make_feeds", "ParityError"]

@@ -1,0 +1,108 @@
+"""The one interface every framework adapter implements.
+
+An adapter loads a model, describes its graph, and runs it ONCE to any set of named
+nodes. Adapters implement ``_load_graph`` and ``_run``; the public methods here do the
+checking once for all of them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .errors import InputError, ModelLoadError, NodeNotFound
+from .graph import Graph
+
+
+class Backend(ABC):
+    """A loaded model that can be run to named nodes.
+
+    Subclasses set ``name`` and ``extra`` and implement ``_load_graph`` and ``_run``.
+    ``__init__`` must load the model (raising :class:`ModelLoadError` naming the file).
+    """
+
+    name: ClassVar[str]
+    extra: ClassVar[str]
+
+    def __init__(self, path: Path, weights: Path | None = None, **options: Any) -> None:
+        self.path = Path(path)
+        self.weights = weights
+        self.options = options
+
+    @cached_property
+    def graph(self) -> Graph:
+        """Nodes in topological order, inputs with shapes, outputs."""
+        return self._load_graph()
+
+    def run(self, feeds: Mapping[str, np.ndarray], fetch: Sequence[str]) -> dict[str, np.ndarray]:
+        """Run one forward pass and return the outputs of the ``fetch`` nodes as float arrays.
+
+        All requested nodes come from the same single pass. A graph input's name fetches
+        the array fed to it.
+        """
+        self._check_feeds(feeds)
+        wanted = list(dict.fromkeys(fetch))
+        for name in wanted:
+            if not self.graph.has_point(name):
+                raise NodeNotFound(name, str(self.path), self.graph.closest(name))
+        nodes = [name for name in wanted if name in self.graph]
+        outputs = dict(self._run(feeds, nodes)) if nodes else {}
+        outputs.update({name: feeds[name] for name in wanted if name in feeds})
+        missing = [name for name in wanted if name not in outputs]
+        if missing:
+            raise ModelLoadError(self.path, f"the {self.name} run produced no value for {missing}")
+        return {name: _as_float_array(outputs[name]) for name in wanted}
+
+    def close(self) -> None:
+        """Release framework resources; the default keeps nothing to release."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @abstractmethod
+    def _load_graph(self) -> Graph:
+        """Describe the model's graph."""
+
+    @abstractmethod
+    def _run(self, feeds: Mapping[str, np.ndarray], fetch: list[str]) -> Mapping[str, Any]:
+        """One forward pass returning the outputs of ``fetch`` (any array-like)."""
+
+    def _check_feeds(self, feeds: Mapping[str, np.ndarray]) -> None:
+        expected = {spec.name: spec for spec in self.graph.inputs}
+        unknown = sorted(set(feeds) - set(expected))
+        missing = sorted(set(expected) - set(feeds))
+        if unknown or missing:
+            raise InputError(
+                f"{self.path}: inputs do not match the model's "
+                f"(model wants {sorted(expected)}, got {sorted(feeds)})"
+            )
+        for name, array in feeds.items():
+            shape = expected[name].shape
+            if shape is None:
+                continue
+            if len(shape) != array.ndim or any(
+                want is not None and want != got for want, got in zip(shape, array.shape)
+            ):
+                raise InputError(
+                    f"{self.path}: input {name!r} has shape {tuple(array.shape)}, "
+                    f"the model wants {_shape_text(shape)}"
+                )
+
+
+def _as_float_array(value: Any) -> np.ndarray:
+    array = np.asarray(value)
+    if not np.issubdtype(array.dtype, np.floating):
+        array = array.astype(np.float64)
+    return array
+
+
+def _shape_text(shape: tuple[int | None, ...]) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"

@@ -1,0 +1,167 @@
+"""Command line: ``parity compare``, ``parity inspect``, ``parity backends``.
+
+Exit codes: 0 all within tolerance, 1 divergence found, 2 usage or input error.
+A :class:`ParityError` prints as one line; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .errors import ParityError
+
+F = TypeVar("F", bound=Callable[..., Any])
+FORMATS = ("table", "markdown", "json")
+
+
+def _friendly_errors(command: F) -> F:
+    """Turn ParityError into a one-line message and its exit code."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = click.get_current_context().find_root().params.get("debug", False)
+        try:
+            return command(*args, **kwargs)
+        except ParityError as exc:
+            if debug:
+                traceback.print_exc()
+            click.echo(f"parity: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(package_name="parity")
+def cli(debug: bool) -> None:
+    """Find the first layer where two versions of a neural network disagree."""
+
+
+@cli.command()
+@click.argument("model_a")
+@click.argument("model_b")
+@click.option("--input", "input_file", type=click.Path(path_type=Path),
+              help="One input array (.npy) fed to both models.")
+@click.option("--inputs", "inputs_file", type=click.Path(path_type=Path),
+              help="Named input arrays (.npz) fed to both models.")
+@click.option("--random", "use_random", is_flag=True,
+              help="Seeded random-normal inputs (the default when no input is given).")
+@click.option("--seed", default=0, show_default=True, help="Seed for --random.")
+@click.option("--input-shape", help="Shape for random inputs, e.g. 1,3,224,224.")
+@click.option("--a-weights", type=click.Path(path_type=Path), help="Weights file for model A.")
+@click.option("--b-weights", type=click.Path(path_type=Path), help="Weights file for model B.")
+@click.option("--atol", default=1e-5, show_default=True, help="Absolute tolerance.")
+@click.option("--rtol", default=1e-5, show_default=True, help="Relative tolerance.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--output", type=click.Path(path_type=Path), help="Write the report to FILE.")
+@click.option("--all", "show_all", is_flag=True, help="Show every row of the table.")
+@_friendly_errors
+def compare(model_a: str, model_b: str, input_file: Path | None, inputs_file: Path | None,
+            use_random: bool, seed: int, input_shape: str | None, a_weights: Path | None,
+            b_weights: Path | None, atol: float, rtol: float, fmt: str, output: Path | None,
+            show_all: bool) -> None:
+    """Run MODEL_A and MODEL_B once each and report where they first diverge."""
+    from .api import compare as run_compare
+    from .api import open_model
+    from .errors import UsageError
+    from .inputs import parse_shape
+
+    chosen = [o for o, on in (("--input", input_file), ("--inputs", inputs_file),
+                              ("--random", use_random)) if on]
+    if len(chosen) > 1:
+        raise UsageError(f"choose one input source, not {' and '.join(chosen)}")
+    report = run_compare(
+        open_model(model_a, a_weights),
+        open_model(model_b, b_weights),
+        inputs=input_file or inputs_file,
+        seed=seed,
+        input_shape=parse_shape(input_shape) if input_shape else None,
+        atol=atol,
+        rtol=rtol,
+    )
+    _emit_report(report, fmt, output, show_all)
+    sys.exit(0 if report.ok else 1)
+
+
+def _emit_report(report: Any, fmt: str, output: Path | None, show_all: bool) -> None:
+    from .render import render_json, render_markdown, render_text, report_renderable
+
+    if output is not None:
+        text = {"json": render_json, "markdown": render_markdown}.get(
+            fmt, lambda r: render_text(r, show_all=show_all))(report)
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"report written to {output}", err=True)
+    elif fmt == "table":
+        from rich.console import Console
+
+        Console().print(report_renderable(report, show_all=show_all))
+    else:
+        click.echo(render_json(report) if fmt == "json" else render_markdown(report), nl=False)
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--weights", type=click.Path(path_type=Path), help="Weights file for MODEL.")
+@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table",
+              show_default=True)
+@_friendly_errors
+def inspect(model: str, weights: Path | None, fmt: str) -> None:
+    """List MODEL's nodes in topological order: name, op, output shape, attributes."""
+    import json
+
+    from .api import open_model
+
+    backend = open_model(model, weights)
+    graph = backend.graph
+    if fmt == "json":
+        click.echo(json.dumps({
+            "path": str(backend.path),
+            "backend": backend.name,
+            "inputs": [{"name": s.name, "shape": s.shape, "dtype": s.dtype} for s in graph.inputs],
+            "nodes": [{"name": n.name, "op": n.op, "inputs": list(n.inputs),
+                       "shape": n.shape, "attrs": dict(n.attrs)} for n in graph.nodes],
+            "outputs": list(graph.outputs),
+        }, indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{backend.path} [{backend.name}]", show_edge=False, header_style="bold")
+    for column in ("#", "node", "op", "shape", "attrs"):
+        table.add_column(column)
+    for index, node in enumerate(graph.nodes):
+        shape = "?" if node.shape is None else "x".join("?" if d is None else str(d)
+                                                          for d in node.shape)
+        attrs = " ".join(f"{k}={v}" for k, v in node.attrs.items())
+        table.add_row(str(index), node.name, node.op, shape, attrs)
+    console = Console()
+    for spec in graph.inputs:
+        console.print(f"input {spec.name}: shape {spec.shape} {spec.dtype}")
+    console.print(table)
+
+
+@cli.command()
+def backends() -> None:
+    """List the backends, the formats they open and whether their framework is installed."""
+    import importlib.util
+
+    from .registry import BACKENDS
+
+    framework = {"onnx": "onnxruntime", "torch": "torch", "mxnet": "mxnet", "caffe": "cv2"}
+    for info in BACKENDS.values():
+        found = importlib.util.find_spec(framework[info.extra]) is not None
+        state = "installed" if found else f"missing: pip install 'parity[{info.extra}]'"
+        click.echo(f"{info.name:8} {state:40} {info.formats}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="parity")

@@ -1,0 +1,79 @@
+"""The diff engine: run both models once, compare aligned pairs, find the first divergence."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from .backend import Backend
+from .graph import Graph
+from .mapping import Alignment
+from .metrics import Tolerance, compare_arrays, squeeze_to_common
+from .report import FAIL, OK, SHAPE_MISMATCH, PairResult, Report, Side
+
+
+def diff_models(
+    a: Backend,
+    b: Backend,
+    feeds_a: Mapping[str, np.ndarray],
+    feeds_b: Mapping[str, np.ndarray],
+    alignment: Alignment,
+    tolerance: Tolerance,
+    *,
+    inputs_a: str = "",
+    inputs_b: str = "",
+) -> Report:
+    """Compare every aligned pair from one forward pass of each model."""
+    values_a = a.run(feeds_a, [m.a for m in alignment.pairs])
+    values_b = b.run(feeds_b, [m.b for m in alignment.pairs])
+    results = []
+    for match in alignment.pairs:
+        va, vb = values_a.pop(match.a), values_b.pop(match.b)
+        results.append(diff_pair(match.a, match.b, a.graph.op_of(match.a), match.how,
+                                 va, vb, tolerance))
+    pairs = tuple(results)
+    return Report(
+        a=Side(str(a.path), a.name, inputs_a),
+        b=Side(str(b.path), b.name, inputs_b),
+        tolerance=tolerance,
+        pairs=pairs,
+        unmatched_a=alignment.unmatched_a,
+        unmatched_b=alignment.unmatched_b,
+        first_divergence=first_divergence(a.graph, pairs),
+    )
+
+
+def diff_pair(
+    a: str, b: str, op: str, how: str, va: np.ndarray, vb: np.ndarray, tol: Tolerance
+) -> PairResult:
+    """Metrics and status of one pair; shapes that cannot be reconciled fail as such."""
+    common = squeeze_to_common(va, vb)
+    if common is None:
+        return PairResult(a, b, op, how, va.shape, vb.shape, SHAPE_MISMATCH)
+    metrics = compare_arrays(*common, tol)
+    return PairResult(a, b, op, how, va.shape, vb.shape, OK if metrics.passed else FAIL, metrics)
+
+
+def divergence_roots(graph: Graph, pairs: tuple[PairResult, ...]) -> list[PairResult]:
+    """Failing pairs whose nearest compared ancestors in ``graph`` all passed.
+
+    These are where error starts rather than where it is carried along.
+    """
+    status = {p.a: p for p in pairs}
+    nearest: dict[str, frozenset[str]] = {name: frozenset() for name in graph.input_names}
+    for node in graph.nodes:  # topological order: predecessors are resolved first
+        found: set[str] = set()
+        for parent in node.inputs:
+            found |= {parent} if parent in status else nearest.get(parent, frozenset())
+        nearest[node.name] = frozenset(found)
+    return [
+        p for p in pairs
+        if p.failed and not any(status[up].failed for up in nearest.get(p.a, ()))
+    ]
+
+
+def first_divergence(graph: Graph, pairs: tuple[PairResult, ...]) -> PairResult | None:
+    """The earliest divergence root in topological order, if any pair failed."""
+    roots = divergence_roots(graph, pairs)
+    return roots[0] if roots else None

@@ -1,0 +1,51 @@
+"""Error types. Every error parity raises on bad input derives from :class:`ParityError`.
+
+The CLI prints a ``ParityError`` as one line and exits with its ``exit_code``; anything
+else is a bug and gets a traceback.
+"""
+
+from __future__ import annotations
+
+
+class ParityError(Exception):
+    """Root of parity's own errors: a problem with the user's input, not a bug."""
+
+    exit_code = 2
+
+
+class UsageError(ParityError, ValueError):
+    """Options that cannot work together, or a value out of range."""
+
+
+class ModelLoadError(ParityError):
+    """A model file is missing, unreadable, or not what its name says."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class InputError(ParityError, ValueError):
+    """An input tensor or image cannot be fed to a model."""
+
+
+class BackendUnavailable(ParityError, ImportError):
+    """A framework needed for a model is not installed."""
+
+    def __init__(self, backend: str, extra: str, reason: str = "") -> None:
+        detail = f" ({reason})" if reason else ""
+        super().__init__(
+            f"the {backend} backend is not available{detail}: pip install 'parity[{extra}]'"
+        )
+        self.backend = backend
+        self.extra = extra
+
+
+class NodeNotFound(ParityError, LookupError):
+    """A node name that the graph does not have; the message lists the closest names."""
+
+    def __init__(self, name: str, where: str, candidates: list[str]) -> None:
+        hint = f"; closest: {', '.join(candidates)}" if candidates else ""
+        super().__init__(f"{where}: no node named {name!r}{hint}")
+        self.name = name

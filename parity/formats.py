@@ -1,0 +1,121 @@
+"""Model specs on the command line -> which backend opens them (format sniffing).
+
+A spec is a path (``model.onnx``, ``net-symbol.json``, ``deploy.prototxt``, ``net.pt``)
+or a Python callable (``path/to/file.py:factory``, ``package.module:factory``).
+File contents are checked against the name so a mislabelled file is caught early.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelLoadError
+
+_CALLABLE = re.compile(r"^(?P<target>[^:]+(\.py|[A-Za-z_][\w.]*)):(?P<attr>[A-Za-z_]\w*)$")
+_SUFFIXES = {
+    ".onnx": "onnxrt",
+    ".pt": "pytorch",
+    ".pth": "pytorch",
+    ".ts": "pytorch",
+    ".torchscript": "pytorch",
+    ".pt2": "pytorch",
+    ".json": "mxnet",
+    ".params": "mxnet",
+    ".prototxt": "caffe",
+    ".caffemodel": "caffe",
+}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model the user named: which backend opens it and with what."""
+
+    spec: str
+    backend: str
+    path: Path
+    weights: Path | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def sniff(spec: str, weights: str | Path | None = None, **options: Any) -> ModelRef:
+    """Decide which backend opens ``spec``; raises :class:`ModelLoadError` naming the file."""
+    weights_path = Path(weights) if weights else None
+    if weights_path is not None and not weights_path.is_file():
+        raise ModelLoadError(weights_path, "weights file not found")
+    match = _CALLABLE.match(spec)
+    if match and not Path(spec).exists():
+        target = match["target"]
+        if target.endswith(".py") and not Path(target).is_file():
+            raise ModelLoadError(target, "file not found")
+        return ModelRef(spec, "pytorch", Path(target), weights_path,
+                        {**options, "factory": match["attr"]})
+    path = Path(spec)
+    if not path.exists():
+        raise ModelLoadError(path, "file not found")
+    if path.is_dir():
+        raise ModelLoadError(path, "is a directory, expected a model file")
+    if path.stat().st_size == 0:
+        raise ModelLoadError(path, "file is empty")
+    backend = _SUFFIXES.get(path.suffix.lower()) or _guess_from_content(path)
+    _check_content(path, backend)
+    return ModelRef(spec, backend, path, weights_path, dict(options))
+
+
+def _head(path: Path, size: int = 4096) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(size)
+
+
+def _looks_like_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _guess_from_content(path: Path) -> str:
+    head = _head(path)
+    if zipfile.is_zipfile(path):
+        return "pytorch"
+    if _looks_like_text(head):
+        text = head.decode("utf-8").lstrip()
+        if text.startswith("{"):
+            return "mxnet"
+        if re.search(r"\blayers?\s*\{", text) or re.search(r"^\s*name\s*:", text, re.M):
+            return "caffe"
+    if head[:1] in (b"\x08", b"\x12", b"\x1a", b"\x3a"):
+        return "onnxrt"
+    raise ModelLoadError(path, "unrecognised model format (expected .onnx, .pt, .pt2, "
+                               "-symbol.json, .prototxt)")
+
+
+def _check_content(path: Path, backend: str) -> None:
+    """Catch a file of one format named with another's extension."""
+    head = _head(path)
+    suffix = path.suffix.lower()
+    is_zip = zipfile.is_zipfile(path)
+    if backend == "onnxrt" and (is_zip or head.lstrip().startswith((b"{", b"name", b"layer"))):
+        raise ModelLoadError(path, "named .onnx but is not an ONNX protobuf "
+                                   f"({'a zip archive' if is_zip else 'a text file'})")
+    if backend == "pytorch" and suffix != ".py" and not is_zip:
+        raise ModelLoadError(path, "not a TorchScript or torch.export archive (expected a zip); "
+                                   "for a plain nn.Module use file.py:factory --weights state.pt")
+    if backend == "mxnet" and suffix == ".json":
+        _check_symbol_json(path)
+    if backend == "caffe" and suffix == ".prototxt" and not _looks_like_text(head):
+        raise ModelLoadError(path, "named .prototxt but is not text")
+
+
+def _check_symbol_json(path: Path) -> None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(path, f"not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or "nodes" not in data or "heads" not in data:
+        raise ModelLoadError(path, "JSON is not an MXNet symbol (no 'nodes'/'heads')")

@@ -1,0 +1,100 @@
+"""Framework-neutral description of a model graph: what every backend reports."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from .errors import NodeNotFound
+
+Shape = tuple[int | None, ...]
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A graph input: name, shape, dtype.
+
+    ``shape`` is ``None`` when the model does not record it (TorchScript); a dimension
+    is ``None`` when the model leaves it open.
+    """
+
+    name: str
+    shape: Shape | None
+    dtype: str = "float32"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One comparable point of a graph: an op and the tensor it produces.
+
+    Attributes:
+        name: the key a backend's ``run`` accepts to fetch this node's output.
+        op: the framework's own op type (``Conv``, ``aten::_convolution``, ``Convolution``...).
+        inputs: names of the nodes or graph inputs this node reads.
+        attrs: normalised attributes (``eps``, ``kernel``, ``stride``, ``pad``, ``dilation``,
+            ``group``, ``ceil_mode``...), framework defaults filled in.
+        shape: output shape when the backend knows it before running.
+        scope: the module path the node belongs to, where the framework records one
+            (``layer1.0.conv1``); used to match nodes across frameworks.
+    """
+
+    name: str
+    op: str
+    inputs: tuple[str, ...] = ()
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    shape: Shape | None = None
+    scope: str = ""
+
+
+@dataclass(frozen=True)
+class Graph:
+    """Nodes in topological order, plus the model's inputs and final outputs."""
+
+    nodes: tuple[Node, ...]
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[str, ...] = ()
+    source: str = ""
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    @cached_property
+    def _by_name(self) -> dict[str, Node]:
+        return {node.name: node for node in self.nodes}
+
+    @cached_property
+    def order(self) -> dict[str, int]:
+        """Position of every node in topological order."""
+        return {node.name: i for i, node in enumerate(self.nodes)}
+
+    def node(self, name: str) -> Node:
+        """The node called ``name``; raises :class:`NodeNotFound` listing close names."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise NodeNotFound(name, self.source or "graph", self.closest(name)) from None
+
+    def closest(self, name: str, n: int = 3) -> list[str]:
+        """Up to ``n`` node names that look like ``name``."""
+        return difflib.get_close_matches(name, list(self._by_name), n=n, cutoff=0.4)
+
+    @cached_property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.inputs)
+
+    def has_point(self, name: str) -> bool:
+        """True for a node or a graph input: anything ``Backend.run`` can fetch."""
+        return name in self._by_name or name in self.input_names
+
+    def op_of(self, name: str) -> str:
+        """Op type of a node, ``Input`` for a graph input."""
+        return "Input" if name in self.input_names else self.node(name).op

@@ -1,0 +1,95 @@
+"""What each model is fed: arrays from files, seeded random data, or an image.
+
+Both sides get the same values; inputs are paired by name when both models use the
+same names, else by position.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, UsageError
+from .graph import Graph, TensorSpec
+
+
+@dataclass(frozen=True)
+class Feeds:
+    """Arrays keyed by one model's input names, and a line saying what they are."""
+
+    arrays: dict[str, np.ndarray]
+    description: str
+
+
+def load_arrays(path: Path) -> list[tuple[str | None, np.ndarray]]:
+    """Arrays from a ``.npy`` (one unnamed input) or ``.npz`` (named inputs) file."""
+    if not path.is_file():
+        raise InputError(f"{path}: input file not found")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{path}: not a readable .npy/.npz array file ({exc})") from None
+    if isinstance(loaded, np.ndarray):
+        return [(None, loaded)]
+    with loaded:
+        return [(name, loaded[name]) for name in loaded.files]
+
+
+def random_arrays(
+    specs: Sequence[TensorSpec], other: Sequence[TensorSpec], seed: int,
+    shape: tuple[int, ...] | None = None,
+) -> list[tuple[str | None, np.ndarray]]:
+    """Seeded standard-normal float32 inputs, shaped as the models declare.
+
+    A shape unknown on one side is taken from the other; ``shape`` overrides both.
+    """
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for index, spec in enumerate(specs):
+        known = shape or _known_shape(spec) or (
+            _known_shape(other[index]) if index < len(other) else None
+        )
+        if known is None:
+            raise UsageError(
+                f"input {spec.name!r} has no fixed shape in either model: "
+                "pass --input-shape (e.g. 1,3,224,224) or --input x.npy"
+            )
+        arrays.append((spec.name, rng.standard_normal(known).astype(np.float32)))
+    return arrays
+
+
+def _known_shape(spec: TensorSpec) -> tuple[int, ...] | None:
+    if spec.shape is None or any(d is None for d in spec.shape):
+        return None
+    return tuple(int(d) for d in spec.shape)  # type: ignore[arg-type]
+
+
+def bind(graph: Graph, arrays: Sequence[tuple[str | None, np.ndarray]], what: str) -> Feeds:
+    """Key ``arrays`` by ``graph``'s input names: by name when they all match, else by order."""
+    names = [spec.name for spec in graph.inputs]
+    given = [name for name, _ in arrays]
+    if len(arrays) != len(names):
+        raise InputError(
+            f"{graph.source}: model has {len(names)} input(s) {names}, got {len(arrays)} array(s)"
+        )
+    if set(given) == set(names):
+        keyed = {name: array for name, array in arrays if name is not None}
+    else:
+        keyed = {name: array for name, (_, array) in zip(names, arrays)}
+    shapes = ", ".join(f"{n} {tuple(a.shape)} {a.dtype}" for n, a in keyed.items())
+    return Feeds(keyed, f"{what}: {shapes}")
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``1,3,224,224`` or ``1x3x224x224`` -> a shape tuple."""
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+    except ValueError:
+        raise UsageError(f"--input-shape {text!r}: expected integers like 1,3,224,224") from None
+    if not shape or any(d <= 0 for d in shape):
+        raise UsageError(f"--input-shape {text!r}: dimensions must be positive")
+    return shape

@@ -1,0 +1,146 @@
+"""Align two graphs node by node: which node of A computes the same value as which of B.
+
+Strategies run in order and each only sees the nodes still unmatched:
+
+1. ``manual``: the user's mapping (``a_name -> b_name``, ``*`` globs allowed), always wins;
+2. ``exact``: identical names;
+3. ``normalised``: names equal after dropping framework decoration
+   (``_output``, ``/``, ``.``, ``::``);
+4. ``scope``: module scope + op family + call order, for graphs that record module scopes
+   (torch module paths vs the ONNX exporter's ``/layer1/layer1.0/conv1/Conv``).
+
+Every match says which strategy found it. Works on :class:`Graph` only: no frameworks.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
+
+from .errors import NodeNotFound
+from .graph import Graph, Node
+from .ops import family
+
+
+@dataclass(frozen=True)
+class Match:
+    """Node ``a`` of graph A and node ``b`` of graph B should hold equal values."""
+
+    a: str
+    b: str
+    how: str
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Matches in A's topological order, and the nodes of each side left unmatched."""
+
+    pairs: tuple[Match, ...]
+    unmatched_a: tuple[str, ...]
+    unmatched_b: tuple[str, ...]
+
+
+Strategy = Callable[[list[Node], list[Node]], list[tuple[str, str]]]
+
+
+def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignment:
+    """Match the nodes of ``a`` and ``b``; see the module docstring for the strategies."""
+    strategies: list[tuple[str, Strategy]] = []
+    if manual:
+        strategies.append(("manual", lambda _left, _right: _manual(a, b, manual)))
+    strategies += [("exact", _by_key(lambda n, _: n.name)),
+                   ("normalised", _by_key(lambda n, _: normalise_name(n.name)))]
+    if _has_scopes(a) and _has_scopes(b):
+        strategies.append(("scope", _by_scope))
+
+    left, right = list(a.nodes), list(b.nodes)
+    found: dict[str, Match] = {}
+    for how, strategy in strategies:
+        for name_a, name_b in strategy(left, right):
+            found[name_a] = Match(name_a, name_b, how)
+        taken_b = {m.b for m in found.values()}
+        left = [n for n in left if n.name not in found]
+        right = [n for n in right if n.name not in taken_b]
+    pairs = tuple(sorted(found.values(), key=lambda m: a.order[m.a]))
+    return Alignment(pairs, tuple(n.name for n in left), tuple(n.name for n in right))
+
+
+def normalise_name(name: str) -> str:
+    """Name without framework decoration: ``conv1_output`` and ``Conv1/`` -> ``conv1``."""
+    text = name.lower()
+    text = re.sub(r"(_output\d*|_fwd|:0)$", "", text)
+    return re.sub(r"[/.:\-]+", "_", text).strip("_")
+
+
+def _has_scopes(graph: Graph) -> bool:
+    return any(node.scope for node in graph.nodes)
+
+
+def _by_key(key: Callable[[Node, int], Hashable]) -> Strategy:
+    """Match nodes whose key is equal and unique on both sides."""
+
+    def strategy(left: list[Node], right: list[Node]) -> list[tuple[str, str]]:
+        keys_a = _unique_keys(left, key)
+        keys_b = _unique_keys(right, key)
+        return [(name, keys_b[k]) for k, name in keys_a.items() if k in keys_b]
+
+    return strategy
+
+
+def _unique_keys(nodes: list[Node], key: Callable[[Node, int], Hashable]) -> dict[Hashable, str]:
+    keys = [key(node, i) for i, node in enumerate(nodes)]
+    counts = Counter(keys)
+    return {k: node.name for k, node in zip(keys, nodes) if counts[k] == 1 and k}
+
+
+def _by_scope(left: list[Node], right: list[Node]) -> list[tuple[str, str]]:
+    keys_a, keys_b = _scope_keys(left), _scope_keys(right)
+    index_b = {k: name for name, k in keys_b.items()}
+    return [(name, index_b[k]) for name, k in keys_a.items() if k in index_b]
+
+
+def _scope_keys(nodes: list[Node]) -> dict[str, tuple[str, str, int]]:
+    """``(scope, op family, k)`` for the k-th op of that family in that scope.
+
+    Exporters give a module's second call its own scope (``relu`` then ``relu_1``);
+    such a scope is folded into the first so call order decides.
+    """
+    scopes = {(n.scope, family(n.op)) for n in nodes}
+    seen: defaultdict[tuple[str, str], int] = defaultdict(int)
+    keys = {}
+    for node in nodes:
+        fam = family(node.op)
+        scope = node.scope
+        base = re.sub(r"_\d+$", "", scope)
+        if base != scope and (base, fam) in scopes:
+            scope = base
+        keys[node.name] = (scope, fam, seen[(scope, fam)])
+        seen[(scope, fam)] += 1
+    return keys
+
+
+def _manual(a: Graph, b: Graph, mapping: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Resolve the user's mapping; unknown names raise :class:`NodeNotFound`."""
+    pairs = []
+    names_a = [n.name for n in a.nodes]
+    for pattern_a, pattern_b in mapping.items():
+        if "*" not in pattern_a:
+            a.node(pattern_a)
+            b.node(pattern_b)
+            pairs.append((pattern_a, pattern_b))
+            continue
+        regex = re.compile(fnmatch.translate(pattern_a).replace(".*", "(.*)"))
+        hits = [(n, regex.match(n)) for n in names_a]
+        matched = [(n, m) for n, m in hits if m]
+        if not matched:
+            raise NodeNotFound(pattern_a, f"mapping ({a.source})", a.closest(pattern_a))
+        for name, found in matched:
+            target = pattern_b
+            for group in found.groups():
+                target = target.replace("*", group, 1)
+            if target in b:
+                pairs.append((name, target))
+    return pairs

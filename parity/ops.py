@@ -1,0 +1,61 @@
+"""Data only: how op types of different frameworks relate.
+
+``family(op)`` maps an op type of any backend to a framework-neutral family name, so a
+Caffe ``Convolution``, an ONNX ``Conv``, an MXNet ``Convolution`` and torch's
+``aten::_convolution`` all read as ``conv``.
+"""
+
+from __future__ import annotations
+
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "conv": ("conv", "convolution", "_convolution", "conv2d", "conv1d", "conv3d",
+             "convtranspose", "deconvolution", "conv_transpose2d"),
+    "batchnorm": ("batchnormalization", "batchnorm", "batch_norm", "_batch_norm_impl_index",
+                  "_native_batch_norm_legit_no_training", "native_batch_norm"),
+    "scale": ("scale",),
+    "relu": ("relu", "relu_", "hardtanh"),
+    "prelu": ("prelu", "leakyrelu", "leaky_relu"),
+    "sigmoid": ("sigmoid",),
+    "tanh": ("tanh",),
+    "activation": ("activation",),
+    "maxpool": ("maxpool", "max_pool2d", "max_pool2d_with_indices", "max_pool1d"),
+    "avgpool": ("averagepool", "avg_pool2d", "adaptive_avg_pool2d", "globalaveragepool",
+                "mean", "reducemean"),
+    "pooling": ("pooling",),
+    "add": ("add", "add_", "_plus", "elemwise_add", "_add", "broadcast_add", "sum"),
+    "mul": ("mul", "mul_", "_mul", "elemwise_mul", "broadcast_mul"),
+    "sub": ("sub", "rsub", "_minus", "elemwise_sub", "broadcast_sub"),
+    "concat": ("concat", "cat", "_cat"),
+    "flatten": ("flatten", "reshape", "view", "_reshape_alias"),
+    "linear": ("gemm", "linear", "addmm", "matmul", "fullyconnected", "innerproduct"),
+    "softmax": ("softmax", "_softmax", "softmaxoutput", "softmaxactivation"),
+    "dropout": ("dropout", "feature_dropout"),
+    "identity": ("identity", "clone", "contiguous", "detach"),
+    "eltwise": ("eltwise",),
+    "scalar": ("_minus_scalar", "_mul_scalar", "_plus_scalar", "_div_scalar"),
+}
+
+_BY_OP = {op: family for family, ops in FAMILIES.items() for op in ops}
+
+# Ops that compute no tensor worth comparing (shapes, constants, bookkeeping).
+IGNORED = frozenset({
+    "constant", "shape", "size", "int", "numtotensor", "listconstruct", "tupleconstruct",
+    "constantofshape", "range", "null", "split_with_sizes", "getattr", "getitem", "dim",
+    "_assert", "_guards_fn",
+})
+
+
+def op_key(op: str) -> str:
+    """Lower-case op type without a framework namespace (``aten::relu_`` -> ``relu_``)."""
+    return op.rsplit("::", 1)[-1].lower()
+
+
+def family(op: str) -> str:
+    """The framework-neutral family of ``op``; unknown ops are their own family."""
+    key = op_key(op)
+    return _BY_OP.get(key, key)
+
+
+def is_ignored(op: str) -> bool:
+    """True for ops whose output is not a tensor to compare."""
+    return op_key(op) in IGNORED

@@ -1,0 +1,150 @@
+"""Presentation of a :class:`Report`: terminal table, markdown, JSON."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from .report import OK, PairResult, Report
+
+_CONTEXT = 8  # rows shown on each side of the first divergence in compact mode
+_COMPACT_ABOVE = 40
+
+
+def render_json(report: Report) -> str:
+    """The documented JSON contract, indented."""
+    return json.dumps(report.to_dict(), indent=2)
+
+
+def render_text(report: Report, *, width: int | None = None, show_all: bool = False,
+                color: bool = False) -> str:
+    """The terminal report as plain text (or with ANSI colour when ``color``)."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width or 140, color_system="standard" if color else None,
+                      force_terminal=color)
+    console.print(report_renderable(report, show_all=show_all))
+    return buffer.getvalue()
+
+
+def report_renderable(report: Report, *, show_all: bool = False) -> Group:
+    """Header, pair table (compact around the first divergence), summary and hints."""
+    header = Text()
+    header.append("A: ", style="bold")
+    header.append(f"{report.a.path} [{report.a.backend}]\n")
+    if report.a.inputs:
+        header.append(f"   fed {report.a.inputs}\n", style="dim")
+    header.append("B: ", style="bold")
+    header.append(f"{report.b.path} [{report.b.backend}]\n")
+    if report.b.inputs:
+        header.append(f"   fed {report.b.inputs}\n", style="dim")
+    header.append(f"tolerance: atol={report.tolerance.atol:g} rtol={report.tolerance.rtol:g}")
+    parts: list[object] = [header, _table(report, show_all)]
+    parts.append(Text(summary_line(report), style="bold green" if report.ok else "bold red"))
+    for hint in report.hints:
+        parts.append(Text(f"hint [{hint.code}] {hint.node}: {hint.message}", style="yellow"))
+    return Group(*parts)
+
+
+def summary_line(report: Report) -> str:
+    """One sentence: how many pairs, how many failed, where it first diverged."""
+    failed = sum(p.failed for p in report.pairs)
+    text = (f"{len(report.pairs)} pairs compared, {failed} outside tolerance; "
+            f"unmatched: {len(report.unmatched_a)} in A, {len(report.unmatched_b)} in B")
+    first = report.first_divergence
+    if not report.pairs:
+        return "nothing compared: no node of A was aligned with a node of B"
+    if first is not None:
+        text += f"\nfirst divergence: {first.a} <-> {first.b} ({first.op}) {_first_detail(first)}"
+    elif report.ok:
+        text += "\nok: every aligned pair is within tolerance"
+    return text
+
+
+def _first_detail(pair: PairResult) -> str:
+    if pair.metrics is None:
+        return f"shape {_shape(pair.shape_a)} vs {_shape(pair.shape_b)}"
+    return f"max-abs {pair.metrics.max_abs:.3g}, cosine {pair.metrics.cosine:.6f}"
+
+
+def visible_rows(report: Report, show_all: bool) -> list[int | None]:
+    """Row indices to show; ``None`` marks elided rows. Compact on big graphs."""
+    count = len(report.pairs)
+    if show_all or count <= _COMPACT_ABOVE:
+        return list(range(count))
+    first = report.first_divergence
+    centre = report.pairs.index(first) if first is not None else count - 1
+    keep = set(range(3)) | set(range(count - 3, count))
+    keep |= set(range(max(0, centre - _CONTEXT), min(count, centre + _CONTEXT + 1)))
+    rows: list[int | None] = []
+    for i in range(count):
+        if i in keep:
+            rows.append(i)
+        elif rows and rows[-1] is not None:
+            rows.append(None)
+    return rows
+
+
+def _table(report: Report, show_all: bool) -> Table:
+    table = Table(show_edge=False, header_style="bold", pad_edge=False)
+    for column, justify in (("#", "right"), ("A node", "left"), ("B node", "left"),
+                            ("op", "left"), ("shape", "left"), ("max-abs", "right"),
+                            ("mean-abs", "right"), ("cosine", "right"), ("status", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    first = report.first_divergence
+    for index in visible_rows(report, show_all):
+        if index is None:
+            table.add_row("…", "…", "", "", "", "", "", "", "")
+            continue
+        pair = report.pairs[index]
+        style = "bold red reverse" if pair is first else ("red" if pair.failed else None)
+        status = pair.status + ("  ◀ first divergence" if pair is first else "")
+        table.add_row(str(index), pair.a, pair.b, pair.op, *_cells(pair), status, style=style)
+    return table
+
+
+def _cells(pair: PairResult) -> tuple[str, str, str, str]:
+    shape = _shape(pair.shape_a)
+    if pair.shape_a != pair.shape_b:
+        shape += f" / {_shape(pair.shape_b)}"
+    m = pair.metrics
+    if m is None:
+        return shape, "-", "-", "-"
+    return shape, f"{m.max_abs:.3g}", f"{m.mean_abs:.3g}", f"{m.cosine:.6f}"
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "x".join(str(d) for d in shape) or "scalar"
+
+
+def render_markdown(report: Report) -> str:
+    """A GitHub-ready report: header, summary, the full table, hints."""
+    lines = [
+        "### parity report: " + ("ok" if report.ok else "divergence found"),
+        "",
+        f"- **A**: `{report.a.path}` ({report.a.backend})" +
+        (f", fed {report.a.inputs}" if report.a.inputs else ""),
+        f"- **B**: `{report.b.path}` ({report.b.backend})" +
+        (f", fed {report.b.inputs}" if report.b.inputs else ""),
+        f"- **tolerance**: atol={report.tolerance.atol:g}, rtol={report.tolerance.rtol:g}",
+        "",
+        *(f"> {line}" for line in summary_line(report).splitlines()),
+        "",
+        "| # | A node | B node | op | shape | max-abs | mean-abs | cosine | status |",
+        "|---:|---|---|---|---|---:|---:|---:|---|",
+    ]
+    first = report.first_divergence
+    for index, pair in enumerate(report.pairs):
+        shape, max_abs, mean_abs, cosine = _cells(pair)
+        status = f"**{pair.status}** ← first divergence" if pair is first else (
+            pair.status if pair.status == OK else f"**{pair.status}**")
+        cells = [str(index), f"`{pair.a}`", f"`{pair.b}`", pair.op, shape, max_abs, mean_abs,
+                 cosine, status]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    if report.hints:
+        lines += ["", "**Hints**", ""]
+        lines += [f"- `{h.code}` at `{h.node}`: {h.message}" for h in report.hints]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,112 @@
+"""The result of a comparison, and its JSON contract (see docs/json-report.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .metrics import Metrics, Tolerance
+
+OK, FAIL, SHAPE_MISMATCH = "ok", "fail", "shape_mismatch"
+
+
+@dataclass(frozen=True)
+class Side:
+    """One model of the comparison and what it was fed."""
+
+    path: str
+    backend: str
+    inputs: str = ""
+
+
+@dataclass(frozen=True)
+class PairResult:
+    """One aligned pair of nodes and how far apart their values are."""
+
+    a: str
+    b: str
+    op: str
+    how: str
+    shape_a: tuple[int, ...]
+    shape_b: tuple[int, ...]
+    status: str
+    metrics: Metrics | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status != OK
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.metrics
+        return {
+            "a": self.a,
+            "b": self.b,
+            "op": self.op,
+            "how": self.how,
+            "shape_a": list(self.shape_a),
+            "shape_b": list(self.shape_b),
+            "max_abs": _finite_or_none(m.max_abs) if m else None,
+            "mean_abs": _finite_or_none(m.mean_abs) if m else None,
+            "max_rel": _finite_or_none(m.max_rel) if m else None,
+            "cosine": _finite_or_none(m.cosine) if m else None,
+            "nan": [m.nan_a, m.nan_b] if m else None,
+            "inf": [m.inf_a, m.inf_b] if m else None,
+            "status": self.status,
+        }
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A likely cause of a divergence, with the evidence for it."""
+
+    code: str
+    node: str
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything one comparison found, in A's topological order."""
+
+    a: Side
+    b: Side
+    tolerance: Tolerance
+    pairs: tuple[PairResult, ...]
+    unmatched_a: tuple[str, ...]
+    unmatched_b: tuple[str, ...]
+    first_divergence: PairResult | None
+    hints: tuple[Hint, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True only when something was compared and every pair is within tolerance."""
+        return bool(self.pairs) and not any(p.failed for p in self.pairs)
+
+    def to_dict(self) -> dict[str, Any]:
+        first = self.first_divergence
+        return {
+            "ok": self.ok,
+            "a": {"path": self.a.path, "backend": self.a.backend, "inputs": self.a.inputs},
+            "b": {"path": self.b.path, "backend": self.b.backend, "inputs": self.b.inputs},
+            "tolerance": {"atol": self.tolerance.atol, "rtol": self.tolerance.rtol},
+            "pairs": [p.to_dict() for p in self.pairs],
+            "unmatched_a": list(self.unmatched_a),
+            "unmatched_b": list(self.unmatched_b),
+            "first_divergence": None if first is None else {
+                "a": first.a,
+                "b": first.b,
+                "op": first.op,
+                "status": first.status,
+                "max_abs": _finite_or_none(first.metrics.max_abs) if first.metrics else None,
+            },
+            "hints": [
+                {"code": h.code, "node": h.node, "message": h.message, "evidence": h.evidence}
+                for h in self.hints
+            ],
+        }
+
+
+def _finite_or_none(value: float) -> float | None:
+    """JSON has no NaN or infinity: such values become null."""
+    return value if value == value and abs(value) != float("inf") else None

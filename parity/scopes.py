@@ -1,0 +1,44 @@
+"""Module scopes from exporter node names (framework-free string handling)."""
+
+from __future__ import annotations
+
+
+def scope_from_onnx_name(name: str) -> str:
+    """Module path encoded in a TorchScript-exporter node name.
+
+    ``/layer1/layer1.0/conv1/Conv`` -> ``layer1.0.conv1``; ``/Concat`` -> ``""``.
+    Segments either repeat their parent's full path (``layer1`` then ``layer1.0``) or
+    give only the local name (``conv1``); both are joined into one dotted path.
+    """
+    if not name.startswith("/"):
+        return ""
+    path = ""
+    for segment in name.strip("/").split("/")[:-1]:
+        if not path or segment.startswith(path + "."):
+            path = segment
+        else:
+            path = f"{path}.{segment}"
+    return path
+
+
+def scope_from_hierarchy(hierarchy: str) -> str:
+    """Module path from TorchScript's ``getModuleHierarchy()``.
+
+    ``layer1(Sequential).0(BasicBlock).conv1(Conv2d)`` -> ``layer1.0.conv1``.
+    """
+    parts = []
+    depth = 0
+    current = ""
+    for char in hierarchy:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif depth == 0 and char == ".":
+            parts.append(current)
+            current = ""
+        elif depth == 0:
+            current += char
+    if current:
+        parts.append(current)
+    return ".".join(parts)
