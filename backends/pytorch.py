@@ -57,7 +57,7 @@ class TorchBackend(Backend):
         nodes = []
         for op, name in zip(ops, self._names):
             reads = tuple(
-                dict.fromkeys(name_of[k] if k in name_of else k for k in op.reads
+                dict.fromkeys(name_of.get(k, k) for k in op.reads
                               if k in name_of or k in input_names)
             )
             nodes.append(Node(name=name, op=op.op, inputs=reads, attrs=op.attrs, scope=op.scope))

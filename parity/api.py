@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from .metrics import Tolerance
 from .registry import backend_class
 from .report import Report
 
-InputsLike = Union[str, Path, np.ndarray, Mapping[str, np.ndarray], None]
+InputsLike = str | Path | np.ndarray | Mapping[str, np.ndarray] | None
 
 
 def open_model(spec: str | Path, weights: str | Path | None = None, **options: Any) -> Backend:

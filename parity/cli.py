@@ -100,9 +100,7 @@ def _emit_report(report: Any, fmt: str, output: Path | None, show_all: bool) -> 
         output.write_text(text, encoding="utf-8")
         click.echo(f"report written to {output}", err=True)
     elif fmt == "table":
-        from rich.console import Console
-
-        Console().print(report_renderable(report, show_all=show_all))
+        _console().print(report_renderable(report, show_all=show_all))
     else:
         click.echo(render_json(report) if fmt == "json" else render_markdown(report), nl=False)
 
@@ -131,7 +129,6 @@ def inspect(model: str, weights: Path | None, fmt: str) -> None:
             "outputs": list(graph.outputs),
         }, indent=2, default=str))
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"{backend.path} [{backend.name}]", show_edge=False, header_style="bold")
@@ -142,10 +139,17 @@ def inspect(model: str, weights: Path | None, fmt: str) -> None:
                                                           for d in node.shape)
         attrs = " ".join(f"{k}={v}" for k, v in node.attrs.items())
         table.add_row(str(index), node.name, node.op, shape, attrs)
-    console = Console()
+    console = _console()
     for spec in graph.inputs:
         console.print(f"input {spec.name}: shape {spec.shape} {spec.dtype}")
     console.print(table)
+
+
+def _console() -> Any:
+    """A rich console; wide when piped so node names are not cut in pasted reports."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 200)
 
 
 @cli.command()

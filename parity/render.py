@@ -93,7 +93,7 @@ def _table(report: Report, show_all: bool) -> Table:
     for column, justify in (("#", "right"), ("A node", "left"), ("B node", "left"),
                             ("op", "left"), ("shape", "left"), ("max-abs", "right"),
                             ("mean-abs", "right"), ("cosine", "right"), ("status", "left")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     first = report.first_divergence
     for index in visible_rows(report, show_all):
         if index is None:

@@ -7,18 +7,23 @@ def scope_from_onnx_name(name: str) -> str:
     """Module path encoded in a TorchScript-exporter node name.
 
     ``/layer1/layer1.0/conv1/Conv`` -> ``layer1.0.conv1``; ``/Concat`` -> ``""``.
-    Segments either repeat their parent's full path (``layer1`` then ``layer1.0``) or
-    give only the local name (``conv1``); both are joined into one dotted path.
+    Segments either repeat their parent's name as a prefix (``layer1`` then ``layer1.0``)
+    or give only the local name (``conv1``); both are joined into one dotted path.
     """
     if not name.startswith("/"):
         return ""
-    path = ""
+    parts: list[str] = []
     for segment in name.strip("/").split("/")[:-1]:
-        if not path or segment.startswith(path + "."):
-            path = segment
-        else:
-            path = f"{path}.{segment}"
-    return path
+        parts = _join(parts, segment)
+    return ".".join(parts)
+
+
+def _join(parts: list[str], segment: str) -> list[str]:
+    """Append ``segment``, letting it replace a tail of ``parts`` it repeats as a prefix."""
+    for k in range(len(parts)):
+        if segment.startswith(".".join(parts[k:]) + "."):
+            return parts[:k] + segment.split(".")
+    return parts + segment.split(".")
 
 
 def scope_from_hierarchy(hierarchy: str) -> str:

@@ -1,0 +1,24 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test lint fixtures
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[all,test]'
+	touch $@
+
+demo: setup
+	-$(BIN)/parity compare fixtures/smallcnn.onnx fixtures/smallcnn.pt --random --seed 0
+	-$(BIN)/parity compare fixtures/smallcnn_bad_eps.onnx fixtures/smallcnn.pt --random --seed 0
+
+test: setup
+	$(BIN)/python -m pytest -q
+	$(BIN)/ruff check .
+
+fixtures: setup
+	$(BIN)/python fixtures/build_smallcnn.py

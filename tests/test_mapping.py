@@ -1,0 +1,78 @@
+import pytest
+
+from parity.errors import NodeNotFound
+from parity.graph import Graph, Node, TensorSpec
+from parity.mapping import align, normalise_name
+
+
+def graph(*nodes: Node, source: str = "g") -> Graph:
+    return Graph(tuple(nodes), (TensorSpec("x", (1, 3, 8, 8)),), source=source)
+
+
+def chain(names_ops: list[tuple[str, str]], scopes: list[str] | None = None) -> Graph:
+    nodes, previous = [], "x"
+    for i, (name, op) in enumerate(names_ops):
+        scope = scopes[i] if scopes else ""
+        nodes.append(Node(name, op, (previous,), scope=scope))
+        previous = name
+    return graph(*nodes)
+
+
+def test_exact_names_match():
+    a = chain([("conv1", "Conv"), ("relu1", "Relu")])
+    b = chain([("conv1", "Convolution"), ("relu1", "ReLU")])
+    result = align(a, b)
+    assert [(m.a, m.b, m.how) for m in result.pairs] == [
+        ("conv1", "conv1", "exact"), ("relu1", "relu1", "exact")]
+    assert result.unmatched_a == result.unmatched_b == ()
+
+
+def test_normalised_names_match():
+    assert normalise_name("conv_1_output") == normalise_name("Conv.1") == "conv_1"
+    a = chain([("conv_1_output", "Conv")])
+    b = chain([("Conv.1", "Conv")])
+    assert [m.how for m in align(a, b).pairs] == ["normalised"]
+
+
+def test_scope_alignment_torch_vs_onnx_exporter_names():
+    torch_side = chain(
+        [("layer1.0.conv1", "aten::_convolution"), ("layer1.0.relu", "aten::relu"),
+         ("layer1.0/add", "aten::add"), ("layer1.0.relu:1", "aten::relu"), ("cat", "aten::cat")],
+        ["layer1.0.conv1", "layer1.0.relu", "layer1.0", "layer1.0.relu", ""],
+    )
+    onnx_side = chain(
+        [("/layer1/layer1.0/conv1/Conv", "Conv"), ("/layer1/layer1.0/relu/Relu", "Relu"),
+         ("/layer1/layer1.0/Add", "Add"), ("/layer1/layer1.0/relu_1/Relu", "Relu"),
+         ("/Concat", "Concat")],
+        ["layer1.0.conv1", "layer1.0.relu", "layer1.0", "layer1.0.relu_1", ""],
+    )
+    pairs = {(m.a, m.b) for m in align(torch_side, onnx_side).pairs}
+    assert pairs == {
+        ("layer1.0.conv1", "/layer1/layer1.0/conv1/Conv"),
+        ("layer1.0.relu", "/layer1/layer1.0/relu/Relu"),
+        ("layer1.0/add", "/layer1/layer1.0/Add"),
+        ("layer1.0.relu:1", "/layer1/layer1.0/relu_1/Relu"),
+        ("cat", "/Concat"),
+    }
+
+
+def test_manual_mapping_overrides_and_globs():
+    a = chain([("stage1_conv", "Conv"), ("stage1_relu", "Relu"), ("head", "Gemm")])
+    b = chain([("s1.conv", "Conv"), ("s1.relu", "Relu"), ("fc", "Gemm")])
+    result = align(a, b, {"stage1_*": "s1.*", "head": "fc"})
+    assert {(m.a, m.b, m.how) for m in result.pairs} == {
+        ("stage1_conv", "s1.conv", "manual"), ("stage1_relu", "s1.relu", "manual"),
+        ("head", "fc", "manual")}
+
+
+def test_manual_mapping_unknown_node_names_closest():
+    a = chain([("conv1", "Conv")])
+    b = chain([("conv1", "Conv")])
+    with pytest.raises(NodeNotFound, match="conv1"):
+        align(a, b, {"conv2": "conv1"})
+
+
+def test_ambiguous_names_are_not_guessed():
+    a = chain([("a_b", "Conv"), ("a.b", "Conv")])
+    b = chain([("a/b", "Conv")])
+    assert align(a, b).pairs == ()

@@ -1,0 +1,21 @@
+import pytest
+
+from parity.scopes import scope_from_hierarchy, scope_from_onnx_name
+
+
+@pytest.mark.parametrize(("name", "scope"), [
+    ("/layer1/layer1.0/conv1/Conv", "layer1.0.conv1"),
+    ("/conv1/Conv", "conv1"),
+    ("/Concat", ""),
+    ("/features/features.0/Conv", "features.0"),
+    ("onnx::Conv_123", ""),
+    ("/backbone/body/layer1/layer1.0/conv1/Conv", "backbone.body.layer1.0.conv1"),
+])
+def test_scope_from_onnx_name(name, scope):
+    assert scope_from_onnx_name(name) == scope
+
+
+def test_scope_from_hierarchy():
+    text = "layer1(Sequential).0(BasicBlock).conv1(Conv2d)"
+    assert scope_from_hierarchy(text) == "layer1.0.conv1"
+    assert scope_from_hierarchy("") == ""
