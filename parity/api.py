@@ -15,6 +15,7 @@ from .formats import sniff
 from .inputs import Feeds, bind, load_arrays, random_arrays
 from .mapping import align
 from .metrics import Tolerance
+from .preprocess import decode_image, pipelines
 from .registry import backend_class
 from .report import Report
 
@@ -30,9 +31,19 @@ def open_model(spec: str | Path, weights: str | Path | None = None, **options: A
 
 def make_feeds(
     a: Backend, b: Backend, inputs: InputsLike = None, *, seed: int = 0,
-    input_shape: tuple[int, ...] | None = None,
+    input_shape: tuple[int, ...] | None = None, image: str | Path | None = None,
+    preprocess_a: Mapping[str, Any] | None = None, preprocess_b: Mapping[str, Any] | None = None,
 ) -> tuple[Feeds, Feeds]:
-    """The same input values keyed for each model; random (seeded) when ``inputs`` is None."""
+    """Input values keyed for each model.
+
+    With ``image``, each side gets the image through its own pipeline (see
+    :mod:`parity.preprocess`); otherwise both get the same arrays, random (seeded) when
+    ``inputs`` is None.
+    """
+    if image is not None:
+        if inputs is not None:
+            raise UsageError("choose one input source: an image or input arrays")
+        return image_feeds(a, b, Path(image), preprocess_a or {}, preprocess_b or {})
     if inputs is None:
         arrays = random_arrays(a.graph.inputs, b.graph.inputs, seed, input_shape)
         what = f"random normal, seed {seed}"
@@ -45,6 +56,22 @@ def make_feeds(
     return bind(a.graph, arrays, what), bind(b.graph, arrays, what)
 
 
+def image_feeds(
+    a: Backend, b: Backend, image: Path, options_a: Mapping[str, Any],
+    options_b: Mapping[str, Any],
+) -> tuple[Feeds, Feeds]:
+    """The image decoded once, then fed through each side's pipeline."""
+    bgr = decode_image(image)
+    pipe_a, pipe_b = pipelines(a.name, a.graph, b.name, b.graph, options_a, options_b)
+    feeds = []
+    for backend, pipe in ((a, pipe_a), (b, pipe_b)):
+        array = pipe.apply(bgr)
+        name = backend.graph.inputs[0].name
+        feeds.append(Feeds({name: array}, f"{image}: {pipe.describe()} -> {name} "
+                                          f"{tuple(array.shape)} {array.dtype}"))
+    return feeds[0], feeds[1]
+
+
 def compare(
     a: str | Path | Backend,
     b: str | Path | Backend,
@@ -52,6 +79,9 @@ def compare(
     inputs: InputsLike = None,
     seed: int = 0,
     input_shape: tuple[int, ...] | None = None,
+    image: str | Path | None = None,
+    preprocess_a: Mapping[str, Any] | None = None,
+    preprocess_b: Mapping[str, Any] | None = None,
     atol: float = 1e-5,
     rtol: float = 1e-5,
     mapping: Mapping[str, str] | None = None,
@@ -63,6 +93,9 @@ def compare(
         inputs: ``.npy``/``.npz`` path, an array, a dict of arrays, or None for random.
         seed: seed of the random inputs.
         input_shape: shape of random inputs where the models do not declare one.
+        image: an image file decoded once and fed to each side through its pipeline.
+        preprocess_a, preprocess_b: pipeline options per side (``rgb``, ``mean``,
+            ``scale``, ``std``, ``layout``, ``size``) over the defaults.
         atol, rtol: tolerance, numpy ``allclose`` semantics.
         mapping: ``{a_name: b_name}`` pairs (``*`` globs allowed) that override alignment.
     """
@@ -70,7 +103,10 @@ def compare(
         raise UsageError("--atol and --rtol must be non-negative")
     model_a = a if isinstance(a, Backend) else open_model(a)
     model_b = b if isinstance(b, Backend) else open_model(b)
-    feeds_a, feeds_b = make_feeds(model_a, model_b, inputs, seed=seed, input_shape=input_shape)
+    feeds_a, feeds_b = make_feeds(
+        model_a, model_b, inputs, seed=seed, input_shape=input_shape, image=image,
+        preprocess_a=preprocess_a, preprocess_b=preprocess_b,
+    )
     alignment = align(model_a.graph, model_b.graph, mapping)
     return diff_models(
         model_a, model_b, feeds_a.arrays, feeds_b.arrays, alignment,

@@ -45,9 +45,31 @@ def cli(debug: bool) -> None:
     """Find the first layer where two versions of a neural network disagree."""
 
 
+def _side_options(command: F) -> F:
+    """--a-*/--b-* preprocessing options for --image."""
+    for side in ("b", "a"):
+        upper = side.upper()
+        command = click.option(f"--{side}-layout", type=click.Choice(("NCHW", "NHWC")),
+                               help=f"Tensor layout fed to {upper}.")(command)
+        command = click.option(f"--{side}-rgb/--{side}-bgr", default=None,
+                               help=f"Channel order fed to {upper}.")(command)
+        command = click.option(f"--{side}-std", help=f"Std dividing {upper}'s input "
+                               "(one value or per channel: 58.4,57.1,57.4).")(command)
+        command = click.option(f"--{side}-scale", type=float,
+                               help=f"Factor applied to {upper}'s input after the mean.")(command)
+        command = click.option(f"--{side}-mean", help=f"Mean subtracted from {upper}'s input "
+                               "(one value or per channel).")(command)
+    return command
+
+
 @cli.command()
 @click.argument("model_a")
 @click.argument("model_b")
+@click.option("--image", type=click.Path(path_type=Path),
+              help="Image decoded once (cv2.imread) and fed to each side through its pipeline.")
+@_side_options
+@click.option("--config", type=click.Path(path_type=Path),
+              help="TOML file with [a] and [b] tables of preprocessing options.")
 @click.option("--input", "input_file", type=click.Path(path_type=Path),
               help="One input array (.npy) fed to both models.")
 @click.option("--inputs", "inputs_file", type=click.Path(path_type=Path),
@@ -64,26 +86,34 @@ def cli(debug: bool) -> None:
 @click.option("--output", type=click.Path(path_type=Path), help="Write the report to FILE.")
 @click.option("--all", "show_all", is_flag=True, help="Show every row of the table.")
 @_friendly_errors
-def compare(model_a: str, model_b: str, input_file: Path | None, inputs_file: Path | None,
-            use_random: bool, seed: int, input_shape: str | None, a_weights: Path | None,
-            b_weights: Path | None, atol: float, rtol: float, fmt: str, output: Path | None,
-            show_all: bool) -> None:
+def compare(model_a: str, model_b: str, image: Path | None, config: Path | None,
+            input_file: Path | None, inputs_file: Path | None, use_random: bool, seed: int,
+            input_shape: str | None, a_weights: Path | None, b_weights: Path | None,
+            atol: float, rtol: float, fmt: str, output: Path | None, show_all: bool,
+            **side_options: Any) -> None:
     """Run MODEL_A and MODEL_B once each and report where they first diverge."""
     from .api import compare as run_compare
     from .api import open_model
+    from .config import preprocessing_options
     from .errors import UsageError
     from .inputs import parse_shape
 
-    chosen = [o for o, on in (("--input", input_file), ("--inputs", inputs_file),
-                              ("--random", use_random)) if on]
+    chosen = [o for o, on in (("--image", image), ("--input", input_file),
+                              ("--inputs", inputs_file), ("--random", use_random)) if on]
     if len(chosen) > 1:
         raise UsageError(f"choose one input source, not {' and '.join(chosen)}")
+    options_a, options_b = preprocessing_options(config, side_options)
+    if (options_a or options_b) and image is None:
+        raise UsageError("preprocessing options (--a-*/--b-*, --config) need --image")
     report = run_compare(
         open_model(model_a, a_weights),
         open_model(model_b, b_weights),
         inputs=input_file or inputs_file,
         seed=seed,
         input_shape=parse_shape(input_shape) if input_shape else None,
+        image=image,
+        preprocess_a=options_a,
+        preprocess_b=options_b,
         atol=atol,
         rtol=rtol,
     )

@@ -40,6 +40,8 @@ def diff_models(
         pairs=pairs,
         unmatched_a=alignment.unmatched_a,
         unmatched_b=alignment.unmatched_b,
+        skipped_a=alignment.skipped_a,
+        skipped_b=alignment.skipped_b,
         first_divergence=first_divergence(a.graph, pairs),
     )
 

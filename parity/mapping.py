@@ -3,11 +3,17 @@
 Strategies run in order and each only sees the nodes still unmatched:
 
 1. ``manual``: the user's mapping (``a_name -> b_name``, ``*`` globs allowed), always wins;
-2. ``exact``: identical names;
-3. ``normalised``: names equal after dropping framework decoration
+2. ``input``: each side's effective input (the graph input, or the end of the in-graph
+   normalisation that one side does and the other does outside the graph);
+3. ``exact``: identical names;
+4. ``normalised``: names equal after dropping framework decoration
    (``_output``, ``/``, ``.``, ``::``);
-4. ``scope``: module scope + op family + call order, for graphs that record module scopes
+5. ``scope``: module scope + op family + call order, for graphs that record module scopes
    (torch module paths vs the ONNX exporter's ``/layer1/layer1.0/conv1/Conv``).
+
+Then fused chains are respected: where one side splits an op the other computes as one
+(Caffe ``BatchNorm`` + ``Scale`` vs one BatchNorm), the pair is compared at the chain's
+end and the interior node is listed as skipped.
 
 Every match says which strategy found it. Works on :class:`Graph` only: no frameworks.
 """
@@ -22,7 +28,8 @@ from dataclasses import dataclass
 
 from .errors import NodeNotFound
 from .graph import Graph, Node
-from .ops import family
+from .normalization import effective_input, leading_affine
+from .ops import SPLIT_CHAINS, family
 
 
 @dataclass(frozen=True)
@@ -36,11 +43,17 @@ class Match:
 
 @dataclass(frozen=True)
 class Alignment:
-    """Matches in A's topological order, and the nodes of each side left unmatched."""
+    """Matches in A's topological order, and the nodes of each side left out.
+
+    ``skipped_*`` are nodes deliberately not compared: interiors of fused chains and
+    in-graph normalisation steps the other side does outside its graph.
+    """
 
     pairs: tuple[Match, ...]
     unmatched_a: tuple[str, ...]
     unmatched_b: tuple[str, ...]
+    skipped_a: tuple[str, ...] = ()
+    skipped_b: tuple[str, ...] = ()
 
 
 Strategy = Callable[[list[Node], list[Node]], list[tuple[str, str]]]
@@ -56,16 +69,81 @@ def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignm
     if _has_scopes(a) and _has_scopes(b):
         strategies.append(("scope", _by_scope))
 
-    left, right = list(a.nodes), list(b.nodes)
+    skipped_a, skipped_b = _normalisation_steps(a), _normalisation_steps(b)
+    left = [n for n in a.nodes if n.name not in skipped_a]
+    right = [n for n in b.nodes if n.name not in skipped_b]
     found: dict[str, Match] = {}
+    if not manual:
+        found.update((x, Match(x, y, "input")) for x, y in _effective_inputs(a, b))
     for how, strategy in strategies:
-        for name_a, name_b in strategy(left, right):
-            found[name_a] = Match(name_a, name_b, how)
         taken_b = {m.b for m in found.values()}
         left = [n for n in left if n.name not in found]
         right = [n for n in right if n.name not in taken_b]
-    pairs = tuple(sorted(found.values(), key=lambda m: a.order[m.a]))
-    return Alignment(pairs, tuple(n.name for n in left), tuple(n.name for n in right))
+        for name_a, name_b in strategy(left, right):
+            found[name_a] = Match(name_a, name_b, how)
+    matches = list(found.values())
+    interior_a, interior_b = _respect_fused_chains(a, b, matches)
+    left_out_a = {*found, *interior_a, *skipped_a}
+    left_out_b = {*(m.b for m in matches), *interior_b, *skipped_b}
+    return Alignment(
+        pairs=tuple(sorted(matches, key=lambda m: a.order.get(m.a, -1))),
+        unmatched_a=tuple(n.name for n in a.nodes if n.name not in left_out_a),
+        unmatched_b=tuple(n.name for n in b.nodes if n.name not in left_out_b),
+        skipped_a=tuple(n.name for n in a.nodes if n.name in {*interior_a, *skipped_a}),
+        skipped_b=tuple(n.name for n in b.nodes if n.name in {*interior_b, *skipped_b}),
+    )
+
+
+def _effective_inputs(a: Graph, b: Graph) -> list[tuple[str, str]]:
+    """Pair the models' inputs by position, each after its in-graph normalisation."""
+    return [
+        (effective_input(a, x.name), effective_input(b, y.name))
+        for x, y in zip(a.inputs, b.inputs)
+    ]
+
+
+def _normalisation_steps(graph: Graph) -> set[str]:
+    """In-graph normalisation nodes before the effective input: nothing to compare."""
+    steps: set[str] = set()
+    for spec in graph.inputs:
+        affine = leading_affine(graph, spec.name)
+        if affine:
+            steps.update(affine.nodes[:-1])
+    return steps
+
+
+def _respect_fused_chains(
+    a: Graph, b: Graph, matches: list[Match]
+) -> tuple[set[str], set[str]]:
+    """Move pairs to the end of a chain one side splits; return the interiors skipped."""
+    chains_a, chains_b = fused_chains(a), fused_chains(b)
+    interior_a: set[str] = set()
+    interior_b: set[str] = set()
+    for i, match in enumerate(matches):
+        if match.b in chains_b and match.a not in chains_a:
+            interior_b.add(match.b)
+            matches[i] = Match(match.a, chains_b[match.b], f"{match.how}+chain")
+        elif match.a in chains_a and match.b not in chains_b:
+            interior_a.add(match.a)
+            matches[i] = Match(chains_a[match.a], match.b, f"{match.how}+chain")
+    return interior_a, interior_b
+
+
+def fused_chains(graph: Graph) -> dict[str, str]:
+    """Head -> end of chains a framework splits from one op (see ``ops.SPLIT_CHAINS``)."""
+    consumers: dict[str, list[str]] = {}
+    for node in graph.nodes:
+        for source in node.inputs:
+            consumers.setdefault(source, []).append(node.name)
+    chains = {}
+    for node in graph.nodes:
+        users = consumers.get(node.name, [])
+        if len(users) != 1:
+            continue
+        user = graph.node(users[0])
+        if (family(node.op), family(user.op)) in SPLIT_CHAINS and user.inputs == (node.name,):
+            chains[node.name] = user.name
+    return chains
 
 
 def normalise_name(name: str) -> str:

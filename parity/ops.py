@@ -38,6 +38,10 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "scalar": ("_minus_scalar", "_mul_scalar", "_plus_scalar", "_div_scalar"),
 }
 
+# Pairs of families one framework uses for what others compute as one op: the pair is
+# compared at its second node (Caffe BatchNorm only normalises; its Scale applies gamma/beta).
+SPLIT_CHAINS = frozenset({("batchnorm", "scale")})
+
 _BY_OP = {op: family for family, ops in FAMILIES.items() for op in ops}
 
 # Ops that compute no tensor worth comparing (shapes, constants, bookkeeping).

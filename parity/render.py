@@ -54,6 +54,9 @@ def summary_line(report: Report) -> str:
     failed = sum(p.failed for p in report.pairs)
     text = (f"{len(report.pairs)} pairs compared, {failed} outside tolerance; "
             f"unmatched: {len(report.unmatched_a)} in A, {len(report.unmatched_b)} in B")
+    skipped = len(report.skipped_a) + len(report.skipped_b)
+    if skipped:
+        text += f"; {skipped} skipped (fused chains, in-graph normalisation)"
     first = report.first_divergence
     if not report.pairs:
         return "nothing compared: no node of A was aligned with a node of B"

@@ -77,6 +77,8 @@ class Report:
     unmatched_b: tuple[str, ...]
     first_divergence: PairResult | None
     hints: tuple[Hint, ...] = ()
+    skipped_a: tuple[str, ...] = ()
+    skipped_b: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -93,6 +95,8 @@ class Report:
             "pairs": [p.to_dict() for p in self.pairs],
             "unmatched_a": list(self.unmatched_a),
             "unmatched_b": list(self.unmatched_b),
+            "skipped_a": list(self.skipped_a),
+            "skipped_b": list(self.skipped_b),
             "first_divergence": None if first is None else {
                 "a": first.a,
                 "b": first.b,

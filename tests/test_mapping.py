@@ -18,11 +18,21 @@ def chain(names_ops: list[tuple[str, str]], scopes: list[str] | None = None) -> 
     return graph(*nodes)
 
 
+def node_pairs(result):
+    return [m for m in result.pairs if m.how != "input"]
+
+
+def test_inputs_are_paired():
+    a = chain([("conv1", "Conv")])
+    b = chain([("c1", "Convolution")])
+    assert [(m.a, m.b, m.how) for m in align(a, b).pairs] == [("x", "x", "input")]
+
+
 def test_exact_names_match():
     a = chain([("conv1", "Conv"), ("relu1", "Relu")])
     b = chain([("conv1", "Convolution"), ("relu1", "ReLU")])
     result = align(a, b)
-    assert [(m.a, m.b, m.how) for m in result.pairs] == [
+    assert [(m.a, m.b, m.how) for m in node_pairs(result)] == [
         ("conv1", "conv1", "exact"), ("relu1", "relu1", "exact")]
     assert result.unmatched_a == result.unmatched_b == ()
 
@@ -31,7 +41,7 @@ def test_normalised_names_match():
     assert normalise_name("conv_1_output") == normalise_name("Conv.1") == "conv_1"
     a = chain([("conv_1_output", "Conv")])
     b = chain([("Conv.1", "Conv")])
-    assert [m.how for m in align(a, b).pairs] == ["normalised"]
+    assert [m.how for m in node_pairs(align(a, b))] == ["normalised"]
 
 
 def test_scope_alignment_torch_vs_onnx_exporter_names():
@@ -46,7 +56,7 @@ def test_scope_alignment_torch_vs_onnx_exporter_names():
          ("/Concat", "Concat")],
         ["layer1.0.conv1", "layer1.0.relu", "layer1.0", "layer1.0.relu_1", ""],
     )
-    pairs = {(m.a, m.b) for m in align(torch_side, onnx_side).pairs}
+    pairs = {(m.a, m.b) for m in node_pairs(align(torch_side, onnx_side))}
     assert pairs == {
         ("layer1.0.conv1", "/layer1/layer1.0/conv1/Conv"),
         ("layer1.0.relu", "/layer1/layer1.0/relu/Relu"),
@@ -75,4 +85,29 @@ def test_manual_mapping_unknown_node_names_closest():
 def test_ambiguous_names_are_not_guessed():
     a = chain([("a_b", "Conv"), ("a.b", "Conv")])
     b = chain([("a/b", "Conv")])
-    assert align(a, b).pairs == ()
+    assert node_pairs(align(a, b)) == []
+
+
+def test_caffe_batchnorm_scale_chain_is_compared_at_the_scale():
+    mxnet = chain([("_minusscalar0", "_minus_scalar"), ("_mulscalar0", "_mul_scalar"),
+                   ("conv_1_conv2d", "Convolution"), ("conv_1_batchnorm", "BatchNorm"),
+                   ("conv_1_relu", "LeakyReLU")])
+    mxnet = Graph(tuple(
+        Node(n.name, n.op, n.inputs, {"scalar": {"_minusscalar0": 127.5,
+                                                  "_mulscalar0": 0.0078125}.get(n.name)})
+        if n.op.endswith("_scalar") else n for n in mxnet.nodes), mxnet.inputs)
+    caffe = Graph(chain([("conv_1_conv2d", "Convolution"), ("conv_1_batchnorm", "BatchNorm"),
+                         ("conv_1_batchnorm_scale", "Scale"), ("conv_1_relu", "PReLU")]).nodes,
+                  (TensorSpec("data", (1, 3, 112, 112)),))
+    caffe = Graph(tuple(Node(n.name, n.op, ("data",) if n.inputs == ("x",) else n.inputs)
+                        for n in caffe.nodes), caffe.inputs)
+    result = align(mxnet, caffe)
+    assert [(m.a, m.b, m.how) for m in result.pairs] == [
+        ("_mulscalar0", "data", "input"),
+        ("conv_1_conv2d", "conv_1_conv2d", "exact"),
+        ("conv_1_batchnorm", "conv_1_batchnorm_scale", "exact+chain"),
+        ("conv_1_relu", "conv_1_relu", "exact"),
+    ]
+    assert result.skipped_a == ("_minusscalar0",)
+    assert result.skipped_b == ("conv_1_batchnorm",)
+    assert result.unmatched_a == result.unmatched_b == ()

@@ -25,7 +25,7 @@ def test_onnx_vs_torchscript_every_layer_aligned_and_within_tolerance():
     report = parity.compare(ONNX, SCRIPT, seed=0)
     assert report.ok
     assert report.unmatched_a == report.unmatched_b == ()
-    assert len(report.pairs) == 24
+    assert len(report.pairs) == 25  # 24 layers and the input
     assert max(p.metrics.max_abs for p in report.pairs) <= 1e-5
 
 

@@ -1,0 +1,164 @@
+"""Image -> per-side input tensor: decode once, then each side's own pipeline.
+
+Each side's pipeline says what a deployment would do before calling the model: resize,
+channel order, mean, scale (or std), layout, dtype. It is printed in the report header.
+
+Defaults: side A follows its framework's habit; side B mirrors side A so both models see
+the same values, except that normalisation one graph does inside (MXNet ``_minus_scalar``
+/``_mul_scalar``) and the other lacks is done outside for the side that lacks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import BackendUnavailable, InputError, UsageError
+from .graph import Graph, TensorSpec
+from .normalization import leading_affine
+
+NCHW, NHWC = "NCHW", "NHWC"
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """What one side does to the decoded BGR uint8 image."""
+
+    rgb: bool = True
+    mean: tuple[float, ...] = (0.0,)
+    scale: float = 1.0
+    std: tuple[float, ...] = (1.0,)
+    layout: str = NCHW
+    size: tuple[int, int] | None = None
+    dtype: str = "float32"
+    note: str = ""
+
+    def apply(self, bgr: np.ndarray) -> np.ndarray:
+        """A batch of one: ``bgr`` (H, W, 3 uint8) through this pipeline."""
+        import cv2
+
+        image = bgr
+        if self.size is not None and image.shape[:2] != self.size:
+            image = cv2.resize(image, (self.size[1], self.size[0]), interpolation=cv2.INTER_LINEAR)
+        if self.rgb:
+            image = image[:, :, ::-1]
+        values = (image.astype(np.float32) - np.float32(self.mean)) * np.float32(self.scale)
+        values = values / np.float32(self.std)
+        if self.layout == NCHW:
+            values = values.transpose(2, 0, 1)
+        return np.ascontiguousarray(values[np.newaxis]).astype(self.dtype)
+
+    def describe(self) -> str:
+        parts = ["RGB" if self.rgb else "BGR"]
+        if self.size:
+            parts.append(f"resize {self.size[0]}x{self.size[1]}")
+        if any(m != 0 for m in self.mean):
+            parts.append("mean " + ",".join(f"{m:g}" for m in self.mean))
+        if self.scale != 1:
+            parts.append(f"scale {self.scale:g}")
+        if any(s != 1 for s in self.std):
+            parts.append("std " + ",".join(f"{s:g}" for s in self.std))
+        parts.append(self.layout)
+        text = ", ".join(parts)
+        return f"{text} ({self.note})" if self.note else text
+
+
+# What users of each framework usually feed (channel order and value range).
+HABITS: dict[str, Pipeline] = {
+    "mxnet": Pipeline(rgb=True, note="MXNet habit: RGB 0-255"),
+    "caffe": Pipeline(rgb=False, note="Caffe habit: BGR 0-255"),
+    "pytorch": Pipeline(rgb=True, scale=1 / 255, note="torch habit: RGB 0-1"),
+    "onnxrt": Pipeline(rgb=True, scale=1 / 255, note="ONNX habit: RGB 0-1"),
+}
+
+_OPTION_KEYS = {"rgb", "mean", "scale", "std", "layout", "size"}
+
+
+def decode_image(path: Path) -> np.ndarray:
+    """BGR uint8 (H, W, 3) via ``cv2.imread``, the decoder deployments use."""
+    try:
+        import cv2
+    except ImportError as exc:
+        raise BackendUnavailable("image", "caffe", "--image decodes with OpenCV") from exc
+    if not path.is_file():
+        raise InputError(f"{path}: image not found")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"{path}: not an image OpenCV can decode")
+    return image
+
+
+def pipelines(
+    backend_a: str, graph_a: Graph, backend_b: str, graph_b: Graph,
+    options_a: Mapping[str, Any], options_b: Mapping[str, Any],
+) -> tuple[Pipeline, Pipeline]:
+    """Each side's pipeline: user options over defaults (see the module docstring)."""
+    spec_a, spec_b = _image_input(graph_a), _image_input(graph_b)
+    base_a = _with_options(HABITS.get(backend_a, Pipeline()), options_a)
+    base_b = replace(base_a, note="mirrors A")
+    base_b = _mirror_in_graph_normalisation(base_b, graph_a, spec_a, graph_b, spec_b)
+    base_b = _with_options(base_b, options_b)
+    return (_fit(base_a, spec_a, spec_b, "layout" in options_a),
+            _fit(base_b, spec_b, spec_a, "layout" in options_b))
+
+
+def _mirror_in_graph_normalisation(
+    pipeline: Pipeline, graph_a: Graph, spec_a: TensorSpec, graph_b: Graph, spec_b: TensorSpec
+) -> Pipeline:
+    inside_a = leading_affine(graph_a, spec_a.name)
+    inside_b = leading_affine(graph_b, spec_b.name)
+    if inside_a and not inside_b:
+        return replace(
+            pipeline, mean=(inside_a.mean,), scale=inside_a.scale,
+            note=f"mirrors A, plus A's in-graph {' -> '.join(inside_a.nodes)}",
+        )
+    return pipeline
+
+
+def _with_options(pipeline: Pipeline, options: Mapping[str, Any]) -> Pipeline:
+    unknown = set(options) - _OPTION_KEYS
+    if unknown:
+        raise UsageError(f"unknown preprocessing option(s) {sorted(unknown)}; "
+                         f"known: {sorted(_OPTION_KEYS)}")
+    changes: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
+    if not changes:
+        return pipeline
+    for key in ("mean", "std"):
+        if key in changes and not isinstance(changes[key], tuple):
+            changes[key] = tuple(float(v) for v in np.atleast_1d(changes[key]))
+    if "layout" in changes and changes["layout"] not in (NCHW, NHWC):
+        raise UsageError(f"layout must be NCHW or NHWC, not {changes['layout']!r}")
+    given = ", ".join(sorted(changes))
+    note = f"{pipeline.note}; {given} as given" if pipeline.note else f"{given} as given"
+    return replace(pipeline, **changes, note=note)
+
+
+def _image_input(graph: Graph) -> TensorSpec:
+    if len(graph.inputs) != 1:
+        raise UsageError(f"{graph.source}: --image needs a model with one input, "
+                         f"this one has {len(graph.inputs)}")
+    return graph.inputs[0]
+
+
+def _fit(pipeline: Pipeline, spec: TensorSpec, other: TensorSpec, layout_given: bool) -> Pipeline:
+    """Layout and size from the model's input shape (or the other model's)."""
+    shape = _full_shape(spec) or _full_shape(other)
+    if shape is None:
+        return pipeline
+    layout = pipeline.layout
+    if not layout_given and shape[3] == 3 and shape[1] != 3:
+        layout = NHWC
+    size = (shape[1], shape[2]) if layout == NHWC else (shape[2], shape[3])
+    return replace(pipeline, layout=layout, size=pipeline.size or size)
+
+
+def _full_shape(spec: TensorSpec) -> tuple[int, ...] | None:
+    if spec.shape is None or len(spec.shape) != 4 or any(d is None for d in spec.shape):
+        return None
+    if spec.shape[1] != 3 and spec.shape[3] != 3:
+        return None  # not an image input
+    return tuple(int(d) for d in spec.shape)  # type: ignore[arg-type]
