@@ -189,7 +189,8 @@ def backends() -> None:
 
     from .registry import BACKENDS
 
-    framework = {"onnx": "onnxruntime", "torch": "torch", "mxnet": "mxnet", "caffe": "cv2"}
+    framework = {"onnx": "onnxruntime", "torch": "torch", "mxnet": "mxnet", "caffe": "cv2",
+                 "keras": "keras"}
     for info in BACKENDS.values():
         found = importlib.util.find_spec(framework[info.extra]) is not None
         state = "installed" if found else f"missing: pip install 'parity[{info.extra}]'"

@@ -28,7 +28,11 @@ _SUFFIXES = {
     ".params": "mxnet",
     ".prototxt": "caffe",
     ".caffemodel": "caffe",
+    ".keras": "keras",
+    ".h5": "keras",
+    ".hdf5": "keras",
 }
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,8 @@ def _looks_like_text(head: bytes) -> bool:
 
 def _guess_from_content(path: Path) -> str:
     head = _head(path)
+    if head.startswith(_HDF5_MAGIC):
+        return "keras"
     if zipfile.is_zipfile(path):
         return "pytorch"
     if _looks_like_text(head):
@@ -110,6 +116,10 @@ def _check_content(path: Path, backend: str) -> None:
         _check_symbol_json(path)
     if backend == "caffe" and suffix == ".prototxt" and not _looks_like_text(head):
         raise ModelLoadError(path, "named .prototxt but is not text")
+    if suffix in (".h5", ".hdf5") and not head.startswith(_HDF5_MAGIC):
+        raise ModelLoadError(path, f"named {suffix} but is not an HDF5 file")
+    if suffix == ".keras" and not is_zip:
+        raise ModelLoadError(path, "named .keras but is not a Keras archive (expected a zip)")
 
 
 def _check_symbol_json(path: Path) -> None:

@@ -45,6 +45,10 @@ BACKENDS: dict[str, BackendInfo] = {
             "caffe", "caffe", "parity.backends.opencv_caffe", "CaffeBackend",
             ".prototxt + .caffemodel (run by OpenCV DNN)",
         ),
+        BackendInfo(
+            "keras", "keras", "parity.backends.keras_model", "KerasBackend",
+            ".keras archives and Keras 2 .h5 files (Keras 3 on its torch backend)",
+        ),
     )
 }
 
