@@ -117,10 +117,7 @@ def compare(
 def assert_parity(a: str | Path | Backend, b: str | Path | Backend, **kwargs: Any) -> Report:
     """:func:`compare`, raising ``AssertionError`` with the first divergence when not ok."""
     report = compare(a, b, **kwargs)
-    if not report.ok:
-        from .render import render_text
-
-        raise AssertionError(render_text(report, width=120))
+    report.assert_ok()
     return report
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from .backend import Backend
 from .graph import Graph
 from .mapping import Alignment
-from .metrics import Tolerance, compare_arrays, squeeze_to_common
+from .metrics import Tolerance, channel_max_abs, compare_arrays, squeeze_to_common
 from .report import FAIL, OK, SHAPE_MISMATCH, PairResult, Report, Side
 
 
@@ -54,7 +54,10 @@ def diff_pair(
     if common is None:
         return PairResult(a, b, op, how, va.shape, vb.shape, SHAPE_MISMATCH)
     metrics = compare_arrays(*common, tol)
-    return PairResult(a, b, op, how, va.shape, vb.shape, OK if metrics.passed else FAIL, metrics)
+    if metrics.passed:
+        return PairResult(a, b, op, how, va.shape, vb.shape, OK, metrics)
+    channels = channel_max_abs(*common)
+    return PairResult(a, b, op, how, va.shape, vb.shape, FAIL, metrics, channels)
 
 
 def divergence_roots(graph: Graph, pairs: tuple[PairResult, ...]) -> list[PairResult]:

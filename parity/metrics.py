@@ -73,3 +73,13 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     if norm == 0.0:
         return 1.0 if not a.any() and not b.any() else 0.0
     return float(np.dot(a.ravel(), b.ravel()) / norm)
+
+
+def channel_max_abs(a: np.ndarray, b: np.ndarray) -> tuple[float, ...] | None:
+    """Largest absolute difference per channel (axis 1), for tensors with channels."""
+    if a.ndim < 2 or a.shape != b.shape:
+        return None
+    diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
+    per_channel = np.moveaxis(diff, 1, 0).reshape(a.shape[1], -1)
+    per_channel = np.where(np.isnan(per_channel), np.inf, per_channel)
+    return tuple(float(v) for v in per_channel.max(axis=1))

@@ -31,6 +31,7 @@ class PairResult:
     shape_b: tuple[int, ...]
     status: str
     metrics: Metrics | None = None
+    channel_max_abs: tuple[float, ...] | None = None
 
     @property
     def failed(self) -> bool:
@@ -52,6 +53,8 @@ class PairResult:
             "nan": [m.nan_a, m.nan_b] if m else None,
             "inf": [m.inf_a, m.inf_b] if m else None,
             "status": self.status,
+            "channel_max_abs": None if self.channel_max_abs is None else [
+                _finite_or_none(v) for v in self.channel_max_abs],
         }
 
 
@@ -84,6 +87,13 @@ class Report:
     def ok(self) -> bool:
         """True only when something was compared and every pair is within tolerance."""
         return bool(self.pairs) and not any(p.failed for p in self.pairs)
+
+    def assert_ok(self) -> None:
+        """Raise ``AssertionError`` showing the first divergence and its context."""
+        if not self.ok:
+            from .render import render_text
+
+            raise AssertionError("models diverge\n" + render_text(self, width=120))
 
     def to_dict(self) -> dict[str, Any]:
         first = self.first_divergence

@@ -59,7 +59,7 @@ def read_symbol(path: str | Path, param_names: Collection[str] = ()) -> SymbolFi
     path = Path(path)
     raw = _load_json(path)
     try:
-        return _parse(raw, {_strip_prefix(n) for n in param_names}, path)
+        return _parse(raw, {param_name(n) for n in param_names}, path)
     except (KeyError, IndexError, TypeError, ValueError, SyntaxError) as exc:
         raise ModelLoadError(path, f"not a valid MXNet symbol ({_describe(exc)})") from None
 
@@ -237,7 +237,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "Deconvolution": {"group": 1, "no_bias": True},
     "FullyConnected": {"no_bias": False, "flatten": True},
     "Pooling": {"pool_type": "max", "global_pool": False, "pooling_convention": "valid"},
-    "LeakyReLU": {"act_type": "leaky", "slope": 0.25},
+    "LeakyReLU": {"act_type": "leaky"},
     "InstanceNorm": {"eps": 1e-3},
     "LayerNorm": {"eps": 1e-5, "axis": -1},
 }
@@ -265,10 +265,13 @@ def normalise_attrs(op: str, raw: Mapping[str, str], node: str = "") -> dict[str
                 attrs.setdefault(key, (fill,) * rank)
     if op == "Pooling":
         attrs["ceil_mode"] = attrs["pooling_convention"] == "full"
+    if op == "LeakyReLU" and attrs["act_type"] in ("leaky", "elu"):
+        attrs.setdefault("slope", 0.25)
     return attrs
 
 
-def _strip_prefix(name: str) -> str:
+def param_name(name: str) -> str:
+    """A ``.params`` key without its ``arg:``/``aux:`` prefix."""
     return name.split(":", 1)[1] if name.startswith(("arg:", "aux:")) else name
 
 
