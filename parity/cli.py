@@ -80,6 +80,8 @@ def _side_options(command: F) -> F:
 @click.option("--input-shape", help="Shape for random inputs, e.g. 1,3,224,224.")
 @click.option("--a-weights", type=click.Path(path_type=Path), help="Weights file for model A.")
 @click.option("--b-weights", type=click.Path(path_type=Path), help="Weights file for model B.")
+@click.option("--a-epoch", type=int, help="MXNet checkpoint epoch of model A (default: newest).")
+@click.option("--b-epoch", type=int, help="MXNet checkpoint epoch of model B (default: newest).")
 @click.option("--atol", default=1e-5, show_default=True, help="Absolute tolerance.")
 @click.option("--rtol", default=1e-5, show_default=True, help="Relative tolerance.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
@@ -89,8 +91,8 @@ def _side_options(command: F) -> F:
 def compare(model_a: str, model_b: str, image: Path | None, config: Path | None,
             input_file: Path | None, inputs_file: Path | None, use_random: bool, seed: int,
             input_shape: str | None, a_weights: Path | None, b_weights: Path | None,
-            atol: float, rtol: float, fmt: str, output: Path | None, show_all: bool,
-            **side_options: Any) -> None:
+            a_epoch: int | None, b_epoch: int | None, atol: float, rtol: float, fmt: str,
+            output: Path | None, show_all: bool, **side_options: Any) -> None:
     """Run MODEL_A and MODEL_B once each and report where they first diverge."""
     from .api import compare as run_compare
     from .api import open_model
@@ -106,8 +108,8 @@ def compare(model_a: str, model_b: str, image: Path | None, config: Path | None,
     if (options_a or options_b) and image is None:
         raise UsageError("preprocessing options (--a-*/--b-*, --config) need --image")
     report = run_compare(
-        open_model(model_a, a_weights),
-        open_model(model_b, b_weights),
+        open_model(model_a, a_weights, **_epoch(a_epoch)),
+        open_model(model_b, b_weights, **_epoch(b_epoch)),
         inputs=input_file or inputs_file,
         seed=seed,
         input_shape=parse_shape(input_shape) if input_shape else None,
@@ -119,6 +121,10 @@ def compare(model_a: str, model_b: str, image: Path | None, config: Path | None,
     )
     _emit_report(report, fmt, output, show_all)
     sys.exit(0 if report.ok else 1)
+
+
+def _epoch(epoch: int | None) -> dict[str, int]:
+    return {} if epoch is None else {"epoch": epoch}
 
 
 def _emit_report(report: Any, fmt: str, output: Path | None, show_all: bool) -> None:
@@ -138,16 +144,17 @@ def _emit_report(report: Any, fmt: str, output: Path | None, show_all: bool) -> 
 @cli.command()
 @click.argument("model")
 @click.option("--weights", type=click.Path(path_type=Path), help="Weights file for MODEL.")
+@click.option("--epoch", type=int, help="MXNet checkpoint epoch (default: newest).")
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table",
               show_default=True)
 @_friendly_errors
-def inspect(model: str, weights: Path | None, fmt: str) -> None:
+def inspect(model: str, weights: Path | None, epoch: int | None, fmt: str) -> None:
     """List MODEL's nodes in topological order: name, op, output shape, attributes."""
     import json
 
     from .api import open_model
 
-    backend = open_model(model, weights)
+    backend = open_model(model, weights, **_epoch(epoch))
     graph = backend.graph
     if fmt == "json":
         click.echo(json.dumps({

@@ -9,11 +9,13 @@ Strategies run in order and each only sees the nodes still unmatched:
 4. ``normalised``: names equal after dropping framework decoration
    (``_output``, ``/``, ``.``, ``::``);
 5. ``scope``: module scope + op family + call order, for graphs that record module scopes
-   (torch module paths vs the ONNX exporter's ``/layer1/layer1.0/conv1/Conv``).
+   (torch module paths vs the ONNX exporter's ``/layer1/layer1.0/conv1/Conv``);
+6. ``structure``: graph position, for everything still unmatched (:mod:`parity.structure`).
 
-Then fused chains are respected: where one side splits an op the other computes as one
-(Caffe ``BatchNorm`` + ``Scale`` vs one BatchNorm), the pair is compared at the chain's
-end and the interior node is listed as skipped.
+Then folds are respected: where one side computes as one op what the other splits into a
+chain (ONNX Conv with BatchNorm folded in vs torch Conv + BatchNorm; one BatchNorm vs
+Caffe ``BatchNorm`` + ``Scale``; Conv with a fused activation), the pair is compared at
+the chain's end and the interior nodes are listed as skipped.
 
 Every match says which strategy found it. Works on :class:`Graph` only: no frameworks.
 """
@@ -29,7 +31,8 @@ from dataclasses import dataclass
 from .errors import NodeNotFound
 from .graph import Graph, Node
 from .normalization import effective_input, leading_affine
-from .ops import SPLIT_CHAINS, family
+from .ops import FOLDS, family
+from .structure import match_structure
 
 
 @dataclass(frozen=True)
@@ -81,9 +84,14 @@ def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignm
         right = [n for n in right if n.name not in taken_b]
         for name_a, name_b in strategy(left, right):
             found[name_a] = Match(name_a, name_b, how)
+    anchors = {m.a: m.b for m in found.values()}
+    for name_a, name_b in match_structure(a, b, anchors, skipped_a, skipped_b):
+        found[name_a] = Match(name_a, name_b, "structure")
     matches = list(found.values())
-    interior_a, interior_b = _respect_fused_chains(a, b, matches)
-    left_out_a = {*found, *interior_a, *skipped_a}
+    interior_a, interior_b = _respect_folds(
+        a, b, matches, {*found, *skipped_a}, {*(m.b for m in matches), *skipped_b}
+    )
+    left_out_a = {*(m.a for m in matches), *interior_a, *skipped_a}
     left_out_b = {*(m.b for m in matches), *interior_b, *skipped_b}
     return Alignment(
         pairs=tuple(sorted(matches, key=lambda m: a.order.get(m.a, -1))),
@@ -112,38 +120,51 @@ def _normalisation_steps(graph: Graph) -> set[str]:
     return steps
 
 
-def _respect_fused_chains(
-    a: Graph, b: Graph, matches: list[Match]
+def _respect_folds(
+    a: Graph, b: Graph, matches: list[Match], left_out_a: set[str], left_out_b: set[str]
 ) -> tuple[set[str], set[str]]:
-    """Move pairs to the end of a chain one side splits; return the interiors skipped."""
-    chains_a, chains_b = fused_chains(a), fused_chains(b)
+    """Move pairs to the end of a chain the other side computes as one op.
+
+    Returns the interior nodes now skipped on each side (see ``ops.FOLDS``).
+    """
+    consumers_a, consumers_b = _consumers(a), _consumers(b)
     interior_a: set[str] = set()
     interior_b: set[str] = set()
     for i, match in enumerate(matches):
-        if match.b in chains_b and match.a not in chains_a:
-            interior_b.add(match.b)
-            matches[i] = Match(match.a, chains_b[match.b], f"{match.how}+chain")
-        elif match.a in chains_a and match.b not in chains_b:
-            interior_a.add(match.a)
-            matches[i] = Match(chains_a[match.a], match.b, f"{match.how}+chain")
+        if match.how == "input" or not (match.a in a and match.b in b):
+            continue
+        tail_a = _fold_tail(a, match.a, consumers_a, left_out_a)
+        tail_b = _fold_tail(b, match.b, consumers_b, left_out_b)
+        if tail_a and not tail_b:
+            interior_a.update([match.a, *tail_a[:-1]])
+            matches[i] = Match(tail_a[-1], match.b, f"{match.how}+fold")
+        elif tail_b and not tail_a:
+            interior_b.update([match.b, *tail_b[:-1]])
+            matches[i] = Match(match.a, tail_b[-1], f"{match.how}+fold")
     return interior_a, interior_b
 
 
-def fused_chains(graph: Graph) -> dict[str, str]:
-    """Head -> end of chains a framework splits from one op (see ``ops.SPLIT_CHAINS``)."""
+def _consumers(graph: Graph) -> dict[str, list[str]]:
     consumers: dict[str, list[str]] = {}
     for node in graph.nodes:
         for source in node.inputs:
             consumers.setdefault(source, []).append(node.name)
-    chains = {}
-    for node in graph.nodes:
-        users = consumers.get(node.name, [])
-        if len(users) != 1:
-            continue
-        user = graph.node(users[0])
-        if (family(node.op), family(user.op)) in SPLIT_CHAINS and user.inputs == (node.name,):
-            chains[node.name] = user.name
-    return chains
+    return consumers
+
+
+def _fold_tail(
+    graph: Graph, head: str, consumers: dict[str, list[str]], taken: set[str]
+) -> list[str]:
+    """Unmatched single-consumer successors of ``head`` that another framework may fold in."""
+    foldable = FOLDS.get(family(graph.node(head).op), frozenset())
+    tail, current = [], head
+    while len(consumers.get(current, [])) == 1:
+        user = graph.node(consumers[current][0])
+        if user.name in taken or family(user.op) not in foldable or user.inputs != (current,):
+            break
+        tail.append(user.name)
+        current = user.name
+    return tail
 
 
 def normalise_name(name: str) -> str:

@@ -38,9 +38,14 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "scalar": ("_minus_scalar", "_mul_scalar", "_plus_scalar", "_div_scalar"),
 }
 
-# Pairs of families one framework uses for what others compute as one op: the pair is
-# compared at its second node (Caffe BatchNorm only normalises; its Scale applies gamma/beta).
-SPLIT_CHAINS = frozenset({("batchnorm", "scale")})
+# Ops another framework may fold into the op before them: a chain head -> tail families.
+# (ONNX exporters fold BatchNorm into Conv; Caffe splits BatchNorm into BatchNorm + Scale;
+# Keras Conv2D/Dense carry their activation.) Pairs are compared at the chain's end.
+FOLDS: dict[str, frozenset[str]] = {
+    "conv": frozenset({"batchnorm", "scale", "relu", "prelu", "activation"}),
+    "linear": frozenset({"batchnorm", "scale", "relu", "prelu", "activation"}),
+    "batchnorm": frozenset({"scale"}),
+}
 
 _BY_OP = {op: family for family, ops in FAMILIES.items() for op in ops}
 
@@ -61,6 +66,45 @@ def family(op: str) -> str:
     """The framework-neutral family of ``op``; unknown ops are their own family."""
     key = op_key(op)
     return _BY_OP.get(key, key)
+
+
+# Families that name the same computation in different frameworks' vocabularies.
+_COMPATIBLE = frozenset({
+    frozenset(pair) for pair in (
+        ("activation", "relu"), ("activation", "sigmoid"), ("activation", "tanh"),
+        ("pooling", "maxpool"), ("pooling", "avgpool"), ("eltwise", "add"),
+        ("eltwise", "mul"), ("batchnorm", "scale"), ("prelu", "relu"),
+    )
+})
+
+
+def _classes() -> dict[str, str]:
+    """Family -> class: families linked through ``_COMPATIBLE`` share one class name."""
+    parent: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        while parent.get(name, name) != name:
+            name = parent[name]
+        return name
+
+    for pair in _COMPATIBLE:
+        first, second = sorted(pair)
+        parent[root(second)] = root(first)
+    return {name: root(name) for name in parent}
+
+
+_CLASS = _classes()
+
+
+def op_class(op: str) -> str:
+    """The class of ops that may compute the same value as ``op`` in another framework."""
+    fam = family(op)
+    return _CLASS.get(fam, fam)
+
+
+def compatible(op_a: str, op_b: str) -> bool:
+    """True when two ops of any frameworks may compute the same value."""
+    return op_class(op_a) == op_class(op_b)
 
 
 def is_ignored(op: str) -> bool:

@@ -40,7 +40,7 @@ class SymbolFile:
 
     def params_of(self, node: str) -> tuple[str, ...]:
         """Names of the parameters ``node`` reads (``conv_1_conv2d_weight``...)."""
-        self.graph.node(node)
+        self.graph.node(node)  # unknown names raise NodeNotFound with close matches
         return self.params.get(node, ())
 
     @property
@@ -87,9 +87,10 @@ def _parse(raw: dict[str, Any], known_params: set[str], path: Path) -> SymbolFil
     entries = raw["nodes"]
     names = [_text(entry["name"], "node name") for entry in entries]
     ops = [_text(entry["op"], f"op of node {name!r}") for entry, name in zip(entries, names)]
-    reads = [_input_ids(entry, index, len(entries)) for index, entry in enumerate(entries)]
+    reads = [_input_ids(entry, index) for index, entry in enumerate(entries)]
     kinds = _variable_kinds(names, ops, reads, known_params)
-    nodes, params = [], {}
+    nodes: list[Node] = []
+    params: dict[str, tuple[str, ...]] = {}
     for index, (entry, name, op) in enumerate(zip(entries, names, ops)):
         if op == "null":
             continue
@@ -111,12 +112,12 @@ def _text(value: object, what: str) -> str:
     return value
 
 
-def _input_ids(entry: dict[str, Any], index: int, count: int) -> list[int]:
+def _input_ids(entry: dict[str, Any], index: int) -> list[int]:
     """Ids of the nodes ``entry`` reads; they must come earlier (the file is topological)."""
     ids = []
     for item in entry.get("inputs", []):
         source = item[0]
-        if not isinstance(source, int) or not 0 <= source < min(index, count):
+        if not isinstance(source, int) or not 0 <= source < index:
             raise ValueError(f"node {entry.get('name', index)!r} reads node id {source!r}, "
                              "which is not an earlier node")
         ids.append(source)
@@ -258,16 +259,21 @@ def normalise_attrs(op: str, raw: Mapping[str, str], node: str = "") -> dict[str
             raise ValueError(f"node {node!r}: bad {key}={text!r} ({_describe(exc)})") from None
     for key, value in _DEFAULTS.get(op, {}).items():
         attrs.setdefault(key, value)
-    if op in (*_CONV_OPS, "Pooling") and "kernel" in attrs:
-        rank = len(attrs["kernel"])
-        for key, fill in (("stride", 1), ("pad", 0), ("dilation", 1)):
-            if key != "dilation" or op in _CONV_OPS:
-                attrs.setdefault(key, (fill,) * rank)
+    _fill_window(op, attrs)
     if op == "Pooling":
         attrs["ceil_mode"] = attrs["pooling_convention"] == "full"
     if op == "LeakyReLU" and attrs["act_type"] in ("leaky", "elu"):
         attrs.setdefault("slope", 0.25)
     return attrs
+
+
+def _fill_window(op: str, attrs: dict[str, Any]) -> None:
+    """Default stride 1 and pad 0 (and dilation 1 for convolutions), one per kernel dim."""
+    if op not in (*_CONV_OPS, "Pooling") or "kernel" not in attrs:
+        return
+    fills = {"stride": 1, "pad": 0, **({"dilation": 1} if op in _CONV_OPS else {})}
+    for key, fill in fills.items():
+        attrs.setdefault(key, (fill,) * len(attrs["kernel"]))
 
 
 def param_name(name: str) -> str:
