@@ -15,7 +15,7 @@ from ..backend import Backend
 from ..errors import ModelLoadError
 from ..graph import Graph, Node, TensorSpec
 from ..ops import is_ignored
-from ..scopes import scope_from_onnx_name
+from ..scopes import scope_from_namespace, scope_from_onnx_name
 
 _DEFAULT_EPS = 1e-5
 
@@ -64,7 +64,7 @@ class OnnxRuntimeBackend(Backend):
                 inputs=reads,
                 attrs=_attrs(proto),
                 shape=self._shape_of(proto.output[0]),
-                scope=scope_from_onnx_name(name),
+                scope=_scope(proto, name),
             ))
         outputs = tuple(producer.get(o.name, o.name) for o in graph.output)
         return Graph(tuple(nodes), inputs, outputs, source=str(self.path))
@@ -112,6 +112,14 @@ class OnnxRuntimeBackend(Backend):
 
     def close(self) -> None:
         self._sessions.clear()
+
+
+def _scope(node: onnx.NodeProto, name: str) -> str:
+    """Module path from dynamo-exporter metadata, else from a TorchScript-exporter name."""
+    for prop in node.metadata_props:
+        if prop.key == "namespace":
+            return scope_from_namespace(prop.value)
+    return scope_from_onnx_name(name)
 
 
 def _all_value_infos(graph: onnx.GraphProto) -> list[onnx.ValueInfoProto]:

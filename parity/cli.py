@@ -78,6 +78,8 @@ def _side_options(command: F) -> F:
               help="Seeded random-normal inputs (the default when no input is given).")
 @click.option("--seed", default=0, show_default=True, help="Seed for --random.")
 @click.option("--input-shape", help="Shape for random inputs, e.g. 1,3,224,224.")
+@click.option("--map", "mapping_file", type=click.Path(path_type=Path),
+              help="TOML/JSON file of a_node = \"b_node\" pairs that override alignment.")
 @click.option("--a-weights", type=click.Path(path_type=Path), help="Weights file for model A.")
 @click.option("--b-weights", type=click.Path(path_type=Path), help="Weights file for model B.")
 @click.option("--a-epoch", type=int, help="MXNet checkpoint epoch of model A (default: newest).")
@@ -88,38 +90,38 @@ def _side_options(command: F) -> F:
 @click.option("--output", type=click.Path(path_type=Path), help="Write the report to FILE.")
 @click.option("--all", "show_all", is_flag=True, help="Show every row of the table.")
 @_friendly_errors
-def compare(model_a: str, model_b: str, image: Path | None, config: Path | None,
-            input_file: Path | None, inputs_file: Path | None, use_random: bool, seed: int,
-            input_shape: str | None, a_weights: Path | None, b_weights: Path | None,
-            a_epoch: int | None, b_epoch: int | None, atol: float, rtol: float, fmt: str,
-            output: Path | None, show_all: bool, **side_options: Any) -> None:
+def compare(model_a: str, model_b: str, **options: Any) -> None:
     """Run MODEL_A and MODEL_B once each and report where they first diverge."""
     from .api import compare as run_compare
     from .api import open_model
     from .config import preprocessing_options
     from .errors import UsageError
     from .inputs import parse_shape
+    from .mapping_file import read_mapping
 
-    chosen = [o for o, on in (("--image", image), ("--input", input_file),
-                              ("--inputs", inputs_file), ("--random", use_random)) if on]
+    sources = {"--image": options["image"], "--input": options["input_file"],
+               "--inputs": options["inputs_file"], "--random": options["use_random"]}
+    chosen = [flag for flag, value in sources.items() if value]
     if len(chosen) > 1:
         raise UsageError(f"choose one input source, not {' and '.join(chosen)}")
-    options_a, options_b = preprocessing_options(config, side_options)
-    if (options_a or options_b) and image is None:
+    options_a, options_b = preprocessing_options(options["config"], options)
+    if (options_a or options_b) and options["image"] is None:
         raise UsageError("preprocessing options (--a-*/--b-*, --config) need --image")
+    shape, mapping = options["input_shape"], options["mapping_file"]
     report = run_compare(
-        open_model(model_a, a_weights, **_epoch(a_epoch)),
-        open_model(model_b, b_weights, **_epoch(b_epoch)),
-        inputs=input_file or inputs_file,
-        seed=seed,
-        input_shape=parse_shape(input_shape) if input_shape else None,
-        image=image,
+        open_model(model_a, options["a_weights"], **_epoch(options["a_epoch"])),
+        open_model(model_b, options["b_weights"], **_epoch(options["b_epoch"])),
+        inputs=options["input_file"] or options["inputs_file"],
+        seed=options["seed"],
+        input_shape=parse_shape(shape) if shape else None,
+        image=options["image"],
         preprocess_a=options_a,
         preprocess_b=options_b,
-        atol=atol,
-        rtol=rtol,
+        mapping=read_mapping(mapping) if mapping else None,
+        atol=options["atol"],
+        rtol=options["rtol"],
     )
-    _emit_report(report, fmt, output, show_all)
+    _emit_report(report, options["fmt"], options["output"], options["show_all"])
     sys.exit(0 if report.ok else 1)
 
 
@@ -139,6 +141,36 @@ def _emit_report(report: Any, fmt: str, output: Path | None, show_all: bool) -> 
         _console().print(report_renderable(report, show_all=show_all))
     else:
         click.echo(render_json(report) if fmt == "json" else render_markdown(report), nl=False)
+
+
+@cli.command()
+@click.argument("model_a")
+@click.argument("model_b")
+@click.option("--map", "mapping_file", type=click.Path(path_type=Path),
+              help="TOML/JSON file of a_node = \"b_node\" pairs that override alignment.")
+@click.option("--a-weights", type=click.Path(path_type=Path), help="Weights file for model A.")
+@click.option("--b-weights", type=click.Path(path_type=Path), help="Weights file for model B.")
+@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table",
+              show_default=True)
+@_friendly_errors
+def align(model_a: str, model_b: str, mapping_file: Path | None, a_weights: Path | None,
+          b_weights: Path | None, fmt: str) -> None:
+    """Show how the nodes of MODEL_A and MODEL_B are paired (no forward pass)."""
+    import json
+
+    from .api import open_model
+    from .mapping import align as align_graphs
+    from .mapping_file import read_mapping
+    from .render import alignment_dict, alignment_renderable
+
+    graph_a = open_model(model_a, a_weights).graph
+    graph_b = open_model(model_b, b_weights).graph
+    mapping = read_mapping(mapping_file) if mapping_file else None
+    alignment = align_graphs(graph_a, graph_b, mapping)
+    if fmt == "json":
+        click.echo(json.dumps(alignment_dict(alignment, graph_a, graph_b), indent=2))
+    else:
+        _console().print(alignment_renderable(alignment, graph_a, graph_b))
 
 
 @cli.command()

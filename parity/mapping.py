@@ -64,20 +64,21 @@ Strategy = Callable[[list[Node], list[Node]], list[tuple[str, str]]]
 
 def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignment:
     """Match the nodes of ``a`` and ``b``; see the module docstring for the strategies."""
-    strategies: list[tuple[str, Strategy]] = []
-    if manual:
-        strategies.append(("manual", lambda _left, _right: _manual(a, b, manual)))
-    strategies += [("exact", _by_key(lambda n, _: n.name)),
-                   ("normalised", _by_key(lambda n, _: normalise_name(n.name)))]
+    strategies: list[tuple[str, Strategy]] = [
+        ("exact", _by_key(lambda n, _: n.name)),
+        ("normalised", _by_key(lambda n, _: normalise_name(n.name))),
+    ]
     if _has_scopes(a) and _has_scopes(b):
         strategies.append(("scope", _by_scope))
 
     skipped_a, skipped_b = _normalisation_steps(a), _normalisation_steps(b)
+    found = {x: Match(x, y, "manual") for x, y in _manual(a, b, manual or {})}
+    taken_b = {m.b for m in found.values()}
+    for x, y in _effective_inputs(a, b):
+        if x not in found and y not in taken_b:
+            found[x] = Match(x, y, "input")
     left = [n for n in a.nodes if n.name not in skipped_a]
     right = [n for n in b.nodes if n.name not in skipped_b]
-    found: dict[str, Match] = {}
-    if not manual:
-        found.update((x, Match(x, y, "input")) for x, y in _effective_inputs(a, b))
     for how, strategy in strategies:
         taken_b = {m.b for m in found.values()}
         left = [n for n in left if n.name not in found]
@@ -224,22 +225,25 @@ def _scope_keys(nodes: list[Node]) -> dict[str, tuple[str, str, int]]:
 def _manual(a: Graph, b: Graph, mapping: Mapping[str, str]) -> list[tuple[str, str]]:
     """Resolve the user's mapping; unknown names raise :class:`NodeNotFound`."""
     pairs = []
-    names_a = [n.name for n in a.nodes]
+    names_a = [*a.input_names, *(n.name for n in a.nodes)]
     for pattern_a, pattern_b in mapping.items():
         if "*" not in pattern_a:
-            a.node(pattern_a)
-            b.node(pattern_b)
-            pairs.append((pattern_a, pattern_b))
+            pairs.append((_point(a, pattern_a, "A"), _point(b, pattern_b, "B")))
             continue
         regex = re.compile(fnmatch.translate(pattern_a).replace(".*", "(.*)"))
-        hits = [(n, regex.match(n)) for n in names_a]
-        matched = [(n, m) for n, m in hits if m]
+        matched = [(name, found) for name in names_a if (found := regex.match(name))]
         if not matched:
-            raise NodeNotFound(pattern_a, f"mapping ({a.source})", a.closest(pattern_a))
+            raise NodeNotFound(pattern_a, f"mapping: model A ({a.source})", a.closest(pattern_a))
         for name, found in matched:
             target = pattern_b
             for group in found.groups():
                 target = target.replace("*", group, 1)
-            if target in b:
+            if b.has_point(target):
                 pairs.append((name, target))
     return pairs
+
+
+def _point(graph: Graph, name: str, side: str) -> str:
+    if not graph.has_point(name):
+        raise NodeNotFound(name, f"mapping: model {side} ({graph.source})", graph.closest(name))
+    return name

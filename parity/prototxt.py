@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,7 +125,8 @@ class _Parser:
 
     def field_values(self, key: _Token) -> list[Any]:
         """What follows a field name: ``{...}``, ``: value``, ``: [v, ...]`` or ``: {...}``."""
-        colon = self.peek() is not None and self.peek().text == ":"  # type: ignore[union-attr]
+        following = self.peek()
+        colon = following is not None and following.text == ":"
         if colon:
             self.take()
         token = self.take()
@@ -152,9 +154,10 @@ class _Parser:
     def scalar(self, token: _Token) -> Any:
         """A string, number, bool or enum name."""
         if token.kind == "string":
-            text = _unquote(token.text)
-            while (nxt := self.peek()) is not None and nxt.kind == "string":
-                text += _unquote(self.take().text)  # type: ignore[union-attr]
+            text = self.unquote(token)
+            while (following := self.peek()) is not None and following.kind == "string":
+                text += self.unquote(following)
+                self.take()
             return text
         if token.kind != "word":
             raise self.fail(token.line, f"expected a value, got {token.text!r}")
@@ -163,9 +166,14 @@ class _Parser:
             raise self.fail(token.line, f"cannot read value {token.text!r}")
         return value
 
-
-def _unquote(text: str) -> str:
-    return ast.literal_eval(text)
+    def unquote(self, token: _Token) -> str:
+        """A quoted string's value; protobuf's escapes are Python's."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # unknown escapes are errors, as in protobuf
+                return str(ast.literal_eval(token.text))
+        except (ValueError, SyntaxError, Warning):
+            raise self.fail(token.line, f"bad escape in string {token.text}") from None
 
 
 def _word_value(text: str) -> Any:

@@ -9,6 +9,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from .graph import Graph
+from .mapping import Alignment
 from .report import OK, PairResult, Report
 
 _CONTEXT = 8  # rows shown on each side of the first divergence in compact mode
@@ -151,3 +153,51 @@ def render_markdown(report: Report) -> str:
         lines += ["", "**Hints**", ""]
         lines += [f"- `{h.code}` at `{h.node}`: {h.message}" for h in report.hints]
     return "\n".join(lines) + "\n"
+
+
+def alignment_dict(alignment: Alignment, a: Graph, b: Graph) -> dict[str, object]:
+    """The alignment as JSON-ready data: pairs with ops, shapes and how each was found."""
+
+    def shape(graph: Graph, name: str) -> list[int | None] | None:
+        if name in graph.input_names:
+            spec = graph.inputs[graph.input_names.index(name)]
+            return None if spec.shape is None else list(spec.shape)
+        node_shape = graph.node(name).shape
+        return None if node_shape is None else list(node_shape)
+
+    return {
+        "pairs": [
+            {"a": m.a, "b": m.b, "op_a": a.op_of(m.a), "op_b": b.op_of(m.b),
+             "shape_a": shape(a, m.a), "shape_b": shape(b, m.b), "how": m.how}
+            for m in alignment.pairs
+        ],
+        "unmatched_a": list(alignment.unmatched_a),
+        "unmatched_b": list(alignment.unmatched_b),
+        "skipped_a": list(alignment.skipped_a),
+        "skipped_b": list(alignment.skipped_b),
+    }
+
+
+def alignment_renderable(alignment: Alignment, a: Graph, b: Graph) -> Group:
+    """The alignment table a user checks before writing a mapping file."""
+    data = alignment_dict(alignment, a, b)
+    table = Table(show_edge=False, header_style="bold", pad_edge=False)
+    for column in ("#", "A node", "B node", "A op", "B op", "A shape", "B shape", "how"):
+        table.add_column(column, overflow="fold")
+    for index, pair in enumerate(data["pairs"]):  # type: ignore[arg-type]
+        table.add_row(str(index), pair["a"], pair["b"], pair["op_a"], pair["op_b"],
+                      _shape_or_unknown(pair["shape_a"]), _shape_or_unknown(pair["shape_b"]),
+                      pair["how"])
+    parts: list[object] = [table]
+    for key, label in (("unmatched_a", "unmatched in A"), ("unmatched_b", "unmatched in B"),
+                       ("skipped_a", "skipped in A"), ("skipped_b", "skipped in B")):
+        names = data[key]
+        if names:
+            parts.append(Text(f"{label} ({len(names)}): " + ", ".join(names)))  # type: ignore
+    return Group(*parts)
+
+
+def _shape_or_unknown(shape: list[int | None] | None) -> str:
+    if shape is None:
+        return "?"
+    return "x".join("?" if d is None else str(d) for d in shape)

@@ -47,3 +47,16 @@ def scope_from_hierarchy(hierarchy: str) -> str:
     if current:
         parts.append(current)
     return ".".join(parts)
+
+
+def scope_from_namespace(namespace: str) -> str:
+    """Module path from the torch dynamo exporter's ``namespace`` node metadata.
+
+    ``: SmallCNN/layer1: Sequential/layer1.0: BasicBlock/relu: ReLU/relu: aten.relu.default``
+    -> ``layer1.0.relu``: segments are ``name: type``; the first is the root module and
+    the last the aten op; the names between are joined as in exporter node names.
+    """
+    parts: list[str] = []
+    for segment in namespace.split("/")[1:-1]:
+        parts = _join(parts, segment.split(":", 1)[0].strip())
+    return ".".join(parts)

@@ -71,7 +71,7 @@ def test_manual_mapping_overrides_and_globs():
     a = chain([("stage1_conv", "Conv"), ("stage1_relu", "Relu"), ("head", "Gemm")])
     b = chain([("s1.conv", "Conv"), ("s1.relu", "Relu"), ("fc", "Gemm")])
     result = align(a, b, {"stage1_*": "s1.*", "head": "fc"})
-    assert {(m.a, m.b, m.how) for m in result.pairs} == {
+    assert {(m.a, m.b, m.how) for m in node_pairs(result)} == {
         ("stage1_conv", "s1.conv", "manual"), ("stage1_relu", "s1.relu", "manual"),
         ("head", "fc", "manual")}
 
@@ -112,3 +112,31 @@ def test_caffe_batchnorm_scale_chain_is_compared_at_the_scale():
     assert result.skipped_a == ("_minusscalar0",)
     assert result.skipped_b == ("conv_1_batchnorm",)
     assert result.unmatched_a == result.unmatched_b == ()
+
+
+def test_manual_mapping_overrides_a_wrong_automatic_match():
+    a = chain([("conv1", "Conv"), ("conv2", "Conv")])
+    b = chain([("conv2", "Conv"), ("conv1", "Conv")])  # names swapped by a converter
+    assert {(m.a, m.b) for m in node_pairs(align(a, b))} == {
+        ("conv1", "conv1"), ("conv2", "conv2")}
+    fixed = align(a, b, {"conv1": "conv2", "conv2": "conv1"})
+    assert {(m.a, m.b, m.how) for m in node_pairs(fixed)} == {
+        ("conv1", "conv2", "manual"), ("conv2", "conv1", "manual")}
+
+
+def test_mapping_file(tmp_path):
+    from parity.errors import UsageError
+    from parity.mapping_file import read_mapping
+
+    toml = tmp_path / "map.toml"
+    toml.write_text('"layer1.0.conv1" = "/layer1/layer1.0/conv1/Conv"\n"stage_*" = "s.*"\n')
+    assert read_mapping(toml) == {"layer1.0.conv1": "/layer1/layer1.0/conv1/Conv",
+                                  "stage_*": "s.*"}
+    js = tmp_path / "map.json"
+    js.write_text('{"a": "b"}')
+    assert read_mapping(js) == {"a": "b"}
+    js.write_text('{"a": 1}')
+    with pytest.raises(UsageError, match="not a node name"):
+        read_mapping(js)
+    with pytest.raises(UsageError, match="mapping file not found"):
+        read_mapping(tmp_path / "none.toml")

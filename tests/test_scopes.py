@@ -1,6 +1,6 @@
 import pytest
 
-from parity.scopes import scope_from_hierarchy, scope_from_onnx_name
+from parity.scopes import scope_from_hierarchy, scope_from_namespace, scope_from_onnx_name
 
 
 @pytest.mark.parametrize(("name", "scope"), [
@@ -19,3 +19,10 @@ def test_scope_from_hierarchy():
     text = "layer1(Sequential).0(BasicBlock).conv1(Conv2d)"
     assert scope_from_hierarchy(text) == "layer1.0.conv1"
     assert scope_from_hierarchy("") == ""
+
+
+def test_scope_from_namespace():
+    text = (": smallcnn.SmallCNN/layer1: torch.nn.modules.container.Sequential/layer1.0: "
+            "smallcnn.BasicBlock/relu: torch.nn.modules.activation.ReLU/relu: aten.relu.default")
+    assert scope_from_namespace(text) == "layer1.0.relu"
+    assert scope_from_namespace(": smallcnn.SmallCNN/cat: aten.cat.default") == ""

@@ -1,0 +1,143 @@
+"""Caffe adapter run by OpenCV DNN: ``.prototxt`` structure + ``.caffemodel`` weights.
+
+What this relies on (checked against OpenCV 4.11, see tests/test_caffe_backend.py):
+
+* layer parameters (BatchNorm ``eps``, pooling rounding, ...) come from the prototxt;
+  the caffemodel only supplies blobs, matched to layers by name. Two prototxts that
+  differ in ``eps`` can share one caffemodel and really compute different things.
+* with fusion off, every layer keeps its own output, in-place ones included: for
+  ``BatchNorm`` -> ``Scale`` -> ``ReLU`` on one blob, fetching ``bn`` gives the normalised
+  values and ``relu`` the activations. The graph (from :mod:`parity.prototxt`) names
+  nodes by layer, so a name fetches that layer's own output.
+* Winograd convolution is switched off: it is off by about 1e-4 from the exact result.
+* OpenCV's protobuf schema has no BVLC ``round_mode`` (it has its own ``ceil_mode``
+  under the same field number) and misreads the pooling layer when it meets one, so
+  ``round_mode`` is rewritten to ``ceil_mode`` before OpenCV sees the text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..backend import Backend
+from ..errors import ModelLoadError
+from ..graph import Graph, Node
+from ..prototxt import build_graph, input_transform, parse_prototxt
+
+_ROUND_MODE = re.compile(r"\bround_mode\s*:\s*(CEIL|FLOOR|0|1)\b")
+
+
+class CaffeBackend(Backend):
+    """Runs a Caffe ``.prototxt`` + ``.caffemodel`` with OpenCV DNN on the CPU."""
+
+    name = "caffe"
+    extra = "caffe"
+
+    def __init__(self, path: Path, weights: Path | None = None, **options: Any) -> None:
+        super().__init__(path, weights, **options)
+        self.prototxt, self.weights = find_files(self.path, weights)
+        text = _read_text(self.prototxt)
+        parsed = parse_prototxt(text, self.prototxt)
+        self._structure = build_graph(parsed, self.prototxt)
+        self.transform = input_transform(parsed)
+        self.net = _read_net(self.prototxt, text, self.weights)
+
+    def _load_graph(self) -> Graph:
+        shapes = self._layer_shapes()
+        nodes = tuple(
+            Node(n.name, n.op, n.inputs, n.attrs, shapes.get(n.name), n.scope)
+            for n in self._structure.nodes
+        )
+        structure = self._structure
+        return Graph(nodes, structure.inputs, structure.outputs, structure.source)
+
+    def _layer_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Output shape of every layer, when all input shapes are known."""
+        shapes = [spec.shape for spec in self._structure.inputs]
+        if not shapes or any(s is None or None in s for s in shapes):
+            return {}
+        try:
+            ids, _, outs = self.net.getLayersShapes([list(s) for s in shapes])
+        except cv2.error as exc:
+            raise ModelLoadError(self.prototxt, f"OpenCV cannot infer shapes ({_one_line(exc)})"
+                                 ) from None
+        by_id = {int(i): tuple(int(d) for d in out[0]) for i, out in zip(ids.ravel(), outs)}
+        return {name: by_id[self.net.getLayerId(name)] for name in self.net.getLayerNames()}
+
+    def _run(self, feeds: Mapping[str, np.ndarray], fetch: list[str]) -> dict[str, Any]:
+        for spec in self.graph.inputs:
+            self.net.setInput(np.ascontiguousarray(feeds[spec.name], dtype=np.float32), spec.name)
+        try:
+            outputs = self.net.forward(fetch)
+        except cv2.error as exc:
+            raise ModelLoadError(self.prototxt, f"OpenCV cannot run it ({_one_line(exc)})"
+                                 ) from None
+        return dict(zip(fetch, outputs))
+
+
+def find_files(path: Path, weights: Path | None) -> tuple[Path, Path]:
+    """``(prototxt, caffemodel)`` for a model path and an optional explicit weights file.
+
+    Weights: the explicit file; else ``<stem>.caffemodel``; else the only ``.caffemodel``
+    in the folder. A ``.caffemodel`` given as the model finds ``<stem>.prototxt``.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".caffemodel":
+        prototxt = path.with_suffix(".prototxt")
+        if not prototxt.is_file():
+            raise ModelLoadError(path, f"no prototxt for these weights: looked for {prototxt.name}")
+        return prototxt, Path(weights) if weights else path
+    if weights is not None:
+        if not Path(weights).is_file():
+            raise ModelLoadError(weights, "weights file not found")
+        return path, Path(weights)
+    same_stem = path.with_suffix(".caffemodel")
+    if same_stem.is_file():
+        return path, same_stem
+    found = sorted(path.parent.glob("*.caffemodel"))
+    if len(found) == 1:
+        return path, found[0]
+    looked = f"{same_stem.name} or a single .caffemodel in {path.parent}"
+    extra = f" (found {len(found)})" if found else ""
+    raise ModelLoadError(path, f"no weights: looked for {looked}{extra}; pass --weights")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(path, f"cannot read prototxt ({exc})") from None
+
+
+def opencv_text(text: str) -> str:
+    """The prototxt as OpenCV reads it: BVLC ``round_mode`` becomes OpenCV's ``ceil_mode``."""
+    return _ROUND_MODE.sub(
+        lambda m: f"ceil_mode: {'true' if m[1] in ('CEIL', '0') else 'false'}", text
+    )
+
+
+def _read_net(prototxt: Path, text: str, caffemodel: Path) -> cv2.dnn.Net:
+    """Load with OpenCV, fusion and Winograd off, on the plain CPU backend."""
+    try:
+        net = cv2.dnn.readNetFromCaffe(
+            np.frombuffer(opencv_text(text).encode("utf-8"), np.uint8),
+            np.fromfile(caffemodel, np.uint8),
+        )
+    except cv2.error as exc:
+        raise ModelLoadError(prototxt, f"OpenCV cannot load it with {caffemodel.name} "
+                                       f"({_one_line(exc)})") from None
+    net.enableFusion(False)
+    net.enableWinograd(False)
+    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+    return net
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
