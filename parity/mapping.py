@@ -29,9 +29,10 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 
 from .errors import NodeNotFound
+from .folds import consumers_of, move_to_fold_end
 from .graph import Graph, Node
 from .normalization import effective_input, leading_affine
-from .ops import FOLDS, family
+from .ops import family
 from .structure import match_structure
 
 
@@ -122,50 +123,27 @@ def _normalisation_steps(graph: Graph) -> set[str]:
 
 
 def _respect_folds(
-    a: Graph, b: Graph, matches: list[Match], left_out_a: set[str], left_out_b: set[str]
+    a: Graph, b: Graph, matches: list[Match], taken_a: set[str], taken_b: set[str]
 ) -> tuple[set[str], set[str]]:
     """Move pairs to the end of a chain the other side computes as one op.
 
-    Returns the interior nodes now skipped on each side (see ``ops.FOLDS``).
+    Returns the interior nodes now skipped on each side (see :mod:`parity.folds`).
     """
-    consumers_a, consumers_b = _consumers(a), _consumers(b)
+    consumers_a, consumers_b = consumers_of(a), consumers_of(b)
     interior_a: set[str] = set()
     interior_b: set[str] = set()
     for i, match in enumerate(matches):
         if match.how == "input" or not (match.a in a and match.b in b):
             continue
-        tail_a = _fold_tail(a, match.a, consumers_a, left_out_a)
-        tail_b = _fold_tail(b, match.b, consumers_b, left_out_b)
-        if tail_a and not tail_b:
-            interior_a.update([match.a, *tail_a[:-1]])
-            matches[i] = Match(tail_a[-1], match.b, f"{match.how}+fold")
-        elif tail_b and not tail_a:
-            interior_b.update([match.b, *tail_b[:-1]])
-            matches[i] = Match(match.a, tail_b[-1], f"{match.how}+fold")
+        moved = move_to_fold_end(a, b, match.a, match.b, consumers_a, consumers_b,
+                                 taken_a, taken_b)
+        if moved is None:
+            continue
+        new_a, new_b, skipped_a, skipped_b = moved
+        interior_a.update(skipped_a)
+        interior_b.update(skipped_b)
+        matches[i] = Match(new_a, new_b, f"{match.how}+fold")
     return interior_a, interior_b
-
-
-def _consumers(graph: Graph) -> dict[str, list[str]]:
-    consumers: dict[str, list[str]] = {}
-    for node in graph.nodes:
-        for source in node.inputs:
-            consumers.setdefault(source, []).append(node.name)
-    return consumers
-
-
-def _fold_tail(
-    graph: Graph, head: str, consumers: dict[str, list[str]], taken: set[str]
-) -> list[str]:
-    """Unmatched single-consumer successors of ``head`` that another framework may fold in."""
-    foldable = FOLDS.get(family(graph.node(head).op), frozenset())
-    tail, current = [], head
-    while len(consumers.get(current, [])) == 1:
-        user = graph.node(consumers[current][0])
-        if user.name in taken or family(user.op) not in foldable or user.inputs != (current,):
-            break
-        tail.append(user.name)
-        current = user.name
-    return tail
 
 
 def normalise_name(name: str) -> str:

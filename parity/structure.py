@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 
+from .folds import consumers_of, move_to_fold_end
 from .graph import Graph, Node
 from .ops import op_class
 
@@ -22,8 +23,14 @@ _TIE_ATTRS = ("kernel", "stride", "group", "dilation", "axis")
 def match_structure(
     a: Graph, b: Graph, matched: Mapping[str, str], skip_a: set[str], skip_b: set[str]
 ) -> list[tuple[str, str]]:
-    """New ``(a_node, b_node)`` pairs found from the graph structure around ``matched``."""
+    """New ``(a_node, b_node)`` pairs found from the graph structure around ``matched``.
+
+    A pair whose one side continues into a chain the other side folds into one op is
+    moved to the chain's end at once, so what follows hangs from the right node; the
+    chain's interior joins ``skip_a``/``skip_b``.
+    """
     forward = dict(matched)
+    consumers_a, consumers_b = consumers_of(a), consumers_of(b)
     found: list[tuple[str, str]] = []
     while True:
         backward = {y: x for x, y in forward.items()}
@@ -37,7 +44,14 @@ def match_structure(
         if not new:
             return found
         for x, y in _one_to_one(new):
+            moved = move_to_fold_end(a, b, x, y, consumers_a, consumers_b,
+                                     {*forward, *skip_a}, {*backward, *skip_b})
+            if moved is not None:
+                x, y, interior_a, interior_b = moved
+                skip_a.update(interior_a)
+                skip_b.update(interior_b)
             forward[x] = y
+            backward[y] = x
             found.append((x, y))
 
 

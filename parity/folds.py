@@ -1,0 +1,51 @@
+"""Folds: one side computes as one op what the other splits into a chain.
+
+ONNX exporters fold BatchNorm into the Conv before it; Caffe splits a BatchNorm into
+BatchNorm + Scale; Keras Conv2D/Dense may carry their activation. Such a pair is compared
+at the chain's end, where both sides hold the same value, and the chain's interior is
+skipped.
+"""
+
+from __future__ import annotations
+
+from .graph import Graph
+from .ops import FOLDS, family
+
+
+def consumers_of(graph: Graph) -> dict[str, list[str]]:
+    """Node or input name -> names of the nodes reading it."""
+    consumers: dict[str, list[str]] = {}
+    for node in graph.nodes:
+        for source in node.inputs:
+            consumers.setdefault(source, []).append(node.name)
+    return consumers
+
+
+def fold_tail(
+    graph: Graph, head: str, consumers: dict[str, list[str]], taken: set[str]
+) -> list[str]:
+    """Unmatched single-consumer successors of ``head`` another framework may fold in."""
+    foldable = FOLDS.get(family(graph.node(head).op), frozenset())
+    tail, current = [], head
+    while len(consumers.get(current, [])) == 1:
+        user = graph.node(consumers[current][0])
+        if user.name in taken or family(user.op) not in foldable or user.inputs != (current,):
+            break
+        tail.append(user.name)
+        current = user.name
+    return tail
+
+
+def move_to_fold_end(
+    a: Graph, b: Graph, x: str, y: str,
+    consumers_a: dict[str, list[str]], consumers_b: dict[str, list[str]],
+    taken_a: set[str], taken_b: set[str],
+) -> tuple[str, str, list[str], list[str]] | None:
+    """``(new_x, new_y, skipped_a, skipped_b)`` when only one side of the pair has a tail."""
+    tail_a = fold_tail(a, x, consumers_a, taken_a)
+    tail_b = fold_tail(b, y, consumers_b, taken_b)
+    if tail_a and not tail_b:
+        return tail_a[-1], y, [x, *tail_a[:-1]], []
+    if tail_b and not tail_a:
+        return x, tail_b[-1], [], [y, *tail_b[:-1]]
+    return None
