@@ -162,6 +162,13 @@ class TorchScriptCapture:
             ))
         return ops
 
+    def submodule(self, path: str) -> torch.nn.Module:
+        """The submodule at a dotted module path."""
+        module = self.module
+        for part in path.split("."):
+            module = getattr(module, part)
+        return module
+
     def run(self, args: list[torch.Tensor], keys: list[str]) -> dict[str, torch.Tensor]:
         wanted = tuple(keys)
         if wanted not in self._compiled:
@@ -231,6 +238,10 @@ class FxCapture:
             return None
         reads = tuple(n.name for n in node.all_input_nodes)
         return CapturedOp(node.name, op, scope, reads, attrs, is_module_call=is_call)
+
+    def submodule(self, path: str) -> torch.nn.Module:
+        """The submodule at a dotted module path."""
+        return self.graph_module.get_submodule(path)
 
     def run(self, args: list[torch.Tensor], keys: list[str]) -> dict[str, torch.Tensor]:
         wanted = set(keys)

@@ -123,8 +123,24 @@ class MXNetBackend(Backend):
             else:
                 array[:] = value
 
+    def parameters(self, node: str) -> dict[str, np.ndarray]:
+        """The node's arrays from the .params file, keyed as :meth:`Backend.parameters`."""
+        op = self.graph.node(node).op
+        found = {}
+        for name in self.symbol_file.params_of(node):
+            key = next((k for suffix, k in _PARAM_SUFFIXES if name.endswith(suffix)), None)
+            if key == "gamma" and op == "LeakyReLU":
+                key = "slope"
+            if key and name in self.params:
+                found[key] = self.params[name].asnumpy()
+        return found
+
     def close(self) -> None:
         self._executors.clear()
+
+
+_PARAM_SUFFIXES = (("_moving_mean", "mean"), ("_moving_var", "var"), ("_weight", "weight"),
+                   ("_bias", "bias"), ("_gamma", "gamma"), ("_beta", "beta"))
 
 
 def locate_files(path: Path, weights: Path | None, epoch: object = None) -> tuple[Path, Path]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnx import helper, shape_inference
+from onnx import helper, numpy_helper, shape_inference
 
 from ..backend import Backend
 from ..errors import ModelLoadError
@@ -18,6 +19,13 @@ from ..ops import is_ignored
 from ..scopes import scope_from_namespace, scope_from_onnx_name
 
 _DEFAULT_EPS = 1e-5
+# Which input of an op holds which parameter (Backend.parameters keys).
+_PARAM_INPUTS = {
+    "Conv": {"weight": 1, "bias": 2}, "ConvTranspose": {"weight": 1, "bias": 2},
+    "Gemm": {"weight": 1, "bias": 2}, "MatMul": {"weight": 1},
+    "BatchNormalization": {"gamma": 1, "beta": 2, "mean": 3, "var": 4},
+    "PRelu": {"slope": 1},
+}
 
 
 class OnnxRuntimeBackend(Backend):
@@ -109,6 +117,39 @@ class OnnxRuntimeBackend(Backend):
         if info is not None and info.type.tensor_type.elem_type:
             return info
         return helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None)
+
+    def parameters(self, node: str) -> dict[str, np.ndarray]:
+        """Initializers the node reads, keyed as :meth:`Backend.parameters`."""
+        proto = self._protos.get(node)
+        if proto is None:
+            return {}
+        constants = self._constants
+        values = [constants.get(name) for name in proto.input]
+        keys = _PARAM_INPUTS.get(proto.op_type, {})
+        found = {key: values[i] for key, i in keys.items() if i < len(values)
+                 and values[i] is not None}
+        if proto.op_type == "Gemm" and "weight" in found and not _attrs(proto).get("transB"):
+            found["weight"] = found["weight"].T
+        if proto.op_type == "MatMul" and "weight" in found:
+            found["weight"] = found["weight"].T
+        return {key: np.asarray(value, dtype=np.float64) for key, value in found.items()}
+
+    @cached_property
+    def _protos(self) -> dict[str, onnx.NodeProto]:
+        return {(p.name or (p.output[0] if p.output else "")): p for p in self.model.graph.node}
+
+    @cached_property
+    def _constants(self) -> dict[str, np.ndarray]:
+        """Initializers and Constant outputs, also reached through Identity nodes."""
+        values = {init.name: numpy_helper.to_array(init) for init in self.model.graph.initializer}
+        for proto in self.model.graph.node:
+            if proto.op_type == "Constant" and proto.attribute and proto.output:
+                value = helper.get_attribute_value(proto.attribute[0])
+                if isinstance(value, onnx.TensorProto):
+                    values[proto.output[0]] = numpy_helper.to_array(value)
+            elif proto.op_type == "Identity" and proto.input and proto.input[0] in values:
+                values[proto.output[0]] = values[proto.input[0]]
+        return values
 
     def close(self) -> None:
         self._sessions.clear()

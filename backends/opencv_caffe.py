@@ -70,6 +70,28 @@ class CaffeBackend(Backend):
         by_id = {int(i): tuple(int(d) for d in out[0]) for i, out in zip(ids.ravel(), outs)}
         return {name: by_id[self.net.getLayerId(name)] for name in self.net.getLayerNames()}
 
+    def parameters(self, node: str) -> dict[str, np.ndarray]:
+        """The layer's blobs as OpenCV loaded them, keyed as :meth:`Backend.parameters`.
+
+        BatchNorm statistics are divided by Caffe's stored scale factor.
+        """
+        keys = _BLOB_KEYS.get(self.graph.node(node).op, ())
+        found = {}
+        for index, key in enumerate(keys):
+            try:
+                blob = self.net.getParam(node, index)
+            except cv2.error:
+                break
+            if blob is None or blob.size == 0:
+                break
+            array = np.asarray(blob, dtype=np.float64)
+            found[key] = array if key == "weight" else array.ravel()
+        factor = found.pop("scale_factor", None)
+        if factor is not None and "mean" in found:
+            scale = 0.0 if float(factor.ravel()[0]) == 0 else 1.0 / float(factor.ravel()[0])
+            found["mean"], found["var"] = found["mean"] * scale, found["var"] * scale
+        return found
+
     def _run(self, feeds: Mapping[str, np.ndarray], fetch: list[str]) -> dict[str, Any]:
         for spec in self.graph.inputs:
             self.net.setInput(np.ascontiguousarray(feeds[spec.name], dtype=np.float32), spec.name)
@@ -79,6 +101,13 @@ class CaffeBackend(Backend):
             raise ModelLoadError(self.prototxt, f"OpenCV cannot run it ({_one_line(exc)})"
                                  ) from None
         return dict(zip(fetch, outputs))
+
+
+_BLOB_KEYS = {
+    "Convolution": ("weight", "bias"), "Deconvolution": ("weight", "bias"),
+    "InnerProduct": ("weight", "bias"), "BatchNorm": ("mean", "var", "scale_factor"),
+    "Scale": ("gamma", "beta"), "PReLU": ("slope",), "Bias": ("beta",),
+}
 
 
 def find_files(path: Path, weights: Path | None) -> tuple[Path, Path]:

@@ -67,12 +67,47 @@ class TorchBackend(Backend):
         outputs = tuple(name_of.get(k, k) for k in self._capture.output_keys)
         return Graph(tuple(nodes), inputs, outputs, source=str(self.path))
 
+    def parameters(self, node: str) -> dict[str, np.ndarray]:
+        """The state of the module a node's op belongs to, keyed as :meth:`Backend.parameters`."""
+        scope = self.graph.node(node).scope
+        if not scope or node.split(":")[0] != scope:
+            return {}
+        try:
+            module = self._capture.submodule(scope)
+        except (AttributeError, KeyError):
+            return {}
+        found = {}
+        for attr, key in _STATE_KEYS.get(_module_kind(module), {}).items():
+            value = getattr(module, attr, None)
+            if isinstance(value, torch.Tensor):
+                found[key] = value.detach().cpu().double().numpy()
+        return found
+
     def _run(self, feeds: Mapping[str, np.ndarray], fetch: list[str]) -> dict[str, np.ndarray]:
         key_of = {name: op.key for op, name in zip(self._capture.ops, self._names)}
         args = [torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in self._capture.input_names]
         with torch.no_grad():
             values = self._capture.run(args, [key_of[name] for name in fetch])
         return {name: values[key_of[name]].detach().cpu().numpy() for name in fetch}
+
+
+_PARAMETRIC = {"weight": "weight", "bias": "bias"}
+_STATE_KEYS = {
+    "conv": _PARAMETRIC,
+    "linear": _PARAMETRIC,
+    "batchnorm": {"weight": "gamma", "bias": "beta", "running_mean": "mean",
+                  "running_var": "var"},
+    "prelu": {"weight": "slope"},
+}
+
+
+def _module_kind(module: torch.nn.Module) -> str:
+    """``conv``, ``linear``, ``batchnorm`` or ``prelu`` from the module's class name."""
+    name = getattr(module, "original_name", type(module).__name__).lower()
+    for kind in ("conv", "linear", "batchnorm", "prelu"):
+        if name.startswith(kind):
+            return kind
+    return ""
 
 
 def _load_torchscript(path: Path) -> torch.jit.ScriptModule:

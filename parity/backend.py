@@ -58,6 +58,15 @@ class Backend(ABC):
             raise ModelLoadError(self.path, f"the {self.name} run produced no value for {missing}")
         return {name: _as_float_array(outputs[name]) for name in wanted}
 
+    def parameters(self, node: str) -> dict[str, np.ndarray]:
+        """Learned parameters of ``node`` as float arrays, under framework-neutral keys.
+
+        Keys: ``weight``, ``bias`` (conv, fully connected: torch/ONNX layout, output
+        channels first), ``mean``, ``var``, ``gamma``, ``beta`` (batch norm), ``slope``
+        (PReLU). Backends that cannot tell return an empty dict.
+        """
+        return {}
+
     def close(self) -> None:
         """Release framework resources; the default keeps nothing to release."""
 

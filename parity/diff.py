@@ -7,10 +7,13 @@ from collections.abc import Mapping
 import numpy as np
 
 from .backend import Backend
+from .diagnose import Evidence, diagnose
 from .graph import Graph
 from .mapping import Alignment
 from .metrics import Tolerance, channel_max_abs, compare_arrays, squeeze_to_common
 from .report import FAIL, OK, SHAPE_MISMATCH, PairResult, Report, Side
+
+_DIAGNOSED_ROOTS = 8  # divergence roots whose tensors are kept for diagnosis
 
 
 def diff_models(
@@ -27,12 +30,17 @@ def diff_models(
     """Compare every aligned pair from one forward pass of each model."""
     values_a = a.run(feeds_a, [m.a for m in alignment.pairs])
     values_b = b.run(feeds_b, [m.b for m in alignment.pairs])
-    results = []
-    for match in alignment.pairs:
-        va, vb = values_a.pop(match.a), values_b.pop(match.b)
-        results.append(diff_pair(match.a, match.b, a.graph.op_of(match.a), match.how,
-                                 va, vb, tolerance))
-    pairs = tuple(results)
+    pairs = tuple(
+        diff_pair(m.a, m.b, a.graph.op_of(m.a), m.how, values_a[m.a], values_b[m.b], tolerance)
+        for m in alignment.pairs
+    )
+    roots = divergence_roots(a.graph, pairs)
+    keep = _kept_for_diagnosis(a.graph, pairs, roots)
+    evidence = Evidence(
+        a, b, alignment, pairs, tuple(roots), tolerance,
+        {p.a: values_a[p.a] for p in keep}, {p.b: values_b[p.b] for p in keep},
+    )
+    del values_a, values_b
     return Report(
         a=Side(str(a.path), a.name, inputs_a),
         b=Side(str(b.path), b.name, inputs_b),
@@ -42,8 +50,22 @@ def diff_models(
         unmatched_b=alignment.unmatched_b,
         skipped_a=alignment.skipped_a,
         skipped_b=alignment.skipped_b,
-        first_divergence=first_divergence(a.graph, pairs),
+        first_divergence=roots[0] if roots else None,
+        hints=diagnose(evidence),
     )
+
+
+def _kept_for_diagnosis(
+    graph: Graph, pairs: tuple[PairResult, ...], roots: list[PairResult]
+) -> list[PairResult]:
+    """Input pairs, divergence roots and the pairs right upstream of each root."""
+    by_a = {p.a: p for p in pairs}
+    nearest = graph.nearest(by_a)
+    keep = {p.a: p for p in pairs if p.how == "input"}
+    for root in roots[:_DIAGNOSED_ROOTS]:
+        keep[root.a] = root
+        keep.update((name, by_a[name]) for name in nearest.get(root.a, ()))
+    return list(keep.values())
 
 
 def diff_pair(
@@ -66,12 +88,7 @@ def divergence_roots(graph: Graph, pairs: tuple[PairResult, ...]) -> list[PairRe
     These are where error starts rather than where it is carried along.
     """
     status = {p.a: p for p in pairs}
-    nearest: dict[str, frozenset[str]] = {name: frozenset() for name in graph.input_names}
-    for node in graph.nodes:  # topological order: predecessors are resolved first
-        found: set[str] = set()
-        for parent in node.inputs:
-            found |= {parent} if parent in status else nearest.get(parent, frozenset())
-        nearest[node.name] = frozenset(found)
+    nearest = graph.nearest(status)
     return [
         p for p in pairs
         if p.failed and not any(status[up].failed for up in nearest.get(p.a, ()))

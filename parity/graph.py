@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -94,6 +94,20 @@ class Graph:
     def has_point(self, name: str) -> bool:
         """True for a node or a graph input: anything ``Backend.run`` can fetch."""
         return name in self._by_name or name in self.input_names
+
+    def nearest(self, compared: Collection[str]) -> dict[str, tuple[str, ...]]:
+        """For every node and input: the closest ``compared`` points upstream of it,
+        looking through nodes that are not compared."""
+        nearest: dict[str, tuple[str, ...]] = {name: () for name in self.input_names}
+        for node in self.nodes:  # topological order: parents are resolved first
+            found: dict[str, None] = {}
+            for parent in node.inputs:
+                if parent in compared:
+                    found[parent] = None
+                else:
+                    found.update(dict.fromkeys(nearest.get(parent, ())))
+            nearest[node.name] = tuple(found)
+        return nearest
 
     def op_of(self, name: str) -> str:
         """Op type of a node, ``Input`` for a graph input."""

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from .graph import Graph
 from .mapping import Alignment
-from .report import OK, PairResult, Report
+from .report import OK, Hint, PairResult, Report
 
 _CONTEXT = 8  # rows shown on each side of the first divergence in compact mode
 _COMPACT_ABOVE = 40
@@ -46,9 +46,28 @@ def report_renderable(report: Report, *, show_all: bool = False) -> Group:
     header.append(f"tolerance: atol={report.tolerance.atol:g} rtol={report.tolerance.rtol:g}")
     parts: list[object] = [header, _table(report, show_all)]
     parts.append(Text(summary_line(report), style="bold green" if report.ok else "bold red"))
-    for hint in report.hints:
-        parts.append(Text(f"hint [{hint.code}] {hint.node}: {hint.message}", style="yellow"))
+    for hint, others in grouped_hints(report):
+        line = f"hint [{hint.code}] {hint.node}: {hint.message}"
+        if others:
+            line += f"\n  same cause at {len(others)} more node(s): {_names(others)}"
+        parts.append(Text(line, style="yellow"))
     return Group(*parts)
+
+
+def grouped_hints(report: Report) -> list[tuple[Hint, list[str]]]:
+    """Hints with one code listed once, with the other nodes it was found at."""
+    groups: dict[str, tuple[Hint, list[str]]] = {}
+    for hint in report.hints:
+        if hint.code in groups:
+            groups[hint.code][1].append(hint.node)
+        else:
+            groups[hint.code] = (hint, [])
+    return list(groups.values())
+
+
+def _names(names: list[str], shown: int = 6) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def summary_line(report: Report) -> str:
@@ -151,7 +170,9 @@ def render_markdown(report: Report) -> str:
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     if report.hints:
         lines += ["", "**Hints**", ""]
-        lines += [f"- `{h.code}` at `{h.node}`: {h.message}" for h in report.hints]
+        for hint, others in grouped_hints(report):
+            more = f" (same cause at {len(others)} more: {_names(others)})" if others else ""
+            lines.append(f"- `{hint.code}` at `{hint.node}`: {hint.message}{more}")
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,76 @@
+"""What the checks may look at: graphs, parameters, and the tensors kept for diagnosis."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from ..backend import Backend
+from ..graph import Graph
+from ..mapping import Alignment
+from ..metrics import Tolerance
+from ..report import PairResult
+
+
+@dataclass
+class Evidence:
+    """One comparison's material, shared by every check.
+
+    ``values_a``/``values_b`` hold the tensors of the divergence roots and of the pairs
+    right upstream of them (their nearest compared ancestors), keyed by node name.
+    """
+
+    a: Backend
+    b: Backend
+    alignment: Alignment
+    pairs: tuple[PairResult, ...]
+    roots: tuple[PairResult, ...]
+    tolerance: Tolerance
+    values_a: Mapping[str, np.ndarray] = field(default_factory=dict)
+    values_b: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def graph_a(self) -> Graph:
+        return self.a.graph
+
+    @property
+    def graph_b(self) -> Graph:
+        return self.b.graph
+
+    @cached_property
+    def pair_of_a(self) -> dict[str, PairResult]:
+        return {p.a: p for p in self.pairs}
+
+    def values(self, pair: PairResult) -> tuple[np.ndarray, np.ndarray] | None:
+        """Both sides' tensors of ``pair``, when kept."""
+        if pair.a in self.values_a and pair.b in self.values_b:
+            return self.values_a[pair.a], self.values_b[pair.b]
+        return None
+
+    def upstream(self, pair: PairResult) -> list[PairResult]:
+        """The compared pairs right upstream of ``pair`` (looking through uncompared nodes)."""
+        return [self.pair_of_a[name] for name in self._nearest.get(pair.a, ())]
+
+    @cached_property
+    def _nearest(self) -> dict[str, tuple[str, ...]]:
+        return self.graph_a.nearest(self.pair_of_a)
+
+    def parameters(self, side: str, node: str) -> dict[str, np.ndarray]:
+        backend = self.a if side == "a" else self.b
+        graph = backend.graph
+        return backend.parameters(node) if node in graph else {}
+
+    def chain(self, side: str, node: str) -> list[str]:
+        """``node`` preceded by the skipped nodes folded into it (its fold interior)."""
+        graph = self.graph_a if side == "a" else self.graph_b
+        skipped = set(self.alignment.skipped_a if side == "a" else self.alignment.skipped_b)
+        chain = [node]
+        while chain[0] in graph:
+            parents = [p for p in graph.node(chain[0]).inputs if p in skipped]
+            if len(parents) != 1:
+                break
+            chain.insert(0, parents[0])
+        return chain

@@ -1,0 +1,142 @@
+"""Causes visible at the input: channel order, normalisation, layout."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..report import Hint, PairResult
+from .evidence import Evidence
+
+_RESIDUAL = 1e-3  # largest misfit, relative to the tensor's range, that still counts as a fit
+
+
+def _input_pairs(evidence: Evidence) -> list[PairResult]:
+    return [p for p in evidence.pairs if p.how == "input" and p.failed]
+
+
+def _channel_axis(array: np.ndarray) -> int | None:
+    if array.ndim == 4 and array.shape[1] in (1, 3, 4):
+        return 1
+    if array.ndim == 4 and array.shape[3] in (1, 3, 4):
+        return 3
+    return None
+
+
+def _close(x: np.ndarray, y: np.ndarray) -> bool:
+    scale = max(float(np.abs(y).max()), 1e-12)
+    return x.shape == y.shape and float(np.abs(x - y).max()) <= _RESIDUAL * scale
+
+
+def channel_order(evidence: Evidence) -> list[Hint]:
+    """The input (or the first layer's weights) match once the channels are reversed."""
+    hints = []
+    for pair in _input_pairs(evidence):
+        values = evidence.values(pair)
+        if values is None:
+            continue
+        va, vb = values
+        axis = _channel_axis(va)
+        if axis is None or va.shape != vb.shape or va.shape[axis] < 2:
+            continue
+        if _close(np.flip(va, axis=axis), vb):
+            hints.append(Hint(
+                "channel_order", pair.a,
+                "B's input is A's input with the colour channels reversed (RGB vs BGR). "
+                "Feed both the same order: pass --b-rgb or --b-bgr (and fix the deployment "
+                "code that decodes images for the converted model).",
+                {"axis": axis}))
+    hints += _first_layer_weights_reversed(evidence)
+    return hints
+
+
+def _first_layer_weights_reversed(evidence: Evidence) -> list[Hint]:
+    """A first convolution whose input-channel weights were reversed by the conversion."""
+    hints = []
+    for pair in evidence.roots:
+        upstream = evidence.upstream(pair)
+        if not upstream or any(p.how != "input" or p.failed for p in upstream):
+            continue
+        wa = evidence.parameters("a", pair.a).get("weight")
+        wb = evidence.parameters("b", pair.b).get("weight")
+        if wa is None or wb is None or wa.ndim != 4 or wa.shape != wb.shape or wa.shape[1] < 2:
+            continue
+        if not np.allclose(wa, wb) and np.allclose(np.flip(wa, axis=1), wb, atol=1e-6):
+            hints.append(Hint(
+                "channel_order", pair.a,
+                f"The first convolution's weights have their input channels reversed in B "
+                f"(`{pair.b}`): the conversion swapped RGB/BGR. Reverse axis 1 of B's "
+                f"`{pair.b}` weights, or feed B the other channel order.",
+                {"weights_reversed": True}))
+    return hints
+
+
+def input_normalization(evidence: Evidence) -> list[Hint]:
+    """B's input is a per-channel affine map of A's: different mean/scale preprocessing."""
+    hints = []
+    for pair in _input_pairs(evidence):
+        values = evidence.values(pair)
+        if values is None or values[0].shape != values[1].shape:
+            continue
+        va, vb = (v.astype(np.float64) for v in values)
+        axis = _channel_axis(va) or 1
+        fit = _affine_fit(np.moveaxis(va, axis, 0), np.moveaxis(vb, axis, 0))
+        if fit is None or _close(va, vb):
+            continue
+        scales, offsets = fit
+        if np.allclose(np.flip(va, axis=axis), vb):
+            continue  # channel order, reported by its own check
+        hints.append(Hint("input_normalization", pair.a, _normalisation_message(scales, offsets),
+                          {"scale": [float(s) for s in scales],
+                           "offset": [float(t) for t in offsets]}))
+    return hints
+
+
+def _affine_fit(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per channel (first axis) ``b = s * a + t`` by least squares, if it fits."""
+    scales, offsets = [], []
+    for xa, xb in zip(a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1)):
+        if np.ptp(xa) == 0:
+            return None
+        design = np.stack([xa, np.ones_like(xa)], axis=1)
+        (s, t), *_ = np.linalg.lstsq(design, xb, rcond=None)
+        if not _close(s * xa + t, xb) or abs(s) < 1e-12:
+            return None
+        scales.append(s)
+        offsets.append(t)
+    return np.array(scales), np.array(offsets)
+
+
+def _normalisation_message(scales: np.ndarray, offsets: np.ndarray) -> str:
+    scale, offset = float(np.mean(scales)), float(np.mean(offsets))
+    uniform = np.allclose(scales, scale, rtol=1e-3) and np.allclose(offsets, offset, atol=1e-3)
+    if uniform:
+        mean = -offset / scale
+        return (f"B's input = A's input x {scale:.6g} {offset:+.6g}, i.e. B got "
+                f"(x - {mean:.6g}) * {scale:.6g} where A got x: the two sides are normalised "
+                f"differently. Feed both the same: set --b-mean/--b-scale (or --a-mean/--a-scale), "
+                f"or add/remove the normalisation the converter dropped.")
+    per_channel = ", ".join(f"{s:.4g}x{t:+.4g}" for s, t in zip(scales, offsets))
+    return (f"B's input is a per-channel affine map of A's ({per_channel}): different "
+            f"mean/std per channel. Feed both the same: set --b-mean/--b-std (or --a-*).")
+
+
+def layout(evidence: Evidence) -> list[Hint]:
+    """Tensors that match once transposed between NHWC and NCHW."""
+    hints = []
+    for pair in evidence.roots:
+        values = evidence.values(pair)
+        if values is None or values[0].ndim != 4 or values[0].shape == values[1].shape:
+            continue
+        va, vb = values
+        for name, perm in (("NHWC", (0, 3, 1, 2)), ("NCHW", (0, 2, 3, 1))):
+            moved = np.transpose(va, perm)
+            if moved.shape == vb.shape and _close(moved, vb):
+                other = "NCHW" if name == "NHWC" else "NHWC"
+                hints.append(Hint(
+                    "layout", pair.a,
+                    f"A's `{pair.a}` is {name} where B's `{pair.b}` is {other}: the values match "
+                    f"after a transpose. Feed each side its own layout (--a-layout/--b-layout), "
+                    f"or add the transpose the conversion is missing.",
+                    {"a_layout": name, "b_layout": other}))
+                break
+    return hints

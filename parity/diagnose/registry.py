@@ -1,0 +1,28 @@
+"""The checks, in the order their hints are listed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..report import Hint
+from . import attributes, inputs
+from .evidence import Evidence
+
+Check = Callable[[Evidence], list[Hint]]
+
+CHECKS: tuple[Check, ...] = (
+    inputs.channel_order,
+    inputs.input_normalization,
+    inputs.layout,
+    attributes.bn_eps_mismatch,
+    attributes.pool_ceil_mode,
+)
+
+
+def diagnose(evidence: Evidence) -> tuple[Hint, ...]:
+    """Every check's hints, each node reported once per code."""
+    hints: dict[tuple[str, str], Hint] = {}
+    for check in CHECKS:
+        for hint in check(evidence):
+            hints.setdefault((hint.code, hint.node), hint)
+    return tuple(hints.values())
