@@ -64,7 +64,9 @@ def test_json_report_contract(tmp_path):
     assert {p["status"] for p in report["pairs"]} <= {"ok", "fail", "shape_mismatch"}
     assert report["first_divergence"]["b"] == "layer2.0.bn2"
     assert report["first_divergence"]["max_abs"] > 1e-3
-    assert report["hints"] == []
+    assert [(h["code"], h["node"]) for h in report["hints"]] == [
+        ("bn_eps_mismatch", "/layer2/layer2.0/bn2/BatchNormalization")]
+    assert set(report["hints"][0]) == {"code", "node", "message", "evidence"}
 
 
 @needs_frameworks
