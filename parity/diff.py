@@ -9,6 +9,7 @@ import numpy as np
 from .backend import Backend
 from .diagnose import Evidence, diagnose
 from .graph import Graph
+from .layout import same_layout
 from .mapping import Alignment
 from .metrics import Tolerance, channel_max_abs, compare_arrays, squeeze_to_common
 from .report import FAIL, OK, SHAPE_MISMATCH, PairResult, Report, Side
@@ -30,10 +31,12 @@ def diff_models(
     """Compare every aligned pair from one forward pass of each model."""
     values_a = a.run(feeds_a, [m.a for m in alignment.pairs])
     values_b = b.run(feeds_b, [m.b for m in alignment.pairs])
-    pairs = tuple(
-        diff_pair(m.a, m.b, a.graph.op_of(m.a), m.how, values_a[m.a], values_b[m.b], tolerance)
-        for m in alignment.pairs
-    )
+    results = []
+    for m in alignment.pairs:
+        va, vb, note = same_layout(a.graph, b.graph, m.a, m.b, values_a[m.a], values_b[m.b])
+        values_a[m.a], values_b[m.b] = va, vb  # diagnosis sees what was compared
+        results.append(diff_pair(m.a, m.b, a.graph.op_of(m.a), m.how + note, va, vb, tolerance))
+    pairs = tuple(results)
     roots = divergence_roots(a.graph, pairs)
     keep = _kept_for_diagnosis(a.graph, pairs, roots)
     evidence = Evidence(
