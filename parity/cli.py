@@ -82,6 +82,8 @@ def _side_options(command: F) -> F:
               help="TOML/JSON file of a_node = \"b_node\" pairs that override alignment.")
 @click.option("--a-weights", type=click.Path(path_type=Path), help="Weights file for model A.")
 @click.option("--b-weights", type=click.Path(path_type=Path), help="Weights file for model B.")
+@click.option("--trust-code", is_flag=True,
+              help="Allow Keras Lambda layers to run their Python code (trusted files only).")
 @click.option("--a-epoch", type=int, help="MXNet checkpoint epoch of model A (default: newest).")
 @click.option("--b-epoch", type=int, help="MXNet checkpoint epoch of model B (default: newest).")
 @click.option("--atol", default=1e-5, show_default=True, help="Absolute tolerance.")
@@ -109,8 +111,8 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
         raise UsageError("preprocessing options (--a-*/--b-*, --config) need --image")
     shape, mapping = options["input_shape"], options["mapping_file"]
     report = run_compare(
-        open_model(model_a, options["a_weights"], **_epoch(options["a_epoch"])),
-        open_model(model_b, options["b_weights"], **_epoch(options["b_epoch"])),
+        open_model(model_a, options["a_weights"], **_load_options(options, "a")),
+        open_model(model_b, options["b_weights"], **_load_options(options, "b")),
         inputs=options["input_file"] or options["inputs_file"],
         seed=options["seed"],
         input_shape=parse_shape(shape) if shape else None,
@@ -127,6 +129,14 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
 
 def _epoch(epoch: int | None) -> dict[str, int]:
     return {} if epoch is None else {"epoch": epoch}
+
+
+def _load_options(options: dict[str, Any], side: str) -> dict[str, Any]:
+    """Backend options for one side: MXNet epoch, Keras trust_code."""
+    loaded: dict[str, Any] = _epoch(options[f"{side}_epoch"])
+    if options["trust_code"]:
+        loaded["trust_code"] = True
+    return loaded
 
 
 def _emit_report(report: Any, fmt: str, output: Path | None, show_all: bool) -> None:

@@ -1,4 +1,5 @@
-"""Input normalisation done inside a graph (MXNet's ``_minus_scalar``/``_mul_scalar``).
+"""Input normalisation done inside a graph (MXNet ``_minus_scalar``/``_mul_scalar``, Keras
+``Rescaling``).
 
 A converter usually drops these ops and expects the caller to normalise outside the
 graph; parity needs to know so the other side is fed the same values and the two
@@ -9,15 +10,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .graph import Graph
+from .graph import Graph, Node
 
-# y = x * gain + bias for each scalar op, given its scalar c.
-_AFFINE = {
+# y = x * gain + bias for each MXNet scalar op, given its scalar c.
+_SCALAR_OPS = {
     "_minus_scalar": lambda c: (1.0, -c),
     "_plus_scalar": lambda c: (1.0, c),
     "_mul_scalar": lambda c: (c, 0.0),
     "_div_scalar": lambda c: (1.0 / c, 0.0),
 }
+
+
+def _affine(node: Node) -> tuple[float, float] | None:
+    """``(gain, bias)`` of a scalar affine op (MXNet scalar ops, Keras ``Rescaling``)."""
+    if node.op in _SCALAR_OPS and node.attrs.get("scalar") is not None:
+        scalar = float(node.attrs["scalar"])
+        return None if node.op == "_div_scalar" and scalar == 0 else _SCALAR_OPS[node.op](scalar)
+    if node.op == "Rescaling" and isinstance(node.attrs.get("scale"), (int, float)):
+        return float(node.attrs["scale"]), float(node.attrs.get("offset", 0.0))
+    return None
 
 
 @dataclass(frozen=True)
@@ -43,13 +54,10 @@ def leading_affine(graph: Graph, input_name: str) -> InGraphAffine | None:
     gain, bias, chain, current = 1.0, 0.0, [], input_name
     while len(consumers.get(current, [])) == 1:
         node = graph.node(consumers[current][0])
-        step = _AFFINE.get(node.op)
-        scalar = node.attrs.get("scalar")
-        if step is None or scalar is None or node.inputs != (current,):
+        step = _affine(node)
+        if step is None or node.inputs != (current,) or step[0] == 0.0:
             break
-        g, b = step(float(scalar))
-        if g == 0.0:
-            break
+        g, b = step
         gain, bias = gain * g, bias * g + b
         chain.append(node.name)
         current = node.name

@@ -20,9 +20,9 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "tanh": ("tanh",),
     "activation": ("activation",),
     "maxpool": ("maxpool", "max_pool2d", "max_pool2d_with_indices", "max_pool1d", "maxpool2d",
-                "maxpool1d"),
+                "maxpool1d", "maxpooling2d", "globalmaxpool", "globalmaxpooling2d"),
     "avgpool": ("averagepool", "avg_pool2d", "adaptive_avg_pool2d", "globalaveragepool",
-                "avgpool2d", "adaptiveavgpool2d",
+                "avgpool2d", "adaptiveavgpool2d", "averagepooling2d", "globalaveragepooling2d",
                 "mean", "reducemean"),
     "pooling": ("pooling",),
     "add": ("add", "add_", "_plus", "elemwise_add", "_add", "broadcast_add", "sum"),
@@ -30,7 +30,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "sub": ("sub", "rsub", "_minus", "elemwise_sub", "broadcast_sub"),
     "concat": ("concat", "cat", "_cat"),
     "flatten": ("flatten", "reshape", "view", "_reshape_alias"),
-    "linear": ("gemm", "linear", "addmm", "matmul", "fullyconnected", "innerproduct"),
+    "linear": ("gemm", "linear", "addmm", "matmul", "fullyconnected", "innerproduct", "dense"),
+    "pad": ("pad", "zeropadding2d", "constant_pad_nd"),
     "softmax": ("softmax", "_softmax", "softmaxoutput", "softmaxactivation"),
     "dropout": ("dropout", "feature_dropout", "dropout2d"),
     "identity": ("identity", "clone", "contiguous", "detach"),
@@ -42,8 +43,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 # (ONNX exporters fold BatchNorm into Conv; Caffe splits BatchNorm into BatchNorm + Scale;
 # Keras Conv2D/Dense carry their activation.) Pairs are compared at the chain's end.
 FOLDS: dict[str, frozenset[str]] = {
-    "conv": frozenset({"batchnorm", "scale", "relu", "prelu", "activation"}),
-    "linear": frozenset({"batchnorm", "scale", "relu", "prelu", "activation"}),
+    "conv": frozenset({"batchnorm", "scale", "relu", "prelu", "activation", "softmax"}),
+    "linear": frozenset({"batchnorm", "scale", "relu", "prelu", "activation", "softmax"}),
     "batchnorm": frozenset({"scale"}),
 }
 

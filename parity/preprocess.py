@@ -73,6 +73,7 @@ HABITS: dict[str, Pipeline] = {
     "caffe": Pipeline(rgb=False, note="Caffe habit: BGR 0-255"),
     "pytorch": Pipeline(rgb=True, scale=1 / 255, note="torch habit: RGB 0-1"),
     "onnxrt": Pipeline(rgb=True, scale=1 / 255, note="ONNX habit: RGB 0-1"),
+    "keras": Pipeline(rgb=True, layout=NHWC, note="Keras habit: RGB 0-255, NHWC"),
 }
 
 _OPTION_KEYS = {"rgb", "mean", "scale", "std", "layout", "size"}
@@ -99,7 +100,7 @@ def pipelines(
     """Each side's pipeline: user options over defaults (see the module docstring)."""
     spec_a, spec_b = _image_input(graph_a), _image_input(graph_b)
     base_a = _with_options(HABITS.get(backend_a, Pipeline()), options_a)
-    base_b = replace(base_a, note="mirrors A")
+    base_b = replace(base_a, layout=HABITS.get(backend_b, Pipeline()).layout, note="mirrors A")
     base_b = _mirror_in_graph_normalisation(base_b, graph_a, spec_a, graph_b, spec_b)
     base_b = _with_options(base_b, options_b)
     return (_fit(base_a, spec_a, spec_b, "layout" in options_a),
@@ -145,20 +146,27 @@ def _image_input(graph: Graph) -> TensorSpec:
 
 
 def _fit(pipeline: Pipeline, spec: TensorSpec, other: TensorSpec, layout_given: bool) -> Pipeline:
-    """Layout and size from the model's input shape (or the other model's)."""
-    shape = _full_shape(spec) or _full_shape(other)
+    """Layout from the model's own input shape (else its habit); size from either model."""
+    own = _full_shape(spec)
+    layout = pipeline.layout if layout_given or own is None else _shape_layout(own)
+    shape = own or _full_shape(other)
     if shape is None:
-        return pipeline
-    layout = pipeline.layout
-    if not layout_given and shape[3] == 3 and shape[1] != 3:
-        layout = NHWC
-    size = (shape[1], shape[2]) if layout == NHWC else (shape[2], shape[3])
+        return replace(pipeline, layout=layout)
+    size = (shape[1], shape[2]) if _shape_layout(shape) == NHWC else (shape[2], shape[3])
     return replace(pipeline, layout=layout, size=pipeline.size or size)
 
 
+def _shape_layout(shape: tuple[int, ...]) -> str:
+    return NHWC if shape[3] in (1, 3, 4) and shape[1] not in (1, 3, 4) else NCHW
+
+
 def _full_shape(spec: TensorSpec) -> tuple[int, ...] | None:
-    if spec.shape is None or len(spec.shape) != 4 or any(d is None for d in spec.shape):
+    """The 4-D image input shape, an open batch dimension read as 1."""
+    if spec.shape is None or len(spec.shape) != 4:
         return None
-    if spec.shape[1] != 3 and spec.shape[3] != 3:
+    shape = (1 if spec.shape[0] is None else spec.shape[0], *spec.shape[1:])
+    if any(d is None for d in shape):
+        return None
+    if shape[1] != 3 and shape[3] != 3:
         return None  # not an image input
-    return tuple(int(d) for d in spec.shape)  # type: ignore[arg-type]
+    return tuple(int(d) for d in shape)  # type: ignore[arg-type]

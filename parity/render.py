@@ -78,6 +78,9 @@ def summary_line(report: Report) -> str:
     skipped = len(report.skipped_a) + len(report.skipped_b)
     if skipped:
         text += f"; {skipped} skipped (fused chains, in-graph normalisation)"
+    transposed = sum(p.how.endswith("+nhwc") for p in report.pairs)
+    if transposed:
+        text += f"\n{transposed} channels-last (NHWC) tensors compared after transposing to NCHW"
     first = report.first_divergence
     if not report.pairs:
         return "nothing compared: no node of A was aligned with a node of B"

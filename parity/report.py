@@ -88,6 +88,10 @@ class Report:
         """True only when something was compared and every pair is within tolerance."""
         return bool(self.pairs) and not any(p.failed for p in self.pairs)
 
+    def pair_status(self, node_a: str) -> str | None:
+        """Status of the pair whose A node is ``node_a``; None when it was not compared."""
+        return next((p.status for p in self.pairs if p.a == node_a), None)
+
     def assert_ok(self) -> None:
         """Raise ``AssertionError`` showing the first divergence and its context."""
         if not self.ok:
