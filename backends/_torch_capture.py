@@ -8,8 +8,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -244,21 +247,69 @@ class FxCapture:
         return self.graph_module.get_submodule(path)
 
     def run(self, args: list[torch.Tensor], keys: list[str]) -> dict[str, torch.Tensor]:
-        wanted = set(keys)
-        captured: dict[str, torch.Tensor] = {}
+        return dict(self.stream(args, keys))
+
+    def stream(
+        self, args: list[torch.Tensor], keys: list[str]
+    ) -> Iterator[tuple[str, torch.Tensor]]:
+        """Yield each requested value as the interpreter computes it.
+
+        The pass runs in a worker thread that waits until each value has been taken,
+        so only a few captured tensors are alive at any time. Closing the generator
+        early stops the pass.
+        """
+        handoff: queue.Queue[Any] = queue.Queue(maxsize=1)
+        stop = threading.Event()
+        worker = threading.Thread(
+            target=self._interpret, args=(args, set(keys), handoff, stop), daemon=True)
+        worker.start()
+        try:
+            while (item := handoff.get()) is not _DONE:
+                if isinstance(item, BaseException):
+                    raise ModelLoadError(self.path,
+                                         f"forward pass failed ({_first_line(item)})") from None
+                yield item
+        finally:
+            stop.set()
+            while worker.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    handoff.get(timeout=0.05)
+            worker.join()
+
+    def _interpret(self, args: list[torch.Tensor], wanted: set[str],
+                   handoff: queue.Queue[Any], stop: threading.Event) -> None:
+        """Worker: run the graph, handing each wanted value over (grad mode is per thread)."""
+
+        def hand_over(item: Any) -> None:
+            while not stop.is_set():
+                with contextlib.suppress(queue.Full):
+                    handoff.put(item, timeout=0.05)
+                    return
+            raise _Stopped
 
         class Recorder(torch.fx.Interpreter):
             def run_node(self, node: torch.fx.Node) -> Any:
                 value = super().run_node(node)
                 if node.name in wanted:  # a clone: later in-place ops must not change it
-                    captured[node.name] = _first_tensor(value).clone()
+                    hand_over((node.name, _first_tensor(value).detach().clone()))
                 return value
 
         try:
-            Recorder(self.graph_module).run(*args)
+            with torch.no_grad():
+                Recorder(self.graph_module).run(*args)
+            hand_over(_DONE)
+        except _Stopped:
+            return
         except Exception as exc:  # user model code may raise anything
-            raise ModelLoadError(self.path, f"forward pass failed ({_first_line(exc)})") from None
-        return captured
+            with contextlib.suppress(_Stopped):
+                hand_over(exc)
+
+
+class _Stopped(Exception):
+    """The consumer closed the stream: end the pass."""
+
+
+_DONE = object()
 
 
 def _first_tensor(value: Any) -> torch.Tensor:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -84,11 +84,31 @@ class TorchBackend(Backend):
         return found
 
     def _run(self, feeds: Mapping[str, np.ndarray], fetch: list[str]) -> dict[str, np.ndarray]:
+        return dict(self._stream(feeds, fetch))
+
+    def _stream(
+        self, feeds: Mapping[str, np.ndarray], fetch: list[str]
+    ) -> Iterator[tuple[str, np.ndarray]]:
+        """Values as the pass makes them (torch.fx), or after it (TorchScript)."""
         key_of = {name: op.key for op, name in zip(self._capture.ops, self._names)}
+        name_of = {key_of[name]: name for name in fetch}
         args = [torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in self._capture.input_names]
-        with torch.no_grad():
-            values = self._capture.run(args, [key_of[name] for name in fetch])
-        return {name: values[key_of[name]].detach().cpu().numpy() for name in fetch}
+        if isinstance(self._capture, FxCapture):
+            values: Iterator[tuple[str, torch.Tensor]] = self._capture.stream(args, list(name_of))
+        else:
+            values = _handed_out(self._capture, args, list(name_of))
+        for key, value in values:
+            yield name_of[key], value.detach().cpu().numpy()
+
+
+def _handed_out(
+    capture: TorchScriptCapture, args: list[torch.Tensor], keys: list[str]
+) -> Iterator[tuple[str, torch.Tensor]]:
+    """One TorchScript pass, its values handed out and let go one by one."""
+    with torch.no_grad():
+        outputs = capture.run(args, keys)
+    for key in keys:
+        yield key, outputs.pop(key)
 
 
 _PARAMETRIC = {"weight": "weight", "bias": "bias"}

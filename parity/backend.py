@@ -8,7 +8,7 @@ checking once for all of them.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,23 +40,48 @@ class Backend(ABC):
         return self._load_graph()
 
     def run(self, feeds: Mapping[str, np.ndarray], fetch: Sequence[str]) -> dict[str, np.ndarray]:
-        """Run one forward pass and return the outputs of the ``fetch`` nodes as float arrays.
+        """One forward pass; the outputs of the ``fetch`` nodes as float arrays.
 
         All requested nodes come from the same single pass. A graph input's name fetches
         the array fed to it.
+        """
+        return dict(self.stream(feeds, fetch))
+
+    def stream(
+        self, feeds: Mapping[str, np.ndarray], fetch: Sequence[str]
+    ) -> Iterator[tuple[str, np.ndarray]]:
+        """Like :meth:`run`, but yields ``(name, array)`` as the pass produces them.
+
+        Backends that can hand out tensors during the pass do (torch.fx); the others yield
+        from their single run, letting each array go once it has been consumed.
         """
         self._check_feeds(feeds)
         wanted = list(dict.fromkeys(fetch))
         for name in wanted:
             if not self.graph.has_point(name):
                 raise NodeNotFound(name, str(self.path), self.graph.closest(name))
-        nodes = [name for name in wanted if name in self.graph]
-        outputs = dict(self._run(feeds, nodes)) if nodes else {}
-        outputs.update({name: feeds[name] for name in wanted if name in feeds})
-        missing = [name for name in wanted if name not in outputs]
+        for name in wanted:
+            if name in feeds:
+                yield name, _as_float_array(feeds[name])
+        nodes = [name for name in wanted if name in self.graph and name not in feeds]
+        if not nodes:
+            return
+        produced = set()
+        for name, value in self._stream(feeds, nodes):
+            produced.add(name)
+            yield name, _as_float_array(value)
+        missing = [name for name in nodes if name not in produced]
         if missing:
             raise ModelLoadError(self.path, f"the {self.name} run produced no value for {missing}")
-        return {name: _as_float_array(outputs[name]) for name in wanted}
+
+    def _stream(
+        self, feeds: Mapping[str, np.ndarray], fetch: list[str]
+    ) -> Iterator[tuple[str, Any]]:
+        """Default: one :meth:`_run`, then hand the arrays out one by one."""
+        outputs = dict(self._run(feeds, fetch))
+        for name in fetch:
+            if name in outputs:
+                yield name, outputs.pop(name)
 
     def parameters(self, node: str) -> dict[str, np.ndarray]:
         """Learned parameters of ``node`` as float arrays, under framework-neutral keys.

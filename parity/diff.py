@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 
 import numpy as np
@@ -10,8 +11,9 @@ from .backend import Backend
 from .diagnose import Evidence, diagnose
 from .graph import Graph
 from .layout import same_layout
-from .mapping import Alignment
+from .mapping import Alignment, Match
 from .metrics import Tolerance, channel_max_abs, compare_arrays, squeeze_to_common
+from .pairing import paired
 from .report import FAIL, OK, SHAPE_MISMATCH, PairResult, Report, Side
 
 _DIAGNOSED_ROOTS = 8  # divergence roots whose tensors are kept for diagnosis
@@ -28,22 +30,26 @@ def diff_models(
     inputs_a: str = "",
     inputs_b: str = "",
 ) -> Report:
-    """Compare every aligned pair from one forward pass of each model."""
-    values_a = a.run(feeds_a, [m.a for m in alignment.pairs])
-    values_b = b.run(feeds_b, [m.b for m in alignment.pairs])
-    results = []
-    for m in alignment.pairs:
-        va, vb, note = same_layout(a.graph, b.graph, m.a, m.b, values_a[m.a], values_b[m.b])
-        values_a[m.a], values_b[m.b] = va, vb  # diagnosis sees what was compared
-        results.append(diff_pair(m.a, m.b, a.graph.op_of(m.a), m.how + note, va, vb, tolerance))
-    pairs = tuple(results)
+    """Compare every aligned pair from one forward pass of each model.
+
+    Pairs are compared as they arrive (see :mod:`parity.pairing`) and their tensors let go,
+    except those diagnosis needs: input pairs, divergence roots and the pairs right
+    upstream of a root (kept while a pair downstream of them may still become a root).
+    """
+    matches = alignment.pairs
+    stream_a = a.stream(feeds_a, [m.a for m in matches])
+    stream_b = b.stream(feeds_b, [m.b for m in matches])
+    retention = _Retention(a.graph, matches)
+    results: dict[str, PairResult] = {}
+    for m, va, vb in paired(stream_a, stream_b, matches):
+        va, vb, note = same_layout(a.graph, b.graph, m.a, m.b, va, vb)
+        result = diff_pair(m.a, m.b, a.graph.op_of(m.a), m.how + note, va, vb, tolerance)
+        results[m.a] = result
+        retention.add(result, va, vb, results)
+    pairs = tuple(results[m.a] for m in matches)
     roots = divergence_roots(a.graph, pairs)
-    keep = _kept_for_diagnosis(a.graph, pairs, roots)
-    evidence = Evidence(
-        a, b, alignment, pairs, tuple(roots), tolerance,
-        {p.a: values_a[p.a] for p in keep}, {p.b: values_b[p.b] for p in keep},
-    )
-    del values_a, values_b
+    evidence = Evidence(a, b, alignment, pairs, tuple(roots), tolerance,
+                        retention.kept_a, retention.kept_b)
     return Report(
         a=Side(str(a.path), a.name, inputs_a),
         b=Side(str(b.path), b.name, inputs_b),
@@ -58,17 +64,38 @@ def diff_models(
     )
 
 
-def _kept_for_diagnosis(
-    graph: Graph, pairs: tuple[PairResult, ...], roots: list[PairResult]
-) -> list[PairResult]:
-    """Input pairs, divergence roots and the pairs right upstream of each root."""
-    by_a = {p.a: p for p in pairs}
-    nearest = graph.nearest(by_a)
-    keep = {p.a: p for p in pairs if p.how == "input"}
-    for root in roots[:_DIAGNOSED_ROOTS]:
-        keep[root.a] = root
-        keep.update((name, by_a[name]) for name in nearest.get(root.a, ()))
-    return list(keep.values())
+class _Retention:
+    """Which compared tensors stay alive: the ones diagnosis may still need."""
+
+    def __init__(self, graph: Graph, matches: tuple[Match, ...]) -> None:
+        self.nearest = graph.nearest({m.a for m in matches})
+        self.waiting = Counter(up for m in matches for up in self.nearest.get(m.a, ()))
+        self.live: dict[str, tuple[str, np.ndarray, np.ndarray]] = {}
+        self.kept_a: dict[str, np.ndarray] = {}
+        self.kept_b: dict[str, np.ndarray] = {}
+        self.roots = 0
+
+    def add(self, result: PairResult, va: np.ndarray, vb: np.ndarray,
+            results: dict[str, PairResult]) -> None:
+        """Account for one compared pair; drop upstream tensors nobody can need any more."""
+        upstream = self.nearest.get(result.a, ())
+        is_root = result.failed and all(u in results and not results[u].failed for u in upstream)
+        if result.how.startswith("input") or (is_root and self.roots < _DIAGNOSED_ROOTS):
+            self._keep(result.a, result.b, va, vb)
+            if is_root:
+                self.roots += 1
+                for up in upstream:
+                    if up in self.live:
+                        self._keep(up, *self.live[up])
+        if self.waiting[result.a]:
+            self.live[result.a] = (result.b, va, vb)
+        for up in upstream:
+            self.waiting[up] -= 1
+            if self.waiting[up] <= 0:
+                self.live.pop(up, None)
+
+    def _keep(self, a: str, b: str, va: np.ndarray, vb: np.ndarray) -> None:
+        self.kept_a[a], self.kept_b[b] = va, vb
 
 
 def diff_pair(

@@ -137,7 +137,7 @@ def _pair_row(index: int, pair: PairResult, first: bool) -> str:
     m = pair.metrics
     numbers = (["–"] * 4 if m is None else
                [_num(m.max_abs), _num(m.mean_abs), _num(m.max_rel), f"{m.cosine:.6f}"])
-    status = escape(pair.status) + (" <b>◀ first divergence</b>" if first else "")
+    status = escape(pair.status) + (" <b>◀ first</b>" if first else "")
     cells = [f"<td class=\"num\">{index}</td>", f"<td><code>{_breakable(pair.a)}</code></td>",
              f"<td><code>{_breakable(pair.b)}</code></td>", f"<td>{escape(pair.op)}</td>",
              f"<td class=\"shape\">{_shape_text(pair)}</td>",
@@ -241,7 +241,7 @@ def _linear_ticks(lo: float, hi: float, count: int = 5) -> list[tuple[float, str
 
 def _svg(height: int, content: list[str], label: str, css: str) -> str:
     return (f"<svg class=\"{css}\" viewBox=\"0 0 {_WIDTH} {height}\" role=\"img\" "
-            f"aria-label=\"{escape(label)}\" xmlns=\"http://www.w3.org/2000/svg\">\n"
+            f"aria-label=\"{escape(label)}\">\n"
             + "\n".join(content) + "\n</svg>")
 
 
@@ -273,7 +273,8 @@ def _error_plot(report: Report) -> str:
     bottom = _Scale(*_cosine_range(report), 450, 310)
     pinned = any(p.metrics and p.metrics.max_abs < top.lo for p in report.pairs)
     floor = ("≤ " if pinned else "") + f"1e{round(math.log10(top.lo))}"
-    parts = _first_marker(report, x_of, 28, 450)
+    parts = _mismatch_bands(report, x_of, 40, 450)
+    parts += _first_marker(report, x_of, 28, 450)
     parts += _y_axis(top, _log_ticks(top.lo, top.hi, floor), _LEFT, _WIDTH - _RIGHT,
                      "max-abs (log)")
     parts += _y_axis(bottom, _linear_ticks(bottom.lo, bottom.hi, 4), _LEFT, _WIDTH - _RIGHT,
@@ -292,6 +293,14 @@ def _tolerance_line(report: Report, scale: _Scale) -> list[str]:
     y = scale(atol)
     return [_line(_LEFT, y, _WIDTH - _RIGHT, y, "tol"),
             _text(_LEFT + 6, y - 5, f"atol {atol:g}", "tol-label", "start")]
+
+
+def _mismatch_bands(report: Report, x_of: _Scale, y1: float, y2: float) -> list[str]:
+    """A shaded column behind each pair whose shapes could not be compared."""
+    slot = (x_of.end - x_of.start) / len(report.pairs)
+    return [f"<rect class=\"band\" x=\"{x_of(i) - slot / 2:.1f}\" y=\"{y1}\" "
+            f"width=\"{slot:.1f}\" height=\"{y2 - y1}\"/>"
+            for i, p in enumerate(report.pairs) if p.status == SHAPE_MISMATCH]
 
 
 def _first_marker(report: Report, x_of: _Scale, y1: float, y2: float) -> list[str]:
@@ -313,7 +322,7 @@ def _series(report: Report, x_of: _Scale, scale: _Scale, value: object, name: st
     for index, pair in enumerate(report.pairs):
         x = x_of(index)
         if pair.metrics is None:
-            y = scale.end  # shape mismatch: no value, pinned to the top edge
+            y = scale.end  # shape mismatch: no value; a hollow marker on the top edge
         else:
             y = scale(value(pair))  # type: ignore[operator]
             points.append(f"{x:.1f},{y:.1f}")
@@ -402,7 +411,7 @@ _CSS = """
 body { margin: 0; color: var(--ink); background: #fff; line-height: 1.45;
   font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
   "DejaVu Sans", sans-serif; }
-main { max-width: 1180px; margin: 0 auto; padding: 28px 32px 48px; }
+main { max-width: 1280px; margin: 0 auto; padding: 28px 32px 48px; }
 code, .path, td code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas,
   "DejaVu Sans Mono", monospace; font-size: 0.9em; overflow-wrap: anywhere; }
 h1 { font-size: 26px; margin: 0; letter-spacing: -0.01em; }
@@ -444,7 +453,9 @@ svg text { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Arial, "De
 .grid { stroke: #e6eaef; stroke-width: 1; }
 .trace { fill: none; stroke: #8c959f; stroke-width: 1.5; }
 .pt { stroke: #fff; stroke-width: 1.5; } .pt.ok { fill: var(--ok); }
-.pt.fail { fill: var(--fail); } .pt.mismatch { fill: var(--mismatch); }
+.pt.fail { fill: var(--fail); }
+.pt.mismatch { fill: #fff; stroke: var(--mismatch); stroke-width: 2; }
+.band { fill: var(--mismatch); opacity: 0.08; }
 .pt.first { stroke: var(--ink); stroke-width: 2.5; }
 .tol { stroke: #d29922; stroke-width: 1.5; stroke-dasharray: 7 5; }
 .tol-label { font-size: 12px; fill: #9a6700; font-weight: 600; }
@@ -457,13 +468,13 @@ svg text { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Arial, "De
 .legend span { display: inline-flex; align-items: center; gap: 6px; }
 .dot { width: 10px; height: 10px; border-radius: 50%; display: inline-block; }
 .dot.ok { background: var(--ok); } .dot.fail { background: var(--fail); }
-.dot.mismatch { background: var(--mismatch); }
+.dot.mismatch { border: 2px solid var(--mismatch); background: #fff; }
 .dash { width: 22px; height: 0; border-top: 2px dashed; display: inline-block; }
 .dash.tol { border-color: #d29922; } .dash.first-dash { border-color: var(--fail); }
 table.pairs { width: 100%; border-collapse: collapse; font-size: 13px; }
 .pairs th { text-align: left; font-weight: 600; color: var(--muted); border-bottom: 2px solid
-  var(--line); padding: 6px 8px; position: sticky; top: 0; background: #fff; }
-.pairs td { padding: 5px 8px; border-bottom: 1px solid #eef1f4; vertical-align: top; }
+  var(--line); padding: 6px 6px; position: sticky; top: 0; background: #fff; }
+.pairs td { padding: 5px 6px; border-bottom: 1px solid #eef1f4; vertical-align: top; }
 .pairs .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .pairs .shape, .pairs .status { white-space: nowrap; }
 .pairs td code { overflow-wrap: break-word; }
@@ -476,8 +487,10 @@ details { border: 1px solid var(--line); border-radius: 6px; padding: 6px 12px;
 ul.names { columns: 2; margin: 8px 0 4px; padding-left: 20px; font-size: 13px; }
 .caption { color: var(--muted); margin: -4px 0 6px; }
 .empty { color: var(--muted); font-style: italic; }
+@page { size: landscape; margin: 12mm; }
 @media print {
-  body { font-size: 11px; } main { max-width: none; padding: 0; }
+  body { font-size: 12px; } main { max-width: none; padding: 0; }
+  table.pairs { font-size: 10px; } .fed, .legend, .caption { font-size: 11px; }
   section { break-inside: avoid; } section:has(table) { break-inside: auto; }
   .pairs th { position: static; } .legend em { display: none; }
   * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }

@@ -1,0 +1,287 @@
+"""pytest plugin: the ``parity_compare`` fixture, the ``parity`` marker, reports of failures.
+
+* ``parity_compare(a, b, **kwargs)`` is :func:`parity.compare` with the defaults of the
+  test's ``@pytest.mark.parity(atol=..., rtol=..., seed=...)``; it records every report.
+* ``--parity-report DIR`` writes JSON, markdown and HTML for every diverging comparison
+  made through the fixture, or whose ``Report.assert_ok()`` (``parity.assert_parity``)
+  failed a test, into ``DIR/<sanitised test id>/``.
+* A terminal summary counts comparisons and divergences.
+
+Importing this module loads no framework (backends load when a test opens a model), and
+the renderers only when a report is written.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+import re
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from parity.api import compare
+from parity.report import PairResult, Report, Side
+
+MARKER_KEYS = ("atol", "rtol", "seed")
+CONTEXT = 3  # table rows shown on each side of the first divergence in a failure message
+
+
+@dataclass
+class ParitySession:
+    """Reports made during the run, by test id, and where failing ones are written."""
+
+    report_dir: Path | None
+    reports: dict[str, list[Report]] = field(default_factory=dict)
+    folders: dict[str, str] = field(default_factory=dict)  # folder name -> test id
+
+    def record(self, nodeid: str, report: Report) -> None:
+        """Remember ``report`` for test ``nodeid`` (once, however often it is seen)."""
+        reports = self.reports.setdefault(nodeid, [])
+        if not any(r is report for r in reports):
+            reports.append(report)
+
+    def counts(self) -> tuple[int, int]:
+        """Comparisons recorded and how many of them diverged."""
+        everything = [r for reports in self.reports.values() for r in reports]
+        return len(everything), sum(not r.ok for r in everything)
+
+    def write_failures(self, nodeid: str) -> None:
+        """JSON, markdown and HTML of each diverging report of ``nodeid``."""
+        failing = [r for r in self.reports.get(nodeid, ()) if not r.ok]
+        if self.report_dir is None or not failing:
+            return
+        folder = self.report_dir / self._folder(nodeid)
+        folder.mkdir(parents=True, exist_ok=True)
+        for number, report in enumerate(failing, 1):
+            write_report(report, folder / ("report" if number == 1 else f"report-{number}"))
+
+    def _folder(self, nodeid: str) -> str:
+        """A file-system-safe name for ``nodeid``, unique within this run."""
+        name = sanitise(nodeid)
+        if self.folders.setdefault(name, nodeid) != nodeid:
+            name = f"{name[:100]}-{hashlib.sha1(nodeid.encode()).hexdigest()[:10]}"
+            self.folders[name] = nodeid
+        return name
+
+
+SESSION_KEY = pytest.StashKey[ParitySession]()
+
+
+def sanitise(nodeid: str) -> str:
+    """``tests/test_x.py::test_y[a/b]`` -> ``tests_test_x.py_test_y_a_b`` (at most 120 chars)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", nodeid).strip("._") or "test"
+    if len(name) > 120:
+        name = f"{name[:100]}-{hashlib.sha1(nodeid.encode()).hexdigest()[:10]}"
+    return name
+
+
+def write_report(report: Report, stem: Path) -> None:
+    """``stem.json``, ``stem.md`` and ``stem.html``."""
+    from parity.render import render_json, render_markdown  # rich: only when writing
+    from parity.render_html import render_html
+
+    for suffix, render in ((".json", render_json), (".md", render_markdown),
+                           (".html", render_html)):
+        stem.with_suffix(suffix).write_text(render(report), encoding="utf-8")
+
+
+# ---------------------------------------------------------------- hooks
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("parity", "layer-by-layer numerical parity (parity)")
+    group.addoption(
+        "--parity-report", metavar="DIR", default=None,
+        help="Write JSON, markdown and HTML reports of every diverging comparison to "
+             "DIR/<test id>/.",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "parity(atol=None, rtol=None, seed=None): defaults for the parity_compare "
+                   "fixture in this test",
+    )
+    directory = config.getoption("parity_report")
+    report_dir = None if directory is None else config.invocation_params.dir / directory
+    config.stash[SESSION_KEY] = ParitySession(report_dir)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Reject malformed ``parity`` markers before any test runs."""
+    for item in items:
+        marker_defaults(item)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Record the report a failing ``assert_ok`` raised from; write failures after teardown."""
+    test_report = yield
+    session = item.config.stash[SESSION_KEY]
+    report = None if call.excinfo is None else raising_report(call.excinfo)
+    if report is not None:
+        session.record(item.nodeid, report)
+    if call.when == "teardown":
+        session.write_failures(item.nodeid)
+    return test_report
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    session = config.stash[SESSION_KEY]
+    total, diverged = session.counts()
+    if not total:
+        return
+    line = f"parity: {_plural(total, 'comparison')}, {diverged} diverged"
+    if session.report_dir is not None and diverged:
+        line += f"; reports written to {session.report_dir}"
+    terminalreporter.section("parity", sep="-", bold=False)
+    terminalreporter.write_line(line, red=bool(diverged), green=not diverged)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def raising_report(excinfo: pytest.ExceptionInfo[BaseException]) -> Report | None:
+    """The report whose ``assert_ok`` raised this exception, if one did."""
+    if not isinstance(excinfo.value, AssertionError):
+        return None
+    code = Report.assert_ok.__code__
+    tb = excinfo.tb
+    while tb is not None:
+        if tb.tb_frame.f_code is code:
+            return tb.tb_frame.f_locals.get("self")
+        tb = tb.tb_next
+    return None
+
+
+# ---------------------------------------------------------------- marker and fixture
+
+def marker_defaults(item: pytest.Item) -> dict[str, Any]:
+    """Keyword arguments of the ``parity`` markers on ``item``, the closest winning."""
+    defaults: dict[str, Any] = {}
+    for mark in reversed(list(item.iter_markers("parity"))):
+        if mark.args:
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.parity takes keyword "
+                                    f"arguments only ({', '.join(MARKER_KEYS)})")
+        for key, value in mark.kwargs.items():
+            defaults[key] = _checked(item.nodeid, key, value)
+    return defaults
+
+
+def _checked(nodeid: str, key: str, value: Any) -> Any:
+    where = f"{nodeid}: @pytest.mark.parity"
+    if key not in MARKER_KEYS:
+        raise pytest.UsageError(f"{where}: unknown argument {key!r} "
+                                f"(allowed: {', '.join(MARKER_KEYS)})")
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if key == "seed" and not (number and isinstance(value, int) and value >= 0):
+        raise pytest.UsageError(f"{where}: seed must be a non-negative int, got {value!r}")
+    if key != "seed" and not (number and math.isfinite(value) and value >= 0):
+        raise pytest.UsageError(f"{where}: {key} must be a non-negative number, got {value!r}")
+    return value
+
+
+@pytest.fixture
+def parity_compare(request: pytest.FixtureRequest) -> Callable[..., Report]:
+    """:func:`parity.compare` with this test's ``parity`` marker defaults; records reports."""
+    defaults = marker_defaults(request.node)
+    session = request.config.stash[SESSION_KEY]
+
+    @functools.wraps(compare)
+    def run(a: Any, b: Any, **kwargs: Any) -> Report:
+        report = compare(a, b, **{**defaults, **kwargs})
+        session.record(request.node.nodeid, report)
+        return report
+
+    return run
+
+
+# ---------------------------------------------------------------- failure message
+
+def render_failure(report: Report, context: int = CONTEXT) -> str:
+    """A compact ``AssertionError`` message: the first divergence, its metrics and hints,
+    both sides, and the table rows around it."""
+    lines = _divergence_lines(report)
+    lines += [f"A: {_side(report.a)}", f"B: {_side(report.b)}", _counts(report)]
+    if report.pairs:
+        lines += ["", *_table_lines(report, context)]
+    return "\n".join(lines)
+
+
+def _divergence_lines(report: Report) -> list[str]:
+    first = report.first_divergence
+    if first is None:
+        return ["models diverge: " + ("no node of A was aligned with a node of B"
+                                      if not report.pairs else "pairs outside tolerance")]
+    index = report.pairs.index(first)
+    lines = [f"models diverge at pair #{index} of {len(report.pairs)}: "
+             f"{first.a} <-> {first.b} ({first.op})"]
+    tol = report.tolerance
+    m = first.metrics
+    if m is None:
+        lines.append(f"  shapes {_dims(first.shape_a)} vs {_dims(first.shape_b)}")
+    else:
+        lines.append(f"  max-abs {m.max_abs:.3g} (atol {tol.atol:g}, rtol {tol.rtol:g}), "
+                     f"mean-abs {m.mean_abs:.3g}, max-rel {m.max_rel:.3g}, "
+                     f"cosine {m.cosine:.6f}" + _non_finite(first))
+    if first.channel_max_abs:
+        lines.append("  worst channels: " + _worst_channels(first.channel_max_abs))
+    lines += [f"  hint [{h.code}] {h.node}: {h.message}" for h in report.hints]
+    return lines
+
+
+def _non_finite(pair: PairResult) -> str:
+    m = pair.metrics
+    if m is None or not (m.nan_a or m.nan_b or m.inf_a or m.inf_b):
+        return ""
+    return f", NaN {m.nan_a}/{m.nan_b}, inf {m.inf_a}/{m.inf_b} (A/B)"
+
+
+def _worst_channels(values: Sequence[float], count: int = 3) -> str:
+    order = sorted(range(len(values)), key=lambda i: values[i], reverse=True)[:count]
+    return ", ".join(f"{i} ({values[i]:.3g})" for i in order) + f" of {len(values)}"
+
+
+def _side(side: Side) -> str:
+    return f"{side.path} [{side.backend}]" + (f", fed {side.inputs}" if side.inputs else "")
+
+
+def _counts(report: Report) -> str:
+    failed = sum(p.failed for p in report.pairs)
+    return (f"{failed} of {len(report.pairs)} pairs outside tolerance; unmatched: "
+            f"{len(report.unmatched_a)} in A, {len(report.unmatched_b)} in B")
+
+
+def _table_lines(report: Report, context: int) -> list[str]:
+    """Aligned text rows from ``context`` before the first divergence to ``context`` after."""
+    first = report.first_divergence
+    failed = [i for i, p in enumerate(report.pairs) if p.failed]
+    centre = report.pairs.index(first) if first is not None else (failed or [0])[0]
+    start, stop = max(0, centre - context), min(len(report.pairs), centre + context + 1)
+    rows = [["", "#", "A node", "B node", "op", "max-abs", "cosine", "status"]]
+    for index in range(start, stop):
+        pair = report.pairs[index]
+        marker = ">" if index == centre else ""
+        metrics = (["-", "-"] if pair.metrics is None else
+                   [f"{pair.metrics.max_abs:.3g}", f"{pair.metrics.cosine:.6f}"])
+        rows.append([marker, str(index), pair.a, pair.b, pair.op, *metrics, pair.status])
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
+    right = {1, 5, 6}
+    lines = ["  ".join(cell.rjust(w) if c in right else cell.ljust(w)
+                       for c, (cell, w) in enumerate(zip(row, widths))).rstrip()
+             for row in rows]
+    hidden = len(report.pairs) - (stop - start)
+    if hidden:
+        lines.append(f"({hidden} more rows: render_text(report, show_all=True) for all)")
+    return lines
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "x".join(str(d) for d in shape) or "scalar"
