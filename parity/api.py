@@ -18,6 +18,7 @@ from .metrics import Tolerance
 from .preprocess import decode_image, pipelines
 from .registry import backend_class
 from .report import Report
+from .saved_run import RunSaver
 
 InputsLike = str | Path | np.ndarray | Mapping[str, np.ndarray] | None
 
@@ -85,6 +86,7 @@ def compare(
     atol: float = 1e-5,
     rtol: float = 1e-5,
     mapping: Mapping[str, str] | None = None,
+    save_tensors: str | Path | None = None,
 ) -> Report:
     """Run both models once and compare every aligned node.
 
@@ -98,6 +100,8 @@ def compare(
             ``scale``, ``std``, ``layout``, ``size``) over the defaults.
         atol, rtol: tolerance, numpy ``allclose`` semantics.
         mapping: ``{a_name: b_name}`` pairs (``*`` globs allowed) that override alignment.
+        save_tensors: a folder to save every compared tensor and the JSON report in
+            (re-render it with ``parity report DIR``).
     """
     if atol < 0 or rtol < 0:
         raise UsageError("--atol and --rtol must be non-negative")
@@ -108,10 +112,15 @@ def compare(
         preprocess_a=preprocess_a, preprocess_b=preprocess_b,
     )
     alignment = align(model_a.graph, model_b.graph, mapping)
-    return diff_models(
+    saver = RunSaver(Path(save_tensors), [m.a for m in alignment.pairs]) if save_tensors else None
+    report = diff_models(
         model_a, model_b, feeds_a.arrays, feeds_b.arrays, alignment,
         Tolerance(atol, rtol), inputs_a=feeds_a.description, inputs_b=feeds_b.description,
+        on_pair=saver,
     )
+    if saver is not None:
+        saver.finish(report)
+    return report
 
 
 def assert_parity(a: str | Path | Backend, b: str | Path | Backend, **kwargs: Any) -> Report:

@@ -18,7 +18,7 @@ import click
 from .errors import ParityError
 
 F = TypeVar("F", bound=Callable[..., Any])
-FORMATS = ("table", "markdown", "json")
+FORMATS = ("table", "markdown", "json", "html")
 
 
 def _friendly_errors(command: F) -> F:
@@ -91,6 +91,8 @@ def _side_options(command: F) -> F:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--output", type=click.Path(path_type=Path), help="Write the report to FILE.")
 @click.option("--all", "show_all", is_flag=True, help="Show every row of the table.")
+@click.option("--save-tensors", type=click.Path(path_type=Path),
+              help="Save every compared tensor of both sides (npz) and the JSON report in DIR.")
 @_friendly_errors
 def compare(model_a: str, model_b: str, **options: Any) -> None:
     """Run MODEL_A and MODEL_B once each and report where they first diverge."""
@@ -101,6 +103,7 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
     from .inputs import parse_shape
     from .mapping_file import read_mapping
 
+    _check_output(options["fmt"], options["output"])
     sources = {"--image": options["image"], "--input": options["input_file"],
                "--inputs": options["inputs_file"], "--random": options["use_random"]}
     chosen = [flag for flag, value in sources.items() if value]
@@ -122,6 +125,7 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
         mapping=read_mapping(mapping) if mapping else None,
         atol=options["atol"],
         rtol=options["rtol"],
+        save_tensors=options["save_tensors"],
     )
     _emit_report(report, options["fmt"], options["output"], options["show_all"])
     sys.exit(0 if report.ok else 1)
@@ -140,17 +144,92 @@ def _load_options(options: dict[str, Any], side: str) -> dict[str, Any]:
 
 
 def _emit_report(report: Any, fmt: str, output: Path | None, show_all: bool) -> None:
+    from .errors import UsageError
     from .render import render_json, render_markdown, render_text, report_renderable
+    from .render_html import render_html
 
+    renderers = {"json": render_json, "markdown": render_markdown, "html": render_html,
+                 "table": lambda r: render_text(r, show_all=show_all)}
     if output is not None:
-        text = {"json": render_json, "markdown": render_markdown}.get(
-            fmt, lambda r: render_text(r, show_all=show_all))(report)
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(renderers[fmt](report), encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"{output}: cannot write the report ({exc.strerror})") from None
         click.echo(f"report written to {output}", err=True)
     elif fmt == "table":
         _console().print(report_renderable(report, show_all=show_all))
     else:
-        click.echo(render_json(report) if fmt == "json" else render_markdown(report), nl=False)
+        click.echo(renderers[fmt](report), nl=False)
+
+
+def _check_output(fmt: str, output: Path | None) -> None:
+    """Fail before any work when the chosen format cannot go where asked."""
+    from .errors import UsageError
+
+    if fmt == "html" and output is None:
+        raise UsageError("--format html needs --output FILE.html")
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--output", type=click.Path(path_type=Path), help="Write the report to FILE.")
+@click.option("--all", "show_all", is_flag=True, help="Show every row of the table.")
+@_friendly_errors
+def report(folder: Path, fmt: str, output: Path | None, show_all: bool) -> None:
+    """Re-render a run saved with --save-tensors (or a JSON report), no framework needed."""
+    from .saved_run import load_report
+
+    _check_output(fmt, output)
+    saved = load_report(folder)
+    _emit_report(saved, fmt, output, show_all)
+    sys.exit(0 if saved.ok else 1)
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--node", "nodes", multiple=True, required=True,
+              help="Node to run to (repeat for several; one forward pass).")
+@click.option("--weights", type=click.Path(path_type=Path), help="Weights file for MODEL.")
+@click.option("--image", type=click.Path(path_type=Path),
+              help="Image fed through the model's default pipeline (see compare --image).")
+@click.option("--input", "input_file", type=click.Path(path_type=Path), help="Input .npy/.npz.")
+@click.option("--seed", default=0, show_default=True, help="Seed of random inputs.")
+@click.option("--input-shape", help="Shape for random inputs, e.g. 1,3,224,224.")
+@click.option("--save", type=click.Path(path_type=Path),
+              help="Save the tensors: .npy for one node, .npz for several.")
+@_friendly_errors
+def run(model: str, nodes: tuple[str, ...], weights: Path | None, image: Path | None,
+        input_file: Path | None, seed: int, input_shape: str | None, save: Path | None) -> None:
+    """Run MODEL once to the named nodes and print statistics of their tensors."""
+    from .api import make_feeds, open_model
+    from .inputs import parse_shape
+    from .render import tensor_stats
+
+    backend = open_model(model, weights)
+    feeds, _ = make_feeds(backend, backend, input_file, seed=seed, image=image,
+                          input_shape=parse_shape(input_shape) if input_shape else None)
+    values = backend.run(feeds.arrays, list(nodes))
+    click.echo(f"{backend.path} [{backend.name}], fed {feeds.description}")
+    for name, value in values.items():
+        click.echo(tensor_stats(name, value))
+    if save is not None:
+        _save_arrays(save, values)
+
+
+def _save_arrays(path: Path, values: dict[str, Any]) -> None:
+    import numpy as np
+
+    from .errors import UsageError
+
+    try:
+        if len(values) == 1 and path.suffix != ".npz":
+            np.save(path, next(iter(values.values())))
+        else:
+            np.savez(path, **values)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot save tensors ({exc.strerror})") from None
+    click.echo(f"saved to {path}", err=True)
 
 
 @cli.command()

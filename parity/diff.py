@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -29,12 +29,14 @@ def diff_models(
     *,
     inputs_a: str = "",
     inputs_b: str = "",
+    on_pair: Callable[[str, np.ndarray, np.ndarray], None] | None = None,
 ) -> Report:
     """Compare every aligned pair from one forward pass of each model.
 
     Pairs are compared as they arrive (see :mod:`parity.pairing`) and their tensors let go,
     except those diagnosis needs: input pairs, divergence roots and the pairs right
     upstream of a root (kept while a pair downstream of them may still become a root).
+    ``on_pair(a_name, value_a, value_b)`` sees every compared pair (``--save-tensors``).
     """
     matches = alignment.pairs
     stream_a = a.stream(feeds_a, [m.a for m in matches])
@@ -46,6 +48,8 @@ def diff_models(
         result = diff_pair(m.a, m.b, a.graph.op_of(m.a), m.how + note, va, vb, tolerance)
         results[m.a] = result
         retention.add(result, va, vb, results)
+        if on_pair is not None:
+            on_pair(m.a, va, vb)
     pairs = tuple(results[m.a] for m in matches)
     roots = divergence_roots(a.graph, pairs)
     evidence = Evidence(a, b, alignment, pairs, tuple(roots), tolerance,

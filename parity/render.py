@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 
+import numpy as np
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -225,3 +226,16 @@ def _shape_or_unknown(shape: list[int | None] | None) -> str:
     if shape is None:
         return "?"
     return "x".join("?" if d is None else str(d) for d in shape)
+
+
+def tensor_stats(name: str, value: np.ndarray) -> str:
+    """One node's tensor in a few lines: shape, dtype, range, moments, NaN/Inf, first values."""
+    finite = value[np.isfinite(value)] if value.size else value
+    lines = [f"{name}: shape {_shape(tuple(value.shape))} {value.dtype}"]
+    if finite.size:
+        lines.append(f"  min {finite.min():.6g}  max {finite.max():.6g}  mean {finite.mean():.6g}"
+                     f"  std {finite.std():.6g}  |max| {np.abs(finite).max():.6g}")
+    lines.append(f"  NaN {int(np.isnan(value).sum())}  Inf {int(np.isinf(value).sum())}")
+    head = ", ".join(f"{v:.6g}" for v in value.ravel()[:8])
+    lines.append(f"  first values: {head}{', ...' if value.size > 8 else ''}")
+    return "\n".join(lines)

@@ -1,0 +1,116 @@
+"""A comparison saved to a folder, to be re-examined without the frameworks.
+
+``DIR/report.json`` is the JSON report; ``DIR/tensors_a.npz`` and ``DIR/tensors_b.npz``
+hold every compared tensor, keyed ``p0000``, ``p0001``... in the order of the report's
+pairs. Tensors are written as they are compared, so saving does not hold them in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import UsageError
+from .metrics import Metrics, Tolerance
+from .report import OK, Hint, PairResult, Report, Side
+
+REPORT, TENSORS_A, TENSORS_B = "report.json", "tensors_a.npz", "tensors_b.npz"
+
+
+def pair_key(index: int) -> str:
+    """The npz key of the ``index``-th pair of the report."""
+    return f"p{index:04d}"
+
+
+class TensorWriter:
+    """Appends arrays to an ``.npz`` file one at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self._zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
+
+    def write(self, key: str, array: np.ndarray) -> None:
+        with self._zip.open(f"{key}.npy", "w", force_zip64=True) as handle:
+            np.lib.format.write_array(handle, np.ascontiguousarray(array), allow_pickle=False)
+
+    def close(self) -> None:
+        self._zip.close()
+
+
+class RunSaver:
+    """Writes both sides' tensors as pairs are compared, then the report."""
+
+    def __init__(self, folder: Path, order: list[str]) -> None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"{folder}: cannot create the --save-tensors folder ({exc})") from None
+        self.folder = folder
+        self._index = {name: i for i, name in enumerate(order)}
+        self._a = TensorWriter(folder / TENSORS_A)
+        self._b = TensorWriter(folder / TENSORS_B)
+
+    def __call__(self, name_a: str, va: np.ndarray, vb: np.ndarray) -> None:
+        key = pair_key(self._index[name_a])
+        self._a.write(key, va)
+        self._b.write(key, vb)
+
+    def finish(self, report: Report) -> None:
+        self._a.close()
+        self._b.close()
+        (self.folder / REPORT).write_text(json.dumps(report.to_dict(), indent=2),
+                                          encoding="utf-8")
+
+
+def load_report(folder: Path) -> Report:
+    """The report of a saved run (``parity report DIR``)."""
+    path = folder / REPORT if folder.is_dir() else folder
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no saved report here (run compare with --save-tensors)") \
+            from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not a parity JSON report ({exc})") from None
+    try:
+        return _report_from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"{path}: not a parity JSON report (missing or bad {exc})") from None
+
+
+def _report_from_dict(data: dict[str, Any]) -> Report:
+    pairs = tuple(_pair_from_dict(p) for p in data["pairs"])
+    first = data["first_divergence"]
+    first_pair = next((p for p in pairs if first and p.a == first["a"]), None)
+    return Report(
+        a=Side(**data["a"]),
+        b=Side(**data["b"]),
+        tolerance=Tolerance(**data["tolerance"]),
+        pairs=pairs,
+        unmatched_a=tuple(data["unmatched_a"]),
+        unmatched_b=tuple(data["unmatched_b"]),
+        first_divergence=first_pair,
+        hints=tuple(Hint(h["code"], h["node"], h["message"], h.get("evidence", {}))
+                    for h in data["hints"]),
+        skipped_a=tuple(data.get("skipped_a", ())),
+        skipped_b=tuple(data.get("skipped_b", ())),
+    )
+
+
+def _pair_from_dict(p: dict[str, Any]) -> PairResult:
+    metrics = None
+    if p["max_abs"] is not None or p["status"] != "shape_mismatch":
+        nan, inf = p.get("nan") or [0, 0], p.get("inf") or [0, 0]
+        metrics = Metrics(
+            *(float("nan") if p[k] is None else p[k]
+              for k in ("max_abs", "mean_abs", "max_rel", "cosine")),
+            nan[0], nan[1], inf[0], inf[1], p["status"] == OK)
+    channels = p.get("channel_max_abs")
+    return PairResult(
+        p["a"], p["b"], p["op"], p.get("how", ""), tuple(p["shape_a"]), tuple(p["shape_b"]),
+        p["status"], metrics,
+        None if channels is None else tuple(float("inf") if c is None else c for c in channels),
+    )
