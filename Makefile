@@ -13,6 +13,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 demo: setup
+	-$(BIN)/parity compare fixtures/mobilefacenet/model-symbol.json fixtures/mobilefacenet/model.prototxt --image fixtures/face.jpg
 	-$(BIN)/parity compare fixtures/smallcnn.onnx fixtures/smallcnn.pt --random --seed 0
 	-$(BIN)/parity compare fixtures/smallcnn_bad_eps.onnx fixtures/smallcnn.pt --random --seed 0
 
