@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint fixtures
+.PHONY: setup demo test fixtures
 
 setup: $(VENV)/.installed
 

@@ -70,6 +70,10 @@ class CaffeBackend(Backend):
         by_id = {int(i): tuple(int(d) for d in out[0]) for i, out in zip(ids.ravel(), outs)}
         return {name: by_id[self.net.getLayerId(name)] for name in self.net.getLayerNames()}
 
+    def declared_preprocessing(self) -> dict[str, dict[str, Any]]:
+        """Mean and scale from the input layers' ``transform_param``."""
+        return {name: dict(spec) for name, spec in self.transform.items()}
+
     def parameters(self, node: str) -> dict[str, np.ndarray]:
         """The layer's blobs as OpenCV loaded them, keyed as :meth:`Backend.parameters`.
 

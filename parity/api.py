@@ -63,7 +63,9 @@ def image_feeds(
 ) -> tuple[Feeds, Feeds]:
     """The image decoded once, then fed through each side's pipeline."""
     bgr = decode_image(image)
-    pipe_a, pipe_b = pipelines(a.name, a.graph, b.name, b.graph, options_a, options_b)
+    pipe_a, pipe_b = pipelines(a.name, a.graph, b.name, b.graph, options_a, options_b,
+                               _single(a.declared_preprocessing()),
+                               _single(b.declared_preprocessing()))
     feeds = []
     for backend, pipe in ((a, pipe_a), (b, pipe_b)):
         array = pipe.apply(bgr)
@@ -71,6 +73,11 @@ def image_feeds(
         feeds.append(Feeds({name: array}, f"{image}: {pipe.describe()} -> {name} "
                                           f"{tuple(array.shape)} {array.dtype}"))
     return feeds[0], feeds[1]
+
+
+def _single(declared: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The declaration of a one-input model's input."""
+    return next(iter(declared.values())) if len(declared) == 1 else None
 
 
 def compare(

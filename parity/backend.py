@@ -83,6 +83,11 @@ class Backend(ABC):
             if name in outputs:
                 yield name, outputs.pop(name)
 
+    def declared_preprocessing(self) -> dict[str, dict[str, Any]]:
+        """Preprocessing the model file declares per input (Caffe ``transform_param``):
+        ``{input: {"mean": (...), "scale": s}}``. Most formats declare none."""
+        return {}
+
     def parameters(self, node: str) -> dict[str, np.ndarray]:
         """Learned parameters of ``node`` as float arrays, under framework-neutral keys.
 

@@ -96,13 +96,19 @@ def decode_image(path: Path) -> np.ndarray:
 def pipelines(
     backend_a: str, graph_a: Graph, backend_b: str, graph_b: Graph,
     options_a: Mapping[str, Any], options_b: Mapping[str, Any],
+    declared_a: Mapping[str, Any] | None = None, declared_b: Mapping[str, Any] | None = None,
 ) -> tuple[Pipeline, Pipeline]:
-    """Each side's pipeline: user options over defaults (see the module docstring)."""
+    """Each side's pipeline: user options over what the model file declares over defaults.
+
+    ``declared_*`` is the mean/scale a model declares for its input (Caffe
+    ``transform_param``); see the module docstring for the defaults.
+    """
     spec_a, spec_b = _image_input(graph_a), _image_input(graph_b)
-    base_a = _with_options(HABITS.get(backend_a, Pipeline()), options_a)
+    base_a = _declared(HABITS.get(backend_a, Pipeline()), declared_a)
+    base_a = _with_options(base_a, options_a)
     base_b = replace(base_a, layout=HABITS.get(backend_b, Pipeline()).layout, note="mirrors A")
     base_b = _mirror_in_graph_normalisation(base_b, graph_a, spec_a, graph_b, spec_b)
-    base_b = _with_options(base_b, options_b)
+    base_b = _with_options(_declared(base_b, declared_b), options_b)
     return (_fit(base_a, spec_a, spec_b, "layout" in options_a),
             _fit(base_b, spec_b, spec_a, "layout" in options_b))
 
@@ -118,6 +124,15 @@ def _mirror_in_graph_normalisation(
             note=f"mirrors A, plus A's in-graph {' -> '.join(inside_a.nodes)}",
         )
     return pipeline
+
+
+def _declared(pipeline: Pipeline, declared: Mapping[str, Any] | None) -> Pipeline:
+    """Mean and scale the model file declares, over the habit."""
+    if not declared or not ({"mean", "scale"} & set(declared)):
+        return pipeline
+    return replace(pipeline, mean=tuple(declared.get("mean", pipeline.mean)),
+                   scale=float(declared.get("scale", pipeline.scale)),
+                   note=f"{pipeline.note}; mean/scale from the model's transform_param")
 
 
 def _with_options(pipeline: Pipeline, options: Mapping[str, Any]) -> Pipeline:

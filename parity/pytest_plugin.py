@@ -64,7 +64,7 @@ class ParitySession:
         """A file-system-safe name for ``nodeid``, unique within this run."""
         name = sanitise(nodeid)
         if self.folders.setdefault(name, nodeid) != nodeid:
-            name = f"{name[:100]}-{hashlib.sha1(nodeid.encode()).hexdigest()[:10]}"
+            name = _hashed(name, nodeid)
             self.folders[name] = nodeid
         return name
 
@@ -75,9 +75,12 @@ SESSION_KEY = pytest.StashKey[ParitySession]()
 def sanitise(nodeid: str) -> str:
     """``tests/test_x.py::test_y[a/b]`` -> ``tests_test_x.py_test_y_a_b`` (at most 120 chars)."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", nodeid).strip("._") or "test"
-    if len(name) > 120:
-        name = f"{name[:100]}-{hashlib.sha1(nodeid.encode()).hexdigest()[:10]}"
-    return name
+    return _hashed(name, nodeid) if len(name) > 120 else name
+
+
+def _hashed(name: str, nodeid: str) -> str:
+    """``name`` cut to 100 characters, made unique by a hash of ``nodeid``."""
+    return f"{name[:100]}-{hashlib.sha1(nodeid.encode()).hexdigest()[:10]}"
 
 
 def write_report(report: Report, stem: Path) -> None:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
+from .metrics import Metrics
 from .render import summary_line
 from .report import OK, SHAPE_MISMATCH, PairResult, Report, Side
 
 _WIDTH = 1100  # SVG user units; the SVGs scale to the page width
 _LEFT, _RIGHT = 84, 28
 _MAX_X_LABELS = 26
+_NUMERIC = {"#", "max-abs", "mean-abs", "max-rel", "cosine"}
 
 
 def render_html(report: Report) -> str:
@@ -40,7 +42,7 @@ def _verdict(report: Report) -> str:
         return "ok"
     if report.first_divergence is not None:
         return "diverged at " + report.first_divergence.a
-    return "not ok"
+    return "diverged" if report.pairs else "nothing compared"
 
 
 # ---------------------------------------------------------------- header and text sections
@@ -99,9 +101,8 @@ def _hints(report: Report) -> str:
     return _section(f"Hints ({len(report.hints)})", f"<ul class=\"hints\">{items}</ul>")
 
 
-def _section(title: str, content: str, css_class: str = "") -> str:
-    klass = f" class=\"{css_class}\"" if css_class else ""
-    return f"<section{klass}>\n<h2>{escape(title)}</h2>\n{content}\n</section>"
+def _section(title: str, content: str) -> str:
+    return f"<section>\n<h2>{escape(title)}</h2>\n{content}\n</section>"
 
 
 def _node_lists(report: Report) -> str:
@@ -116,16 +117,15 @@ def _node_lists(report: Report) -> str:
         opened = " open" if 0 < len(names) <= 12 else ""
         blocks.append(f"<details{opened}><summary>{title} ({len(names)})</summary>"
                       f"<ul class=\"names\">{items}</ul></details>")
-    return _section("Nodes not compared", "\n".join(blocks), "lists")
+    return _section("Nodes not compared", "\n".join(blocks))
 
 
 # ---------------------------------------------------------------- pair table
 
 def _pair_table(report: Report) -> str:
-    head = "".join(f"<th class=\"{c}\">{t}</th>" for t, c in (
-        ("#", "num"), ("A node", ""), ("B node", ""), ("op", ""), ("shape", ""),
-        ("max-abs", "num"), ("mean-abs", "num"), ("max-rel", "num"), ("cosine", "num"),
-        ("status", "")))
+    head = "".join(f"<th class=\"num\">{t}</th>" if t in _NUMERIC else f"<th>{t}</th>"
+                   for t in ("#", "A node", "B node", "op", "shape", "max-abs", "mean-abs",
+                             "max-rel", "cosine", "status"))
     rows = "\n".join(_pair_row(i, p, p is report.first_divergence)
                      for i, p in enumerate(report.pairs))
     return (f"<table class=\"pairs\">\n<thead><tr>{head}</tr></thead>\n"
@@ -187,7 +187,7 @@ class _Scale:
         return round(self.start + t * (self.end - self.start), 2)
 
 
-def _text(x: float, y: float, label: str, css: str = "", anchor: str = "middle") -> str:
+def _text(x: float, y: float, label: str, css: str, anchor: str = "middle") -> str:
     return (f"<text x=\"{x:.1f}\" y=\"{y:.1f}\" class=\"{css}\" "
             f"text-anchor=\"{anchor}\">{escape(label)}</text>")
 
@@ -197,14 +197,13 @@ def _line(x1: float, y1: float, x2: float, y2: float, css: str) -> str:
             f"class=\"{css}\"/>")
 
 
-def _y_axis(scale: _Scale, ticks: Sequence[tuple[float, str]], left: float, right: float,
-            title: str) -> list[str]:
+def _y_axis(scale: _Scale, ticks: Sequence[tuple[float, str]], title: str) -> list[str]:
     """Grid lines with tick labels, and the axis title rotated along the left edge."""
     parts = []
     for value, label in ticks:
         y = scale(value)
-        parts.append(_line(left, y, right, y, "grid"))
-        parts.append(_text(left - 8, y + 4, label, "tick", "end"))
+        parts.append(_line(_LEFT, y, _WIDTH - _RIGHT, y, "grid"))
+        parts.append(_text(_LEFT - 8, y + 4, label, "tick", "end"))
     middle = (scale.start + scale.end) / 2
     parts.append(f"<text class=\"axis-title\" text-anchor=\"middle\" "
                  f"transform=\"translate(16 {middle:.1f}) rotate(-90)\">{escape(title)}</text>")
@@ -275,13 +274,11 @@ def _error_plot(report: Report) -> str:
     floor = ("≤ " if pinned else "") + f"1e{round(math.log10(top.lo))}"
     parts = _mismatch_bands(report, x_of, 40, 450)
     parts += _first_marker(report, x_of, 28, 450)
-    parts += _y_axis(top, _log_ticks(top.lo, top.hi, floor), _LEFT, _WIDTH - _RIGHT,
-                     "max-abs (log)")
-    parts += _y_axis(bottom, _linear_ticks(bottom.lo, bottom.hi, 4), _LEFT, _WIDTH - _RIGHT,
-                     "cosine")
+    parts += _y_axis(top, _log_ticks(top.lo, top.hi, floor), "max-abs (log)")
+    parts += _y_axis(bottom, _linear_ticks(bottom.lo, bottom.hi, 4), "cosine")
     parts += _tolerance_line(report, top)
-    parts += _series(report, x_of, top, lambda p: p.metrics.max_abs, "max-abs")
-    parts += _series(report, x_of, bottom, lambda p: p.metrics.cosine, "cosine")
+    parts += _series(report, x_of, top, lambda m: m.max_abs, "max-abs")
+    parts += _series(report, x_of, bottom, lambda m: m.cosine, "cosine")
     parts += _x_labels(count, x_of, 470, "pair # in A's topological order")
     return _svg(500, parts, "max-abs and cosine similarity per pair", "plot")
 
@@ -316,7 +313,8 @@ def _first_marker(report: Report, x_of: _Scale, y1: float, y2: float) -> list[st
                   anchor)]
 
 
-def _series(report: Report, x_of: _Scale, scale: _Scale, value: object, name: str) -> list[str]:
+def _series(report: Report, x_of: _Scale, scale: _Scale, value: Callable[[Metrics], float],
+            name: str) -> list[str]:
     """A grey polyline through the pairs with metrics and one circle per pair."""
     points, circles = [], []
     for index, pair in enumerate(report.pairs):
@@ -324,7 +322,7 @@ def _series(report: Report, x_of: _Scale, scale: _Scale, value: object, name: st
         if pair.metrics is None:
             y = scale.end  # shape mismatch: no value; a hollow marker on the top edge
         else:
-            y = scale(value(pair))  # type: ignore[operator]
+            y = scale(value(pair.metrics))
             points.append(f"{x:.1f},{y:.1f}")
         circles.append(_point(index, pair, x, y, pair is report.first_divergence, name))
     line = f"<polyline class=\"trace\" points=\"{' '.join(points)}\"/>"
@@ -380,7 +378,7 @@ def _channel_chart(values: Sequence[float], atol: float, worst: int) -> str:
     scale = _Scale(0.0, max(top, ticks[-1][0]), 230, 20)
     x_of = _Scale(-0.5, len(values) - 0.5, _LEFT, _WIDTH - _RIGHT)
     width = max(1.0, (x_of.end - x_of.start) / len(values) * 0.72)
-    parts = _y_axis(scale, ticks, _LEFT, _WIDTH - _RIGHT, "max-abs")
+    parts = _y_axis(scale, ticks, "max-abs")
     for channel, value in enumerate(values):
         parts.append(_bar(channel, value, x_of(channel), width, scale, atol, channel == worst))
     if atol >= 0.03 * scale.hi:  # a line hugging the axis would only hide it
