@@ -21,5 +21,10 @@ test: setup
 	$(BIN)/python -m pytest -q
 	$(BIN)/ruff check .
 
+# Rebuild the committed fixtures (seeded, byte-identical). face.jpg needs scikit-image.
 fixtures: setup
 	$(BIN)/python fixtures/build_smallcnn.py
+	$(BIN)/python fixtures/mobilefacenet/build_mxnet.py
+	$(BIN)/python fixtures/mobilefacenet/convert_to_caffe.py
+	$(BIN)/python fixtures/caffe_torch/build.py
+	$(BIN)/python fixtures/keras/build.py
