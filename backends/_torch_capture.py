@@ -154,6 +154,8 @@ class TorchScriptCapture:
             if out.type().kind() != "TensorType":
                 continue
             reads = tuple(dict.fromkeys(s for i in node.inputs() for s in sources_of(i)))
+            if not reads:
+                continue  # computed from parameters and buffers only, not an activation
             args = [_constant(i) for i in node.inputs()]
             captured.add(out.debugName())
             ops.append(CapturedOp(
