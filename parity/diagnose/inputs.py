@@ -109,15 +109,19 @@ def _affine_fit(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray] |
 def _normalisation_message(scales: np.ndarray, offsets: np.ndarray) -> str:
     scale, offset = float(np.mean(scales)), float(np.mean(offsets))
     uniform = np.allclose(scales, scale, rtol=1e-3) and np.allclose(offsets, offset, atol=1e-3)
-    if uniform:
-        mean = -offset / scale
-        return (f"B's input = A's input x {scale:.6g} {offset:+.6g}, i.e. B got "
-                f"(x - {mean:.6g}) * {scale:.6g} where A got x: the two sides are normalised "
-                f"differently. Feed both the same: set --b-mean/--b-scale (or --a-mean/--a-scale), "
-                f"or add/remove the normalisation the converter dropped.")
-    per_channel = ", ".join(f"{s:.4g}x{t:+.4g}" for s, t in zip(scales, offsets))
-    return (f"B's input is a per-channel affine map of A's ({per_channel}): different "
-            f"mean/std per channel. Feed both the same: set --b-mean/--b-std (or --a-*).")
+    if not uniform:
+        per_channel = ", ".join(f"{s:.4g}x{t:+.4g}" for s, t in zip(scales, offsets))
+        return (f"B's input is a per-channel affine map of A's ({per_channel}): different "
+                f"mean/std per channel. Feed both the same: set --b-mean/--b-std (or --a-*).")
+    # Say it in the direction where the map shrinks values: that side was normalised.
+    normalised, raw = ("B", "A") if abs(scale) <= 1 else ("A", "B")
+    if raw == "B":
+        scale, offset = 1 / scale, -offset / scale
+    mean = -offset / scale
+    return (f"{normalised}'s input is {raw}'s input normalised as (x - {mean:.6g}) * {scale:.6g}: "
+            f"{raw} got raw values where {normalised} got normalised ones. Feed both the same: "
+            f"set --{raw.lower()}-mean {mean:.6g} --{raw.lower()}-scale {scale:.6g} (or add the "
+            f"normalisation the converter dropped).")
 
 
 def layout(evidence: Evidence) -> list[Hint]:
