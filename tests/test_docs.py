@@ -1,0 +1,65 @@
+"""Every command shown in docs/ runs, exits as documented and prints the lines quoted."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import ROOT
+from parity.cli import cli
+
+pytest.importorskip("torch", reason="the docs use every backend")
+pytest.importorskip("cv2", reason="the docs use every backend")
+pytest.importorskip("parity.backends.mxnet_symbol", reason="the docs use every backend")
+
+BLOCK = re.compile(r"```console\n(.*?)```", re.S)
+CHECKED = ("first divergence:", "hint [", "ok:", "### parity report")
+
+
+def commands() -> list[tuple[str, str, int, list[str]]]:
+    """(doc, command, expected exit code, quoted output lines) for every ``$ parity`` line."""
+    found = []
+    for doc in sorted((ROOT / "docs").rglob("*.md")):
+        for block in BLOCK.findall(doc.read_text(encoding="utf-8")):
+            chunks = re.split(r"^\$ ", block, flags=re.M)[1:]
+            for chunk in chunks:
+                command, *output = chunk.rstrip("\n").split("\n")
+                code = next((int(m[1]) for line in output
+                             if (m := re.fullmatch(r"\[exit (\d)\]", line))), 0)
+                quoted = [line.strip() for line in output if line.startswith(CHECKED)]
+                found.append((doc.relative_to(ROOT).as_posix(), command, code, quoted))
+    return found
+
+
+COMMANDS = commands()
+
+
+def test_docs_show_commands():
+    assert len(COMMANDS) >= 15
+
+
+@pytest.mark.parametrize(("doc", "command", "code", "quoted"), COMMANDS,
+                         ids=[f"{d}:{i}" for i, (d, *_) in enumerate(COMMANDS)])
+def test_documented_command(doc, command, code, quoted, monkeypatch, tmp_path):
+    monkeypatch.chdir(ROOT)
+    args = shlex.split(command)
+    assert args[0] == "parity", f"{doc}: only parity commands are runnable: {command}"
+    args = [str(tmp_path / a) if a.startswith("reports/") else a for a in args[1:]]
+    if "report" == args[0]:  # re-render the run saved by the previous command of the doc
+        _save_run_for(doc, tmp_path)
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == code, f"{doc}: {command}\n{result.output}"
+    flat = " ".join(result.output.split())
+    for line in quoted:
+        assert " ".join(line.split()) in flat, f"{doc}: {command}: missing {line!r}"
+
+
+def _save_run_for(doc: str, tmp_path: Path) -> None:
+    previous = [c for d, c, *_ in COMMANDS if d == doc and "--save-tensors" in c]
+    args = [str(tmp_path / a) if a.startswith("reports/") else a
+            for a in shlex.split(previous[0])[1:]]
+    CliRunner().invoke(cli, args)
