@@ -17,7 +17,7 @@ from .mapping import align
 from .metrics import Tolerance
 from .preprocess import decode_image, pipelines
 from .registry import backend_class
-from .report import Report
+from .report import DEFAULT_MIN_COVERAGE, Report
 from .saved_run import RunSaver
 
 InputsLike = str | Path | np.ndarray | Mapping[str, np.ndarray] | None
@@ -94,6 +94,7 @@ def compare(
     rtol: float = 1e-5,
     mapping: Mapping[str, str] | None = None,
     save_tensors: str | Path | None = None,
+    min_coverage: float = DEFAULT_MIN_COVERAGE,
 ) -> Report:
     """Run both models once and compare every aligned node.
 
@@ -109,9 +110,12 @@ def compare(
         mapping: ``{a_name: b_name}`` pairs (``*`` globs allowed) that override alignment.
         save_tensors: a folder to save every compared tensor and the JSON report in
             (re-render it with ``parity report DIR``).
+        min_coverage: below this fraction of either side's nodes compared, not ok.
     """
     if atol < 0 or rtol < 0:
         raise UsageError("--atol and --rtol must be non-negative")
+    if not 0 <= min_coverage <= 1:
+        raise UsageError("--min-coverage must be between 0 and 1")
     model_a = a if isinstance(a, Backend) else open_model(a)
     model_b = b if isinstance(b, Backend) else open_model(b)
     feeds_a, feeds_b = make_feeds(
@@ -123,7 +127,7 @@ def compare(
     report = diff_models(
         model_a, model_b, feeds_a.arrays, feeds_b.arrays, alignment,
         Tolerance(atol, rtol), inputs_a=feeds_a.description, inputs_b=feeds_b.description,
-        on_pair=saver,
+        on_pair=saver, min_coverage=min_coverage,
     )
     if saver is not None:
         saver.finish(report)

@@ -88,6 +88,8 @@ def _side_options(command: F) -> F:
 @click.option("--b-epoch", type=int, help="MXNet checkpoint epoch of model B (default: newest).")
 @click.option("--atol", default=1e-5, show_default=True, help="Absolute tolerance.")
 @click.option("--rtol", default=1e-5, show_default=True, help="Relative tolerance.")
+@click.option("--min-coverage", default=0.5, show_default=True,
+              help="Fail when fewer than this fraction of either model's nodes were compared.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--output", type=click.Path(path_type=Path), help="Write the report to FILE.")
 @click.option("--all", "show_all", is_flag=True, help="Show every row of the table.")
@@ -126,6 +128,7 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
         atol=options["atol"],
         rtol=options["rtol"],
         save_tensors=options["save_tensors"],
+        min_coverage=options["min_coverage"],
     )
     _emit_report(report, options["fmt"], options["output"], options["show_all"])
     sys.exit(0 if report.ok else 1)

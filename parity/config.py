@@ -42,6 +42,8 @@ def _read_config(path: Path) -> dict[str, dict[str, Any]]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read config file ({exc.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: not valid TOML ({exc})") from None
     unknown = set(data) - {"a", "b"}
@@ -49,6 +51,8 @@ def _read_config(path: Path) -> dict[str, dict[str, Any]]:
         raise UsageError(f"{path}: unknown table(s) {sorted(unknown)}; expected [a] and [b]")
     tables = {}
     for side, table in data.items():
+        if not isinstance(table, dict):
+            raise UsageError(f"{path}: {side} must be a table ([{side}]), not {table!r}")
         bad = set(table) - set(_KEYS)
         if bad:
             raise UsageError(f"{path}: [{side}] has unknown key(s) {sorted(bad)}; "

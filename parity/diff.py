@@ -14,7 +14,7 @@ from .layout import same_layout
 from .mapping import Alignment, Match
 from .metrics import Tolerance, channel_max_abs, compare_arrays, squeeze_to_common
 from .pairing import paired
-from .report import FAIL, OK, SHAPE_MISMATCH, PairResult, Report, Side
+from .report import DEFAULT_MIN_COVERAGE, FAIL, OK, SHAPE_MISMATCH, PairResult, Report, Side
 
 _DIAGNOSED_ROOTS = 8  # divergence roots whose tensors are kept for diagnosis
 
@@ -30,6 +30,7 @@ def diff_models(
     inputs_a: str = "",
     inputs_b: str = "",
     on_pair: Callable[[str, np.ndarray, np.ndarray], None] | None = None,
+    min_coverage: float = DEFAULT_MIN_COVERAGE,
 ) -> Report:
     """Compare every aligned pair from one forward pass of each model.
 
@@ -65,6 +66,7 @@ def diff_models(
         skipped_b=alignment.skipped_b,
         first_divergence=roots[0] if roots else None,
         hints=diagnose(evidence),
+        min_coverage=min_coverage,
     )
 
 

@@ -69,19 +69,57 @@ def _known_shape(spec: TensorSpec) -> tuple[int, ...] | None:
 
 
 def bind(graph: Graph, arrays: Sequence[tuple[str | None, np.ndarray]], what: str) -> Feeds:
-    """Key ``arrays`` by ``graph``'s input names: by name when they all match, else by order."""
+    """Key ``arrays`` by ``graph``'s input names: by name when they all match, else by order.
+
+    Arrays are checked (real numbers, all finite) and cast to a floating input's dtype.
+    """
     names = [spec.name for spec in graph.inputs]
     given = [name for name, _ in arrays]
     if len(arrays) != len(names):
         raise InputError(
             f"{graph.source}: model has {len(names)} input(s) {names}, got {len(arrays)} array(s)"
         )
+    _check_names(given, names, what)
     if set(given) == set(names):
         keyed = {name: array for name, array in arrays if name is not None}
     else:
         keyed = {name: array for name, (_, array) in zip(names, arrays)}
-    shapes = ", ".join(f"{n} {tuple(a.shape)} {a.dtype}" for n, a in keyed.items())
-    return Feeds(keyed, f"{what}: {shapes}")
+    notes = []
+    for spec in graph.inputs:
+        keyed[spec.name], note = _checked(keyed[spec.name], spec, what)
+        notes.append(f"{spec.name} {tuple(keyed[spec.name].shape)} {note}")
+    return Feeds(keyed, f"{what}: {', '.join(notes)}")
+
+
+def _check_names(given: list[str | None], names: list[str], what: str) -> None:
+    """Named arrays that match some of the model's inputs but not all are a mistake."""
+    named = {name for name in given if name is not None}
+    matched = named & set(names)
+    if matched and matched != set(names):
+        stray = sorted(named - set(names))
+        raise InputError(f"{what}: array(s) {', '.join(map(repr, stray))} match no input of "
+                         f"the model; name the arrays as its inputs: {', '.join(map(repr, names))}")
+
+
+def _checked(array: np.ndarray, spec: TensorSpec, what: str) -> tuple[np.ndarray, str]:
+    """``array`` cast to a floating input's dtype, and its dtype note (``int64 -> float32``)."""
+    kind = array.dtype.kind
+    if kind == "c":
+        raise InputError(f"{what}: input {spec.name!r} is {array.dtype} (complex); "
+                         "models are fed real numbers")
+    if kind not in "biuf":
+        raise InputError(f"{what}: input {spec.name!r} has dtype {array.dtype}, not numbers")
+    if kind == "f" and not np.isfinite(array).all():
+        bad = int(np.isnan(array).sum()), int(np.isinf(array).sum())
+        raise InputError(f"{what}: input {spec.name!r} holds {bad[0]} NaN and {bad[1]} Inf "
+                         "value(s); feed finite values so differences mean something")
+    try:
+        wanted = np.dtype(spec.dtype)
+    except TypeError:  # a framework dtype numpy does not know (bfloat16): feed as given
+        return array, str(array.dtype)
+    if wanted.kind != "f" or array.dtype == wanted:
+        return array, str(array.dtype)
+    return array.astype(wanted), f"{array.dtype} -> {wanted}"
 
 
 def parse_shape(text: str) -> tuple[int, ...]:

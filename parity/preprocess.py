@@ -79,18 +79,46 @@ HABITS: dict[str, Pipeline] = {
 _OPTION_KEYS = {"rgb", "mean", "scale", "std", "layout", "size"}
 
 
+@dataclass(frozen=True)
+class DecodedImage:
+    """A decoded image as BGR uint8 (H, W, 3), and what decoding changed (``note``)."""
+
+    bgr: np.ndarray
+    note: str = ""
+
+
+_CHANNEL_NOTES = {1: "grayscale image converted to 3 equal channels",
+                  4: "alpha channel dropped"}
+
+
 def decode_image(path: Path) -> np.ndarray:
     """BGR uint8 (H, W, 3) via ``cv2.imread``, the decoder deployments use."""
+    return read_image(path).bgr
+
+
+def read_image(path: Path) -> DecodedImage:
+    """``cv2.imread(path, IMREAD_COLOR)``; gray and BGRA images are converted with a note.
+
+    Images of more than 8 bits per channel are refused: ``IMREAD_COLOR`` would silently
+    drop their low bits.
+    """
     try:
         import cv2
     except ImportError as exc:
         raise BackendUnavailable("image", "caffe", "--image decodes with OpenCV") from exc
     if not path.is_file():
         raise InputError(f"{path}: image not found")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
     if image is None:
         raise InputError(f"{path}: not an image OpenCV can decode")
-    return image
+    if image.dtype != np.uint8:
+        depth = f"{image.dtype.itemsize * 8}-bit{' float' if image.dtype.kind == 'f' else ''}"
+        raise InputError(f"{path}: {depth} image; --image feeds 8-bit images as cv2.imread does "
+                         "and would drop the extra bits: convert it to 8 bits, or feed the "
+                         "exact tensor with --input x.npy")
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    channels = 1 if raw is None or raw.ndim == 2 else raw.shape[2]
+    return DecodedImage(image, _CHANNEL_NOTES.get(channels, ""))
 
 
 def pipelines(

@@ -17,7 +17,7 @@ import functools
 import hashlib
 import math
 import re
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,10 +25,9 @@ from typing import Any
 import pytest
 
 from parity.api import compare
-from parity.report import PairResult, Report, Side
+from parity.report import Report
 
 MARKER_KEYS = ("atol", "rtol", "seed")
-CONTEXT = 3  # table rows shown on each side of the first divergence in a failure message
 
 
 @dataclass
@@ -204,87 +203,3 @@ def parity_compare(request: pytest.FixtureRequest) -> Callable[..., Report]:
         return report
 
     return run
-
-
-# ---------------------------------------------------------------- failure message
-
-def render_failure(report: Report, context: int = CONTEXT) -> str:
-    """A compact ``AssertionError`` message: the first divergence, its metrics and hints,
-    both sides, and the table rows around it."""
-    lines = _divergence_lines(report)
-    lines += [f"A: {_side(report.a)}", f"B: {_side(report.b)}", _counts(report)]
-    if report.pairs:
-        lines += ["", *_table_lines(report, context)]
-    return "\n".join(lines)
-
-
-def _divergence_lines(report: Report) -> list[str]:
-    first = report.first_divergence
-    if first is None:
-        return ["models diverge: " + ("no node of A was aligned with a node of B"
-                                      if not report.pairs else "pairs outside tolerance")]
-    index = report.pairs.index(first)
-    lines = [f"models diverge at pair #{index} of {len(report.pairs)}: "
-             f"{first.a} <-> {first.b} ({first.op})"]
-    tol = report.tolerance
-    m = first.metrics
-    if m is None:
-        lines.append(f"  shapes {_dims(first.shape_a)} vs {_dims(first.shape_b)}")
-    else:
-        lines.append(f"  max-abs {m.max_abs:.3g} (atol {tol.atol:g}, rtol {tol.rtol:g}), "
-                     f"mean-abs {m.mean_abs:.3g}, max-rel {m.max_rel:.3g}, "
-                     f"cosine {m.cosine:.6f}" + _non_finite(first))
-    if first.channel_max_abs:
-        lines.append("  worst channels: " + _worst_channels(first.channel_max_abs))
-    lines += [f"  hint [{h.code}] {h.node}: {h.message}" for h in report.hints]
-    return lines
-
-
-def _non_finite(pair: PairResult) -> str:
-    m = pair.metrics
-    if m is None or not (m.nan_a or m.nan_b or m.inf_a or m.inf_b):
-        return ""
-    return f", NaN {m.nan_a}/{m.nan_b}, inf {m.inf_a}/{m.inf_b} (A/B)"
-
-
-def _worst_channels(values: Sequence[float], count: int = 3) -> str:
-    order = sorted(range(len(values)), key=lambda i: values[i], reverse=True)[:count]
-    return ", ".join(f"{i} ({values[i]:.3g})" for i in order) + f" of {len(values)}"
-
-
-def _side(side: Side) -> str:
-    return f"{side.path} [{side.backend}]" + (f", fed {side.inputs}" if side.inputs else "")
-
-
-def _counts(report: Report) -> str:
-    failed = sum(p.failed for p in report.pairs)
-    return (f"{failed} of {len(report.pairs)} pairs outside tolerance; unmatched: "
-            f"{len(report.unmatched_a)} in A, {len(report.unmatched_b)} in B")
-
-
-def _table_lines(report: Report, context: int) -> list[str]:
-    """Aligned text rows from ``context`` before the first divergence to ``context`` after."""
-    first = report.first_divergence
-    failed = [i for i, p in enumerate(report.pairs) if p.failed]
-    centre = report.pairs.index(first) if first is not None else (failed or [0])[0]
-    start, stop = max(0, centre - context), min(len(report.pairs), centre + context + 1)
-    rows = [["", "#", "A node", "B node", "op", "max-abs", "cosine", "status"]]
-    for index in range(start, stop):
-        pair = report.pairs[index]
-        marker = ">" if index == centre else ""
-        metrics = (["-", "-"] if pair.metrics is None else
-                   [f"{pair.metrics.max_abs:.3g}", f"{pair.metrics.cosine:.6f}"])
-        rows.append([marker, str(index), pair.a, pair.b, pair.op, *metrics, pair.status])
-    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
-    right = {1, 5, 6}
-    lines = ["  ".join(cell.rjust(w) if c in right else cell.ljust(w)
-                       for c, (cell, w) in enumerate(zip(row, widths))).rstrip()
-             for row in rows]
-    hidden = len(report.pairs) - (stop - start)
-    if hidden:
-        lines.append(f"({hidden} more rows: render_text(report, show_all=True) for all)")
-    return lines
-
-
-def _dims(shape: tuple[int, ...]) -> str:
-    return "x".join(str(d) for d in shape) or "scalar"

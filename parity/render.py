@@ -85,6 +85,11 @@ def summary_line(report: Report) -> str:
     first = report.first_divergence
     if not report.pairs:
         return "nothing compared: no node of A was aligned with a node of B"
+    if report.low_coverage:
+        cov_a, cov_b = report.coverage
+        text += (f"\nnot ok: only {cov_a:.0%} of A's and {cov_b:.0%} of B's nodes were compared "
+                 f"(minimum {report.min_coverage:.0%}): check the pairing with parity align, "
+                 "or give a --map file")
     if first is not None:
         text += f"\nfirst divergence: {first.a} <-> {first.b} ({first.op}) {_first_detail(first)}"
     elif report.ok:

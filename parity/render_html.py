@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from html import escape
 
 from .metrics import Metrics
-from .render import summary_line
+from .render import grouped_hints, summary_line
 from .report import OK, SHAPE_MISMATCH, PairResult, Report, Side
 
 _WIDTH = 1100  # SVG user units; the SVGs scale to the page width
@@ -93,12 +93,22 @@ def _first_divergence(report: Report) -> str:
 def _hints(report: Report) -> str:
     if not report.hints:
         return ""
+    groups = grouped_hints(report)
     items = "".join(
         f"<li><span class=\"code\">{escape(h.code)}</span> at <code>{escape(h.node)}</code>"
-        f"<p>{escape(h.message)}</p></li>"
-        for h in report.hints
+        f"<p>{escape(h.message)}</p>{_same_cause(others)}</li>"
+        for h, others in groups
     )
-    return _section(f"Hints ({len(report.hints)})", f"<ul class=\"hints\">{items}</ul>")
+    return _section(f"Hints ({len(groups)})", f"<ul class=\"hints\">{items}</ul>")
+
+
+def _same_cause(nodes: list[str]) -> str:
+    """The other nodes a hint's cause was found at, folded."""
+    if not nodes:
+        return ""
+    names = "".join(f"<li><code>{escape(n)}</code></li>" for n in nodes)
+    return (f"<details><summary>same cause at {len(nodes)} more node(s)</summary>"
+            f"<ul class=\"names\">{names}</ul></details>")
 
 
 def _section(title: str, content: str) -> str:
@@ -212,10 +222,20 @@ def _y_axis(scale: _Scale, ticks: Sequence[tuple[float, str]], title: str) -> li
 
 def _x_labels(count: int, x_of: _Scale, y: float, label: str) -> list[str]:
     """Index labels under a panel, thinned to at most ``_MAX_X_LABELS``."""
-    step = max(1, math.ceil(count / _MAX_X_LABELS))
+    step = _round_step(count / _MAX_X_LABELS)
     parts = [_text(x_of(i), y, str(i), "tick") for i in range(0, count, step)]
     parts.append(_text((x_of.start + x_of.end) / 2, y + 20, label, "axis-title"))
     return parts
+
+
+def _round_step(minimum: float) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50... at least ``minimum``."""
+    magnitude = 1
+    while True:
+        for mantissa in (1, 2, 5):
+            if mantissa * magnitude >= minimum:
+                return mantissa * magnitude
+        magnitude *= 10
 
 
 def _log_ticks(lo: float, hi: float, floor_label: str) -> list[tuple[float, str]]:
@@ -280,7 +300,8 @@ def _error_plot(report: Report) -> str:
     parts += _series(report, x_of, top, lambda m: m.max_abs, "max-abs")
     parts += _series(report, x_of, bottom, lambda m: m.cosine, "cosine")
     parts += _x_labels(count, x_of, 470, "pair # in A's topological order")
-    return _svg(500, parts, "max-abs and cosine similarity per pair", "plot")
+    dense = " dense" if count > 150 else ""  # small markers: no outline, a fainter trace
+    return _svg(500, parts, "max-abs and cosine similarity per pair", "plot" + dense)
 
 
 def _tolerance_line(report: Report, scale: _Scale) -> list[str]:
@@ -317,6 +338,7 @@ def _series(report: Report, x_of: _Scale, scale: _Scale, value: Callable[[Metric
             name: str) -> list[str]:
     """A grey polyline through the pairs with metrics and one circle per pair."""
     points, circles = [], []
+    radius = min(4.5, max(1.5, (x_of.end - x_of.start) / len(report.pairs) * 0.35))
     for index, pair in enumerate(report.pairs):
         x = x_of(index)
         if pair.metrics is None:
@@ -324,15 +346,19 @@ def _series(report: Report, x_of: _Scale, scale: _Scale, value: Callable[[Metric
         else:
             y = scale(value(pair.metrics))
             points.append(f"{x:.1f},{y:.1f}")
-        circles.append(_point(index, pair, x, y, pair is report.first_divergence, name))
+        circles.append(_point(index, pair, (x, y), radius, pair is report.first_divergence,
+                              name))
     line = f"<polyline class=\"trace\" points=\"{' '.join(points)}\"/>"
     return [line, *circles]
 
 
-def _point(index: int, pair: PairResult, x: float, y: float, first: bool, name: str) -> str:
+def _point(index: int, pair: PairResult, at: tuple[float, float], radius: float, first: bool,
+           name: str) -> str:
+    """One pair's marker, coloured by status, with its names and values as a tooltip."""
     status = {OK: "ok", SHAPE_MISMATCH: "mismatch"}.get(pair.status, "fail")
     css = f"pt {status}" + (" first" if first else "")
-    radius = 6.5 if first else 4.5
+    x, y = at
+    radius += 2 if first else 0
     tip = f"#{index} {pair.a} ⟷ {pair.b} ({pair.op}): {pair.status}"
     if pair.metrics is not None:
         tip += f", max-abs {pair.metrics.max_abs:.3g}, cosine {pair.metrics.cosine:.6f}"
@@ -442,6 +468,7 @@ section { margin-top: 28px; }
 .hints { list-style: none; padding: 0; margin: 0; }
 .hints li { border-left: 4px solid #d29922; background: #fff8e5; padding: 8px 12px;
   margin-bottom: 8px; border-radius: 4px; } .hints p { margin: 4px 0 0; }
+.hints details { border: 0; padding: 0; margin: 4px 0 0; font-size: 13px; }
 .hints .code { font-weight: 700; font-family: ui-monospace, Menlo, Consolas, monospace; }
 svg { display: block; width: 100%; height: auto; overflow: visible; }
 svg text { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Arial, "DejaVu Sans",
@@ -455,6 +482,7 @@ svg text { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Arial, "De
 .pt.mismatch { fill: #fff; stroke: var(--mismatch); stroke-width: 2; }
 .band { fill: var(--mismatch); opacity: 0.08; }
 .pt.first { stroke: var(--ink); stroke-width: 2.5; }
+.dense .pt:not(.first) { stroke: none; } .dense .trace { stroke-width: 1; opacity: 0.45; }
 .tol { stroke: #d29922; stroke-width: 1.5; stroke-dasharray: 7 5; }
 .tol-label { font-size: 12px; fill: #9a6700; font-weight: 600; }
 .first-line { stroke: var(--fail); stroke-width: 1.5; stroke-dasharray: 3 4; }

@@ -8,6 +8,8 @@ from typing import Any
 from .metrics import Metrics, Tolerance
 
 OK, FAIL, SHAPE_MISMATCH = "ok", "fail", "shape_mismatch"
+# Below this fraction of either side's nodes compared, a comparison is not "ok".
+DEFAULT_MIN_COVERAGE = 0.5
 
 
 @dataclass(frozen=True)
@@ -82,11 +84,25 @@ class Report:
     hints: tuple[Hint, ...] = ()
     skipped_a: tuple[str, ...] = ()
     skipped_b: tuple[str, ...] = ()
+    min_coverage: float = DEFAULT_MIN_COVERAGE
 
     @property
     def ok(self) -> bool:
-        """True only when something was compared and every pair is within tolerance."""
-        return bool(self.pairs) and not any(p.failed for p in self.pairs)
+        """True only when enough was compared and every pair is within tolerance."""
+        return (bool(self.pairs) and not any(p.failed for p in self.pairs)
+                and not self.low_coverage)
+
+    @property
+    def coverage(self) -> tuple[float, float]:
+        """Fraction of each side's comparable nodes that were compared (skipped ones aside)."""
+        compared = sum(p.how != "input" and not p.how.startswith("input+") for p in self.pairs)
+        return (_fraction(compared, len(self.unmatched_a)),
+                _fraction(compared, len(self.unmatched_b)))
+
+    @property
+    def low_coverage(self) -> bool:
+        """Too few nodes were paired for "ok" to mean anything."""
+        return min(self.coverage) < self.min_coverage
 
     def pair_status(self, node_a: str) -> str | None:
         """Status of the pair whose A node is ``node_a``; None when it was not compared."""
@@ -95,9 +111,9 @@ class Report:
     def assert_ok(self) -> None:
         """Raise ``AssertionError`` showing the first divergence and its context."""
         if not self.ok:
-            from .render import render_text
+            from .render_failure import render_failure
 
-            raise AssertionError("models diverge\n" + render_text(self, width=120))
+            raise AssertionError(render_failure(self))
 
     def to_dict(self) -> dict[str, Any]:
         first = self.first_divergence
@@ -109,6 +125,8 @@ class Report:
             "pairs": [p.to_dict() for p in self.pairs],
             "unmatched_a": list(self.unmatched_a),
             "unmatched_b": list(self.unmatched_b),
+            "coverage": {"a": self.coverage[0], "b": self.coverage[1],
+                         "min": self.min_coverage},
             "skipped_a": list(self.skipped_a),
             "skipped_b": list(self.skipped_b),
             "first_divergence": None if first is None else {
@@ -123,6 +141,11 @@ class Report:
                 for h in self.hints
             ],
         }
+
+
+def _fraction(compared: int, unmatched: int) -> float:
+    total = compared + unmatched
+    return compared / total if total else 1.0
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import UsageError
 from .metrics import Metrics, Tolerance
-from .report import OK, Hint, PairResult, Report, Side
+from .report import DEFAULT_MIN_COVERAGE, OK, Hint, PairResult, Report, Side
 
 REPORT, TENSORS_A, TENSORS_B = "report.json", "tensors_a.npz", "tensors_b.npz"
 
@@ -97,6 +97,7 @@ def _report_from_dict(data: dict[str, Any]) -> Report:
                     for h in data["hints"]),
         skipped_a=tuple(data.get("skipped_a", ())),
         skipped_b=tuple(data.get("skipped_b", ())),
+        min_coverage=float(data.get("coverage", {}).get("min", DEFAULT_MIN_COVERAGE)),
     )
 
 

@@ -49,7 +49,7 @@ def test_documented_command(doc, command, code, quoted, monkeypatch, tmp_path):
     args = shlex.split(command)
     assert args[0] == "parity", f"{doc}: only parity commands are runnable: {command}"
     args = [str(tmp_path / a) if a.startswith("reports/") else a for a in args[1:]]
-    if "report" == args[0]:  # re-render the run saved by the previous command of the doc
+    if args[0] == "report":  # re-render the run saved by the previous command of the doc
         _save_run_for(doc, tmp_path)
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == code, f"{doc}: {command}\n{result.output}"
