@@ -115,23 +115,50 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
     if (options_a or options_b) and options["image"] is None:
         raise UsageError("preprocessing options (--a-*/--b-*, --config) need --image")
     shape, mapping = options["input_shape"], options["mapping_file"]
-    report = run_compare(
-        open_model(model_a, options["a_weights"], **_load_options(options, "a")),
-        open_model(model_b, options["b_weights"], **_load_options(options, "b")),
-        inputs=options["input_file"] or options["inputs_file"],
+    with _progress(f"loading {model_a}") as status:
+        backend_a = open_model(model_a, options["a_weights"], **_load_options(options, "a"))
+        status.update(f"loading {model_b}")
+        backend_b = open_model(model_b, options["b_weights"], **_load_options(options, "b"))
+        status.update("running both models and comparing")
+        report = run_compare(
+            backend_a,
+            backend_b,
+            inputs=options["input_file"] or options["inputs_file"],
         seed=options["seed"],
-        input_shape=parse_shape(shape) if shape else None,
-        image=options["image"],
-        preprocess_a=options_a,
-        preprocess_b=options_b,
-        mapping=read_mapping(mapping) if mapping else None,
-        atol=options["atol"],
-        rtol=options["rtol"],
-        save_tensors=options["save_tensors"],
-        min_coverage=options["min_coverage"],
-    )
+            input_shape=parse_shape(shape) if shape else None,
+            image=options["image"],
+            preprocess_a=options_a,
+            preprocess_b=options_b,
+            mapping=read_mapping(mapping) if mapping else None,
+            atol=options["atol"],
+            rtol=options["rtol"],
+            save_tensors=options["save_tensors"],
+            min_coverage=options["min_coverage"],
+        )
     _emit_report(report, options["fmt"], options["output"], options["show_all"])
     sys.exit(0 if report.ok else 1)
+
+
+class _Silent:
+    """Stands in for a rich status when nobody watches a terminal."""
+
+    def update(self, _text: str) -> None:
+        """Nothing to show."""
+
+    def __enter__(self) -> _Silent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _progress(text: str) -> Any:
+    """A spinner on stderr while models load and run, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return _Silent()
+    from rich.console import Console
+
+    return Console(stderr=True).status(text)
 
 
 def _epoch(epoch: int | None) -> dict[str, int]:

@@ -149,3 +149,18 @@ def test_help_and_import_load_no_framework():
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True).stdout
     assert "HEAVY []" in output
+
+
+@needs_frameworks
+def test_mapping_file_overrides_alignment_and_bad_names_are_one_line(tmp_path):
+    good = tmp_path / "map.toml"
+    good.write_text('"layer1.0.conv1" = "/layer1/layer1.0/conv2/Conv"\n')
+    result = invoke("align", SCRIPT, ONNX, "--map", str(good), "--format", "json")
+    pairs = {p["a"]: (p["b"], p["how"]) for p in json.loads(result.output)["pairs"]}
+    assert pairs["layer1.0.conv1"] == ("/layer1/layer1.0/conv2/Conv", "manual")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('"layer1.0.cnv1" = "/layer1/layer1.0/conv1/Conv"\n')
+    result = CliRunner().invoke(cli, ["compare", SCRIPT, ONNX, "--map", str(bad)])
+    assert result.exit_code == 2
+    assert "no node named 'layer1.0.cnv1'; closest: layer1.0.conv1" in result.output
+    assert len(result.output.strip().splitlines()) == 1
