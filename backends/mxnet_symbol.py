@@ -50,6 +50,7 @@ class MXNetBackend(Backend):
         explicit = Path(weights) if weights is not None else None
         self.symbol_path, self.params_path = locate_files(self.path, explicit,
                                                           options.get("epoch"))
+        self.weights = self.params_path
         self.params = _load_params(self.params_path)
         self.symbol_file = read_symbol(self.symbol_path, self.params)
         self._check_params()
@@ -124,8 +125,13 @@ class MXNetBackend(Backend):
                 array[:] = value
 
     def parameters(self, node: str) -> dict[str, np.ndarray]:
-        """The node's arrays from the .params file, keyed as :meth:`Backend.parameters`."""
-        op = self.graph.node(node).op
+        """The node's arrays from the .params file, keyed as :meth:`Backend.parameters`.
+
+        A BatchNorm with ``fix_gamma`` (MXNet's default) reports the gamma it computes
+        with, ones, not the stored array.
+        """
+        spec = self.graph.node(node)
+        op = spec.op
         found = {}
         for name in self.symbol_file.params_of(node):
             key = next((k for suffix, k in _PARAM_SUFFIXES if name.endswith(suffix)), None)
@@ -133,6 +139,8 @@ class MXNetBackend(Backend):
                 key = "slope"
             if key and name in self.params:
                 found[key] = self.params[name].asnumpy()
+        if spec.attrs.get("fix_gamma") and "gamma" in found:
+            found["gamma"] = np.ones_like(found["gamma"])
         return found
 
     def close(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..report import Hint
-from . import attributes, inputs
+from . import attributes, inputs, layers, runtime
 from .evidence import Evidence
 
 Check = Callable[[Evidence], list[Hint]]
@@ -16,6 +16,11 @@ CHECKS: tuple[Check, ...] = (
     inputs.layout,
     attributes.bn_eps_mismatch,
     attributes.pool_ceil_mode,
+    layers.flatten_order,
+    layers.concat_order,
+    layers.weights_differ,
+    runtime.train_mode,
+    runtime.precision,
 )
 
 
