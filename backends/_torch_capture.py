@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -189,7 +190,7 @@ class TorchScriptCapture:
         try:
             outputs = function(self.module._c, *args)
         except Exception as exc:  # TorchScript runtime errors carry C++ traces
-            raise ModelLoadError(self.path, f"forward pass failed ({_first_line(exc)})") from None
+            raise ModelLoadError(self.path, f"forward pass failed ({error_line(exc)})") from None
         return dict(zip(wanted, outputs[original:]))
 
 
@@ -214,7 +215,7 @@ class FxCapture:
         except Exception as exc:  # tracing raises many types on data-dependent code
             raise ModelLoadError(
                 path,
-                f"torch.fx cannot trace this module ({_first_line(exc)}); "
+                f"torch.fx cannot trace this module ({error_line(exc)}); "
                 "save it with torch.export (.pt2) or torch.jit.trace (.pt) instead",
             ) from None
         return cls(graph_module, path)
@@ -269,7 +270,7 @@ class FxCapture:
             while (item := handoff.get()) is not _DONE:
                 if isinstance(item, BaseException):
                     raise ModelLoadError(self.path,
-                                         f"forward pass failed ({_first_line(item)})") from None
+                                         f"forward pass failed ({error_line(item)})") from None
                 yield item
         finally:
             stop.set()
@@ -367,6 +368,18 @@ def _clean(debug_name: str) -> str:
     return head if head and tail.isdigit() else debug_name
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+_ERROR_LINE = re.compile(r"^(?:[\w.]+\.)?\w*(?:Error|Exception): ")
+_MAX_REASON = 300
+
+
+def error_line(exc: BaseException) -> str:
+    """The informative line of a torch error: its last ``XxxError: ...`` line, else the first.
+
+    TorchScript runtime errors start with "The following operation failed..." and end
+    with the Python error that says what went wrong.
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    errors = [line for line in lines if _ERROR_LINE.match(line)]
+    text = errors[-1] if errors else (lines[0] if lines else type(exc).__name__)
+    return text if len(text) <= _MAX_REASON else text[:_MAX_REASON] + "..."
+

@@ -17,6 +17,8 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # must precede the first import of keras
 
+import json  # noqa: E402
+import zipfile  # noqa: E402
 from collections.abc import Mapping, Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -149,6 +151,9 @@ def _check_keras_backend() -> None:
 
 
 def _load_model(path: Path, trust_code: bool) -> keras.Model:
+    lambdas = [] if trust_code else _lambda_layers(path)
+    if lambdas:
+        raise ModelLoadError(path, f"{_LAMBDA_REFUSED} (layers: {', '.join(lambdas)})")
     try:
         model = keras.models.load_model(str(path), compile=False, safe_mode=not trust_code)
     except Exception as exc:  # h5py, zipfile, JSON and Keras all raise their own types
@@ -157,6 +162,37 @@ def _load_model(path: Path, trust_code: bool) -> keras.Model:
         raise ModelLoadError(path, "holds a Keras model that was never built (no inputs); "
                                    "build or call it once before saving")
     return model
+
+
+def _lambda_layers(path: Path) -> list[str]:
+    """Names of the Lambda layers in the model's saved config (empty when unreadable)."""
+    try:
+        config = json.loads(_saved_config(path))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return []  # Keras' own loader reports what is wrong with the file
+    found: list[str] = []
+    stack: list[Any] = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("class_name") == "Lambda":
+                found.append(str(item.get("name") or item.get("config", {}).get("name", "?")))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return sorted(found)
+
+
+def _saved_config(path: Path) -> str | bytes:
+    """The model config JSON of a ``.keras`` archive or a Keras 2 ``.h5`` file."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            return archive.read("config.json")
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        config = handle.attrs["model_config"]
+    return config if isinstance(config, (str, bytes)) else str(config)
 
 
 def _load_weights(model: keras.Model, weights: Path) -> None:

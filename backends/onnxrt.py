@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnx import helper, numpy_helper, shape_inference
+from onnx import external_data_helper, helper, numpy_helper, shape_inference
 
 from ..backend import Backend
 from ..errors import ModelLoadError
@@ -36,10 +36,7 @@ class OnnxRuntimeBackend(Backend):
 
     def __init__(self, path: Path, weights: Path | None = None, **options: Any) -> None:
         super().__init__(path, weights, **options)
-        try:
-            self.model = onnx.load(str(self.path))
-        except Exception as exc:  # protobuf decode errors have no common base class
-            raise ModelLoadError(self.path, f"not a readable ONNX model ({exc})") from None
+        self.model = load_model(self.path)
         try:
             self._typed = shape_inference.infer_shapes(self.model)
         except Exception:  # inference is best-effort: unknown ops leave shapes unknown
@@ -153,6 +150,64 @@ class OnnxRuntimeBackend(Backend):
 
     def close(self) -> None:
         self._sessions.clear()
+
+
+def load_model(path: Path) -> onnx.ModelProto:
+    """The model at ``path``, its external data read only from inside the model's folder."""
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf decode errors have no common base class
+        raise ModelLoadError(path, f"not a readable ONNX model ({_one_line(exc)})") from None
+    if not model.graph.node and not model.graph.input:
+        raise ModelLoadError(path, "not an ONNX model: it parses as protobuf but holds no graph "
+                                   "(no nodes, no inputs)")
+    external = [t for t in _all_tensors(model.graph)
+                if t.data_location == onnx.TensorProto.EXTERNAL]
+    for tensor in external:
+        _check_location(tensor, path)
+    if external:
+        try:
+            external_data_helper.load_external_data_for_model(model, str(path.parent))
+        except Exception as exc:  # onnx raises ValidationError, OSError, ValueError...
+            raise ModelLoadError(path, f"cannot read its external data ({_one_line(exc)})"
+                                 ) from None
+    return model
+
+
+def _check_location(tensor: onnx.TensorProto, path: Path) -> None:
+    """Refuse external data that is missing or lies outside the model's folder."""
+    location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+    what = f"external data of tensor {tensor.name!r}"
+    if not location:
+        raise ModelLoadError(path, f"{what} has no location")
+    folder = path.parent.resolve()
+    target = (folder / location).resolve()
+    if Path(location).is_absolute() or not target.is_relative_to(folder):
+        raise ModelLoadError(path, f"{what} points outside the model's folder ({location}); "
+                                   "refusing to read it: keep external data next to the model")
+    if not target.is_file():
+        raise ModelLoadError(path, f"{what}: {location} not found next to the model")
+
+
+def _all_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    """Initializers and tensor attributes of ``graph`` and of its subgraphs."""
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield sparse.values
+        yield sparse.indices
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.HasField("t"):
+                yield attribute.t
+            yield from attribute.tensors
+            if attribute.HasField("g"):
+                yield from _all_tensors(attribute.g)
+            for subgraph in attribute.graphs:
+                yield from _all_tensors(subgraph)
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _scope(node: onnx.NodeProto, name: str) -> str:

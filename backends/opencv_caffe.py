@@ -18,7 +18,8 @@ What this relies on (checked against OpenCV 4.11, see tests/test_caffe_backend.p
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ class CaffeBackend(Backend):
         self._structure = build_graph(parsed, self.prototxt)
         self.transform = input_transform(parsed)
         self.net = _read_net(self.prototxt, text, self.weights)
+        _check_blobs(self.net, self._structure, self.weights)
 
     def _load_graph(self) -> Graph:
         shapes = self._layer_shapes()
@@ -63,7 +65,8 @@ class CaffeBackend(Backend):
         if not shapes or any(s is None or None in s for s in shapes):
             return {}
         try:
-            ids, _, outs = self.net.getLayersShapes([list(s) for s in shapes])
+            with _quiet_opencv():
+                ids, _, outs = self.net.getLayersShapes([list(s) for s in shapes])
         except cv2.error as exc:
             raise ModelLoadError(self.prototxt, f"OpenCV cannot infer shapes ({_one_line(exc)})"
                                  ) from None
@@ -100,7 +103,8 @@ class CaffeBackend(Backend):
         for spec in self.graph.inputs:
             self.net.setInput(np.ascontiguousarray(feeds[spec.name], dtype=np.float32), spec.name)
         try:
-            outputs = self.net.forward(fetch)
+            with _quiet_opencv():
+                outputs = self.net.forward(fetch)
         except cv2.error as exc:
             raise ModelLoadError(self.prototxt, f"OpenCV cannot run it ({_one_line(exc)})"
                                  ) from None
@@ -158,13 +162,18 @@ def opencv_text(text: str) -> str:
 def _read_net(prototxt: Path, text: str, caffemodel: Path) -> cv2.dnn.Net:
     """Load with OpenCV, fusion and Winograd off, on the plain CPU backend."""
     try:
-        net = cv2.dnn.readNetFromCaffe(
-            np.frombuffer(opencv_text(text).encode("utf-8"), np.uint8),
-            np.fromfile(caffemodel, np.uint8),
-        )
+        with _quiet_opencv():
+            net = cv2.dnn.readNetFromCaffe(
+                np.frombuffer(opencv_text(text).encode("utf-8"), np.uint8),
+                np.fromfile(caffemodel, np.uint8),
+            )
     except cv2.error as exc:
+        reason = _one_line(exc)
+        if "FromBinary" in reason:  # the text parsed (parity read it first): the weights did not
+            raise ModelLoadError(caffemodel, f"not a readable Caffe weights file ({reason})"
+                                 ) from None
         raise ModelLoadError(prototxt, f"OpenCV cannot load it with {caffemodel.name} "
-                                       f"({_one_line(exc)})") from None
+                                       f"({reason})") from None
     net.enableFusion(False)
     net.enableWinograd(False)
     net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
@@ -172,5 +181,37 @@ def _read_net(prototxt: Path, text: str, caffemodel: Path) -> cv2.dnn.Net:
     return net
 
 
+# Layer types whose computation needs blobs from the caffemodel.
+_NEEDS_BLOBS = frozenset({"Convolution", "Deconvolution", "InnerProduct", "BatchNorm", "PReLU"})
+_OPENCV_PREFIX = re.compile(r"^OpenCV\([^)]*\) \S+: error: \(-?\d+:[^)]*\) ")
+_LOG_SILENT = 0
+
+
+def _check_blobs(net: cv2.dnn.Net, structure: Graph, caffemodel: Path) -> None:
+    """Every layer that needs weights got some: else the caffemodel is not this net's."""
+    for node in structure.nodes:
+        if node.op not in _NEEDS_BLOBS:
+            continue
+        try:
+            found = net.getParam(node.name, 0) is not None
+        except cv2.error:
+            found = False
+        if not found:
+            raise ModelLoadError(caffemodel, f"has no weights for layer {node.name!r} "
+                                             f"({node.op}): is it the caffemodel of this prototxt?")
+
+
+@contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    """Keep OpenCV's C++ log lines off stderr: its errors reach the user as exceptions."""
+    level = cv2.getLogLevel()
+    cv2.setLogLevel(_LOG_SILENT)
+    try:
+        yield
+    finally:
+        cv2.setLogLevel(level)
+
+
 def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())
+    """OpenCV's message without its ``OpenCV(4.x) file.cpp:123: error: (-2:...)`` prefix."""
+    return _OPENCV_PREFIX.sub("", " ".join(str(exc).split()))

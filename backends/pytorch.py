@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
+import re
 import sys
+import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ import torch
 from ..backend import Backend
 from ..errors import ModelLoadError
 from ..graph import Graph, Node, TensorSpec
-from ._torch_capture import FxCapture, TorchScriptCapture, name_ops
+from ._torch_capture import FxCapture, TorchScriptCapture, error_line, name_ops
 
 
 class TorchBackend(Backend):
@@ -134,16 +137,34 @@ def _load_torchscript(path: Path) -> torch.jit.ScriptModule:
     try:
         return torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:  # torch raises RuntimeError subclasses with long C++ traces
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(path, f"not a loadable TorchScript archive ({first})") from None
+        raise ModelLoadError(path, f"not a loadable TorchScript archive ({error_line(exc)})"
+                             ) from None
 
 
 def _load_exported(path: Path) -> torch.export.ExportedProgram:
+    """A torch.export program; torch's own warning (a logged traceback) is kept quiet."""
+    if not _has_entry(path, "archive_format"):
+        raise ModelLoadError(path, "not a torch.export archive (no archive_format entry; "
+                                   "a TorchScript archive should be named .pt)")
+    logger = logging.getLogger("torch.export")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
     try:
         return torch.export.load(str(path))
     except Exception as exc:  # see _load_torchscript
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(path, f"not a loadable torch.export program ({first})") from None
+        raise ModelLoadError(path, f"not a loadable torch.export program ({error_line(exc)})"
+                             ) from None
+    finally:
+        logger.setLevel(level)
+
+
+def _has_entry(path: Path, name: str) -> bool:
+    """Whether the zip archive at ``path`` has a file called ``name`` (in any folder)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(entry.rsplit("/", 1)[-1] == name for entry in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def _module_from_factory(target: str, factory: str) -> torch.nn.Module:
@@ -173,9 +194,10 @@ def _load_state_dict(module: torch.nn.Module, weights: Path) -> None:
     try:
         state = torch.load(str(weights), map_location="cpu", weights_only=True)
     except Exception as exc:  # weights_only refuses pickled code with UnpicklingError
-        first = str(exc).strip().splitlines()[0]
-        raise ModelLoadError(weights, f"not a plain state_dict, refused to unpickle ({first})") \
-            from None
+        raise ModelLoadError(weights, f"not a plain state_dict, refused to unpickle "
+                                      f"({_unpickling_reason(exc)}); parity loads weights with "
+                                      "torch.load(weights_only=True) and never runs their code"
+                             ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
@@ -183,6 +205,20 @@ def _load_state_dict(module: torch.nn.Module, weights: Path) -> None:
     try:
         module.load_state_dict(state)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ModelLoadError(weights, f"does not fit the model ({first})") from None
+        raise ModelLoadError(weights, f"does not fit the model ({_fit_reason(exc)})") from None
+
+
+def _unpickling_reason(exc: Exception) -> str:
+    """What ``torch.load(weights_only=True)`` refused, without its advice to load unsafely."""
+    text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).split())
+    match = re.search(r"WeightsUnpickler error: (.+?)(?: Please use| Check the documentation|$)",
+                      text)
+    return match[1].rstrip(". ") if match else error_line(exc)
+
+
+def _fit_reason(exc: Exception) -> str:
+    """``load_state_dict``'s complaint on one line (missing and unexpected keys, shortened)."""
+    lines = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
+    text = " ".join(lines) or error_line(exc)
+    return text if len(text) <= 300 else text[:300] + "..."
 

@@ -15,7 +15,7 @@ from .formats import sniff
 from .inputs import Feeds, bind, load_arrays, random_arrays
 from .mapping import align
 from .metrics import Tolerance
-from .preprocess import decode_image, pipelines
+from .preprocess import pipelines, read_image
 from .registry import backend_class
 from .report import DEFAULT_MIN_COVERAGE, Report
 from .saved_run import RunSaver
@@ -62,15 +62,16 @@ def image_feeds(
     options_b: Mapping[str, Any],
 ) -> tuple[Feeds, Feeds]:
     """The image decoded once, then fed through each side's pipeline."""
-    bgr = decode_image(image)
+    decoded = read_image(image)
+    source = f"{image} ({decoded.note})" if decoded.note else str(image)
     pipe_a, pipe_b = pipelines(a.name, a.graph, b.name, b.graph, options_a, options_b,
                                _single(a.declared_preprocessing()),
                                _single(b.declared_preprocessing()))
     feeds = []
     for backend, pipe in ((a, pipe_a), (b, pipe_b)):
-        array = pipe.apply(bgr)
+        array = pipe.apply(decoded.bgr)
         name = backend.graph.inputs[0].name
-        feeds.append(Feeds({name: array}, f"{image}: {pipe.describe()} -> {name} "
+        feeds.append(Feeds({name: array}, f"{source}: {pipe.describe()} -> {name} "
                                           f"{tuple(array.shape)} {array.dtype}"))
     return feeds[0], feeds[1]
 

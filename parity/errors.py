@@ -6,11 +6,21 @@ else is a bug and gets a traceback.
 
 from __future__ import annotations
 
+import re
+
+_LINE_BREAKS = re.compile(r"\s*[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+\s*")
+
 
 class ParityError(Exception):
-    """Root of parity's own errors: a problem with the user's input, not a bug."""
+    """Root of parity's own errors: a problem with the user's input, not a bug.
+
+    Its text is always one line: line breaks (from a framework's message) become spaces.
+    """
 
     exit_code = 2
+
+    def __str__(self) -> str:
+        return _LINE_BREAKS.sub(" ", super().__str__()).strip()
 
 
 class UsageError(ParityError, ValueError):
@@ -21,9 +31,15 @@ class ModelLoadError(ParityError):
     """A model file is missing, unreadable, or not what its name says."""
 
     def __init__(self, path: object, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
+        super().__init__(f"{shown_path(path)}: {problem}")
         self.path = path
         self.problem = problem
+
+
+def shown_path(path: object) -> str:
+    """A path as printed in a message; quoted when it holds control characters."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)
 
 
 class InputError(ParityError, ValueError):

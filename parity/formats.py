@@ -49,25 +49,49 @@ class ModelRef:
 def sniff(spec: str, weights: str | Path | None = None, **options: Any) -> ModelRef:
     """Decide which backend opens ``spec``; raises :class:`ModelLoadError` naming the file."""
     weights_path = Path(weights) if weights else None
-    if weights_path is not None and not weights_path.is_file():
+    if weights_path is not None and not _is_file(weights_path):
         raise ModelLoadError(weights_path, "weights file not found")
     match = _CALLABLE.match(spec)
-    if match and not Path(spec).exists():
+    if match and not _exists(Path(spec)):
         target = match["target"]
-        if target.endswith(".py") and not Path(target).is_file():
+        if target.endswith(".py") and not _is_file(Path(target)):
             raise ModelLoadError(target, "file not found")
         return ModelRef(spec, "pytorch", Path(target), weights_path,
                         {**options, "factory": match["attr"]})
     path = Path(spec)
+    try:
+        _check_file(path)
+        backend = _SUFFIXES.get(path.suffix.lower()) or _guess_from_content(path)
+        _check_content(path, backend)
+    except OSError as exc:  # too long a name, no permission, a vanishing file...
+        raise ModelLoadError(path, f"cannot read it ({exc.strerror or exc})") from None
+    return ModelRef(spec, backend, path, weights_path, dict(options))
+
+
+def _check_file(path: Path) -> None:
+    """A regular, non-empty file; raises :class:`ModelLoadError` saying what it is instead."""
     if not path.exists():
         raise ModelLoadError(path, "file not found")
     if path.is_dir():
         raise ModelLoadError(path, "is a directory, expected a model file")
+    if not path.is_file():
+        raise ModelLoadError(path, "is not a regular file (a pipe or a device?)")
     if path.stat().st_size == 0:
         raise ModelLoadError(path, "file is empty")
-    backend = _SUFFIXES.get(path.suffix.lower()) or _guess_from_content(path)
-    _check_content(path, backend)
-    return ModelRef(spec, backend, path, weights_path, dict(options))
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system
+        return False
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 def _head(path: Path, size: int = 4096) -> bytes:
@@ -110,8 +134,9 @@ def _check_content(path: Path, backend: str) -> None:
         raise ModelLoadError(path, "named .onnx but is not an ONNX protobuf "
                                    f"({'a zip archive' if is_zip else 'a text file'})")
     if backend == "pytorch" and suffix != ".py" and not is_zip:
-        raise ModelLoadError(path, "not a TorchScript or torch.export archive (expected a zip); "
-                                   "for a plain nn.Module use file.py:factory --weights state.pt")
+        raise ModelLoadError(path, "not a TorchScript or torch.export archive (expected a zip"
+                                   f"{_resemblance(head)}); for a plain nn.Module use "
+                                   "file.py:factory --weights state.pt")
     if backend == "mxnet" and suffix == ".json":
         _check_symbol_json(path)
     if backend == "caffe" and suffix == ".prototxt" and not _looks_like_text(head):
@@ -120,6 +145,19 @@ def _check_content(path: Path, backend: str) -> None:
         raise ModelLoadError(path, f"named {suffix} but is not an HDF5 file")
     if suffix == ".keras" and not is_zip:
         raise ModelLoadError(path, "named .keras but is not a Keras archive (expected a zip)")
+
+
+def _resemblance(head: bytes) -> str:
+    """``; it looks like ...`` for a file whose start gives its real format away, else ``""``."""
+    if head.startswith(_HDF5_MAGIC):
+        return "; it looks like an HDF5 file: Keras .h5?"
+    if head[:1] == b"\x80":
+        return "; it looks like a pickle"
+    if len(head) > 2 and head[0] == 0x08 and head[1] < 0x20 and head[2] in (0x12, 0x1A, 0x3A):
+        return "; it looks like an ONNX model: name it .onnx"
+    if _looks_like_text(head):
+        return "; it is a text file"
+    return ""
 
 
 def _check_symbol_json(path: Path) -> None:

@@ -77,7 +77,8 @@ def bind(graph: Graph, arrays: Sequence[tuple[str | None, np.ndarray]], what: st
     given = [name for name, _ in arrays]
     if len(arrays) != len(names):
         raise InputError(
-            f"{graph.source}: model has {len(names)} input(s) {names}, got {len(arrays)} array(s)"
+            f"{graph.source}: model has {len(names)} input(s) {names}, "
+            f"got {len(arrays)} array(s) from {what}"
         )
     _check_names(given, names, what)
     if set(given) == set(names):

@@ -91,11 +91,6 @@ _CHANNEL_NOTES = {1: "grayscale image converted to 3 equal channels",
                   4: "alpha channel dropped"}
 
 
-def decode_image(path: Path) -> np.ndarray:
-    """BGR uint8 (H, W, 3) via ``cv2.imread``, the decoder deployments use."""
-    return read_image(path).bgr
-
-
 def read_image(path: Path) -> DecodedImage:
     """``cv2.imread(path, IMREAD_COLOR)``; gray and BGRA images are converted with a note.
 

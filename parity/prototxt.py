@@ -44,11 +44,20 @@ _CLOSE = {"{": "}", "<": ">"}
 
 
 class Message(dict[str, list[Any]]):
-    """One ``{ ... }`` block: field name -> its values in file order; ``line`` where it starts."""
+    """One ``{ ... }`` block: field name -> its values in file order; ``line`` where it starts.
 
-    def __init__(self, line: int = 0) -> None:
+    The typed accessors (:meth:`blocks`, :meth:`texts`, :meth:`numbers`) raise
+    :class:`ModelLoadError` naming the file and line when a value has the wrong kind.
+    """
+
+    def __init__(self, line: int = 0, source: str | Path = "<prototxt>") -> None:
         super().__init__()
         self.line = line
+        self.source = source
+
+    def fail(self, problem: str) -> ModelLoadError:
+        """An error about this block, with the file and line."""
+        return ModelLoadError(self.source, f"line {self.line}: {problem}")
 
     def one(self, key: str, default: Any = None) -> Any:
         """The field's value (the last one when repeated), or ``default`` when absent."""
@@ -62,7 +71,34 @@ class Message(dict[str, list[Any]]):
     def block(self, key: str) -> Message:
         """A nested block, or an empty one when absent (so defaults apply)."""
         found = self.one(key)
-        return found if isinstance(found, Message) else Message(self.line)
+        return found if isinstance(found, Message) else Message(self.line, self.source)
+
+    def blocks(self, key: str) -> list[Message]:
+        """All values of ``key``, each a ``{ ... }`` block."""
+        return [self._checked(key, v, Message, "a { } block") for v in self.many(key)]
+
+    def texts(self, key: str) -> list[str]:
+        """All values of ``key``, each a string (a bare word counts: enum-like names)."""
+        return [self._checked(key, v, str, "a string") for v in self.many(key)]
+
+    def text(self, key: str, default: str = "") -> str:
+        """The last value of a string field, or ``default``."""
+        values = self.texts(key)
+        return values[-1] if values else default
+
+    def numbers(self, key: str) -> list[float]:
+        """All values of ``key``, each a number."""
+        return [float(self._checked(key, v, (int, float), "a number")) for v in self.many(key)]
+
+    def ints(self, key: str) -> list[int]:
+        """All values of ``key``, each an integer."""
+        return [self._checked(key, v, int, "an integer") for v in self.many(key)]
+
+    def _checked(self, key: str, value: Any, kind: type | tuple[type, ...], what: str) -> Any:
+        if isinstance(value, bool) or not isinstance(value, kind):
+            shown = "a { } block" if isinstance(value, Message) else repr(value)
+            raise self.fail(f"{key} must be {what}, got {shown}")
+        return value
 
 
 @dataclass(frozen=True)
@@ -107,7 +143,7 @@ class _Parser:
 
     def message(self, opened: _Token | None = None) -> Message:
         """Fields up to the closing bracket of ``opened`` (or the end of the text)."""
-        block = Message(opened.line if opened else 1)
+        block = Message(opened.line if opened else 1, self.source)
         closing = _CLOSE[opened.text] if opened else None
         while True:
             token = self.take()
@@ -208,12 +244,12 @@ def load_prototxt(path: Path) -> Message:
 
 def layers(net: Message) -> list[Message]:
     """The net's layers: ``layer`` blocks, or legacy ``layers`` blocks (V1 nets)."""
-    return net.many("layer") or net.many("layers")
+    return net.blocks("layer") or net.blocks("layers")
 
 
 def layer_type(layer: Message) -> str:
     """The layer's type; legacy enum names (``INNER_PRODUCT``) become ``InnerProduct``."""
-    kind = str(layer.one("type", ""))
+    kind = layer.text("type")
     if not kind.isupper():
         return kind
     return _V1_TYPES.get(kind) or "".join(part.capitalize() for part in kind.split("_"))
@@ -222,11 +258,11 @@ def layer_type(layer: Message) -> str:
 def graph_inputs(net: Message) -> list[TensorSpec]:
     """Inputs from top-level ``input`` fields and from Input/data layers, with shapes."""
     specs = []
-    shapes = net.many("input_shape")
-    dims = net.many("input_dim")
-    for index, name in enumerate(net.many("input")):
+    shapes = net.blocks("input_shape")
+    dims = net.ints("input_dim")
+    for index, name in enumerate(net.texts("input")):
         if index < len(shapes):
-            shape: Shape | None = tuple(shapes[index].many("dim"))
+            shape: Shape | None = tuple(shapes[index].ints("dim"))
         elif dims:
             shape = tuple(dims[4 * index: 4 * index + 4]) or None
         else:
@@ -234,10 +270,10 @@ def graph_inputs(net: Message) -> list[TensorSpec]:
         specs.append(TensorSpec(name, shape))
     for layer in layers(net):
         if layer_type(layer) in DATA_LAYERS:
-            layer_shapes = layer.block("input_param").many("shape")
-            for index, top in enumerate(layer.many("top")):
+            layer_shapes = layer.block("input_param").blocks("shape")
+            for index, top in enumerate(layer.texts("top")):
                 chosen = layer_shapes[min(index, len(layer_shapes) - 1)] if layer_shapes else None
-                specs.append(TensorSpec(top, tuple(chosen.many("dim")) if chosen else None))
+                specs.append(TensorSpec(top, tuple(chosen.ints("dim")) if chosen else None))
     return specs
 
 
@@ -250,22 +286,24 @@ def input_transform(net: Message) -> dict[str, dict[str, Any]]:
     found = {}
     for layer in layers(net):
         param = layer.one("transform_param")
-        if layer_type(layer) in DATA_LAYERS and isinstance(param, Message) and layer.many("top"):
+        tops = layer.texts("top")
+        if layer_type(layer) in DATA_LAYERS and isinstance(param, Message) and tops:
+            scales = param.numbers("scale")
             transform: dict[str, Any] = {
-                "mean": tuple(float(v) for v in param.many("mean_value")),
-                "scale": float(param.one("scale", 1.0)),
+                "mean": tuple(param.numbers("mean_value")),
+                "scale": scales[-1] if scales else 1.0,
             }
+            # Reported only: parity never opens a file a model names (mean_file).
             transform.update({k: param.one(k) for k in ("mean_file", "crop_size", "mirror")
-                              if k in param})
-            found[layer.many("top")[0]] = transform
+                              if k in param and not isinstance(param.one(k), Message)})
+            found[tops[0]] = transform
     return found
 
 
 def build_graph(net: Message, source: str | Path = "<prototxt>") -> Graph:
     """One node per (non-data) layer, bottoms resolved to the layer that last wrote them."""
     if net.many("layer") and net.many("layers"):
-        raise ModelLoadError(source, f"line {net.many('layers')[0].line}: "
-                                     "mixes 'layer' and legacy 'layers' blocks")
+        raise net.blocks("layers")[0].fail("mixes 'layer' and legacy 'layers' blocks")
     inputs = tuple(graph_inputs(net))
     producer = {spec.name: spec.name for spec in inputs}
     unread: dict[str, None] = {}
@@ -275,15 +313,15 @@ def build_graph(net: Message, source: str | Path = "<prototxt>") -> Graph:
         kind = layer_type(layer)
         if kind in DATA_LAYERS:
             continue
-        name = _layer_name(layer, taken, source)
+        name = _layer_name(layer, taken)
         reads = []
-        for bottom in layer.many("bottom"):
+        for bottom in layer.texts("bottom"):
             if bottom not in producer:
-                raise ModelLoadError(source, f"line {layer.line}: layer {name!r} reads blob "
-                                             f"{bottom!r} that no earlier layer or input produces")
+                raise layer.fail(f"layer {name!r} reads blob {bottom!r} that no earlier layer "
+                                 "or input produces")
             reads.append(producer[bottom])
             unread.pop(bottom, None)
-        for top in layer.many("top"):
+        for top in layer.texts("top"):
             producer[top] = name
             unread[top] = None
         nodes.append(Node(name, kind, tuple(dict.fromkeys(reads)), layer_attrs(kind, layer)))
@@ -291,20 +329,25 @@ def build_graph(net: Message, source: str | Path = "<prototxt>") -> Graph:
     return Graph(tuple(nodes), inputs, outputs, source=str(source))
 
 
-def _layer_name(layer: Message, taken: set[str], source: str | Path) -> str:
-    name = layer.one("name")
+def _layer_name(layer: Message, taken: set[str]) -> str:
+    name = layer.text("name")
     if not name:
-        raise ModelLoadError(source, f"line {layer.line}: layer has no name")
+        raise layer.fail("layer has no name")
     if name in taken:
-        raise ModelLoadError(source, f"line {layer.line}: duplicate layer name {name!r}")
-    taken.add(str(name))
-    return str(name)
+        raise layer.fail(f"duplicate layer name {name!r}")
+    taken.add(name)
+    return name
 
 
 def layer_attrs(kind: str, layer: Message) -> dict[str, Any]:
     """Normalised attributes with Caffe's defaults filled in; raw params for other types."""
     normalise = _NORMALISERS.get(kind)
-    return normalise(layer) if normalise else _raw_params(layer)
+    if normalise is None:
+        return _raw_params(layer)
+    try:
+        return normalise(layer)
+    except (TypeError, ValueError, IndexError) as exc:
+        raise layer.fail(f"layer {layer.one('name')!r} ({kind}): bad parameter ({exc})") from None
 
 
 def _raw_params(layer: Message) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from .graph import Graph
 from .mapping import Alignment
+from .metrics import Metrics
 from .report import OK, Hint, PairResult, Report
 
 _CONTEXT = 8  # rows shown on each side of the first divergence in compact mode
@@ -86,10 +87,12 @@ def summary_line(report: Report) -> str:
     if not report.pairs:
         return "nothing compared: no node of A was aligned with a node of B"
     if report.low_coverage:
+        compared = len(report.pairs) - sum(p.how.startswith("input") for p in report.pairs)
         cov_a, cov_b = report.coverage
-        text += (f"\nnot ok: only {cov_a:.0%} of A's and {cov_b:.0%} of B's nodes were compared "
-                 f"(minimum {report.min_coverage:.0%}): check the pairing with parity align, "
-                 "or give a --map file")
+        text += (f"\nnot ok: only {compared} of {compared + len(report.unmatched_a)} nodes of A "
+                 f"({cov_a:.0%}) and {compared} of {compared + len(report.unmatched_b)} of B "
+                 f"({cov_b:.0%}) were compared (minimum {report.min_coverage:.0%}): check the "
+                 "pairing with parity align, or give a --map file")
     if first is not None:
         text += f"\nfirst divergence: {first.a} <-> {first.b} ({first.op}) {_first_detail(first)}"
     elif report.ok:
@@ -98,9 +101,24 @@ def summary_line(report: Report) -> str:
 
 
 def _first_detail(pair: PairResult) -> str:
-    if pair.metrics is None:
+    m = pair.metrics
+    if m is None:
         return f"shape {_shape(pair.shape_a)} vs {_shape(pair.shape_b)}"
-    return f"max-abs {pair.metrics.max_abs:.3g}, cosine {pair.metrics.cosine:.6f}"
+    if nonfinite(m):
+        return f"{nonfinite(m)} (max-abs {m.max_abs:.3g} over finite values)"
+    return f"max-abs {m.max_abs:.3g}, cosine {m.cosine:.6f}"
+
+
+def nonfinite(m: Metrics) -> str:
+    """``NaN 3 in A, 0 in B; Inf ...`` when either side has non-finite values, else ``""``."""
+    parts = [f"{kind} {a} in A, {b} in B" for kind, a, b in
+             (("NaN", m.nan_a, m.nan_b), ("Inf", m.inf_a, m.inf_b)) if a or b]
+    return "; ".join(parts)
+
+
+def _status(pair: PairResult) -> str:
+    extra = nonfinite(pair.metrics) if pair.metrics is not None else ""
+    return f"{pair.status} ({extra})" if extra else pair.status
 
 
 def visible_rows(report: Report, show_all: bool) -> list[int | None]:
@@ -134,7 +152,7 @@ def _table(report: Report, show_all: bool) -> Table:
             continue
         pair = report.pairs[index]
         style = "bold red reverse" if pair is first else ("red" if pair.failed else None)
-        status = pair.status + ("  ◀ first divergence" if pair is first else "")
+        status = _status(pair) + ("  ◀ first divergence" if pair is first else "")
         table.add_row(str(index), pair.a, pair.b, pair.op, *_cells(pair), status, style=style)
     return table
 
@@ -172,8 +190,8 @@ def render_markdown(report: Report) -> str:
     first = report.first_divergence
     for index, pair in enumerate(report.pairs):
         shape, max_abs, mean_abs, cosine = _cells(pair)
-        status = f"**{pair.status}** ← first divergence" if pair is first else (
-            pair.status if pair.status == OK else f"**{pair.status}**")
+        status = f"**{_status(pair)}** ← first divergence" if pair is first else (
+            pair.status if pair.status == OK else f"**{_status(pair)}**")
         cells = [str(index), f"`{pair.a}`", f"`{pair.b}`", pair.op, shape, max_abs, mean_abs,
                  cosine, status]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")

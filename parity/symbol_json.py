@@ -172,7 +172,10 @@ def _tensor_spec(entry: dict[str, Any], name: str) -> TensorSpec:
 
 def parse_ints(text: str) -> tuple[int, ...]:
     """``"(3, 3)"``, ``"[1,1]"``, ``"(3,)"`` or ``"3"`` -> a tuple of ints."""
-    value = ast.literal_eval(text.strip())
+    try:
+        value = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        raise ValueError(f"{text!r} is not a tuple of integers") from None
     items = value if isinstance(value, (tuple, list)) else (value,)
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
         raise ValueError(f"{text!r} is not a tuple of integers")

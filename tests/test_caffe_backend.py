@@ -272,7 +272,7 @@ def test_prototxt_errors_carry_line_numbers(tmp_path: Path):
 def test_unreadable_caffemodel_is_a_load_error(tmp_path: Path):
     prototxt = caffe_proto.write_prototxt(tmp_path / "net.prototxt", small_net())
     (tmp_path / "net.caffemodel").write_bytes(b"\xff\x00 not a protobuf" * 8)
-    with pytest.raises(ModelLoadError, match="OpenCV cannot load it with net.caffemodel"):
+    with pytest.raises(ModelLoadError, match="net.caffemodel: not a readable Caffe weights file"):
         open_model(prototxt)
 
 

@@ -68,9 +68,11 @@ def test_pipeline_apply():
 
 
 def test_face_fixture_decodes():
-    from parity.preprocess import decode_image
+    from parity.preprocess import read_image
 
-    image = decode_image(FIXTURES / "face.jpg")
+    decoded = read_image(FIXTURES / "face.jpg")
+    image = decoded.bgr
+    assert decoded.note == ""
     assert image.shape == (112, 112, 3) and image.dtype == np.uint8
 
 

@@ -95,7 +95,7 @@ def _affine_fit(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray] |
     """Per channel (first axis) ``b = s * a + t`` by least squares, if it fits."""
     scales, offsets = [], []
     for xa, xb in zip(a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1)):
-        if np.ptp(xa) == 0:
+        if np.ptp(xa) == 0 or not (np.isfinite(xa).all() and np.isfinite(xb).all()):
             return None
         design = np.stack([xa, np.ones_like(xa)], axis=1)
         (s, t), *_ = np.linalg.lstsq(design, xb, rcond=None)
