@@ -44,3 +44,4 @@ def test_unpermuted_dense_fails_at_the_dense_after_flatten():
     first = report.first_divergence
     assert (first.a, first.b) == ("fc1", "fc1_activation")
     assert report.pair_status("flatten") == "ok"
+    assert [(h.code, h.node) for h in report.hints] == [("flatten_order", "fc1")]
