@@ -9,19 +9,13 @@ import numpy as np
 import pytest
 
 import parity
-from conftest import FIXTURES
-from parity.report import Hint, Report
+from conftest import FIXTURES, only_hint
 
 MOBILEFACENET = FIXTURES / "mobilefacenet"
 SYMBOL = MOBILEFACENET / "model-symbol.json"
 FIXED = MOBILEFACENET / "model_fixed.prototxt"
 FACE = FIXTURES / "face.jpg"
 
-
-def only_hint(report: Report, code: str) -> Hint:
-    """The first hint of the report; every hint must carry ``code``."""
-    assert report.hints and {h.code for h in report.hints} == {code}, report.hints
-    return report.hints[0]
 
 
 @pytest.fixture

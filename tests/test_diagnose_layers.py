@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, exact_hint
 
 torch = pytest.importorskip("torch", reason="parity[torch] not installed")
 onnx = pytest.importorskip("onnx", reason="parity[onnx] not installed")
@@ -20,7 +20,6 @@ from onnx import numpy_helper  # noqa: E402
 from torch import nn  # noqa: E402
 
 import parity  # noqa: E402
-from parity.report import Hint, Report  # noqa: E402
 
 MOBILEFACENET = FIXTURES / "mobilefacenet"
 FACE = FIXTURES / "face.jpg"
@@ -76,11 +75,6 @@ def replace_initializer(model: onnx.ModelProto, name: str, change) -> None:
     tensor.CopyFrom(numpy_helper.from_array(value.astype(np.float32), name))
 
 
-def only_hint(report: Report, code: str) -> Hint:
-    """The one hint of the report, which must carry ``code``."""
-    assert [h.code for h in report.hints] == [code], report.hints
-    return report.hints[0]
-
 
 def test_fc_weights_converted_for_channels_last(exported, tmp_path):
     script, source = exported
@@ -90,7 +84,7 @@ def test_fc_weights_converted_for_channels_last(exported, tmp_path):
                             lambda w: w.reshape(10, 8, 4, 4).transpose(0, 2, 3, 1).reshape(10, -1))
 
     buggy = converted(source, tmp_path / "flatten.onnx", nhwc_columns)
-    hint = only_hint(parity.compare(script, buggy, seed=0), "flatten_order")
+    hint = exact_hint(parity.compare(script, buggy, seed=0), "flatten_order")
     assert hint.node == "fc"
     assert hint.evidence["side"] == "B" and hint.evidence["chw"] == [8, 4, 4]
     assert "B's `/fc/Gemm` weights expect the input flattened as H,W,C" in hint.message
@@ -101,7 +95,7 @@ def test_keras_dense_not_permuted_for_the_mxnet_flatten():
     pytest.importorskip("parity.backends.mxnet_symbol", reason="parity[mxnet] not installed")
     report = parity.compare(KERAS / "resnet_small.h5", KERAS / "resnet_small_flatten-symbol.json",
                             image=FACE)
-    hint = only_hint(report, "flatten_order")
+    hint = exact_hint(report, "flatten_order")
     assert hint.node == "fc1"
     assert (hint.evidence["side"], hint.evidence["chw"]) == ("B", [16, 7, 7])
 
@@ -114,7 +108,7 @@ def test_concat_inputs_swapped(exported, tmp_path):
         concat.input[:] = list(reversed(concat.input))
 
     buggy = converted(source, tmp_path / "concat.onnx", swap_inputs)
-    hint = only_hint(parity.compare(script, buggy, seed=0), "concat_order")
+    hint = exact_hint(parity.compare(script, buggy, seed=0), "concat_order")
     assert hint.node == "cat"
     assert hint.evidence["order_b"] == ["/b/Conv", "/a/Conv"]
     assert "list the inputs of `/Concat` as (`/a/Conv`, `/b/Conv`)" in hint.message
@@ -125,7 +119,7 @@ def test_caffe_concat_converted_to_torch_in_the_other_order():
     folder = FIXTURES / "caffe_torch"
     torch_model = parity.open_model(f"{folder / 'net.py'}:build_swapped", folder / "state.pt")
     report = parity.compare(folder / "deploy.prototxt", torch_model, image=FACE)
-    hint = only_hint(report, "concat_order")
+    hint = exact_hint(report, "concat_order")
     assert hint.node == "concat"
     assert hint.evidence["order_b"] == ["branch_b", "branch_a"]
 
@@ -138,7 +132,7 @@ def test_one_conv_filter_scaled(exported, tmp_path):
                                                                          w[2:]]))
 
     buggy = converted(source, tmp_path / "weights.onnx", scale_filter)
-    hint = only_hint(parity.compare(script, buggy, seed=0), "weights_differ")
+    hint = exact_hint(parity.compare(script, buggy, seed=0), "weights_differ")
     assert hint.node == "b"
     assert hint.evidence["parameters"]["weight"]["channels"] == [1]
 
@@ -158,7 +152,7 @@ def test_caffe_depthwise_filter_changed(tmp_path):
     shutil.copy(MOBILEFACENET / "model_fixed.prototxt", tmp_path / "model.prototxt")
     report = parity.compare(MOBILEFACENET / "model-symbol.json", tmp_path / "model.prototxt",
                             image=FACE)
-    hint = only_hint(report, "weights_differ")
+    hint = exact_hint(report, "weights_differ")
     assert hint.node == "conv_2_dw_conv2d"
     assert hint.evidence["parameters"]["weight"]["channels"] == [0]
     assert "in B (model.caffemodel)" in hint.message

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, exact_hint
 
 torch = pytest.importorskip("torch", reason="parity[torch] not installed")
 onnx = pytest.importorskip("onnx", reason="parity[onnx] not installed")
@@ -19,7 +19,6 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from torch import nn  # noqa: E402
 
 import parity  # noqa: E402
-from parity.report import Hint, Report  # noqa: E402
 
 MOBILEFACENET = FIXTURES / "mobilefacenet"
 FACE = FIXTURES / "face.jpg"
@@ -63,16 +62,11 @@ def script(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def only_hint(report: Report, code: str) -> Hint:
-    """The one hint of the report, which must carry ``code``."""
-    assert [h.code for h in report.hints] == [code], report.hints
-    return report.hints[0]
-
 
 def test_onnx_exported_from_a_train_mode_model(script, tmp_path):
     careless = copy.deepcopy(build()).train()  # forgot model.eval() before exporting
     onnx_path = export(careless, tmp_path / "train.onnx", torch.onnx.TrainingMode.TRAINING)
-    hint = only_hint(parity.compare(script, onnx_path, seed=0), "train_mode")
+    hint = exact_hint(parity.compare(script, onnx_path, seed=0), "train_mode")
     assert hint.node == "bn1"
     assert hint.evidence["side"] == "B"
     assert hint.evidence["flagged"] == ["/bn1/BatchNormalization"]
@@ -82,7 +76,7 @@ def test_onnx_exported_from_a_train_mode_model(script, tmp_path):
 
 def test_torchscript_traced_in_train_mode():
     report = parity.compare(FIXTURES / "smallcnn.onnx", FIXTURES / "smallcnn_train.pt", seed=0)
-    hint = only_hint(report, "train_mode")
+    hint = exact_hint(report, "train_mode")
     assert hint.node == "/bn1/BatchNormalization"
     assert hint.evidence["side"] == "B" and hint.evidence["was_training"] is True
     assert "B ran `bn1` with batch statistics" in hint.message
@@ -110,7 +104,7 @@ def test_float16_conversion_is_rounding(script, tmp_path):
     model = onnx.load(str(path))
     to_float16(model)
     onnx.save(model, str(path))
-    hint = only_hint(parity.compare(script, path, seed=0), "precision")
+    hint = exact_hint(parity.compare(script, path, seed=0), "precision")
     assert hint.node == "conv1"
     assert (hint.evidence["dtype"], hint.evidence["side"]) == ("float16", "B")
     atol = hint.evidence["suggested_atol"]
@@ -123,7 +117,7 @@ def test_float32_rounding_at_a_tight_tolerance():
     pytest.importorskip("parity.backends.mxnet_symbol", reason="parity[mxnet] not installed")
     models = (MOBILEFACENET / "model-symbol.json", MOBILEFACENET / "model_fixed.prototxt")
     report = parity.compare(*models, image=FACE, atol=1e-6, rtol=1e-6)
-    hint = only_hint(report, "precision")
+    hint = exact_hint(report, "precision")
     assert hint.node == report.first_divergence.a == "conv_2_dw_batchnorm"
     assert (hint.evidence["dtype"], hint.evidence["side"]) == ("float32", None)
     atol = hint.evidence["suggested_atol"]
@@ -132,4 +126,4 @@ def test_float32_rounding_at_a_tight_tolerance():
 
 def test_precision_is_quiet_on_a_real_bug():
     report = parity.compare(FIXTURES / "smallcnn_bad_eps.onnx", FIXTURES / "smallcnn.pt", seed=0)
-    assert only_hint(report, "bn_eps_mismatch").node == "/layer2/layer2.0/bn2/BatchNormalization"
+    assert exact_hint(report, "bn_eps_mismatch").node == "/layer2/layer2.0/bn2/BatchNormalization"
