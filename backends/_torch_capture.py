@@ -8,13 +8,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import queue
+import operator
 import re
-import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -255,64 +254,58 @@ class FxCapture:
     def stream(
         self, args: list[torch.Tensor], keys: list[str]
     ) -> Iterator[tuple[str, torch.Tensor]]:
-        """Yield each requested value as the interpreter computes it.
+        """Yield each requested value as the interpreter computes it, in this thread.
 
-        The pass runs in a worker thread that waits until each value has been taken,
-        so only a few captured tensors are alive at any time. Closing the generator
-        early stops the pass.
+        Values are dropped after their last use, as ``Interpreter.run`` does, so only the
+        live activations and the values not yet consumed are in memory. A value is cloned
+        only when a later in-place op could overwrite it.
         """
-        handoff: queue.Queue[Any] = queue.Queue(maxsize=1)
-        stop = threading.Event()
-        worker = threading.Thread(
-            target=self._interpret, args=(args, set(keys), handoff, stop), daemon=True)
-        worker.start()
-        try:
-            while (item := handoff.get()) is not _DONE:
-                if isinstance(item, BaseException):
-                    raise ModelLoadError(self.path,
-                                         f"forward pass failed ({error_line(item)})") from None
-                yield item
-        finally:
-            stop.set()
-            while worker.is_alive():
-                with contextlib.suppress(queue.Empty):
-                    handoff.get(timeout=0.05)
-            worker.join()
+        wanted = set(keys)
+        interpreter = torch.fx.Interpreter(self.graph_module, garbage_collect_values=True)
+        interpreter.env = {}
+        interpreter.args_iter = iter(args)
+        for node in self.graph_module.graph.nodes:
+            if node.op == "output":
+                return
+            try:
+                with torch.no_grad():
+                    value = interpreter.run_node(node)
+            except Exception as exc:  # user model code may raise anything
+                raise ModelLoadError(self.path,
+                                     f"forward pass failed ({error_line(exc)})") from None
+            interpreter.env[node] = value
+            for dead in interpreter.user_to_last_uses.get(node, ()):
+                del interpreter.env[dead]
+            if node.name in wanted:
+                tensor = _first_tensor(value).detach()
+                yield node.name, tensor.clone() if node.name in self._overwritten else tensor
 
-    def _interpret(self, args: list[torch.Tensor], wanted: set[str],
-                   handoff: queue.Queue[Any], stop: threading.Event) -> None:
-        """Worker: run the graph, handing each wanted value over (grad mode is per thread)."""
+    @cached_property
+    def _overwritten(self) -> frozenset[str]:
+        """Nodes whose value a later in-place op (``ReLU(inplace=True)``, ``add_``) mutates."""
+        mutated = set()
+        for node in self.graph_module.graph.nodes:
+            if self._in_place(node) and node.all_input_nodes:
+                mutated.add(node.all_input_nodes[0].name)
+        return frozenset(mutated)
 
-        def hand_over(item: Any) -> None:
-            while not stop.is_set():
-                with contextlib.suppress(queue.Full):
-                    handoff.put(item, timeout=0.05)
-                    return
-            raise _Stopped
-
-        class Recorder(torch.fx.Interpreter):
-            def run_node(self, node: torch.fx.Node) -> Any:
-                value = super().run_node(node)
-                if node.name in wanted:  # a clone: later in-place ops must not change it
-                    hand_over((node.name, _first_tensor(value).detach().clone()))
-                return value
-
-        try:
-            with torch.no_grad():
-                Recorder(self.graph_module).run(*args)
-            hand_over(_DONE)
-        except _Stopped:
-            return
-        except Exception as exc:  # user model code may raise anything
-            with contextlib.suppress(_Stopped):
-                hand_over(exc)
+    def _in_place(self, node: torch.fx.Node) -> bool:
+        if node.op == "call_module":
+            return bool(getattr(self.graph_module.get_submodule(str(node.target)), "inplace",
+                                False))
+        if node.op == "call_function" and node.target in _OPERATOR_IN_PLACE:
+            return True
+        if node.op in ("call_function", "call_method"):
+            name = _target_name(node.target).rsplit("::", 1)[-1].split(".")[0]
+            return name.endswith("_") and not name.startswith("_")
+        return False
 
 
-class _Stopped(Exception):
-    """The consumer closed the stream: end the pass."""
-
-
-_DONE = object()
+_OPERATOR_IN_PLACE = frozenset({
+    operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.ifloordiv,
+    operator.imod, operator.ipow, operator.iand, operator.ior, operator.ixor,
+    operator.ilshift, operator.irshift, operator.imatmul,
+})
 
 
 def _first_tensor(value: Any) -> torch.Tensor:

@@ -46,33 +46,62 @@ def squeeze_to_common(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def compare_arrays(a: np.ndarray, b: np.ndarray, tol: Tolerance) -> Metrics:
-    """Metrics of ``a`` against reference ``b`` (same shape)."""
-    a64 = a.astype(np.float64, copy=False)
-    b64 = b.astype(np.float64, copy=False)
-    nan_a, nan_b = int(np.isnan(a64).sum()), int(np.isnan(b64).sum())
-    inf_a, inf_b = int(np.isinf(a64).sum()), int(np.isinf(b64).sum())
-    finite = np.isfinite(a64) & np.isfinite(b64)
-    diff = np.abs(a64[finite] - b64[finite])
-    ref = np.abs(b64[finite])
-    if diff.size:
-        max_abs = float(diff.max())
-        mean_abs = float(diff.mean())
-        max_rel = float((diff / np.maximum(ref, _TINY)).max())
-    else:
-        max_abs = mean_abs = max_rel = 0.0
-    cosine = _cosine(a64[finite], b64[finite])
-    # Non-finite values never count as agreement: NaN on both sides is still a failure.
-    passed = bool(
-        finite.all() and diff.size == a64.size and np.all(diff <= tol.atol + tol.rtol * ref)
-    )
-    return Metrics(max_abs, mean_abs, max_rel, cosine, nan_a, nan_b, inf_a, inf_b, passed)
+    """Metrics of ``a`` against reference ``b`` (same shape).
+
+    Works through the tensors in float64 chunks that stay in cache, so a pair costs a few
+    passes over memory and no full-size temporaries; finite masks are built only for
+    chunks that hold NaN or Inf.
+    """
+    flat_a, flat_b = a.reshape(-1), b.reshape(-1)
+    acc = _Accumulator()
+    for start in range(0, flat_a.size, _CHUNK):
+        acc.add(flat_a[start:start + _CHUNK].astype(np.float64),
+                flat_b[start:start + _CHUNK].astype(np.float64), tol)
+    return acc.metrics(flat_a.size)
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
-    if norm == 0.0:
-        return 1.0 if not a.any() and not b.any() else 0.0
-    return float(np.dot(a.ravel(), b.ravel()) / norm)
+_CHUNK = 1 << 18
+
+
+class _Accumulator:
+    """Running sums and extremes of one pair, chunk by chunk."""
+
+    def __init__(self) -> None:
+        self.nan_a = self.nan_b = self.inf_a = self.inf_b = self.count = 0
+        self.max_abs = self.max_rel = self.total = self.dot = self.norm_a = self.norm_b = 0.0
+        self.within = True
+
+    def add(self, xa: np.ndarray, xb: np.ndarray, tol: Tolerance) -> None:
+        finite_a, finite_b = np.isfinite(xa), np.isfinite(xb)
+        if not (finite_a.all() and finite_b.all()):
+            # Non-finite values never count as agreement: NaN on both sides still fails.
+            self.nan_a += int(np.isnan(xa).sum())
+            self.nan_b += int(np.isnan(xb).sum())
+            self.inf_a += int(np.isinf(xa).sum())
+            self.inf_b += int(np.isinf(xb).sum())
+            keep = finite_a & finite_b
+            xa, xb = xa[keep], xb[keep]
+            self.within = False
+        if xa.size:
+            diff, ref = np.abs(xa - xb), np.abs(xb)
+            self.max_abs = max(self.max_abs, float(diff.max()))
+            self.total += float(diff.sum())
+            self.max_rel = max(self.max_rel, float((diff / np.maximum(ref, _TINY)).max()))
+            self.within = self.within and bool(np.all(diff <= tol.atol + tol.rtol * ref))
+        self.count += xa.size
+        self.dot += float(xa @ xb)
+        self.norm_a += float(xa @ xa)
+        self.norm_b += float(xb @ xb)
+
+    def metrics(self, size: int) -> Metrics:
+        norm = float(np.sqrt(self.norm_a) * np.sqrt(self.norm_b))
+        if norm == 0.0:
+            cosine = 1.0 if self.norm_a == 0.0 and self.norm_b == 0.0 else 0.0
+        else:
+            cosine = self.dot / norm
+        mean_abs = self.total / self.count if self.count else 0.0
+        return Metrics(self.max_abs, mean_abs, self.max_rel, cosine, self.nan_a, self.nan_b,
+                       self.inf_a, self.inf_b, self.within and self.count == size)
 
 
 def channel_max_abs(a: np.ndarray, b: np.ndarray) -> tuple[float, ...] | None:
