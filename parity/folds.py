@@ -8,7 +8,7 @@ skipped.
 
 from __future__ import annotations
 
-from .graph import Graph
+from .graph import Graph, Node
 from .ops import FOLDS, family
 
 
@@ -44,8 +44,19 @@ def move_to_fold_end(
     """``(new_x, new_y, skipped_a, skipped_b)`` when only one side of the pair has a tail."""
     tail_a = fold_tail(a, x, consumers_a, taken_a)
     tail_b = fold_tail(b, y, consumers_b, taken_b)
-    if tail_a and not tail_b:
+    if tail_a and not tail_b and not _reads_like(b, y, consumers_b, taken_b, a.node(tail_a[0])):
         return tail_a[-1], y, [x, *tail_a[:-1]], []
-    if tail_b and not tail_a:
+    if tail_b and not tail_a and not _reads_like(a, x, consumers_a, taken_a, b.node(tail_b[0])):
         return x, tail_b[-1], [], [y, *tail_b[:-1]]
     return None
+
+
+def _reads_like(
+    graph: Graph, head: str, consumers: dict[str, list[str]], taken: set[str], other: Node
+) -> bool:
+    """Whether an unmatched consumer of ``head`` has ``other``'s family: then the op is
+    there on this side too (e.g. a ReLU that also reads another tensor), not folded."""
+    return any(
+        name not in taken and family(graph.node(name).op) == family(other.op)
+        for name in consumers.get(head, ())
+    )

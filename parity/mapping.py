@@ -10,7 +10,8 @@ Strategies run in order and each only sees the nodes still unmatched:
    (``_output``, ``/``, ``.``, ``::``);
 5. ``scope``: module scope + op family + call order, for graphs that record module scopes
    (torch module paths vs the ONNX exporter's ``/layer1/layer1.0/conv1/Conv``);
-6. ``structure``: graph position, for everything still unmatched (:mod:`parity.structure`).
+6. ``structure``: graph position, for everything still unmatched (:mod:`parity.structure`);
+7. ``sequence``: what is left between anchors, aligned as sequences (:mod:`parity.sequence`).
 
 Then folds are respected: where one side computes as one op what the other splits into a
 chain (ONNX Conv with BatchNorm folded in vs torch Conv + BatchNorm; one BatchNorm vs
@@ -33,6 +34,7 @@ from .folds import consumers_of, move_to_fold_end
 from .graph import Graph, Node
 from .normalization import effective_input, leading_affine
 from .ops import family
+from .sequence import match_sequences
 from .structure import match_structure
 
 
@@ -89,6 +91,9 @@ def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignm
     anchors = {m.a: m.b for m in found.values()}
     for name_a, name_b in match_structure(a, b, anchors, skipped_a, skipped_b):
         found[name_a] = Match(name_a, name_b, "structure")
+    anchors = {m.a: m.b for m in found.values()}
+    for name_a, name_b in match_sequences(a, b, anchors, skipped_a, skipped_b):
+        found[name_a] = Match(name_a, name_b, "sequence")
     matches = list(found.values())
     interior_a, interior_b = _respect_folds(
         a, b, matches, {*found, *skipped_a}, {*(m.b for m in matches), *skipped_b}

@@ -122,7 +122,7 @@ def _pair_by_similarity(xs: list[Node], ys: list[Node]) -> list[tuple[str, str]]
     """Pair each node with its unique most similar counterpart; equal counts pair in order."""
     pairs = []
     for x in xs:
-        scores = [_similarity(x, y) for y in ys]
+        scores = [similarity(x, y) for y in ys]
         best = max(scores)
         if scores.count(best) == 1:
             pairs.append((x.name, ys[scores.index(best)].name))
@@ -131,7 +131,8 @@ def _pair_by_similarity(xs: list[Node], ys: list[Node]) -> list[tuple[str, str]]
     return pairs
 
 
-def _similarity(x: Node, y: Node) -> int:
+def similarity(x: Node, y: Node) -> int:
+    """Agreement of two nodes' output shapes (layout aware) and attributes."""
     score = 0
     if x.shape is not None and y.shape is not None:
         score += 4 if _canonical(x) == _canonical(y) else -2

@@ -140,3 +140,15 @@ def test_mapping_file(tmp_path):
         read_mapping(js)
     with pytest.raises(UsageError, match="mapping file not found"):
         read_mapping(tmp_path / "none.toml")
+
+
+def test_sequence_alignment_pairs_what_structure_cannot():
+    # B's second relu also reads a node A lacks, so its matched ancestors differ from A's.
+    a = chain([("conv1", "Conv"), ("relu1", "Relu"), ("conv2", "Conv"), ("relu2", "Relu")])
+    b_nodes = list(chain([("c1", "Conv"), ("r1", "Relu"), ("c2", "Conv")]).nodes)
+    b_nodes.insert(0, Node("bias_source", "Bias", ("x",)))
+    b_nodes.append(Node("r2", "Relu", ("c2", "bias_source")))
+    b = graph(*b_nodes)
+    pairs = {(m.a, m.b, m.how) for m in node_pairs(align(a, b))}
+    assert ("relu2", "r2", "sequence") in pairs
+    assert ("conv2", "c2", "structure") in pairs
