@@ -48,15 +48,17 @@ def squeeze_to_common(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndar
 def compare_arrays(a: np.ndarray, b: np.ndarray, tol: Tolerance) -> Metrics:
     """Metrics of ``a`` against reference ``b`` (same shape).
 
-    Works through the tensors in float64 chunks that stay in cache, so a pair costs a few
-    passes over memory and no full-size temporaries; finite masks are built only for
-    chunks that hold NaN or Inf.
+    Works through the tensors in chunks that stay in cache, in their own precision
+    (float32 unless either side is float64), with sums accumulated in float64; NaN/Inf
+    masks are built only for chunks that hold such values. The cosine is taken from the
+    norms of ``a``, ``b`` and ``a - b``, which is exact where it matters (near 1).
     """
+    dtype = np.float64 if np.float64 in (a.dtype, b.dtype) else np.float32
     flat_a, flat_b = a.reshape(-1), b.reshape(-1)
     acc = _Accumulator()
     for start in range(0, flat_a.size, _CHUNK):
-        acc.add(flat_a[start:start + _CHUNK].astype(np.float64),
-                flat_b[start:start + _CHUNK].astype(np.float64), tol)
+        acc.add(flat_a[start:start + _CHUNK].astype(dtype, copy=False),
+                flat_b[start:start + _CHUNK].astype(dtype, copy=False), tol)
     return acc.metrics(flat_a.size)
 
 
@@ -68,37 +70,42 @@ class _Accumulator:
 
     def __init__(self) -> None:
         self.nan_a = self.nan_b = self.inf_a = self.inf_b = self.count = 0
-        self.max_abs = self.max_rel = self.total = self.dot = self.norm_a = self.norm_b = 0.0
+        self.max_abs = self.max_rel = self.total = 0.0
+        self.sq_a = self.sq_b = self.sq_diff = 0.0
         self.within = True
 
     def add(self, xa: np.ndarray, xb: np.ndarray, tol: Tolerance) -> None:
-        finite_a, finite_b = np.isfinite(xa), np.isfinite(xb)
-        if not (finite_a.all() and finite_b.all()):
+        diff = np.abs(xa - xb)
+        total = float(diff.sum(dtype=np.float64))
+        if not np.isfinite(total):
             # Non-finite values never count as agreement: NaN on both sides still fails.
             self.nan_a += int(np.isnan(xa).sum())
             self.nan_b += int(np.isnan(xb).sum())
             self.inf_a += int(np.isinf(xa).sum())
             self.inf_b += int(np.isinf(xb).sum())
-            keep = finite_a & finite_b
+            keep = np.isfinite(xa) & np.isfinite(xb)
             xa, xb = xa[keep], xb[keep]
+            diff = np.abs(xa - xb)
+            total = float(diff.sum(dtype=np.float64))
             self.within = False
-        if xa.size:
-            diff, ref = np.abs(xa - xb), np.abs(xb)
+        if diff.size:
+            ref = np.abs(xb)
             self.max_abs = max(self.max_abs, float(diff.max()))
-            self.total += float(diff.sum())
             self.max_rel = max(self.max_rel, float((diff / np.maximum(ref, _TINY)).max()))
             self.within = self.within and bool(np.all(diff <= tol.atol + tol.rtol * ref))
-        self.count += xa.size
-        self.dot += float(xa @ xb)
-        self.norm_a += float(xa @ xa)
-        self.norm_b += float(xb @ xb)
+        self.total += total
+        self.count += diff.size
+        self.sq_a += float(np.square(xa).sum(dtype=np.float64))
+        self.sq_b += float(np.square(xb).sum(dtype=np.float64))
+        self.sq_diff += float(np.square(diff).sum(dtype=np.float64))
 
     def metrics(self, size: int) -> Metrics:
-        norm = float(np.sqrt(self.norm_a) * np.sqrt(self.norm_b))
-        if norm == 0.0:
-            cosine = 1.0 if self.norm_a == 0.0 and self.norm_b == 0.0 else 0.0
-        else:
-            cosine = self.dot / norm
+        norm_a, norm_b = float(np.sqrt(self.sq_a)), float(np.sqrt(self.sq_b))
+        if norm_a == 0.0 or norm_b == 0.0:
+            cosine = 1.0 if norm_a == norm_b else 0.0
+        else:  # a.b = (|a|^2 + |b|^2 - |a-b|^2) / 2, written so that 1 - cos stays exact
+            cosine = 1.0 - (self.sq_diff - (norm_a - norm_b) ** 2) / (2.0 * norm_a * norm_b)
+            cosine = min(1.0, max(-1.0, cosine))
         mean_abs = self.total / self.count if self.count else 0.0
         return Metrics(self.max_abs, mean_abs, self.max_rel, cosine, self.nan_a, self.nan_b,
                        self.inf_a, self.inf_b, self.within and self.count == size)
