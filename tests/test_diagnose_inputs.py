@@ -53,12 +53,7 @@ def test_pooling_rounds_down_in_the_conversion(torch_onnx, tmp_path):
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1),
                                 torch.nn.MaxPool2d(2, ceil_mode=True)).eval()
     example = torch.zeros(1, 3, 7, 7)  # odd: ceil gives 4x4, floor 3x3
-    script, converted = tmp_path / "net.pt", tmp_path / "net.onnx"
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.jit.save(torch.jit.trace(model, example), str(script))
-        torch.onnx.export(model, (example,), str(converted), dynamo=False,
-                          input_names=["input"], opset_version=17)
+    script, converted = traced_and_exported(model, example, tmp_path)
     exported = onnx.load(str(converted))
     pool = next(n for n in exported.graph.node if n.op_type == "MaxPool")
     next(a for a in pool.attribute if a.name == "ceil_mode").i = 0
@@ -67,6 +62,19 @@ def test_pooling_rounds_down_in_the_conversion(torch_onnx, tmp_path):
     assert hint.node == "1"  # the pooling module of the Sequential
     assert hint.evidence["rounds_up"] == "A"
     assert "set the `ceil_mode` attribute of `/1/MaxPool` to 1 in net.onnx" in hint.message
+
+
+def traced_and_exported(model, example, folder: Path) -> tuple[Path, Path]:
+    """``model`` as TorchScript and as its ONNX export (TorchScript exporter)."""
+    import torch
+
+    script, converted = folder / "net.pt", folder / "net.onnx"
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.trace(model, example), str(script))
+        torch.onnx.export(model, (example,), str(converted), dynamo=False,
+                          input_names=["input"], opset_version=17)
+    return script, converted
 
 
 def test_channels_reversed_for_the_caffe_side(flagship):
@@ -84,12 +92,7 @@ def test_first_conv_weights_reversed_in_the_conversion(torch_onnx, tmp_path):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
     example = torch.zeros(1, 3, 6, 6)
-    script, converted = tmp_path / "net.pt", tmp_path / "net.onnx"
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.jit.save(torch.jit.trace(model, example), str(script))
-        torch.onnx.export(model, (example,), str(converted), dynamo=False,
-                          input_names=["input"], opset_version=17)
+    script, converted = traced_and_exported(model, example, tmp_path)
     exported = onnx.load(str(converted))
     weight = next(t for t in exported.graph.initializer if t.name == "0.weight")
     bgr = numpy_helper.to_array(weight)[:, ::-1].copy()
