@@ -87,7 +87,7 @@ def bind(graph: Graph, arrays: Sequence[tuple[str | None, np.ndarray]], what: st
         keyed = {name: array for name, (_, array) in zip(names, arrays)}
     notes = []
     for spec in graph.inputs:
-        keyed[spec.name], note = _checked(keyed[spec.name], spec, what)
+        keyed[spec.name], note = _checked(keyed[spec.name], spec, what, graph.source)
         notes.append(f"{spec.name} {tuple(keyed[spec.name].shape)} {note}")
     return Feeds(keyed, f"{what}: {', '.join(notes)}")
 
@@ -102,7 +102,9 @@ def _check_names(given: list[str | None], names: list[str], what: str) -> None:
                          f"the model; name the arrays as its inputs: {', '.join(map(repr, names))}")
 
 
-def _checked(array: np.ndarray, spec: TensorSpec, what: str) -> tuple[np.ndarray, str]:
+def _checked(
+    array: np.ndarray, spec: TensorSpec, what: str, model: str
+) -> tuple[np.ndarray, str]:
     """``array`` cast to a floating input's dtype, and its dtype note (``int64 -> float32``)."""
     kind = array.dtype.kind
     if kind == "c":
@@ -110,6 +112,7 @@ def _checked(array: np.ndarray, spec: TensorSpec, what: str) -> tuple[np.ndarray
                          "models are fed real numbers")
     if kind not in "biuf":
         raise InputError(f"{what}: input {spec.name!r} has dtype {array.dtype}, not numbers")
+    _check_shape(array, spec, what, model)
     if kind == "f" and not np.isfinite(array).all():
         bad = int(np.isnan(array).sum()), int(np.isinf(array).sum())
         raise InputError(f"{what}: input {spec.name!r} holds {bad[0]} NaN and {bad[1]} Inf "
@@ -121,6 +124,18 @@ def _checked(array: np.ndarray, spec: TensorSpec, what: str) -> tuple[np.ndarray
     if wanted.kind != "f" or array.dtype == wanted:
         return array, str(array.dtype)
     return array.astype(wanted), f"{array.dtype} -> {wanted}"
+
+
+def _check_shape(array: np.ndarray, spec: TensorSpec, what: str, model: str) -> None:
+    """An array the model's declared input shape rules out, named by its source and model."""
+    shape = spec.shape
+    if shape is None:
+        return
+    if len(shape) != array.ndim or any(w is not None and w != g
+                                       for w, g in zip(shape, array.shape)):
+        wanted = "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+        raise InputError(f"{what}: array for input {spec.name!r} has shape "
+                         f"{tuple(array.shape)}, but {model or 'the model'} wants {wanted}")
 
 
 def parse_shape(text: str) -> tuple[int, ...]:

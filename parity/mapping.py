@@ -209,14 +209,15 @@ def _manual(a: Graph, b: Graph, mapping: Mapping[str, str]) -> list[tuple[str, s
     """Resolve the user's mapping; unknown names raise :class:`NodeNotFound`."""
     pairs = []
     names_a = [*a.input_names, *(n.name for n in a.nodes)]
+    where = str(getattr(mapping, "source", "mapping"))
     for pattern_a, pattern_b in mapping.items():
         if "*" not in pattern_a:
-            pairs.append((_point(a, pattern_a, "A"), _point(b, pattern_b, "B")))
+            pairs.append((_point(a, pattern_a, "A", where), _point(b, pattern_b, "B", where)))
             continue
         regex = re.compile(fnmatch.translate(pattern_a).replace(".*", "(.*)"))
         matched = [(name, found) for name in names_a if (found := regex.match(name))]
         if not matched:
-            raise NodeNotFound(pattern_a, f"mapping: model A ({a.source})", a.closest(pattern_a))
+            raise NodeNotFound(pattern_a, f"{where}: model A ({a.source})", a.closest(pattern_a))
         for name, found in matched:
             target = pattern_b
             for group in found.groups():
@@ -226,7 +227,7 @@ def _manual(a: Graph, b: Graph, mapping: Mapping[str, str]) -> list[tuple[str, s
     return pairs
 
 
-def _point(graph: Graph, name: str, side: str) -> str:
+def _point(graph: Graph, name: str, side: str, where: str) -> str:
     if not graph.has_point(name):
-        raise NodeNotFound(name, f"mapping: model {side} ({graph.source})", graph.closest(name))
+        raise NodeNotFound(name, f"{where}: model {side} ({graph.source})", graph.closest(name))
     return name

@@ -18,7 +18,15 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 
-def read_mapping(path: Path) -> dict[str, str]:
+class MappingFile(dict[str, str]):
+    """``{a_name: b_name}`` pairs that remember the file they came from (for messages)."""
+
+    def __init__(self, pairs: dict[str, str], source: Path) -> None:
+        super().__init__(pairs)
+        self.source = source
+
+
+def read_mapping(path: Path) -> MappingFile:
     """The ``{a_name: b_name}`` pairs of a TOML or JSON mapping file."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -36,4 +44,4 @@ def read_mapping(path: Path) -> dict[str, str]:
     if bad:
         raise UsageError(f"{path}: value of {bad[0]!r} is not a node name (a string); "
                          "write a_name = \"b_name\"")
-    return dict(data)
+    return MappingFile(dict(data), path)

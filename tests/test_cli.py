@@ -94,7 +94,8 @@ def test_wrong_input_shape_is_a_one_line_error(tmp_path):
     np.save(path, np.ones((1, 3, 8, 8), np.float32))
     result = CliRunner().invoke(cli, ["compare", ONNX, SCRIPT, "--input", str(path)])
     assert result.exit_code == 2
-    assert "has shape (1, 3, 8, 8), the model wants (1, 3, 32, 32)" in result.output
+    assert f"{path}: array for input 'input' has shape (1, 3, 8, 8), but {ONNX} wants " \
+           "(1, 3, 32, 32)" in result.output
     assert "Traceback" not in result.output
 
 

@@ -797,7 +797,7 @@ def _npy(path: Path, array: np.ndarray, allow_pickle: bool = False) -> str:
 def input_wrong_shape(folder: Path) -> Case:
     array = _npy(folder / "x.npy", np.zeros((1, 3, 16, 16), np.float32))
     return Case(_compare(str(ONNX), str(SCRIPT), "--input", array), 2,
-                ("smallcnn.onnx", "(1, 3, 16, 16)"))
+                ("x.npy", "smallcnn.onnx", "(1, 3, 16, 16)"))
 
 
 @case
