@@ -45,7 +45,8 @@ def random_arrays(
 ) -> list[tuple[str | None, np.ndarray]]:
     """Seeded standard-normal float32 inputs, shaped as the models declare.
 
-    A shape unknown on one side is taken from the other; ``shape`` overrides both.
+    A shape unknown on one side is taken from the other; an open batch dimension is 1;
+    ``shape`` overrides both.
     """
     rng = np.random.default_rng(seed)
     arrays = []
@@ -63,9 +64,13 @@ def random_arrays(
 
 
 def _known_shape(spec: TensorSpec) -> tuple[int, ...] | None:
-    if spec.shape is None or any(d is None for d in spec.shape):
+    """The declared shape, an open batch dimension (the first) read as 1."""
+    if spec.shape is None or not spec.shape:
         return None
-    return tuple(int(d) for d in spec.shape)  # type: ignore[arg-type]
+    shape = (1 if spec.shape[0] is None else spec.shape[0], *spec.shape[1:])
+    if any(d is None for d in shape):
+        return None
+    return tuple(int(d) for d in shape)  # type: ignore[arg-type]
 
 
 def bind(graph: Graph, arrays: Sequence[tuple[str | None, np.ndarray]], what: str) -> Feeds:

@@ -117,3 +117,22 @@ def test_inplace_relu_does_not_overwrite_the_captured_batchnorm_output():
     values = backend.run({"x": x}, ["bn1", "relu"])
     assert (values["bn1"] < 0).any()
     np.testing.assert_array_equal(values["relu"], np.maximum(values["bn1"], 0))
+
+
+def test_open_batch_dimension_reads_as_one(tmp_path):
+    import importlib.util
+    import warnings
+
+    spec = importlib.util.spec_from_file_location("smallcnn_fixture", FIXTURES / "smallcnn.py")
+    fixture = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fixture)
+    model = fixture.build()
+    model.load_state_dict(torch.load(STATE, weights_only=True))
+    path = tmp_path / "dynamic.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 3, 32, 32),), str(path), dynamo=False,
+                          input_names=["input"], dynamic_axes={"input": {0: "batch"}})
+    assert open_model(path).graph.inputs[0].shape == (None, 3, 32, 32)
+    report = parity.compare(path, SCRIPT, seed=0)
+    assert report.ok and "input (1, 3, 32, 32)" in report.a.inputs
