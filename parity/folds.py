@@ -12,23 +12,12 @@ from .graph import Graph, Node
 from .ops import FOLDS, family
 
 
-def consumers_of(graph: Graph) -> dict[str, list[str]]:
-    """Node or input name -> names of the nodes reading it."""
-    consumers: dict[str, list[str]] = {}
-    for node in graph.nodes:
-        for source in node.inputs:
-            consumers.setdefault(source, []).append(node.name)
-    return consumers
-
-
-def fold_tail(
-    graph: Graph, head: str, consumers: dict[str, list[str]], taken: set[str]
-) -> list[str]:
+def fold_tail(graph: Graph, head: str, taken: set[str]) -> list[str]:
     """Unmatched single-consumer successors of ``head`` another framework may fold in."""
     foldable = FOLDS.get(family(graph.node(head).op), frozenset())
     tail, current = [], head
-    while len(consumers.get(current, [])) == 1:
-        user = graph.node(consumers[current][0])
+    while len(graph.consumers.get(current, ())) == 1:
+        user = graph.node(graph.consumers[current][0])
         if user.name in taken or family(user.op) not in foldable or user.inputs != (current,):
             break
         tail.append(user.name)
@@ -37,26 +26,22 @@ def fold_tail(
 
 
 def move_to_fold_end(
-    a: Graph, b: Graph, x: str, y: str,
-    consumers_a: dict[str, list[str]], consumers_b: dict[str, list[str]],
-    taken_a: set[str], taken_b: set[str],
+    a: Graph, b: Graph, x: str, y: str, taken_a: set[str], taken_b: set[str]
 ) -> tuple[str, str, list[str], list[str]] | None:
     """``(new_x, new_y, skipped_a, skipped_b)`` when only one side of the pair has a tail."""
-    tail_a = fold_tail(a, x, consumers_a, taken_a)
-    tail_b = fold_tail(b, y, consumers_b, taken_b)
-    if tail_a and not tail_b and not _reads_like(b, y, consumers_b, taken_b, a.node(tail_a[0])):
+    tail_a = fold_tail(a, x, taken_a)
+    tail_b = fold_tail(b, y, taken_b)
+    if tail_a and not tail_b and not _reads_like(b, y, taken_b, a.node(tail_a[0])):
         return tail_a[-1], y, [x, *tail_a[:-1]], []
-    if tail_b and not tail_a and not _reads_like(a, x, consumers_a, taken_a, b.node(tail_b[0])):
+    if tail_b and not tail_a and not _reads_like(a, x, taken_a, b.node(tail_b[0])):
         return x, tail_b[-1], [], [y, *tail_b[:-1]]
     return None
 
 
-def _reads_like(
-    graph: Graph, head: str, consumers: dict[str, list[str]], taken: set[str], other: Node
-) -> bool:
+def _reads_like(graph: Graph, head: str, taken: set[str], other: Node) -> bool:
     """Whether an unmatched consumer of ``head`` has ``other``'s family: then the op is
     there on this side too (e.g. a ReLU that also reads another tensor), not folded."""
     return any(
         name not in taken and family(graph.node(name).op) == family(other.op)
-        for name in consumers.get(head, ())
+        for name in graph.consumers.get(head, ())
     )

@@ -95,6 +95,15 @@ class Graph:
         """True for a node or a graph input: anything ``Backend.run`` can fetch."""
         return name in self._by_name or name in self.input_names
 
+    @cached_property
+    def consumers(self) -> dict[str, tuple[str, ...]]:
+        """Node or input name -> names of the nodes reading it, in topological order."""
+        found: dict[str, list[str]] = {}
+        for node in self.nodes:
+            for source in node.inputs:
+                found.setdefault(source, []).append(node.name)
+        return {name: tuple(users) for name, users in found.items()}
+
     def nearest(self, compared: Collection[str]) -> dict[str, tuple[str, ...]]:
         """For every node and input: the closest ``compared`` points upstream of it,
         looking through nodes that are not compared."""

@@ -13,10 +13,11 @@ Strategies run in order and each only sees the nodes still unmatched:
 6. ``structure``: graph position, for everything still unmatched (:mod:`parity.structure`);
 7. ``sequence``: what is left between anchors, aligned as sequences (:mod:`parity.sequence`).
 
-Then folds are respected: where one side computes as one op what the other splits into a
-chain (ONNX Conv with BatchNorm folded in vs torch Conv + BatchNorm; one BatchNorm vs
-Caffe ``BatchNorm`` + ``Scale``; Conv with a fused activation), the pair is compared at
-the chain's end and the interior nodes are listed as skipped.
+Folds are respected as matches are made: where one side computes as one op what the
+other splits into a chain (ONNX Conv with BatchNorm folded in vs torch Conv + BatchNorm;
+one BatchNorm vs Caffe ``BatchNorm`` + ``Scale``; Conv with a fused activation), the pair
+is compared at the chain's end and the interior nodes are listed as skipped. The user's
+mapping is taken as written.
 
 Every match says which strategy found it. Works on :class:`Graph` only: no frameworks.
 """
@@ -30,7 +31,7 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 
 from .errors import NodeNotFound
-from .folds import consumers_of, move_to_fold_end
+from .folds import move_to_fold_end
 from .graph import Graph, Node
 from .normalization import effective_input, leading_affine
 from .ops import family
@@ -66,10 +67,14 @@ Strategy = Callable[[list[Node], list[Node]], list[tuple[str, str]]]
 
 
 def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignment:
-    """Match the nodes of ``a`` and ``b``; see the module docstring for the strategies."""
+    """Match the nodes of ``a`` and ``b``; see the module docstring for the strategies.
+
+    Each automatic match is moved to its fold end as soon as it is made, so the
+    strategies after it see the folded chain's end as the matched node.
+    """
     strategies: list[tuple[str, Strategy]] = [
-        ("exact", _by_key(lambda n, _: n.name)),
-        ("normalised", _by_key(lambda n, _: normalise_name(n.name))),
+        ("exact", _by_key(lambda n: n.name)),
+        ("normalised", _by_key(lambda n: normalise_name(n.name))),
     ]
     if _has_scopes(a) and _has_scopes(b):
         strategies.append(("scope", _by_scope))
@@ -80,32 +85,30 @@ def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignm
     for x, y in _effective_inputs(a, b):
         if x not in found and y not in taken_b:
             found[x] = Match(x, y, "input")
-    left = [n for n in a.nodes if n.name not in skipped_a]
-    right = [n for n in b.nodes if n.name not in skipped_b]
+    named: list[Match] = []
     for how, strategy in strategies:
-        taken_b = {m.b for m in found.values()}
-        left = [n for n in left if n.name not in found]
-        right = [n for n in right if n.name not in taken_b]
-        for name_a, name_b in strategy(left, right):
-            found[name_a] = Match(name_a, name_b, how)
+        taken_b = {m.b for m in found.values()} | {m.b for m in named}
+        taken_a = {*found, *(m.a for m in named)}
+        left = [n for n in a.nodes if n.name not in taken_a and n.name not in skipped_a]
+        right = [n for n in b.nodes if n.name not in taken_b and n.name not in skipped_b]
+        named += [Match(x, y, how) for x, y in strategy(left, right)]
+    _add_folded(a, b, found, named, skipped_a, skipped_b)
     anchors = {m.a: m.b for m in found.values()}
     for name_a, name_b in match_structure(a, b, anchors, skipped_a, skipped_b):
         found[name_a] = Match(name_a, name_b, "structure")
     anchors = {m.a: m.b for m in found.values()}
-    for name_a, name_b in match_sequences(a, b, anchors, skipped_a, skipped_b):
-        found[name_a] = Match(name_a, name_b, "sequence")
-    matches = list(found.values())
-    interior_a, interior_b = _respect_folds(
-        a, b, matches, {*found, *skipped_a}, {*(m.b for m in matches), *skipped_b}
-    )
-    left_out_a = {*(m.a for m in matches), *interior_a, *skipped_a}
-    left_out_b = {*(m.b for m in matches), *interior_b, *skipped_b}
+    sequenced = [Match(x, y, "sequence")
+                 for x, y in match_sequences(a, b, anchors, skipped_a, skipped_b)]
+    _add_folded(a, b, found, sequenced, skipped_a, skipped_b)
+    taken_a, taken_b = set(found), {m.b for m in found.values()}
     return Alignment(
-        pairs=tuple(sorted(matches, key=lambda m: a.order.get(m.a, -1))),
-        unmatched_a=tuple(n.name for n in a.nodes if n.name not in left_out_a),
-        unmatched_b=tuple(n.name for n in b.nodes if n.name not in left_out_b),
-        skipped_a=tuple(n.name for n in a.nodes if n.name in {*interior_a, *skipped_a}),
-        skipped_b=tuple(n.name for n in b.nodes if n.name in {*interior_b, *skipped_b}),
+        pairs=tuple(sorted(found.values(), key=lambda m: a.order.get(m.a, -1))),
+        unmatched_a=tuple(n.name for n in a.nodes
+                          if n.name not in taken_a and n.name not in skipped_a),
+        unmatched_b=tuple(n.name for n in b.nodes
+                          if n.name not in taken_b and n.name not in skipped_b),
+        skipped_a=tuple(n.name for n in a.nodes if n.name in skipped_a),
+        skipped_b=tuple(n.name for n in b.nodes if n.name in skipped_b),
     )
 
 
@@ -127,28 +130,25 @@ def _normalisation_steps(graph: Graph) -> set[str]:
     return steps
 
 
-def _respect_folds(
-    a: Graph, b: Graph, matches: list[Match], taken_a: set[str], taken_b: set[str]
-) -> tuple[set[str], set[str]]:
-    """Move pairs to the end of a chain the other side computes as one op.
-
-    Returns the interior nodes now skipped on each side (see :mod:`parity.folds`).
-    """
-    consumers_a, consumers_b = consumers_of(a), consumers_of(b)
-    interior_a: set[str] = set()
-    interior_b: set[str] = set()
-    for i, match in enumerate(matches):
-        if match.how == "input" or not (match.a in a and match.b in b):
-            continue
-        moved = move_to_fold_end(a, b, match.a, match.b, consumers_a, consumers_b,
-                                 taken_a, taken_b)
+def _add_folded(
+    a: Graph, b: Graph, found: dict[str, Match], new: list[Match],
+    skipped_a: set[str], skipped_b: set[str],
+) -> None:
+    """Add ``new`` matches to ``found``, each moved to the end of a chain the other side
+    computes as one op (see :mod:`parity.folds`); the chains' interiors join the skipped."""
+    taken_a = {*found, *(m.a for m in new), *skipped_a}
+    taken_b = {*(m.b for m in found.values()), *(m.b for m in new), *skipped_b}
+    for match in new:
+        moved = move_to_fold_end(a, b, match.a, match.b, taken_a, taken_b)
         if moved is None:
+            found[match.a] = match
             continue
-        new_a, new_b, skipped_a, skipped_b = moved
-        interior_a.update(skipped_a)
-        interior_b.update(skipped_b)
-        matches[i] = Match(new_a, new_b, f"{match.how}+fold")
-    return interior_a, interior_b
+        new_a, new_b, interior_a, interior_b = moved
+        skipped_a.update(interior_a)
+        skipped_b.update(interior_b)
+        taken_a.update((new_a, *interior_a))
+        taken_b.update((new_b, *interior_b))
+        found[new_a] = Match(new_a, new_b, f"{match.how}+fold")
 
 
 def normalise_name(name: str) -> str:
@@ -162,7 +162,7 @@ def _has_scopes(graph: Graph) -> bool:
     return any(node.scope for node in graph.nodes)
 
 
-def _by_key(key: Callable[[Node, int], Hashable]) -> Strategy:
+def _by_key(key: Callable[[Node], Hashable]) -> Strategy:
     """Match nodes whose key is equal and unique on both sides."""
 
     def strategy(left: list[Node], right: list[Node]) -> list[tuple[str, str]]:
@@ -173,8 +173,8 @@ def _by_key(key: Callable[[Node, int], Hashable]) -> Strategy:
     return strategy
 
 
-def _unique_keys(nodes: list[Node], key: Callable[[Node, int], Hashable]) -> dict[Hashable, str]:
-    keys = [key(node, i) for i, node in enumerate(nodes)]
+def _unique_keys(nodes: list[Node], key: Callable[[Node], Hashable]) -> dict[Hashable, str]:
+    keys = [key(node) for node in nodes]
     counts = Counter(keys)
     return {k: node.name for k, node in zip(keys, nodes) if counts[k] == 1 and k}
 

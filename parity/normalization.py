@@ -47,10 +47,7 @@ class InGraphAffine:
 
 def leading_affine(graph: Graph, input_name: str) -> InGraphAffine | None:
     """The chain of scalar affine ops that alone consumes ``input_name``, if any."""
-    consumers: dict[str, list[str]] = {}
-    for node in graph.nodes:
-        for source in node.inputs:
-            consumers.setdefault(source, []).append(node.name)
+    consumers = graph.consumers
     gain, bias, chain, current = 1.0, 0.0, [], input_name
     while len(consumers.get(current, [])) == 1:
         node = graph.node(consumers[current][0])

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 
-from .folds import consumers_of, move_to_fold_end
+from .folds import move_to_fold_end
 from .graph import Graph, Node
 from .ops import op_class
 
@@ -30,12 +30,10 @@ def match_structure(
     chain's interior joins ``skip_a``/``skip_b``.
     """
     forward = dict(matched)
-    consumers_a, consumers_b = consumers_of(a), consumers_of(b)
     found: list[tuple[str, str]] = []
     while True:
         backward = {y: x for x, y in forward.items()}
-        nearest_a = _nearest_matched(a, forward, skip_a)
-        nearest_b = _nearest_matched(b, backward, skip_b)
+        nearest_a, nearest_b = a.nearest(forward), b.nearest(backward)
         groups_a = _groups(a, forward, skip_a, nearest_a, {x: x for x in forward})
         groups_b = _groups(b, backward, skip_b, nearest_b, backward)
         new = [pair for key, nodes in groups_a.items()
@@ -44,8 +42,7 @@ def match_structure(
         if not new:
             return found
         for x, y in _one_to_one(new):
-            moved = move_to_fold_end(a, b, x, y, consumers_a, consumers_b,
-                                     {*forward, *skip_a}, {*backward, *skip_b})
+            moved = move_to_fold_end(a, b, x, y, {*forward, *skip_a}, {*backward, *skip_b})
             if moved is not None:
                 x, y, interior_a, interior_b = moved
                 skip_a.update(interior_a)
@@ -55,27 +52,9 @@ def match_structure(
             found.append((x, y))
 
 
-def _nearest_matched(
-    graph: Graph, matched: Mapping[str, str], skip: set[str]
-) -> dict[str, frozenset[str]]:
-    """For every node: the closest matched nodes or inputs upstream of it."""
-    nearest: dict[str, frozenset[str]] = {}
-    for spec in graph.inputs:
-        nearest[spec.name] = frozenset()
-    for node in graph.nodes:
-        found: set[str] = set()
-        for parent in node.inputs:
-            if parent in matched:
-                found.add(parent)
-            else:
-                found |= nearest.get(parent, frozenset())
-        nearest[node.name] = frozenset(found)
-    return nearest
-
-
 def _groups(
     graph: Graph, matched: Mapping[str, str], skip: set[str],
-    nearest: Mapping[str, frozenset[str]], to_a: Mapping[str, str],
+    nearest: Mapping[str, tuple[str, ...]], to_a: Mapping[str, str],
 ) -> dict[frozenset[str], list[Node]]:
     """Unmatched nodes keyed by their nearest matched ancestors, named as on side A."""
     groups: defaultdict[frozenset[str], list[Node]] = defaultdict(list)
