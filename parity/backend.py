@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .errors import InputError, ModelLoadError, NodeNotFound
-from .graph import Graph
+from .graph import Graph, shape_text
 
 
 class Backend(ABC):
@@ -132,7 +132,7 @@ class Backend(ABC):
             ):
                 raise InputError(
                     f"{self.path}: input {name!r} has shape {tuple(array.shape)}, "
-                    f"the model wants {_shape_text(shape)}"
+                    f"the model wants {shape_text(shape)}"
                 )
 
 
@@ -142,6 +142,3 @@ def _as_float_array(value: Any) -> np.ndarray:
         array = array.astype(np.float64)
     return array
 
-
-def _shape_text(shape: tuple[int | None, ...]) -> str:
-    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"

@@ -319,12 +319,13 @@ def inspect(model: str, weights: Path | None, epoch: int | None, fmt: str) -> No
         return
     from rich.table import Table
 
+    from .graph import dims_text
+
     table = Table(title=f"{backend.path} [{backend.name}]", show_edge=False, header_style="bold")
     for column in ("#", "node", "op", "shape", "attrs"):
         table.add_column(column)
     for index, node in enumerate(graph.nodes):
-        shape = "?" if node.shape is None else "x".join("?" if d is None else str(d)
-                                                          for d in node.shape)
+        shape = dims_text(node.shape)
         attrs = " ".join(f"{k}={v}" for k, v in node.attrs.items())
         table.add_row(str(index), node.name, node.op, shape, attrs)
     console = _console()

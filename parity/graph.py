@@ -13,6 +13,19 @@ from .errors import NodeNotFound
 Shape = tuple[int | None, ...]
 
 
+def dims_text(shape: Shape | None, sep: str = "x") -> str:
+    """``1x3x224x224`` as tables show shapes: ``?`` for an open dimension or an unknown
+    shape, ``scalar`` for ``()``."""
+    if shape is None:
+        return "?"
+    return sep.join("?" if d is None else str(d) for d in shape) or "scalar"
+
+
+def shape_text(shape: Shape) -> str:
+    """``(1, 3, ?, ?)`` as messages write shapes."""
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
 @dataclass(frozen=True)
 class TensorSpec:
     """A graph input: name, shape, dtype.

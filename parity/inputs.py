@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError, UsageError
-from .graph import Graph, TensorSpec
+from .graph import Graph, TensorSpec, shape_text
 
 
 @dataclass(frozen=True)
@@ -138,9 +138,9 @@ def _check_shape(array: np.ndarray, spec: TensorSpec, what: str, model: str) -> 
         return
     if len(shape) != array.ndim or any(w is not None and w != g
                                        for w, g in zip(shape, array.shape)):
-        wanted = "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
         raise InputError(f"{what}: array for input {spec.name!r} has shape "
-                         f"{tuple(array.shape)}, but {model or 'the model'} wants {wanted}")
+                         f"{tuple(array.shape)}, but {model or 'the model'} wants "
+                         f"{shape_text(shape)}")
 
 
 def parse_shape(text: str) -> tuple[int, ...]:

@@ -10,7 +10,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from .graph import Graph
+from .graph import Graph, dims_text
 from .mapping import Alignment
 from .metrics import Metrics
 from .report import OK, Hint, PairResult, Report
@@ -103,7 +103,7 @@ def summary_line(report: Report) -> str:
 def _first_detail(pair: PairResult) -> str:
     m = pair.metrics
     if m is None:
-        return f"shape {_shape(pair.shape_a)} vs {_shape(pair.shape_b)}"
+        return f"shape {dims_text(pair.shape_a)} vs {dims_text(pair.shape_b)}"
     if nonfinite(m):
         return f"{nonfinite(m)} (max-abs {m.max_abs:.3g} over finite values)"
     return f"max-abs {m.max_abs:.3g}, cosine {m.cosine:.6f}"
@@ -158,17 +158,11 @@ def _table(report: Report, show_all: bool) -> Table:
 
 
 def _cells(pair: PairResult) -> tuple[str, str, str, str]:
-    shape = _shape(pair.shape_a)
-    if pair.shape_a != pair.shape_b:
-        shape += f" / {_shape(pair.shape_b)}"
+    shape = pair.dims()
     m = pair.metrics
     if m is None:
         return shape, "-", "-", "-"
     return shape, f"{m.max_abs:.3g}", f"{m.mean_abs:.3g}", f"{m.cosine:.6f}"
-
-
-def _shape(shape: tuple[int, ...]) -> str:
-    return "x".join(str(d) for d in shape) or "scalar"
 
 
 def render_markdown(report: Report) -> str:
@@ -234,7 +228,7 @@ def alignment_renderable(alignment: Alignment, a: Graph, b: Graph) -> Group:
         table.add_column(column, overflow="fold")
     for index, pair in enumerate(data["pairs"]):  # type: ignore[arg-type]
         table.add_row(str(index), pair["a"], pair["b"], pair["op_a"], pair["op_b"],
-                      _shape_or_unknown(pair["shape_a"]), _shape_or_unknown(pair["shape_b"]),
+                      dims_text(pair["shape_a"]), dims_text(pair["shape_b"]),
                       pair["how"])
     parts: list[object] = [table]
     for key, label in (("unmatched_a", "unmatched in A"), ("unmatched_b", "unmatched in B"),
@@ -245,16 +239,11 @@ def alignment_renderable(alignment: Alignment, a: Graph, b: Graph) -> Group:
     return Group(*parts)
 
 
-def _shape_or_unknown(shape: list[int | None] | None) -> str:
-    if shape is None:
-        return "?"
-    return "x".join("?" if d is None else str(d) for d in shape)
-
 
 def tensor_stats(name: str, value: np.ndarray) -> str:
     """One node's tensor in a few lines: shape, dtype, range, moments, NaN/Inf, first values."""
     finite = value[np.isfinite(value)] if value.size else value
-    lines = [f"{name}: shape {_shape(tuple(value.shape))} {value.dtype}"]
+    lines = [f"{name}: shape {dims_text(value.shape)} {value.dtype}"]
     if finite.size:
         lines.append(f"  min {finite.min():.6g}  max {finite.max():.6g}  mean {finite.mean():.6g}"
                      f"  std {finite.std():.6g}  |max| {np.abs(finite).max():.6g}")

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .render import grouped_hints
-from .report import PairResult, Report, Side
+from .graph import dims_text
+from .render import grouped_hints, nonfinite
+from .report import Report, Side
 
 CONTEXT = 3  # table rows shown on each side of the first divergence
 
@@ -35,11 +36,11 @@ def _divergence_lines(report: Report) -> list[str]:
     tol = report.tolerance
     m = first.metrics
     if m is None:
-        lines.append(f"  shapes {_dims(first.shape_a)} vs {_dims(first.shape_b)}")
+        lines.append(f"  shapes {dims_text(first.shape_a)} vs {dims_text(first.shape_b)}")
     else:
         lines.append(f"  max-abs {m.max_abs:.3g} (atol {tol.atol:g}, rtol {tol.rtol:g}), "
                      f"mean-abs {m.mean_abs:.3g}, max-rel {m.max_rel:.3g}, "
-                     f"cosine {m.cosine:.6f}" + _non_finite(first))
+                     f"cosine {m.cosine:.6f}" + (f", {nonfinite(m)}" if nonfinite(m) else ""))
     if first.channel_max_abs:
         lines.append("  worst channels: " + _worst_channels(first.channel_max_abs))
     return lines
@@ -54,13 +55,6 @@ def _hint_lines(report: Report) -> list[str]:
             more = f", ... ({len(others)} in all)" if len(others) > 3 else ""
             lines.append(f"    same cause at: {', '.join(others[:3])}{more}")
     return lines
-
-
-def _non_finite(pair: PairResult) -> str:
-    m = pair.metrics
-    if m is None or not (m.nan_a or m.nan_b or m.inf_a or m.inf_b):
-        return ""
-    return f", NaN {m.nan_a}/{m.nan_b}, inf {m.inf_a}/{m.inf_b} (A/B)"
 
 
 def _worst_channels(values: Sequence[float], count: int = 3) -> str:
@@ -106,6 +100,3 @@ def _table_lines(report: Report, context: int) -> list[str]:
         lines.append(f"({hidden} more rows: render_text(report, show_all=True) for all)")
     return lines
 
-
-def _dims(shape: tuple[int, ...]) -> str:
-    return "x".join(str(d) for d in shape) or "scalar"

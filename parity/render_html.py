@@ -75,7 +75,7 @@ def _first_divergence(report: Report) -> str:
     if first is None:
         return ""
     index = report.pairs.index(first)
-    facts = [("op", escape(first.op)), ("shape", _shape_text(first))]
+    facts = [("op", escape(first.op)), ("shape", first.dims("×"))]
     if first.metrics is not None:
         m = first.metrics
         facts += [("max-abs", _num(m.max_abs)), ("mean-abs", _num(m.mean_abs)),
@@ -150,7 +150,7 @@ def _pair_row(index: int, pair: PairResult, first: bool) -> str:
     status = escape(pair.status) + (" <b>◀ first</b>" if first else "")
     cells = [f"<td class=\"num\">{index}</td>", f"<td><code>{_breakable(pair.a)}</code></td>",
              f"<td><code>{_breakable(pair.b)}</code></td>", f"<td>{escape(pair.op)}</td>",
-             f"<td class=\"shape\">{_shape_text(pair)}</td>",
+             f"<td class=\"shape\">{pair.dims('×')}</td>",
              *(f"<td class=\"num\">{n}</td>" for n in numbers),
              f"<td class=\"status\">{status}</td>"]
     anchor = " id=\"first-divergence\"" if first else ""
@@ -162,15 +162,6 @@ def _breakable(name: str) -> str:
     return escape(name).replace("/", "/<wbr>").replace(".", ".<wbr>")
 
 
-def _shape_text(pair: PairResult) -> str:
-    text = _dims(pair.shape_a)
-    if pair.shape_a != pair.shape_b:
-        text += " / " + _dims(pair.shape_b)
-    return text
-
-
-def _dims(shape: tuple[int, ...]) -> str:
-    return "×".join(str(d) for d in shape) or "scalar"
 
 
 def _num(value: float) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .graph import dims_text
 from .metrics import Metrics, Tolerance
 
 OK, FAIL, SHAPE_MISMATCH = "ok", "fail", "shape_mismatch"
@@ -38,6 +39,13 @@ class PairResult:
     @property
     def failed(self) -> bool:
         return self.status != OK
+
+    def dims(self, sep: str = "x") -> str:
+        """``1x16x8x8``, or ``A / B`` when the two sides' shapes differ."""
+        text = dims_text(self.shape_a, sep)
+        if self.shape_b != self.shape_a:
+            text += f" / {dims_text(self.shape_b, sep)}"
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         m = self.metrics

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..graph import dims_text
 from ..ops import op_class
 from ..report import SHAPE_MISMATCH, Hint, PairResult
 from .advice import round_pooling, set_eps
@@ -123,8 +124,8 @@ def pool_ceil_mode(evidence: Evidence) -> list[Hint]:
         a_rounds_up = any(d > 0 for d in diffs)
         up_side, down_side = ("A", "B") if a_rounds_up else ("B", "A")
         a, b = evidence.a, evidence.b
-        message = (f"Pooling output sizes differ by one ({_dims(pair.shape_a)} vs "
-                   f"{_dims(pair.shape_b)}): {up_side} rounds the pooled size up (ceil_mode), "
+        message = (f"Pooling output sizes differ by one ({dims_text(pair.shape_a)} vs "
+                   f"{dims_text(pair.shape_b)}): {up_side} rounds the pooled size up (ceil_mode), "
                    f"{down_side} rounds it down. Make them agree on the converted side: in B, "
                    f"{round_pooling(b.name, b.path, pair.b, up=a_rounds_up)}; or in A, "
                    f"{round_pooling(a.name, a.path, pair.a, up=not a_rounds_up)}.")
@@ -133,6 +134,3 @@ def pool_ceil_mode(evidence: Evidence) -> list[Hint]:
                            "rounds_up": up_side}))
     return hints
 
-
-def _dims(shape: tuple[int, ...]) -> str:
-    return "x".join(str(d) for d in shape)
