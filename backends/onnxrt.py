@@ -37,13 +37,19 @@ class OnnxRuntimeBackend(Backend):
     def __init__(self, path: Path, weights: Path | None = None, **options: Any) -> None:
         super().__init__(path, weights, **options)
         self.model = load_model(self.path)
-        try:
-            self._typed = shape_inference.infer_shapes(self.model)
-        except Exception:  # inference is best-effort: unknown ops leave shapes unknown
-            self._typed = self.model
-        self._value_info = {vi.name: vi for vi in _all_value_infos(self._typed.graph)}
-        self._tensor_of_node: dict[str, str] = {}
+        self._value_info = _inferred_value_infos(self.model)
         self._sessions: dict[tuple[str, ...], ort.InferenceSession] = {}
+
+    @cached_property
+    def _protos(self) -> dict[str, onnx.NodeProto]:
+        """The nodes that produce a tensor, by the name parity gives them (their ONNX name,
+        else their first output's)."""
+        named: dict[str, onnx.NodeProto] = {}
+        for index, proto in enumerate(self.model.graph.node):
+            if proto.output:
+                named.setdefault(proto.name or proto.output[0] or f"{proto.op_type}_{index}",
+                                 proto)
+        return named
 
     def _load_graph(self) -> Graph:
         graph = self.model.graph
@@ -53,13 +59,9 @@ class OnnxRuntimeBackend(Backend):
         )
         producer: dict[str, str] = {spec.name: spec.name for spec in inputs}
         nodes = []
-        for index, proto in enumerate(graph.node):
-            if not proto.output:
-                continue
-            name = proto.name or proto.output[0] or f"{proto.op_type}_{index}"
+        for name, proto in self._protos.items():
             if is_ignored(proto.op_type):
                 continue
-            self._tensor_of_node[name] = proto.output[0]
             reads = tuple(dict.fromkeys(producer[t] for t in proto.input if t in producer))
             for tensor in proto.output:
                 producer[tensor] = name
@@ -81,7 +83,7 @@ class OnnxRuntimeBackend(Backend):
         return _dims(info)
 
     def _run(self, feeds: Mapping[str, np.ndarray], fetch: list[str]) -> dict[str, Any]:
-        tensors = [self._tensor_of_node.get(name, name) for name in fetch]
+        tensors = [self._protos[name].output[0] for name in fetch]
         session = self._session(tuple(dict.fromkeys(tensors)))
         typed_feeds = {
             inp.name: np.asarray(feeds[inp.name]).astype(_numpy_type(inp.type), copy=False)
@@ -93,21 +95,29 @@ class OnnxRuntimeBackend(Backend):
 
     def _session(self, tensors: tuple[str, ...]) -> ort.InferenceSession:
         if tensors not in self._sessions:
-            model = onnx.ModelProto()
-            model.CopyFrom(self.model)
-            del model.graph.output[:]
-            model.graph.output.extend(self._output_info(t) for t in tensors)
+            serialized = self._with_outputs(tensors)
             options = ort.SessionOptions()
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
             options.log_severity_level = 3
             try:
                 session = ort.InferenceSession(
-                    model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+                    serialized, options, providers=["CPUExecutionProvider"]
                 )
             except Exception as exc:  # onnxruntime raises its own exception types
                 raise ModelLoadError(self.path, f"onnxruntime cannot run it ({exc})") from None
             self._sessions = {tensors: session}  # keep only the latest session in memory
         return self._sessions[tensors]
+
+    def _with_outputs(self, tensors: tuple[str, ...]) -> bytes:
+        """The model serialised with ``tensors`` as its outputs (no copy of the weights)."""
+        outputs = list(self.model.graph.output)
+        del self.model.graph.output[:]
+        self.model.graph.output.extend(self._output_info(t) for t in tensors)
+        try:
+            return self.model.SerializeToString()
+        finally:
+            del self.model.graph.output[:]
+            self.model.graph.output.extend(outputs)
 
     def _output_info(self, tensor: str) -> onnx.ValueInfoProto:
         info = self._value_info.get(tensor)
@@ -130,10 +140,6 @@ class OnnxRuntimeBackend(Backend):
         if proto.op_type == "MatMul" and "weight" in found:
             found["weight"] = found["weight"].T
         return {key: np.asarray(value, dtype=np.float64) for key, value in found.items()}
-
-    @cached_property
-    def _protos(self) -> dict[str, onnx.NodeProto]:
-        return {(p.name or (p.output[0] if p.output else "")): p for p in self.model.graph.node}
 
     @cached_property
     def _constants(self) -> dict[str, np.ndarray]:
@@ -218,8 +224,17 @@ def _scope(node: onnx.NodeProto, name: str) -> str:
     return scope_from_onnx_name(name)
 
 
-def _all_value_infos(graph: onnx.GraphProto) -> list[onnx.ValueInfoProto]:
-    return [*graph.input, *graph.value_info, *graph.output]
+def _inferred_value_infos(model: onnx.ModelProto) -> dict[str, onnx.ValueInfoProto]:
+    """Types and shapes of every tensor shape inference can tell (best effort)."""
+    try:
+        graph = shape_inference.infer_shapes(model).graph
+    except Exception:  # inference is best-effort: unknown ops leave shapes unknown
+        graph = model.graph
+    infos = {}
+    for info in (*graph.input, *graph.value_info, *graph.output):
+        infos[info.name] = onnx.ValueInfoProto()
+        infos[info.name].CopyFrom(info)  # a copy: the inferred model (weights too) can go
+    return infos
 
 
 def _dims(info: onnx.ValueInfoProto) -> tuple[int | None, ...]:
