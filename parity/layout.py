@@ -9,21 +9,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from .graph import Graph
+from .graph import Graph, Shape
 
-NHWC = "NHWC"
+NCHW, NHWC = "NCHW", "NHWC"
+_CHANNEL_COUNTS = (1, 3, 4)  # gray, colour, colour + alpha
+
+
+def shape_layout(shape: Shape | None) -> str:
+    """``NHWC`` for a 4-D image shape whose last dimension, not its second, holds channels."""
+    if (shape is not None and len(shape) == 4 and shape[3] in _CHANNEL_COUNTS
+            and shape[1] not in _CHANNEL_COUNTS):
+        return NHWC
+    return NCHW
 
 
 def layout_of(graph: Graph, name: str) -> str:
     """``NHWC`` for channels-last nodes and inputs, else ``NCHW``."""
     if name in graph:
-        return str(graph.node(name).attrs.get("layout", "NCHW"))
-    spec = graph.inputs[graph.input_names.index(name)]
-    shape = spec.shape
-    if shape is not None and len(shape) == 4 and shape[3] in (1, 3, 4) and shape[1] not in (
-            1, 3, 4):
-        return NHWC
-    return "NCHW"
+        return str(graph.node(name).attrs.get("layout", NCHW))
+    return shape_layout(graph.inputs[graph.input_names.index(name)].shape)
 
 
 def flattened_from(graph: Graph, name: str) -> tuple[int, int, int] | None:

@@ -19,9 +19,8 @@ import numpy as np
 
 from .errors import BackendUnavailable, InputError, UsageError
 from .graph import Graph, TensorSpec
+from .layout import NCHW, NHWC, shape_layout
 from .normalization import leading_affine
-
-NCHW, NHWC = "NCHW", "NHWC"
 
 
 @dataclass(frozen=True)
@@ -186,16 +185,12 @@ def _image_input(graph: Graph) -> TensorSpec:
 def _fit(pipeline: Pipeline, spec: TensorSpec, other: TensorSpec, layout_given: bool) -> Pipeline:
     """Layout from the model's own input shape (else its habit); size from either model."""
     own = _full_shape(spec)
-    layout = pipeline.layout if layout_given or own is None else _shape_layout(own)
+    layout = pipeline.layout if layout_given or own is None else shape_layout(own)
     shape = own or _full_shape(other)
     if shape is None:
         return replace(pipeline, layout=layout)
-    size = (shape[1], shape[2]) if _shape_layout(shape) == NHWC else (shape[2], shape[3])
+    size = (shape[1], shape[2]) if shape_layout(shape) == NHWC else (shape[2], shape[3])
     return replace(pipeline, layout=layout, size=pipeline.size or size)
-
-
-def _shape_layout(shape: tuple[int, ...]) -> str:
-    return NHWC if shape[3] in (1, 3, 4) and shape[1] not in (1, 3, 4) else NCHW
 
 
 def _full_shape(spec: TensorSpec) -> tuple[int, ...] | None:
