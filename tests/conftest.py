@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -27,3 +30,21 @@ def exact_hint(report: Report, code: str) -> Hint:
     """The one hint of the report, which must carry ``code``."""
     assert [h.code for h in report.hints] == [code], report.hints
     return report.hints[0]
+
+
+def fixture_module(name: str) -> ModuleType:
+    """A module of fixtures/ imported by path (fixtures/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"fixture_{name}", FIXTURES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def trained_smallcnn() -> Any:
+    """fixtures/smallcnn.py's model with the fixture weights, in eval mode."""
+    import torch
+
+    model = fixture_module("smallcnn").build()
+    model.load_state_dict(torch.load(FIXTURES / "smallcnn_state.pt", weights_only=True))
+    return model.eval()

@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, trained_smallcnn
 from parity.graph import Graph, Node
 from parity.mapping import Alignment, align
 
@@ -94,15 +94,9 @@ def test_random_names_still_find_the_first_divergence(tmp_path):
 
 
 def test_dynamo_exporter(tmp_path):
-    import importlib.util
-
     import torch
 
-    spec = importlib.util.spec_from_file_location("smallcnn_fixture", FIXTURES / "smallcnn.py")
-    fixture = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fixture)
-    model = fixture.build()
-    model.load_state_dict(torch.load(FIXTURES / "smallcnn_state.pt", weights_only=True))
+    model = trained_smallcnn()
     path = tmp_path / "dynamo.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from conftest import FIXTURES
+from conftest import FIXTURES, fixture_module
 
 cv2 = pytest.importorskip("cv2", reason="parity[caffe] not installed")
 pytest.importorskip("google.protobuf", reason="parity[caffe] not installed")
@@ -23,15 +21,7 @@ from parity.errors import ModelLoadError  # noqa: E402
 LAYERS = ["conv1", "bn1", "scale1", "relu1", "dw2", "prelu2", "add", "pool", "fc"]
 
 
-def _load_caffe_proto() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("caffe_proto", FIXTURES / "caffe_proto.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-caffe_proto = _load_caffe_proto()
+caffe_proto = fixture_module("caffe_proto")
 
 
 def _weights() -> dict[str, np.ndarray]:

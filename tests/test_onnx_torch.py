@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, trained_smallcnn
 
 torch = pytest.importorskip("torch", reason="parity[torch] not installed")
 ort = pytest.importorskip("onnxruntime", reason="parity[onnx] not installed")
@@ -48,14 +48,8 @@ def test_factory_with_weights_matches_onnx():
 
 
 def test_torch_export_program(tmp_path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("smallcnn_fixture", FIXTURES / "smallcnn.py")
-    fixture = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fixture)
-    model = fixture.build()
-    model.load_state_dict(torch.load(STATE, weights_only=True))
-    program = torch.export.export(model.eval(), (torch.zeros(1, 3, 32, 32),))
+    model = trained_smallcnn()
+    program = torch.export.export(model, (torch.zeros(1, 3, 32, 32),))
     path = tmp_path / "smallcnn.pt2"
     torch.export.save(program, str(path))
     backend = open_model(path)
@@ -120,14 +114,9 @@ def test_inplace_relu_does_not_overwrite_the_captured_batchnorm_output():
 
 
 def test_open_batch_dimension_reads_as_one(tmp_path):
-    import importlib.util
     import warnings
 
-    spec = importlib.util.spec_from_file_location("smallcnn_fixture", FIXTURES / "smallcnn.py")
-    fixture = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fixture)
-    model = fixture.build()
-    model.load_state_dict(torch.load(STATE, weights_only=True))
+    model = trained_smallcnn()
     path = tmp_path / "dynamic.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
