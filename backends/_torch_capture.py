@@ -174,7 +174,16 @@ class TorchScriptCapture:
             module = getattr(module, part)
         return module
 
-    def run(self, args: list[torch.Tensor], keys: list[str]) -> dict[str, torch.Tensor]:
+    def stream(
+        self, args: list[torch.Tensor], keys: list[str]
+    ) -> Iterator[tuple[str, torch.Tensor]]:
+        """One pass of the rewritten graph; its values handed out and let go one by one."""
+        with torch.no_grad():
+            outputs = self._run(args, keys)
+        for key in keys:
+            yield key, outputs.pop(key)
+
+    def _run(self, args: list[torch.Tensor], keys: list[str]) -> dict[str, torch.Tensor]:
         wanted = tuple(keys)
         if wanted not in self._compiled:
             graph = self._graph.copy()  # a copy keeps node order, not value names
@@ -247,9 +256,6 @@ class FxCapture:
     def submodule(self, path: str) -> torch.nn.Module:
         """The submodule at a dotted module path."""
         return self.graph_module.get_submodule(path)
-
-    def run(self, args: list[torch.Tensor], keys: list[str]) -> dict[str, torch.Tensor]:
-        return dict(self.stream(args, keys))
 
     def stream(
         self, args: list[torch.Tensor], keys: list[str]

@@ -52,6 +52,7 @@ class TorchBackend(Backend):
             self.was_training = module.training
             self._capture = TorchScriptCapture(module.eval(), self.path)
         self._names = name_ops(self._capture.ops)
+        self._key_of = {name: op.key for op, name in zip(self._capture.ops, self._names)}
 
     def _load_graph(self) -> Graph:
         ops = self._capture.ops
@@ -93,25 +94,10 @@ class TorchBackend(Backend):
         self, feeds: Mapping[str, np.ndarray], fetch: list[str]
     ) -> Iterator[tuple[str, np.ndarray]]:
         """Values as the pass makes them (torch.fx), or after it (TorchScript)."""
-        key_of = {name: op.key for op, name in zip(self._capture.ops, self._names)}
-        name_of = {key_of[name]: name for name in fetch}
+        name_of = {self._key_of[name]: name for name in fetch}
         args = [torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in self._capture.input_names]
-        if isinstance(self._capture, FxCapture):
-            values: Iterator[tuple[str, torch.Tensor]] = self._capture.stream(args, list(name_of))
-        else:
-            values = _handed_out(self._capture, args, list(name_of))
-        for key, value in values:
+        for key, value in self._capture.stream(args, list(name_of)):
             yield name_of[key], value.detach().cpu().numpy()
-
-
-def _handed_out(
-    capture: TorchScriptCapture, args: list[torch.Tensor], keys: list[str]
-) -> Iterator[tuple[str, torch.Tensor]]:
-    """One TorchScript pass, its values handed out and let go one by one."""
-    with torch.no_grad():
-        outputs = capture.run(args, keys)
-    for key in keys:
-        yield key, outputs.pop(key)
 
 
 _PARAMETRIC = {"weight": "weight", "bias": "bias"}
