@@ -5,7 +5,8 @@ channel order, mean, scale (or std), layout, dtype. It is printed in the report 
 
 Defaults: side A follows its framework's habit; side B mirrors side A so both models see
 the same values, except that normalisation one graph does inside (MXNet ``_minus_scalar``
-/``_mul_scalar``) and the other lacks is done outside for the side that lacks it.
+/``_mul_scalar``, Keras ``Rescaling``) and the other lacks is done outside for the side
+that lacks it, whichever side that is.
 """
 
 from __future__ import annotations
@@ -126,26 +127,26 @@ def pipelines(
     ``transform_param``); see the module docstring for the defaults.
     """
     spec_a, spec_b = _image_input(graph_a), _image_input(graph_b)
-    base_a = _declared(HABITS.get(backend_a, Pipeline()), declared_a)
-    base_a = _with_options(base_a, options_a)
-    base_b = replace(base_a, layout=HABITS.get(backend_b, Pipeline()).layout, note="mirrors A")
-    base_b = _mirror_in_graph_normalisation(base_b, graph_a, spec_a, graph_b, spec_b)
-    base_b = _with_options(_declared(base_b, declared_b), options_b)
-    return (_fit(base_a, spec_a, spec_b, "layout" in options_a),
-            _fit(base_b, spec_b, spec_a, "layout" in options_b))
+    own_a = _with_options(_declared(HABITS.get(backend_a, Pipeline()), declared_a), options_a)
+    pipe_a = _normalised_like(own_a, graph_a, spec_a, graph_b, spec_b, "B")
+    mirror = replace(own_a, layout=HABITS.get(backend_b, Pipeline()).layout, note="mirrors A")
+    pipe_b = _normalised_like(mirror, graph_b, spec_b, graph_a, spec_a, "A")
+    pipe_b = _with_options(_declared(pipe_b, declared_b), options_b)
+    return (_fit(pipe_a, spec_a, spec_b, "layout" in options_a),
+            _fit(pipe_b, spec_b, spec_a, "layout" in options_b))
 
 
-def _mirror_in_graph_normalisation(
-    pipeline: Pipeline, graph_a: Graph, spec_a: TensorSpec, graph_b: Graph, spec_b: TensorSpec
+def _normalised_like(
+    pipeline: Pipeline, graph: Graph, spec: TensorSpec, other: Graph, other_spec: TensorSpec,
+    other_label: str,
 ) -> Pipeline:
-    inside_a = leading_affine(graph_a, spec_a.name)
-    inside_b = leading_affine(graph_b, spec_b.name)
-    if inside_a and not inside_b:
-        return replace(
-            pipeline, mean=(inside_a.mean,), scale=inside_a.scale,
-            note=f"mirrors A, plus A's in-graph {' -> '.join(inside_a.nodes)}",
-        )
-    return pipeline
+    """The other model's in-graph normalisation, done outside for a model that lacks it."""
+    inside_other = leading_affine(other, other_spec.name)
+    if inside_other is None or leading_affine(graph, spec.name) is not None:
+        return pipeline
+    return replace(pipeline, mean=(inside_other.mean,), scale=inside_other.scale,
+                   note=f"{pipeline.note}, plus {other_label}'s in-graph "
+                        f"{' -> '.join(inside_other.nodes)}")
 
 
 def _declared(pipeline: Pipeline, declared: Mapping[str, Any] | None) -> Pipeline:

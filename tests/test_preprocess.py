@@ -43,6 +43,14 @@ def test_side_without_in_graph_normalisation_gets_it_outside():
     assert "_minusscalar0 -> _mulscalar0" in pipe_b.describe()
 
 
+def test_the_side_without_normalisation_gets_it_outside_in_either_order():
+    pipe_a, pipe_b = pipelines("caffe", caffe_like(), "mxnet", mxnet_like(), {}, {})
+    assert (pipe_a.mean, pipe_a.scale) == ((127.5,), 0.0078125)
+    assert "plus B's in-graph _minusscalar0 -> _mulscalar0" in pipe_a.describe()
+    assert (pipe_b.mean, pipe_b.scale) == ((0.0,), 1.0)  # MXNet normalises inside itself
+    assert pipe_b.rgb == pipe_a.rgb
+
+
 def test_user_options_win():
     _, pipe_b = pipelines("mxnet", mxnet_like(), "caffe", caffe_like(), {},
                           {"rgb": False, "mean": (1.0, 2.0, 3.0)})
