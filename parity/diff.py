@@ -86,7 +86,7 @@ class _Retention:
         """Account for one compared pair; drop upstream tensors nobody can need any more."""
         upstream = self.nearest.get(result.a, ())
         is_root = result.failed and all(u in results and not results[u].failed for u in upstream)
-        if result.how.startswith("input") or (is_root and self.roots < _DIAGNOSED_ROOTS):
+        if result.is_input or (is_root and self.roots < _DIAGNOSED_ROOTS):
             self._keep(result.a, result.b, va, vb)
             if is_root:
                 self.roots += 1

@@ -87,7 +87,7 @@ def summary_line(report: Report) -> str:
     if not report.pairs:
         return "nothing compared: no node of A was aligned with a node of B"
     if report.low_coverage:
-        compared = len(report.pairs) - sum(p.how.startswith("input") for p in report.pairs)
+        compared = report.compared_nodes
         cov_a, cov_b = report.coverage
         text += (f"\nnot ok: only {compared} of {compared + len(report.unmatched_a)} nodes of A "
                  f"({cov_a:.0%}) and {compared} of {compared + len(report.unmatched_b)} of B "

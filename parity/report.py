@@ -40,6 +40,11 @@ class PairResult:
     def failed(self) -> bool:
         return self.status != OK
 
+    @property
+    def is_input(self) -> bool:
+        """The models' (effective) inputs, not a node of the graph."""
+        return self.how.split("+")[0] == "input"
+
     def dims(self, sep: str = "x") -> str:
         """``1x16x8x8``, or ``A / B`` when the two sides' shapes differ."""
         text = dims_text(self.shape_a, sep)
@@ -101,11 +106,15 @@ class Report:
                 and not self.low_coverage)
 
     @property
+    def compared_nodes(self) -> int:
+        """How many node pairs were compared, the inputs aside."""
+        return sum(not p.is_input for p in self.pairs)
+
+    @property
     def coverage(self) -> tuple[float, float]:
         """Fraction of each side's comparable nodes that were compared (skipped ones aside)."""
-        compared = sum(p.how != "input" and not p.how.startswith("input+") for p in self.pairs)
-        return (_fraction(compared, len(self.unmatched_a)),
-                _fraction(compared, len(self.unmatched_b)))
+        return (_fraction(self.compared_nodes, len(self.unmatched_a)),
+                _fraction(self.compared_nodes, len(self.unmatched_b)))
 
     @property
     def low_coverage(self) -> bool:

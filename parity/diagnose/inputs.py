@@ -11,7 +11,7 @@ _RESIDUAL = 1e-3  # largest misfit, relative to the tensor's range, that still c
 
 
 def _input_pairs(evidence: Evidence) -> list[PairResult]:
-    return [p for p in evidence.pairs if p.how == "input" and p.failed]
+    return [p for p in evidence.pairs if p.is_input and p.failed]
 
 
 def _channel_axis(array: np.ndarray) -> int | None:
@@ -54,7 +54,7 @@ def _first_layer_weights_reversed(evidence: Evidence) -> list[Hint]:
     hints = []
     for pair in evidence.roots:
         upstream = evidence.upstream(pair)
-        if not upstream or any(p.how != "input" or p.failed for p in upstream):
+        if not upstream or any(not p.is_input or p.failed for p in upstream):
             continue
         wa = evidence.parameters("a", pair.a).get("weight")
         wb = evidence.parameters("b", pair.b).get("weight")
