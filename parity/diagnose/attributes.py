@@ -13,6 +13,7 @@ from .evidence import Evidence
 # eps values converters commonly write or frameworks default to, tried when one side
 # hides its eps (a BatchNorm folded into a convolution).
 COMMON_EPS = (1e-3, 1e-5, 2e-5, 1.001e-5, 1e-4)
+_BATCHNORM = op_class("BatchNorm")
 _POOL_CLASSES = {op_class("MaxPool"), op_class("AveragePool"), op_class("Pooling")}
 
 
@@ -42,13 +43,9 @@ def bn_eps_mismatch(evidence: Evidence) -> list[Hint]:
 
 def _eps(evidence: Evidence, side: str, node: str) -> float | None:
     """The eps of the BatchNorm computing ``node`` (itself, or folded into its chain)."""
-    graph = evidence.graph_a if side == "a" else evidence.graph_b
-    for name in evidence.chain(side, node):
-        if name in graph and op_class(graph.node(name).op) == op_class("BatchNorm"):
-            eps = graph.node(name).attrs.get("eps")
-            if eps is not None:
-                return float(eps)
-    return None
+    norm = evidence.node_of_class(side, node, _BATCHNORM)
+    eps = evidence.graph(side).node(norm).attrs.get("eps") if norm else None
+    return None if eps is None else float(eps)
 
 
 def _eps_closing_gap(
@@ -87,7 +84,8 @@ def _batchnorm(x: np.ndarray, params: dict[str, np.ndarray], eps: float) -> np.n
 def _eps_hint(evidence: Evidence, pair: PairResult, eps_a: float, eps_b: float,
               closing: float | None) -> Hint:
     a, b = evidence.a, evidence.b
-    bn_a, bn_b = _batchnorm_node(evidence, "a", pair.a), _batchnorm_node(evidence, "b", pair.b)
+    bn_a = evidence.node_of_class("a", pair.a, _BATCHNORM) or pair.a
+    bn_b = evidence.node_of_class("b", pair.b, _BATCHNORM) or pair.b
     message = (f"BatchNorm eps differs: A ({a.name}) uses {eps_a:g}, B ({b.name}) uses "
                f"{eps_b:g}. Make them agree on the converted side: in B, "
                f"{set_eps(b.name, b.path, bn_b, eps_a)}; or in A, "
@@ -97,13 +95,6 @@ def _eps_hint(evidence: Evidence, pair: PairResult, eps_a: float, eps_b: float,
     return Hint("bn_eps_mismatch", pair.a, message,
                 {"eps_a": eps_a, "eps_b": eps_b, "b_node": bn_b,
                  "recomputed_matches": closing is not None})
-
-
-def _batchnorm_node(evidence: Evidence, side: str, node: str) -> str:
-    """The BatchNorm node itself within ``node``'s chain (Caffe: BatchNorm before Scale)."""
-    graph = evidence.graph_a if side == "a" else evidence.graph_b
-    return next((n for n in evidence.chain(side, node)
-                 if n in graph and op_class(graph.node(n).op) == op_class("BatchNorm")), node)
 
 
 def pool_ceil_mode(evidence: Evidence) -> list[Hint]:

@@ -12,6 +12,7 @@ from ..backend import Backend
 from ..graph import Graph
 from ..mapping import Alignment
 from ..metrics import Tolerance
+from ..ops import op_class
 from ..report import PairResult
 
 
@@ -58,14 +59,28 @@ class Evidence:
     def _nearest(self) -> dict[str, tuple[str, ...]]:
         return self.graph_a.nearest(self.pair_of_a)
 
+    def backend(self, side: str) -> Backend:
+        """Side ``"a"`` or ``"b"``'s backend."""
+        return self.a if side == "a" else self.b
+
+    def graph(self, side: str) -> Graph:
+        """Side ``"a"`` or ``"b"``'s graph."""
+        return self.backend(side).graph
+
     def parameters(self, side: str, node: str) -> dict[str, np.ndarray]:
-        backend = self.a if side == "a" else self.b
-        graph = backend.graph
-        return backend.parameters(node) if node in graph else {}
+        backend = self.backend(side)
+        return backend.parameters(node) if node in backend.graph else {}
+
+    def node_of_class(self, side: str, node: str, cls: str) -> str | None:
+        """The first node of op class ``cls`` in ``node``'s chain (e.g. the BatchNorm of
+        a Caffe BatchNorm + Scale pair), if any."""
+        graph = self.graph(side)
+        return next((n for n in self.chain(side, node)
+                     if n in graph and op_class(graph.node(n).op) == cls), None)
 
     def chain(self, side: str, node: str) -> list[str]:
         """``node`` preceded by the skipped nodes folded into it (its fold interior)."""
-        graph = self.graph_a if side == "a" else self.graph_b
+        graph = self.graph(side)
         skipped = set(self.alignment.skipped_a if side == "a" else self.alignment.skipped_b)
         chain = [node]
         while chain[0] in graph:

@@ -55,8 +55,8 @@ def _flatten_fit(evidence: Evidence, pair: PairResult) -> tuple[str, str, CHW, b
         return None
     x = before[0].astype(np.float64).reshape(before[0].shape[0], -1)
     for side, node, target in (("b", pair.b, values[0]), ("a", pair.a, values[1])):
-        graph = evidence.graph_a if side == "a" else evidence.graph_b
-        linear = _node_of_class(evidence, side, node, _LINEAR)
+        graph = evidence.graph(side)
+        linear = evidence.node_of_class(side, node, _LINEAR)
         params = evidence.parameters(side, linear) if linear else {}
         activation = _activation(graph, evidence.chain(side, node))
         weight = params.get("weight")
@@ -109,12 +109,6 @@ def _hwc_index(chw: CHW) -> np.ndarray:
     return np.arange(math.prod(chw)).reshape(chw).transpose(1, 2, 0).ravel()
 
 
-def _node_of_class(evidence: Evidence, side: str, node: str, cls: str) -> str | None:
-    graph = evidence.graph_a if side == "a" else evidence.graph_b
-    return next((n for n in evidence.chain(side, node)
-                 if n in graph and op_class(graph.node(n).op) == cls), None)
-
-
 def _activation(graph: Graph, chain: list[str]) -> Activation | None:
     """What the chain applies after its dense layer: identity or ReLU; None otherwise."""
     relu = False
@@ -131,7 +125,7 @@ def _activation(graph: Graph, chain: list[str]) -> Activation | None:
 
 def _flatten_hint(evidence: Evidence, pair: PairResult, side: str, linear: str, chw: CHW,
                   channels_last: bool) -> Hint:
-    backend = evidence.a if side == "a" else evidence.b
+    backend = evidence.backend(side)
     c, h, w = chw
     expects, arrives = ("C,H,W", "H,W,C (channels last)") if channels_last else (
         "H,W,C (channels last)", "C,H,W")
@@ -256,7 +250,7 @@ def parameters_by_class(evidence: Evidence, side: str, node: str,
     """Parameters of ``node`` and its fold interior, merged per op class (Caffe's BatchNorm
     and Scale are one). ``running=False`` leaves out the running statistics of BatchNorms
     that run in training mode (they are unused)."""
-    graph = evidence.graph_a if side == "a" else evidence.graph_b
+    graph = evidence.graph(side)
     merged: dict[str, dict[str, np.ndarray]] = {}
     for name in evidence.chain(side, node):
         if name not in graph:

@@ -47,7 +47,7 @@ def _training_layer(evidence: Evidence, pair: PairResult,
     ``was_training`` (the module's flag when loaded) only supports the others: parity runs
     modules in eval mode, so the flag alone does not change what the side computed.
     """
-    graph = evidence.graph_a if side == "a" else evidence.graph_b
+    graph = evidence.graph(side)
     node = pair.a if side == "a" else pair.b
     layers = [n for n in evidence.chain(side, node)
               if n in graph and op_class(graph.node(n).op) in (_BATCHNORM, _DROPOUT)]
@@ -55,8 +55,7 @@ def _training_layer(evidence: Evidence, pair: PairResult,
     signs = {
         "flagged": [n for n in layers if runs_in_training(graph, n)],
         "batch_statistics": bool(norms) and _batch_statistics(evidence, pair, side),
-        "was_training": bool(layers) and getattr(evidence.a if side == "a" else evidence.b,
-                                                 "was_training", False),
+        "was_training": bool(layers) and getattr(evidence.backend(side), "was_training", False),
     }
     if not (signs["flagged"] or signs["batch_statistics"]):
         return None  # was_training alone: parity ran the module in eval mode
@@ -84,7 +83,7 @@ def _batch_statistics(evidence: Evidence, pair: PairResult, side: str) -> bool:
 
 def _train_hint(evidence: Evidence, pair: PairResult, side: str, layer: str,
                 signs: dict[str, Any]) -> Hint:
-    backend = evidence.a if side == "a" else evidence.b
+    backend = evidence.backend(side)
     graph = backend.graph
     is_norm = op_class(graph.node(layer).op) == _BATCHNORM
     ran = "with batch statistics" if is_norm else "with random dropout"
