@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .errors import InputError, ModelLoadError, NodeNotFound
-from .graph import Graph, shape_text
+from .graph import Graph, fits, shape_text
 
 
 class Backend(ABC):
@@ -125,14 +125,10 @@ class Backend(ABC):
             )
         for name, array in feeds.items():
             shape = expected[name].shape
-            if shape is None:
-                continue
-            if len(shape) != array.ndim or any(
-                want is not None and want != got for want, got in zip(shape, array.shape)
-            ):
+            if not fits(shape, array.shape):
                 raise InputError(
                     f"{self.path}: input {name!r} has shape {tuple(array.shape)}, "
-                    f"the model wants {shape_text(shape)}"
+                    f"the model wants {shape_text(shape)}"  # type: ignore[arg-type]
                 )
 
 

@@ -21,6 +21,13 @@ def dims_text(shape: Shape | None, sep: str = "x") -> str:
     return sep.join("?" if d is None else str(d) for d in shape) or "scalar"
 
 
+def fits(shape: Shape | None, actual: tuple[int, ...]) -> bool:
+    """Whether an array of shape ``actual`` fits a declared ``shape`` (None dims are open;
+    an unknown shape fits anything)."""
+    return shape is None or (len(shape) == len(actual) and all(
+        want is None or want == got for want, got in zip(shape, actual)))
+
+
 def shape_text(shape: Shape) -> str:
     """``(1, 3, ?, ?)`` as messages write shapes."""
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"

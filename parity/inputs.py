@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError, UsageError
-from .graph import Graph, TensorSpec, shape_text
+from .graph import Graph, TensorSpec, fits, shape_text
 
 
 @dataclass(frozen=True)
@@ -133,14 +133,10 @@ def _checked(
 
 def _check_shape(array: np.ndarray, spec: TensorSpec, what: str, model: str) -> None:
     """An array the model's declared input shape rules out, named by its source and model."""
-    shape = spec.shape
-    if shape is None:
-        return
-    if len(shape) != array.ndim or any(w is not None and w != g
-                                       for w, g in zip(shape, array.shape)):
+    if not fits(spec.shape, array.shape):
         raise InputError(f"{what}: array for input {spec.name!r} has shape "
                          f"{tuple(array.shape)}, but {model or 'the model'} wants "
-                         f"{shape_text(shape)}")
+                         f"{shape_text(spec.shape)}")  # type: ignore[arg-type]
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
