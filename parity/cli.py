@@ -124,7 +124,7 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
             backend_a,
             backend_b,
             inputs=options["input_file"] or options["inputs_file"],
-        seed=options["seed"],
+            seed=options["seed"],
             input_shape=parse_shape(shape) if shape else None,
             image=options["image"],
             preprocess_a=options_a,
@@ -139,26 +139,11 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
     sys.exit(0 if report.ok else 1)
 
 
-class _Silent:
-    """Stands in for a rich status when nobody watches a terminal."""
-
-    def update(self, _text: str) -> None:
-        """Nothing to show."""
-
-    def __enter__(self) -> _Silent:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 def _progress(text: str) -> Any:
-    """A spinner on stderr while models load and run, only when stderr is a terminal."""
-    if not sys.stderr.isatty():
-        return _Silent()
+    """A spinner on stderr while models load and run, silent unless stderr is a terminal."""
     from rich.console import Console
 
-    return Console(stderr=True).status(text)
+    return Console(stderr=True, quiet=not sys.stderr.isatty()).status(text)
 
 
 def _epoch(epoch: int | None) -> dict[str, int]:
