@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test fixtures
+.PHONY: setup demo test wheel-check fixtures
 
 setup: $(VENV)/.installed
 
@@ -20,6 +20,11 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 	$(BIN)/ruff check .
+	$(MAKE) wheel-check
+
+# The built wheel, installed (not editable) into a fresh venv, used from outside the tree.
+wheel-check: setup
+	bash scripts/check_wheel.sh
 
 # Rebuild the committed fixtures (seeded, byte-identical). face.jpg needs scikit-image.
 fixtures: setup

@@ -25,6 +25,10 @@ def test_wheel_contents(tmp_path):
     assert "parity/backends/pytorch.py" in names
     assert "parity/cli.py" in names
     assert not any(n.startswith("backends/") for n in names)
+    for init in (ROOT / "parity").rglob("__init__.py"):
+        assert init.relative_to(ROOT).as_posix() in names, f"{init.parent} missing from the wheel"
+    for init in (ROOT / "backends").rglob("__init__.py"):
+        assert "parity/" + init.relative_to(ROOT).as_posix() in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "parity = parity.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
