@@ -8,6 +8,7 @@ from ..graph import dims_text
 from ..ops import op_class
 from ..report import SHAPE_MISMATCH, Hint, PairResult
 from .advice import round_pooling, set_eps
+from .codes import BN_EPS_MISMATCH, POOL_CEIL_MODE
 from .evidence import Evidence
 
 # eps values converters commonly write or frameworks default to, tried when one side
@@ -92,7 +93,7 @@ def _eps_hint(evidence: Evidence, pair: PairResult, eps_a: float, eps_b: float,
                f"{set_eps(a.name, a.path, bn_a, eps_b)}.")
     if closing is not None:
         message += f" Recomputing A's BatchNorm with eps {closing:g} reproduces B's output."
-    return Hint("bn_eps_mismatch", pair.a, message,
+    return Hint(BN_EPS_MISMATCH, pair.a, message,
                 {"eps_a": eps_a, "eps_b": eps_b, "b_node": bn_b,
                  "recomputed_matches": closing is not None})
 
@@ -120,7 +121,7 @@ def pool_ceil_mode(evidence: Evidence) -> list[Hint]:
                    f"{down_side} rounds it down. Make them agree on the converted side: in B, "
                    f"{round_pooling(b.name, b.path, pair.b, up=a_rounds_up)}; or in A, "
                    f"{round_pooling(a.name, a.path, pair.a, up=not a_rounds_up)}.")
-        hints.append(Hint("pool_ceil_mode", pair.a, message,
+        hints.append(Hint(POOL_CEIL_MODE, pair.a, message,
                           {"shape_a": list(pair.shape_a), "shape_b": list(pair.shape_b),
                            "rounds_up": up_side}))
     return hints

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..report import Hint, PairResult
+from .codes import CHANNEL_ORDER, INPUT_NORMALIZATION, LAYOUT
 from .evidence import Evidence
 
 _RESIDUAL = 1e-3  # largest misfit, relative to the tensor's range, that still counts as a fit
@@ -40,7 +41,7 @@ def channel_order(evidence: Evidence) -> list[Hint]:
             continue
         if _close(np.flip(va, axis=axis), vb):
             hints.append(Hint(
-                "channel_order", pair.a,
+                CHANNEL_ORDER, pair.a,
                 "B's input is A's input with the colour channels reversed (RGB vs BGR). "
                 "Feed both the same order: pass --b-rgb or --b-bgr (and fix the deployment "
                 "code that decodes images for the converted model).",
@@ -62,7 +63,7 @@ def _first_layer_weights_reversed(evidence: Evidence) -> list[Hint]:
             continue
         if not np.allclose(wa, wb) and np.allclose(np.flip(wa, axis=1), wb, atol=1e-6):
             hints.append(Hint(
-                "channel_order", pair.a,
+                CHANNEL_ORDER, pair.a,
                 f"The first convolution's weights have their input channels reversed in B "
                 f"(`{pair.b}`): the conversion swapped RGB/BGR. Reverse axis 1 of B's "
                 f"`{pair.b}` weights, or feed B the other channel order.",
@@ -85,7 +86,7 @@ def input_normalization(evidence: Evidence) -> list[Hint]:
         scales, offsets = fit
         if np.allclose(np.flip(va, axis=axis), vb):
             continue  # channel order, reported by its own check
-        hints.append(Hint("input_normalization", pair.a, _normalisation_message(scales, offsets),
+        hints.append(Hint(INPUT_NORMALIZATION, pair.a, _normalisation_message(scales, offsets),
                           {"scale": [float(s) for s in scales],
                            "offset": [float(t) for t in offsets]}))
     return hints
@@ -137,7 +138,7 @@ def layout(evidence: Evidence) -> list[Hint]:
             if moved.shape == vb.shape and _close(moved, vb):
                 other = "NCHW" if name == "NHWC" else "NHWC"
                 hints.append(Hint(
-                    "layout", pair.a,
+                    LAYOUT, pair.a,
                     f"A's `{pair.a}` is {name} where B's `{pair.b}` is {other}: the values match "
                     f"after a transpose. Feed each side its own layout (--a-layout/--b-layout), "
                     f"or add the transpose the conversion is missing.",

@@ -13,6 +13,7 @@ from ..graph import Graph
 from ..layout import NHWC, flattened_from
 from ..ops import family, op_class
 from ..report import SHAPE_MISMATCH, Hint, PairResult
+from .codes import CONCAT_ORDER, FLATTEN_ORDER, WEIGHTS_DIFFER
 from .evidence import Evidence
 
 _LINEAR, _CONCAT = op_class("Gemm"), op_class("Concat")
@@ -137,7 +138,7 @@ def _flatten_hint(evidence: Evidence, pair: PairResult, side: str, linear: str, 
                f"columns in the conversion ({letter}'s `{linear}` in {backend.path.name}: "
                f"w = {fix}.reshape(out, -1)); recomputing with the input reordered "
                f"reproduces the other side's output.")
-    return Hint("flatten_order", pair.a, message,
+    return Hint(FLATTEN_ORDER, pair.a, message,
                 {"side": letter, "node": linear, "backend": backend.name, "chw": list(chw),
                  "weights_expect": expects.split(" ")[0]})
 
@@ -209,7 +210,7 @@ def _concat_hint(evidence: Evidence, pair: PairResult, upstream: list[PairResult
                f"Make them agree on the converted side: in B ({evidence.b.path.name}), list "
                f"the inputs of `{pair.b}` as ({wanted_b}); or in A ({evidence.a.path.name}), "
                f"list the inputs of `{pair.a}` as ({wanted_a}).")
-    return Hint("concat_order", pair.a, message,
+    return Hint(CONCAT_ORDER, pair.a, message,
                 {"order_b": [upstream[i].b for i in order], "order_a": [u.a for u in upstream],
                  "b_node": pair.b})
 
@@ -333,7 +334,7 @@ def _weights_hint(evidence: Evidence, pair: PairResult,
                f"agree on the converted side: in B ({_weights_file(evidence.b)}), copy {copied} "
                f"from A's `{pair.a}` (check how the converter lays out and scales them); or in "
                f"A ({_weights_file(evidence.a)}), load the weights B was converted from.")
-    return Hint("weights_differ", pair.a, message,
+    return Hint(WEIGHTS_DIFFER, pair.a, message,
                 {"b_node": pair.b, "parameters": {
                     key: {"max_abs": gap, "channels": channels}
                     for key, (gap, channels) in differences.items()}})

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..ops import op_class
 from ..report import FAIL, Hint, PairResult
+from .codes import PRECISION, TRAIN_MODE
 from .evidence import Evidence
 from .layers import parameters_by_class, runs_in_training
 
@@ -98,7 +99,7 @@ def _train_hint(evidence: Evidence, pair: PairResult, side: str, layer: str,
     message = (f"{letter} ran `{layer}` {ran} ({reason}): the model was in training mode when "
                f"it was exported or traced. Call model.eval() before exporting/tracing, "
                f"{redo}.")
-    return Hint("train_mode", pair.a, message, {"side": letter, "node": layer, **signs})
+    return Hint(TRAIN_MODE, pair.a, message, {"side": letter, "node": layer, **signs})
 
 
 # -- precision ----------------------------------------------------------------------------
@@ -154,7 +155,7 @@ def _precision_hint(root: PairResult, dtype: str, side: str, worst: float,
                f"{rms:.2g}, {dtype} epsilon {_EPS[dtype]:.2g}), not a conversion bug. "
                f"Compare with --atol {atol:g} (atol={atol:g} in parity.compare), which passes "
                f"every pair" + (", or run both sides in float32." if side else "."))
-    return Hint("precision", root.a, message,
+    return Hint(PRECISION, root.a, message,
                 {"dtype": dtype, "side": side or None, "max_abs": worst,
                  "relative_rms": rms, "suggested_atol": atol})
 
