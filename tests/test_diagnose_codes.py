@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from conftest import ROOT
-
 from parity.diagnose import codes
 
 ROW = re.compile(r"^\| `([a-z_0-9]+)` \| (.+?) \|$", re.M)
