@@ -160,8 +160,10 @@ def _load_options(options: dict[str, Any], side: str) -> dict[str, Any]:
 
 def _emit_report(report: Any, fmt: str, output: Path | None, show_all: bool) -> None:
     from .errors import UsageError
-    from .render import render_json, render_markdown, render_text, report_renderable
-    from .render_html import render_html
+    from .render.html import render_html
+    from .render.json import render_json
+    from .render.markdown import render_markdown
+    from .render.text import render_text, report_renderable
 
     renderers = {"json": render_json, "markdown": render_markdown, "html": render_html,
                  "table": lambda r: render_text(r, show_all=show_all)}
@@ -219,7 +221,7 @@ def run(model: str, nodes: tuple[str, ...], weights: Path | None, image: Path | 
     """Run MODEL once to the named nodes and print statistics of their tensors."""
     from .api import make_feeds, open_model
     from .inputs import parse_shape
-    from .render import tensor_stats
+    from .render.text import tensor_stats
 
     backend = open_model(model, weights)
     feeds, _ = make_feeds(backend, backend, input_file, seed=seed, image=image,
@@ -265,7 +267,8 @@ def align(model_a: str, model_b: str, mapping_file: Path | None, a_weights: Path
     from .api import open_model
     from .mapping import align as align_graphs
     from .mapping_file import read_mapping
-    from .render import alignment_dict, alignment_renderable
+    from .render.json import alignment_dict
+    from .render.text import alignment_renderable
 
     graph_a = open_model(model_a, a_weights).graph
     graph_b = open_model(model_b, b_weights).graph

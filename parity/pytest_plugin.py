@@ -84,8 +84,9 @@ def _hashed(name: str, nodeid: str) -> str:
 
 def write_report(report: Report, stem: Path) -> None:
     """``stem.json``, ``stem.md`` and ``stem.html``."""
-    from parity.render import render_json, render_markdown  # rich: only when writing
-    from parity.render_html import render_html
+    from parity.render.html import render_html  # rich: only when writing
+    from parity.render.json import render_json
+    from parity.render.markdown import render_markdown
 
     for suffix, render in ((".json", render_json), (".md", render_markdown),
                            (".html", render_html)):

@@ -128,7 +128,7 @@ class Report:
     def assert_ok(self) -> None:
         """Raise ``AssertionError`` showing the first divergence and its context."""
         if not self.ok:
-            from .render_failure import render_failure
+            from .render.failure import render_failure
 
             raise AssertionError(render_failure(self))
 

@@ -29,7 +29,7 @@ def render_report_html(path: Path) -> None:
     Runs from the repository root so the report shows the paths as ``fixtures/...``.
     """""
     import parity
-    from parity.render_html import render_html
+    from parity.render.html import render_html
 
     report = parity.compare("fixtures/smallcnn_bad_eps.onnx", "fixtures/smallcnn.pt", seed=0)
     path.write_text(render_html(report), encoding="utf-8")

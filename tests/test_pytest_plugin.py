@@ -11,7 +11,7 @@ import pytest
 from conftest import FIXTURES
 from parity.metrics import Tolerance
 from parity.pytest_plugin import ParitySession, sanitise
-from parity.render_failure import render_failure
+from parity.render.failure import render_failure
 from parity.report import SHAPE_MISMATCH, Hint, PairResult, Report, Side
 
 pytest_plugins = ["pytester"]

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import FIXTURES
 from parity.metrics import Metrics, Tolerance
-from parity.render_html import render_html
+from parity.render.html import render_html
 from parity.report import FAIL, OK, SHAPE_MISMATCH, Hint, PairResult, Report, Side
 
 VOID = {"meta", "br", "wbr", "hr", "img", "input", "link", "line", "circle", "rect",

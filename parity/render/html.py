@@ -7,9 +7,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
-from .metrics import Metrics
-from .render import grouped_hints, summary_line
-from .report import OK, SHAPE_MISMATCH, PairResult, Report, Side
+from parity.metrics import Metrics
+from parity.report import OK, SHAPE_MISMATCH, PairResult, Report, Side
+
+from .summary import grouped_hints, summary_line
 
 _WIDTH = 1100  # SVG user units; the SVGs scale to the page width
 _LEFT, _RIGHT = 84, 28

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .graph import dims_text
-from .render import grouped_hints, nonfinite
-from .report import Report, Side
+from parity.graph import dims_text
+from parity.report import Report, Side
+
+from .summary import grouped_hints, nonfinite
 
 CONTEXT = 3  # table rows shown on each side of the first divergence
 

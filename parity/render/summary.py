@@ -1,0 +1,80 @@
+"""Text pieces every format shares: the summary sentence, grouped hints, metric cells."""
+
+from __future__ import annotations
+
+from parity.graph import dims_text
+from parity.metrics import Metrics
+from parity.report import Hint, PairResult, Report
+
+
+def grouped_hints(report: Report) -> list[tuple[Hint, list[str]]]:
+    """Hints with one code listed once, with the other nodes it was found at."""
+    groups: dict[str, tuple[Hint, list[str]]] = {}
+    for hint in report.hints:
+        if hint.code in groups:
+            groups[hint.code][1].append(hint.node)
+        else:
+            groups[hint.code] = (hint, [])
+    return list(groups.values())
+
+
+def names_list(names: list[str], shown: int = 6) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def summary_line(report: Report) -> str:
+    """One sentence: how many pairs, how many failed, where it first diverged."""
+    failed = sum(p.failed for p in report.pairs)
+    text = (f"{len(report.pairs)} pairs compared, {failed} outside tolerance; "
+            f"unmatched: {len(report.unmatched_a)} in A, {len(report.unmatched_b)} in B")
+    skipped = len(report.skipped_a) + len(report.skipped_b)
+    if skipped:
+        text += f"; {skipped} skipped (fused chains, in-graph normalisation)"
+    transposed = sum(p.how.endswith("+nhwc") for p in report.pairs)
+    if transposed:
+        text += f"\n{transposed} channels-last (NHWC) tensors compared after transposing to NCHW"
+    first = report.first_divergence
+    if not report.pairs:
+        return "nothing compared: no node of A was aligned with a node of B"
+    if report.low_coverage:
+        compared = report.compared_nodes
+        cov_a, cov_b = report.coverage
+        text += (f"\nnot ok: only {compared} of {compared + len(report.unmatched_a)} nodes of A "
+                 f"({cov_a:.0%}) and {compared} of {compared + len(report.unmatched_b)} of B "
+                 f"({cov_b:.0%}) were compared (minimum {report.min_coverage:.0%}): check the "
+                 "pairing with parity align, or give a --map file")
+    if first is not None:
+        text += f"\nfirst divergence: {first.a} <-> {first.b} ({first.op}) {first_detail(first)}"
+    elif report.ok:
+        text += "\nok: every aligned pair is within tolerance"
+    return text
+
+
+def first_detail(pair: PairResult) -> str:
+    m = pair.metrics
+    if m is None:
+        return f"shape {dims_text(pair.shape_a)} vs {dims_text(pair.shape_b)}"
+    if nonfinite(m):
+        return f"{nonfinite(m)} (max-abs {m.max_abs:.3g} over finite values)"
+    return f"max-abs {m.max_abs:.3g}, cosine {m.cosine:.6f}"
+
+
+def nonfinite(m: Metrics) -> str:
+    """``NaN 3 in A, 0 in B; Inf ...`` when either side has non-finite values, else ``""``."""
+    parts = [f"{kind} {a} in A, {b} in B" for kind, a, b in
+             (("NaN", m.nan_a, m.nan_b), ("Inf", m.inf_a, m.inf_b)) if a or b]
+    return "; ".join(parts)
+
+
+def status_text(pair: PairResult) -> str:
+    extra = nonfinite(pair.metrics) if pair.metrics is not None else ""
+    return f"{pair.status} ({extra})" if extra else pair.status
+
+
+def metric_cells(pair: PairResult) -> tuple[str, str, str, str]:
+    shape = pair.dims()
+    m = pair.metrics
+    if m is None:
+        return shape, "-", "-", "-"
+    return shape, f"{m.max_abs:.3g}", f"{m.mean_abs:.3g}", f"{m.cosine:.6f}"
