@@ -27,9 +27,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from ..backend import Backend  # noqa: E402
-from ..errors import BackendUnavailable, ModelLoadError  # noqa: E402
-from ..graph import Graph, Node, Shape, TensorSpec  # noqa: E402
+from parity.backend import Backend  # noqa: E402
+from parity.errors import BackendUnavailable, ModelLoadError  # noqa: E402
+from parity.graph import Graph, Node, Shape, TensorSpec  # noqa: E402
 
 _KERAS_BACKEND = "torch"
 _LAMBDA_REFUSED = ("contains a Lambda layer with Python code; refusing to deserialize it "

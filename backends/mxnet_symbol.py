@@ -26,10 +26,10 @@ if "bool" not in vars(np):
 
 import mxnet as mx  # noqa: E402
 
-from ..backend import Backend  # noqa: E402
-from ..errors import InputError, ModelLoadError, UsageError  # noqa: E402
-from ..graph import Graph  # noqa: E402
-from ..symbol_json import param_name, read_symbol  # noqa: E402
+from parity.backend import Backend  # noqa: E402
+from parity.errors import InputError, ModelLoadError, UsageError  # noqa: E402
+from parity.graph import Graph  # noqa: E402
+from parity.symbol_json import param_name, read_symbol  # noqa: E402
 
 SYMBOL_SUFFIX = "-symbol.json"
 _PARAMS_NAME = re.compile(r"^(?P<prefix>.+)-(?P<epoch>\d+)\.params$")

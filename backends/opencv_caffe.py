@@ -26,10 +26,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..backend import Backend
-from ..errors import ModelLoadError
-from ..graph import Graph, Node
-from ..prototxt import build_graph, input_transform, parse_prototxt
+from parity.backend import Backend
+from parity.errors import ModelLoadError
+from parity.graph import Graph, Node
+from parity.prototxt import build_graph, input_transform, parse_prototxt
 
 _ROUND_MODE = re.compile(r"\bround_mode\s*:\s*(CEIL|FLOOR|0|1)\b")
 

@@ -23,9 +23,11 @@ from .saved_run import RunSaver
 InputsLike = str | Path | np.ndarray | Mapping[str, np.ndarray] | None
 
 
-def open_model(spec: str | Path, weights: str | Path | None = None, **options: Any) -> Backend:
-    """Load the model ``spec`` with the backend its format calls for."""
-    ref = sniff(str(spec), weights, **options)
+def open_model(spec: str | Path, weights: str | Path | None = None, *,
+               backend: str | None = None, **options: Any) -> Backend:
+    """Load the model ``spec`` with ``backend`` (a name ``parity backends`` lists), by
+    default the one its format calls for (``.onnx``: ONNX Runtime)."""
+    ref = sniff(str(spec), weights, backend, **options)
     cls = backend_class(ref.backend)
     return cls(ref.path, ref.weights, **ref.options)
 
@@ -96,6 +98,8 @@ def compare(
     mapping: Mapping[str, str] | None = None,
     save_tensors: str | Path | None = None,
     min_coverage: float = DEFAULT_MIN_COVERAGE,
+    a_backend: str | None = None,
+    b_backend: str | None = None,
 ) -> Report:
     """Run both models once and compare every aligned node.
 
@@ -112,13 +116,15 @@ def compare(
         save_tensors: a folder to save every compared tensor and the JSON report in
             (re-render it with ``parity report DIR``).
         min_coverage: below this fraction of either side's nodes compared, not ok.
+        a_backend, b_backend: the backend that runs a model given as a path, over the
+            default for its format (``b_backend="opencv"`` runs an ``.onnx`` in OpenCV DNN).
     """
     if atol < 0 or rtol < 0:
         raise UsageError("--atol and --rtol must be non-negative")
     if not 0 <= min_coverage <= 1:
         raise UsageError("--min-coverage must be between 0 and 1")
-    model_a = a if isinstance(a, Backend) else open_model(a)
-    model_b = b if isinstance(b, Backend) else open_model(b)
+    model_a = a if isinstance(a, Backend) else open_model(a, backend=a_backend)
+    model_b = b if isinstance(b, Backend) else open_model(b, backend=b_backend)
     feeds_a, feeds_b = make_feeds(
         model_a, model_b, inputs, seed=seed, input_shape=input_shape, image=image,
         preprocess_a=preprocess_a, preprocess_b=preprocess_b,

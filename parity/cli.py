@@ -62,6 +62,16 @@ def _side_options(command: F) -> F:
     return command
 
 
+def _backend_options(command: F) -> F:
+    """--a-backend/--b-backend: which runtime runs each side (``parity backends``)."""
+    for side in ("b", "a"):
+        command = click.option(
+            f"--{side}-backend", metavar="NAME",
+            help=f"Backend running {side.upper()} (default: by its format; e.g. opencv, "
+                 "openvino or onnxref for an .onnx).")(command)
+    return command
+
+
 @cli.command()
 @click.argument("model_a")
 @click.argument("model_b")
@@ -84,6 +94,7 @@ def _side_options(command: F) -> F:
 @click.option("--b-weights", type=click.Path(path_type=Path), help="Weights file for model B.")
 @click.option("--trust-code", is_flag=True,
               help="Allow Keras Lambda layers to run their Python code (trusted files only).")
+@_backend_options
 @click.option("--a-epoch", type=int, help="MXNet checkpoint epoch of model A (default: newest).")
 @click.option("--b-epoch", type=int, help="MXNet checkpoint epoch of model B (default: newest).")
 @click.option("--atol", default=1e-5, show_default=True, help="Absolute tolerance.")
@@ -151,8 +162,10 @@ def _epoch(epoch: int | None) -> dict[str, int]:
 
 
 def _load_options(options: dict[str, Any], side: str) -> dict[str, Any]:
-    """Backend options for one side: MXNet epoch, Keras trust_code."""
+    """Backend options for one side: the backend chosen, MXNet epoch, Keras trust_code."""
     loaded: dict[str, Any] = _epoch(options[f"{side}_epoch"])
+    if options[f"{side}_backend"]:
+        loaded["backend"] = options[f"{side}_backend"]
     if options["trust_code"]:
         loaded["trust_code"] = True
     return loaded
@@ -331,17 +344,26 @@ def _console() -> Any:
 
 @cli.command()
 def backends() -> None:
-    """List the backends, the formats they open and whether their framework is installed."""
-    import importlib.util
+    """List every backend: its framework's version, whether it runs here, what it opens."""
+    from rich.table import Table
 
-    from .registry import BACKENDS
+    from .errors import BackendUnavailable
+    from .registry import backend_class, records
 
-    framework = {"onnx": "onnxruntime", "torch": "torch", "mxnet": "mxnet", "caffe": "cv2",
-                 "keras": "keras"}
-    for info in BACKENDS.values():
-        found = importlib.util.find_spec(framework[info.extra]) is not None
-        state = "installed" if found else f"missing: pip install 'parity[{info.extra}]'"
-        click.echo(f"{info.name:8} {state:40} {info.formats}")
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("backend", "framework", "version", "runs here", "opens"):
+        table.add_column(column)
+    for info in records().values():
+        try:
+            backend_class(info.name)
+            state = "yes"
+        except BackendUnavailable:
+            state = f"no: pip install 'parity[{info.extra}]'"
+        except Exception as exc:  # an adapter bug: say so, keep listing the others
+            state = f"no: {exc}"
+        table.add_row(info.name, info.runtime or info.framework, info.version() or "-",
+                      state, info.formats)
+    _console().print(table)
 
 
 def main() -> None:

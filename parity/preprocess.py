@@ -22,6 +22,7 @@ from .errors import BackendUnavailable, InputError, UsageError
 from .graph import Graph, TensorSpec
 from .layout import NCHW, NHWC, shape_layout
 from .normalization import leading_affine
+from .registry import find_record
 
 
 @dataclass(frozen=True)
@@ -67,14 +68,14 @@ class Pipeline:
         return f"{text} ({self.note})" if self.note else text
 
 
-# What users of each framework usually feed (channel order and value range).
-HABITS: dict[str, Pipeline] = {
-    "mxnet": Pipeline(rgb=True, note="MXNet habit: RGB 0-255"),
-    "caffe": Pipeline(rgb=False, note="Caffe habit: BGR 0-255"),
-    "pytorch": Pipeline(rgb=True, scale=1 / 255, note="torch habit: RGB 0-1"),
-    "onnxrt": Pipeline(rgb=True, scale=1 / 255, note="ONNX habit: RGB 0-1"),
-    "keras": Pipeline(rgb=True, layout=NHWC, note="Keras habit: RGB 0-255, NHWC"),
-}
+def habit(backend: str) -> Pipeline:
+    """What users of ``backend``'s framework usually feed (its record's input habit)."""
+    found = find_record(backend)
+    if found is None:
+        return Pipeline()
+    own = found.habit
+    return Pipeline(rgb=own.rgb, scale=own.scale, layout=own.layout, note=own.note)
+
 
 _OPTION_KEYS = {"rgb", "mean", "scale", "std", "layout", "size"}
 
@@ -127,9 +128,9 @@ def pipelines(
     ``transform_param``); see the module docstring for the defaults.
     """
     spec_a, spec_b = _image_input(graph_a), _image_input(graph_b)
-    own_a = _with_options(_declared(HABITS.get(backend_a, Pipeline()), declared_a), options_a)
+    own_a = _with_options(_declared(habit(backend_a), declared_a), options_a)
     pipe_a = _normalised_like(own_a, graph_a, spec_a, graph_b, spec_b, "B")
-    mirror = replace(own_a, layout=HABITS.get(backend_b, Pipeline()).layout, note="mirrors A")
+    mirror = replace(own_a, layout=habit(backend_b).layout, note="mirrors A")
     pipe_b = _normalised_like(mirror, graph_b, spec_b, graph_a, spec_a, "A")
     pipe_b = _with_options(_declared(pipe_b, declared_b), options_b)
     return (_fit(pipe_a, spec_a, spec_b, "layout" in options_a),

@@ -1,69 +1,177 @@
-"""Which backends exist, the extra that installs each, and how to import one lazily.
+"""Every backend's record, and how to import an adapter lazily.
 
-This module imports no framework: it only names them.
+A backend is an adapter module ``parity.backends.<module>`` (it imports its framework) and
+a record, ``RECORD`` in ``parity.backends.<module>_record`` (it imports no framework), that
+says everything the core needs to know about it: which files it opens, the framework and
+the extra that installs it, what users of that framework usually feed, and how to word
+advice in its terms. Registering a backend is one line in :data:`RECORD_MODULES`.
+
+This module imports no framework, nor any record until one is asked for.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import importlib.metadata
+import importlib.util
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .errors import BackendUnavailable, UsageError
 
 if TYPE_CHECKING:
     from .backend import Backend
+    from .formats import Probe
+
+# The registered backends, in the order that decides which one opens a file several can
+# open (the first whose suffixes or content sniffing claim it).
+RECORD_MODULES = (
+    "onnxrt",
+    "pytorch",
+    "mxnet_symbol",
+    "opencv_caffe",
+    "keras_model",
+)
+_PACKAGE = "parity.backends"
+_PARITY_DIRS = (Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent
+                / "backends")
 
 
 @dataclass(frozen=True)
-class BackendInfo:
-    """Where a backend adapter lives and what installs its framework."""
+class InputHabit:
+    """What users of a framework usually feed a model: channel order, range, layout."""
+
+    rgb: bool = True
+    scale: float = 1.0
+    layout: str = "NCHW"
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class BackendRecord:
+    """What the core knows about one backend, without importing its framework.
+
+    Attributes:
+        name: the backend's name (``--a-backend NAME``, ``Backend.name``).
+        adapter: ``module:Class`` of the adapter, ``module`` relative to parity.backends.
+        extra: the pip extra that installs the framework (``parity[extra]``).
+        framework: the framework's import name (``onnxruntime``).
+        distribution: the framework's distribution name, for its version.
+        formats: what it opens, in words (``parity backends`` shows it).
+        suffixes: file suffixes it opens (lowercase, with the dot).
+        sniff: recognises its files by content when the suffix says nothing.
+        check: raises :class:`~parity.errors.ModelLoadError` for a file of another format
+            named with one of its suffixes.
+        callables: opens ``file.py:factory`` / ``module:factory`` specs.
+        habit: the input users of the framework usually feed (``--image`` defaults).
+        advice: message templates (``str.format`` fields named per key) in the
+            framework's own terms: ``set_eps`` (node, file, eps), ``round_up`` and
+            ``round_down`` (node, file), ``reexport`` (file).
+        attribute_names: framework attribute name -> parity's neutral name.
+        runtime: the runtime that executes it, when not the framework itself
+            (``OpenCV DNN`` runs Caffe files).
+    """
 
     name: str
+    adapter: str
     extra: str
-    module: str
-    cls: str
+    framework: str
+    distribution: str
     formats: str
+    suffixes: tuple[str, ...] = ()
+    sniff: Callable[[Probe], bool] | None = None
+    check: Callable[[Probe], None] | None = None
+    callables: bool = False
+    habit: InputHabit = InputHabit()
+    advice: Mapping[str, str] = field(default_factory=dict)
+    attribute_names: Mapping[str, str] = field(default_factory=dict)
+    runtime: str = ""
+
+    def advise(self, kind: str, **fields: Any) -> str | None:
+        """The ``kind`` advice filled in with ``fields``; None when the record has none."""
+        template = self.advice.get(kind)
+        return template.format(**fields) if template else None
+
+    def version(self) -> str | None:
+        """The installed framework's version, None when it is not installed."""
+        try:
+            return importlib.metadata.version(self.distribution)
+        except importlib.metadata.PackageNotFoundError:
+            return None
 
 
-BACKENDS: dict[str, BackendInfo] = {
-    info.name: info
-    for info in (
-        BackendInfo("onnxrt", "onnx", "parity.backends.onnxrt", "OnnxRuntimeBackend", ".onnx"),
-        BackendInfo(
-            "pytorch",
-            "torch",
-            "parity.backends.pytorch",
-            "TorchBackend",
-            "TorchScript .pt/.ts, torch.export .pt2, file.py:factory or module:factory",
-        ),
-        BackendInfo(
-            "mxnet", "mxnet", "parity.backends.mxnet_symbol", "MXNetBackend",
-            "prefix-symbol.json + prefix-NNNN.params",
-        ),
-        BackendInfo(
-            "caffe", "caffe", "parity.backends.opencv_caffe", "CaffeBackend",
-            ".prototxt + .caffemodel (run by OpenCV DNN)",
-        ),
-        BackendInfo(
-            "keras", "keras", "parity.backends.keras_model", "KerasBackend",
-            ".keras archives and Keras 2 .h5 files (Keras 3 on its torch backend)",
-        ),
-    )
-}
+@cache
+def records() -> dict[str, BackendRecord]:
+    """Every registered backend's record, by name, in registration order."""
+    found = {}
+    for module in RECORD_MODULES:
+        record = importlib.import_module(f"{_PACKAGE}.{module}_record").RECORD
+        found[record.name] = record
+    return found
+
+
+def record(name: str) -> BackendRecord:
+    """The record of backend ``name``; raises :class:`UsageError` listing the known ones."""
+    try:
+        return records()[name]
+    except KeyError:
+        raise UsageError(f"unknown backend {name!r}; known: {', '.join(records())}") from None
+
+
+def find_record(name: str) -> BackendRecord | None:
+    """The record of backend ``name``, None for a name no record has."""
+    return records().get(name)
 
 
 def backend_class(name: str) -> type[Backend]:
     """Import and return the adapter class for backend ``name``.
 
-    Any failure to import the framework becomes :class:`BackendUnavailable` naming the extra.
+    A missing or broken framework becomes :class:`BackendUnavailable` naming the extra; an
+    adapter that cannot import parity says parity is not installed; any other failure is
+    a bug in the adapter and keeps its traceback.
     """
+    info = record(name)
+    module_name, _, cls = info.adapter.partition(":")
+    if importlib.util.find_spec(info.framework.split(".")[0]) is None:
+        raise BackendUnavailable(name, info.extra, f"{info.framework} is not installed")
     try:
-        info = BACKENDS[name]
-    except KeyError:
-        raise UsageError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}") from None
-    try:
-        module = importlib.import_module(info.module)
-    except Exception as exc:  # frameworks fail to import in many ways (AttributeError, OSError...)
-        raise BackendUnavailable(name, info.extra, f"{type(exc).__name__}: {exc}") from exc
-    return getattr(module, info.cls)
+        module = importlib.import_module(f"{_PACKAGE}.{module_name}")
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing == "parity":
+            raise BackendUnavailable(name, info.extra, f"parity is not installed where the "
+                                     f"adapter runs ({exc})") from exc
+        if not _raised_in_parity(exc):
+            raise BackendUnavailable(name, info.extra, f"{info.framework} needs {exc.name}, "
+                                     "which is not installed") from exc
+        raise AdapterBug(name, module_name, exc) from exc
+    except Exception as exc:  # frameworks fail to import in many ways (AttributeError, OSError)
+        if isinstance(exc, SyntaxError) or _raised_in_parity(exc):
+            raise AdapterBug(name, module_name, exc) from exc
+        raise BackendUnavailable(name, info.extra, f"{info.framework} fails to import: "
+                                 f"{type(exc).__name__}: {exc}") from exc
+    return getattr(module, cls)
+
+
+class AdapterBug(RuntimeError):
+    """An adapter module failed to import for a reason of its own (not a ParityError: it
+    is a bug, and the CLI shows its traceback)."""
+
+    def __init__(self, name: str, module: str, exc: BaseException) -> None:
+        super().__init__(f"the {name} adapter ({_PACKAGE}.{module}) failed to import: "
+                         f"{type(exc).__name__}: {exc}; this is a bug in parity")
+
+
+def _raised_in_parity(exc: BaseException) -> bool:
+    """Whether the innermost frame of ``exc`` is parity's code (not a framework's)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    frames = [f for f in frames if "importlib" not in f.filename and "<frozen" not in f.filename]
+    if not frames:
+        return False
+    where = Path(frames[-1].filename).resolve()
+    return any(where.is_relative_to(folder) for folder in _PARITY_DIRS)
+

@@ -1,33 +1,31 @@
-"""What to change, in each framework's own words."""
+"""What to change, in each framework's own words (the backends' records hold the wording)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..registry import find_record
+
 
 def set_eps(backend: str, path: Path, node: str, eps: float) -> str:
     """How to give BatchNorm ``node`` the epsilon ``eps`` in the model at ``path``."""
-    where = path.name
-    return {
-        "caffe": f"set `batch_norm_param {{ eps: {eps:g} }}` on layer `{node}` in {where}",
-        "mxnet": f"set `eps={eps:g}` on BatchNorm `{node}` in {where}",
-        "onnxrt": f"set the `epsilon` attribute of `{node}` to {eps:g} in {where} "
-                  "(or re-export with the right eps)",
-        "pytorch": f"build `{node}` with `eps={eps:g}` (e.g. nn.BatchNorm2d(..., eps={eps:g}))",
-        "keras": f"set `epsilon={eps:g}` on BatchNormalization `{node}`",
-    }.get(backend, f"set eps={eps:g} on `{node}` in {where}")
+    return _advise(backend, "set_eps", node=node, file=path.name, eps=eps) or \
+        f"set eps={eps:g} on `{node}` in {path.name}"
 
 
 def round_pooling(backend: str, path: Path, node: str, up: bool) -> str:
     """How to make pooling ``node`` round its output size up (``up``) or down."""
-    where = path.name
-    flag = "True" if up else "False"
-    return {
-        "caffe": f"set `round_mode: {'CEIL' if up else 'FLOOR'}` in the pooling_param of layer "
-                 f"`{node}` in {where}",
-        "mxnet": f"set `pooling_convention='{'full' if up else 'valid'}'` on Pooling `{node}` "
-                 f"in {where}",
-        "onnxrt": f"set the `ceil_mode` attribute of `{node}` to {int(up)} in {where}",
-        "pytorch": f"build `{node}` with `ceil_mode={flag}` (nn.MaxPool2d(..., ceil_mode={flag}))",
-        "keras": f"pad the input of `{node}` (Keras has no ceil_mode; use padding='same')",
-    }.get(backend, f"set ceil_mode={flag} on `{node}` in {where}")
+    kind = "round_up" if up else "round_down"
+    return _advise(backend, kind, node=node, file=path.name) or \
+        f"set ceil_mode={up} on `{node}` in {path.name}"
+
+
+def reexport(backend: str, path: Path) -> str:
+    """How to write the model at ``path`` again once the source model is fixed."""
+    return _advise(backend, "reexport", file=path.name) or \
+        f"then convert it again to rewrite {path.name}"
+
+
+def _advise(backend: str, kind: str, **fields: object) -> str | None:
+    found = find_record(backend)
+    return found.advise(kind, **fields) if found else None

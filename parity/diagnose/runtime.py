@@ -9,6 +9,7 @@ import numpy as np
 
 from ..ops import op_class
 from ..report import FAIL, Hint, PairResult
+from .advice import reexport
 from .codes import PRECISION, TRAIN_MODE
 from .evidence import Evidence
 from .layers import parameters_by_class, runs_in_training
@@ -90,12 +91,7 @@ def _train_hint(evidence: Evidence, pair: PairResult, side: str, layer: str,
     ran = "with batch statistics" if is_norm else "with random dropout"
     letter = side.upper()
     reason = "; ".join(text for key, text in _SIGNS.items() if signs[key])
-    redo = {
-        "onnxrt": f"then torch.onnx.export(..., training=torch.onnx.TrainingMode.EVAL) "
-                  f"again to rewrite {backend.path.name}",
-        "pytorch": f"then torch.jit.trace / torch.export it again to rewrite "
-                   f"{backend.path.name}",
-    }.get(backend.name, f"then convert it again to rewrite {backend.path.name}")
+    redo = reexport(backend.name, backend.path)
     message = (f"{letter} ran `{layer}` {ran} ({reason}): the model was in training mode when "
                f"it was exported or traced. Call model.eval() before exporting/tracing, "
                f"{redo}.")

@@ -1,0 +1,72 @@
+"""The backends' records: what opens which file, choosing a runtime, import failures."""
+
+import re
+import sys
+
+import pytest
+
+from parity.errors import BackendUnavailable, ModelLoadError, UsageError
+from parity.formats import sniff
+from parity.registry import BackendRecord, backend_class, record, records
+
+FRAMEWORK_FREE = ("torch", "onnx", "onnxruntime", "cv2", "mxnet", "keras", "openvino",
+                  "ai_edge_litert")
+
+
+def test_every_record_is_complete():
+    for name, info in records().items():
+        assert info.name == name
+        assert info.suffixes and all(s.startswith(".") and s == s.lower() for s in info.suffixes)
+        assert info.adapter.count(":") == 1 and info.extra and info.framework
+        assert info.habit.layout in ("NCHW", "NHWC")
+
+
+def test_records_import_no_framework():
+    code = ("import sys; from parity.registry import records; records(); "
+            f"print([m for m in {FRAMEWORK_FREE!r} if m in sys.modules])")
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_default_backend_and_a_chosen_one(tmp_path):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"\x08\x07\x12\x00")
+    assert sniff(str(model)).backend == "onnxrt"
+    caffe = tmp_path / "deploy.prototxt"
+    caffe.write_text('name: "n"\nlayer { name: "a" type: "ReLU" }\n')
+    with pytest.raises(UsageError, match=r"the keras backend does not open this model .*"
+                                         r"backends that do: caffe"):
+        sniff(str(caffe), backend="keras")
+    with pytest.raises(UsageError, match="unknown backend 'nope'; known: onnxrt"):
+        sniff(str(model), backend="nope")
+
+
+def test_content_sniffing_without_a_known_suffix(tmp_path):
+    hdf5 = tmp_path / "weights.bin"
+    hdf5.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 8)
+    assert sniff(str(hdf5)).backend == "keras"
+    noise = tmp_path / "noise.bin"
+    noise.write_bytes(b"\x00\x01" * 8)
+    with pytest.raises(ModelLoadError, match=re.escape("unrecognised model format (expected "
+                                                       "one of .onnx")):
+        sniff(str(noise))
+
+
+def test_advice_is_filled_from_the_record():
+    assert record("caffe").advise("set_eps", node="bn", file="m.prototxt", eps=1e-3) == (
+        "set `batch_norm_param { eps: 0.001 }` on layer `bn` in m.prototxt")
+    assert record("mxnet").advise("reexport", file="x") is None
+
+
+def test_missing_framework_names_the_extra(monkeypatch):
+    ghost = BackendRecord(name="ghost", adapter="ghost:Ghost", extra="ghost",
+                          framework="parity_no_such_framework", distribution="nope",
+                          formats=".ghost", suffixes=(".ghost",))
+    monkeypatch.setitem(records(), "ghost", ghost)
+    with pytest.raises(BackendUnavailable, match=r"parity_no_such_framework is not installed\): "
+                                                 r"pip install 'parity\[ghost\]'"):
+        backend_class("ghost")
+    assert ghost.version() is None
