@@ -20,9 +20,9 @@ from typing import Any
 import torch
 import torch.fx
 
+from ..align.scopes import scope_from_hierarchy
 from ..errors import ModelLoadError
 from ..ops import is_ignored, op_key
-from ..scopes import scope_from_hierarchy
 
 # Positional arguments of aten ops that carry the attributes parity normalises.
 _ATTR_POSITIONS: dict[str, dict[str, int]] = {

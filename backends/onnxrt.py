@@ -12,11 +12,11 @@ import onnx
 import onnxruntime as ort
 from onnx import external_data_helper, helper, numpy_helper, shape_inference
 
+from ..align.scopes import scope_from_namespace, scope_from_onnx_name
 from ..backend import Backend
 from ..errors import ModelLoadError
 from ..graph import Graph, Node, TensorSpec
 from ..ops import is_ignored
-from ..scopes import scope_from_namespace, scope_from_onnx_name
 
 _DEFAULT_EPS = 1e-5
 # Which input of an op holds which parameter (Backend.parameters keys).

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from parity.align import align
 from parity.api import compare, make_feeds, open_model
 from parity.backend import Backend
-from parity.mapping import align
 
 
 def open_pair(args: dict[str, Any]) -> tuple[Backend, Backend, dict, dict, float]:

@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 
+from .align import align
 from .backend import Backend
 from .diff import diff_models
 from .errors import ParityError, UsageError
 from .formats import sniff
 from .inputs import Feeds, bind, load_arrays, random_arrays
-from .mapping import align
 from .metrics import Tolerance
 from .preprocess import pipelines, read_image
 from .registry import backend_class

@@ -109,12 +109,12 @@ def _backend_options(command: F) -> F:
 @_friendly_errors
 def compare(model_a: str, model_b: str, **options: Any) -> None:
     """Run MODEL_A and MODEL_B once each and report where they first diverge."""
+    from .align.mapping_file import read_mapping
     from .api import compare as run_compare
     from .api import open_model
     from .config import preprocessing_options
     from .errors import UsageError
     from .inputs import parse_shape
-    from .mapping_file import read_mapping
 
     _check_output(options["fmt"], options["output"])
     sources = {"--image": options["image"], "--input": options["input_file"],
@@ -277,9 +277,9 @@ def align(model_a: str, model_b: str, mapping_file: Path | None, a_weights: Path
     """Show how the nodes of MODEL_A and MODEL_B are paired (no forward pass)."""
     import json
 
+    from .align import align as align_graphs
+    from .align.mapping_file import read_mapping
     from .api import open_model
-    from .mapping import align as align_graphs
-    from .mapping_file import read_mapping
     from .render.json import alignment_dict
     from .render.text import alignment_renderable
 

@@ -7,11 +7,11 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from .align import Alignment, Match
 from .backend import Backend
 from .diagnose import Evidence, diagnose
 from .graph import Graph
 from .layout import same_layout
-from .mapping import Alignment, Match
 from .metrics import Tolerance, channel_max_abs, compare_arrays, squeeze_to_common
 from .pairing import paired
 from .report import DEFAULT_MIN_COVERAGE, FAIL, OK, SHAPE_MISMATCH, PairResult, Report, Side

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .mapping import Match
+from .align import Match
 
 Stream = Iterable[tuple[str, np.ndarray]]
 

@@ -8,8 +8,8 @@ import warnings
 import pytest
 
 from conftest import FIXTURES, trained_smallcnn
+from parity.align import Alignment, align
 from parity.graph import Graph, Node
-from parity.mapping import Alignment, align
 
 pytest.importorskip("torch", reason="parity[torch] not installed")
 pytest.importorskip("onnxruntime", reason="parity[onnx] not installed")

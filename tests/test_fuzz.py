@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import FIXTURES
+from parity.align.mapping_file import read_mapping
 from parity.config import preprocessing_options
 from parity.errors import ParityError
 from parity.formats import sniff
-from parity.mapping_file import read_mapping
 from parity.prototxt import build_graph, graph_inputs, input_transform, parse_prototxt
 from parity.symbol_json import read_symbol
 

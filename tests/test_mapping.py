@@ -1,8 +1,9 @@
 import pytest
 
+from parity.align import align
+from parity.align.names import normalise_name
 from parity.errors import NodeNotFound
 from parity.graph import Graph, Node, TensorSpec
-from parity.mapping import align, normalise_name
 
 
 def graph(*nodes: Node, source: str = "g") -> Graph:
@@ -125,8 +126,8 @@ def test_manual_mapping_overrides_a_wrong_automatic_match():
 
 
 def test_mapping_file(tmp_path):
+    from parity.align.mapping_file import read_mapping
     from parity.errors import UsageError
-    from parity.mapping_file import read_mapping
 
     toml = tmp_path / "map.toml"
     toml.write_text('"layer1.0.conv1" = "/layer1/layer1.0/conv1/Conv"\n"stage_*" = "s.*"\n')

@@ -1,6 +1,6 @@
 import pytest
 
-from parity.scopes import scope_from_hierarchy, scope_from_namespace, scope_from_onnx_name
+from parity.align.scopes import scope_from_hierarchy, scope_from_namespace, scope_from_onnx_name
 
 
 @pytest.mark.parametrize(("name", "scope"), [

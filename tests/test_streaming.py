@@ -14,8 +14,8 @@ torch = pytest.importorskip("torch", reason="parity[torch] not installed")
 
 import parity  # noqa: E402
 import parity.diff  # noqa: E402
+from parity.align import Match  # noqa: E402
 from parity.api import open_model  # noqa: E402
-from parity.mapping import Match  # noqa: E402
 from parity.pairing import paired  # noqa: E402
 
 CHAIN = f"{ROOT / 'tests' / 'models' / 'deep_chain.py'}:build"

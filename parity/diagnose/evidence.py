@@ -8,9 +8,9 @@ from functools import cached_property
 
 import numpy as np
 
+from ..align import Alignment
 from ..backend import Backend
 from ..graph import Graph
-from ..mapping import Alignment
 from ..metrics import Tolerance
 from ..ops import op_class
 from ..report import PairResult

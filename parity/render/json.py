@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from parity.align import Alignment
 from parity.graph import Graph
-from parity.mapping import Alignment
 from parity.report import Report
 
 

@@ -9,8 +9,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from parity.align import Alignment
 from parity.graph import Graph, dims_text
-from parity.mapping import Alignment
 from parity.report import Report
 
 from .json import alignment_dict

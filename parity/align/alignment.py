@@ -10,8 +10,8 @@ Strategies run in order and each only sees the nodes still unmatched:
    (``_output``, ``/``, ``.``, ``::``);
 5. ``scope``: module scope + op family + call order, for graphs that record module scopes
    (torch module paths vs the ONNX exporter's ``/layer1/layer1.0/conv1/Conv``);
-6. ``structure``: graph position, for everything still unmatched (:mod:`parity.structure`);
-7. ``sequence``: what is left between anchors, aligned as sequences (:mod:`parity.sequence`).
+6. ``structure``: graph position, for everything still unmatched (:mod:`.structure`);
+7. ``sequence``: what is left between anchors, aligned as sequences (:mod:`.sequence`).
 
 Folds are respected as matches are made: where one side computes as one op what the
 other splits into a chain (ONNX Conv with BatchNorm folded in vs torch Conv + BatchNorm;
@@ -24,17 +24,15 @@ Every match says which strategy found it. Works on :class:`Graph` only: no frame
 
 from __future__ import annotations
 
-import fnmatch
-import re
-from collections import Counter, defaultdict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .errors import NodeNotFound
+from ..graph import Graph
+from ..normalization import effective_input, leading_affine
 from .folds import move_to_fold_end
-from .graph import Graph, Node
-from .normalization import effective_input, leading_affine
-from .ops import family
+from .mapping_file import resolve_mapping
+from .names import Strategy, by_key, normalise_name
+from .scopes import by_scope, has_scopes
 from .sequence import match_sequences
 from .structure import match_structure
 
@@ -63,9 +61,6 @@ class Alignment:
     skipped_b: tuple[str, ...] = ()
 
 
-Strategy = Callable[[list[Node], list[Node]], list[tuple[str, str]]]
-
-
 def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignment:
     """Match the nodes of ``a`` and ``b``; see the module docstring for the strategies.
 
@@ -73,14 +68,14 @@ def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignm
     strategies after it see the folded chain's end as the matched node.
     """
     strategies: list[tuple[str, Strategy]] = [
-        ("exact", _by_key(lambda n: n.name)),
-        ("normalised", _by_key(lambda n: normalise_name(n.name))),
+        ("exact", by_key(lambda n: n.name)),
+        ("normalised", by_key(lambda n: normalise_name(n.name))),
     ]
-    if _has_scopes(a) and _has_scopes(b):
-        strategies.append(("scope", _by_scope))
+    if has_scopes(a) and has_scopes(b):
+        strategies.append(("scope", by_scope))
 
     skipped_a, skipped_b = _normalisation_steps(a), _normalisation_steps(b)
-    found = {x: Match(x, y, "manual") for x, y in _manual(a, b, manual or {})}
+    found = {x: Match(x, y, "manual") for x, y in resolve_mapping(a, b, manual or {})}
     taken_b = {m.b for m in found.values()}
     for x, y in _effective_inputs(a, b):
         if x not in found and y not in taken_b:
@@ -135,7 +130,7 @@ def _add_folded(
     skipped_a: set[str], skipped_b: set[str],
 ) -> None:
     """Add ``new`` matches to ``found``, each moved to the end of a chain the other side
-    computes as one op (see :mod:`parity.folds`); the chains' interiors join the skipped."""
+    computes as one op (see :mod:`.folds`); the chains' interiors join the skipped."""
     taken_a = {*found, *(m.a for m in new), *skipped_a}
     taken_b = {*(m.b for m in found.values()), *(m.b for m in new), *skipped_b}
     for match in new:
@@ -151,83 +146,3 @@ def _add_folded(
         found[new_a] = Match(new_a, new_b, f"{match.how}+fold")
 
 
-def normalise_name(name: str) -> str:
-    """Name without framework decoration: ``conv1_output`` and ``Conv1/`` -> ``conv1``."""
-    text = name.lower()
-    text = re.sub(r"(_output\d*|_fwd|:0)$", "", text)
-    return re.sub(r"[/.:\-]+", "_", text).strip("_")
-
-
-def _has_scopes(graph: Graph) -> bool:
-    return any(node.scope for node in graph.nodes)
-
-
-def _by_key(key: Callable[[Node], Hashable]) -> Strategy:
-    """Match nodes whose key is equal and unique on both sides."""
-
-    def strategy(left: list[Node], right: list[Node]) -> list[tuple[str, str]]:
-        keys_a = _unique_keys(left, key)
-        keys_b = _unique_keys(right, key)
-        return [(name, keys_b[k]) for k, name in keys_a.items() if k in keys_b]
-
-    return strategy
-
-
-def _unique_keys(nodes: list[Node], key: Callable[[Node], Hashable]) -> dict[Hashable, str]:
-    keys = [key(node) for node in nodes]
-    counts = Counter(keys)
-    return {k: node.name for k, node in zip(keys, nodes) if counts[k] == 1 and k}
-
-
-def _by_scope(left: list[Node], right: list[Node]) -> list[tuple[str, str]]:
-    keys_a, keys_b = _scope_keys(left), _scope_keys(right)
-    index_b = {k: name for name, k in keys_b.items()}
-    return [(name, index_b[k]) for name, k in keys_a.items() if k in index_b]
-
-
-def _scope_keys(nodes: list[Node]) -> dict[str, tuple[str, str, int]]:
-    """``(scope, op family, k)`` for the k-th op of that family in that scope.
-
-    Exporters give a module's second call its own scope (``relu`` then ``relu_1``);
-    such a scope is folded into the first so call order decides.
-    """
-    scopes = {(n.scope, family(n.op)) for n in nodes}
-    seen: defaultdict[tuple[str, str], int] = defaultdict(int)
-    keys = {}
-    for node in nodes:
-        fam = family(node.op)
-        scope = node.scope
-        base = re.sub(r"_\d+$", "", scope)
-        if base != scope and (base, fam) in scopes:
-            scope = base
-        keys[node.name] = (scope, fam, seen[(scope, fam)])
-        seen[(scope, fam)] += 1
-    return keys
-
-
-def _manual(a: Graph, b: Graph, mapping: Mapping[str, str]) -> list[tuple[str, str]]:
-    """Resolve the user's mapping; unknown names raise :class:`NodeNotFound`."""
-    pairs = []
-    names_a = [*a.input_names, *(n.name for n in a.nodes)]
-    where = str(getattr(mapping, "source", "mapping"))
-    for pattern_a, pattern_b in mapping.items():
-        if "*" not in pattern_a:
-            pairs.append((_point(a, pattern_a, "A", where), _point(b, pattern_b, "B", where)))
-            continue
-        regex = re.compile(fnmatch.translate(pattern_a).replace(".*", "(.*)"))
-        matched = [(name, found) for name in names_a if (found := regex.match(name))]
-        if not matched:
-            raise NodeNotFound(pattern_a, f"{where}: model A ({a.source})", a.closest(pattern_a))
-        for name, found in matched:
-            target = pattern_b
-            for group in found.groups():
-                target = target.replace("*", group, 1)
-            if b.has_point(target):
-                pairs.append((name, target))
-    return pairs
-
-
-def _point(graph: Graph, name: str, side: str, where: str) -> str:
-    if not graph.has_point(name):
-        raise NodeNotFound(name, f"{where}: model {side} ({graph.source})", graph.closest(name))
-    return name

@@ -1,6 +1,13 @@
-"""Module scopes from exporter node names (framework-free string handling)."""
+"""Module scopes: read from exporter node names (framework-free string handling), and
+matched across graphs (module scope + op family + call order)."""
 
 from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from ..graph import Graph, Node
+from ..ops import family
 
 
 def scope_from_onnx_name(name: str) -> str:
@@ -60,3 +67,33 @@ def scope_from_namespace(namespace: str) -> str:
     for segment in namespace.split("/")[1:-1]:
         parts = _join(parts, segment.split(":", 1)[0].strip())
     return ".".join(parts)
+
+
+def has_scopes(graph: Graph) -> bool:
+    return any(node.scope for node in graph.nodes)
+
+
+def by_scope(left: list[Node], right: list[Node]) -> list[tuple[str, str]]:
+    keys_a, keys_b = _scope_keys(left), _scope_keys(right)
+    index_b = {k: name for name, k in keys_b.items()}
+    return [(name, index_b[k]) for name, k in keys_a.items() if k in index_b]
+
+
+def _scope_keys(nodes: list[Node]) -> dict[str, tuple[str, str, int]]:
+    """``(scope, op family, k)`` for the k-th op of that family in that scope.
+
+    Exporters give a module's second call its own scope (``relu`` then ``relu_1``);
+    such a scope is folded into the first so call order decides.
+    """
+    scopes = {(n.scope, family(n.op)) for n in nodes}
+    seen: defaultdict[tuple[str, str], int] = defaultdict(int)
+    keys = {}
+    for node in nodes:
+        fam = family(node.op)
+        scope = node.scope
+        base = re.sub(r"_\d+$", "", scope)
+        if base != scope and (base, fam) in scopes:
+            scope = base
+        keys[node.name] = (scope, fam, seen[(scope, fam)])
+        seen[(scope, fam)] += 1
+    return keys

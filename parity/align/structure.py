@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 
+from ..graph import Graph, Node
+from ..ops import op_class
 from .folds import move_to_fold_end
-from .graph import Graph, Node
-from .ops import op_class
 
 _TIE_ATTRS = ("kernel", "stride", "group", "dilation", "axis")
 

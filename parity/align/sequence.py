@@ -12,8 +12,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Mapping
 
-from .graph import Graph, Node
-from .ops import compatible
+from ..graph import Graph, Node
+from ..ops import compatible
 from .structure import similarity
 
 _MAX_CELLS = 1_000_000  # segments larger than this are left alone rather than slow

@@ -6,11 +6,15 @@ A ``*`` in a key matches any text and the same text replaces the ``*`` in the va
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
-from .errors import UsageError
+from ..errors import NodeNotFound, UsageError
+from ..graph import Graph
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,3 +49,31 @@ def read_mapping(path: Path) -> MappingFile:
         raise UsageError(f"{path}: value of {bad[0]!r} is not a node name (a string); "
                          "write a_name = \"b_name\"")
     return MappingFile(dict(data), path)
+
+
+def resolve_mapping(a: Graph, b: Graph, mapping: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Resolve the user's mapping; unknown names raise :class:`NodeNotFound`."""
+    pairs = []
+    names_a = [*a.input_names, *(n.name for n in a.nodes)]
+    where = str(getattr(mapping, "source", "mapping"))
+    for pattern_a, pattern_b in mapping.items():
+        if "*" not in pattern_a:
+            pairs.append((_point(a, pattern_a, "A", where), _point(b, pattern_b, "B", where)))
+            continue
+        regex = re.compile(fnmatch.translate(pattern_a).replace(".*", "(.*)"))
+        matched = [(name, found) for name in names_a if (found := regex.match(name))]
+        if not matched:
+            raise NodeNotFound(pattern_a, f"{where}: model A ({a.source})", a.closest(pattern_a))
+        for name, found in matched:
+            target = pattern_b
+            for group in found.groups():
+                target = target.replace("*", group, 1)
+            if b.has_point(target):
+                pairs.append((name, target))
+    return pairs
+
+
+def _point(graph: Graph, name: str, side: str, where: str) -> str:
+    if not graph.has_point(name):
+        raise NodeNotFound(name, f"{where}: model {side} ({graph.source})", graph.closest(name))
+    return name

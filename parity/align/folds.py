@@ -8,8 +8,8 @@ skipped.
 
 from __future__ import annotations
 
-from .graph import Graph, Node
-from .ops import FOLDS, family
+from ..graph import Graph, Node
+from ..ops import FOLDS, family
 
 
 def fold_tail(graph: Graph, head: str, taken: set[str]) -> list[str]:
