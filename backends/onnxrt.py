@@ -19,6 +19,12 @@ from ..graph import Graph, Node, TensorSpec
 from ..ops import is_ignored
 
 _DEFAULT_EPS = 1e-5
+# Initializers up to this size (shape and axes tensors that shape inference reads) stay in
+# the model proto; larger ones are detached as arrays (see detach_weights).
+_INLINE_BYTES = 1024
+_DETACHED = "parity-detached-weights"
+_DATA_FIELDS = ("raw_data", "float_data", "int32_data", "int64_data", "double_data",
+                "uint64_data", "external_data")
 # Which input of an op holds which parameter (Backend.parameters keys).
 _PARAM_INPUTS = {
     "Conv": {"weight": 1, "bias": 2}, "ConvTranspose": {"weight": 1, "bias": 2},
@@ -36,9 +42,14 @@ class OnnxRuntimeBackend(Backend):
 
     def __init__(self, path: Path, weights: Path | None = None, **options: Any) -> None:
         super().__init__(path, weights, **options)
-        self.model = load_model(self.path)
+        model = load_model(self.path)
+        self._weights = detach_weights(model)
+        # A fresh copy of the now weightless model lets the parsed weights' memory go.
+        self.model = onnx.ModelProto()
+        self.model.CopyFrom(model)
+        del model
         self._value_info = _inferred_value_infos(self.model)
-        self._sessions: dict[tuple[str, ...], ort.InferenceSession] = {}
+        self._capture: ort.InferenceSession | None = None
 
     @cached_property
     def _protos(self) -> dict[str, onnx.NodeProto]:
@@ -83,33 +94,36 @@ class OnnxRuntimeBackend(Backend):
         return _dims(info)
 
     def _run(self, feeds: Mapping[str, np.ndarray], fetch: list[str]) -> dict[str, Any]:
+        session = self._session()
         tensors = [self._protos[name].output[0] for name in fetch]
-        session = self._session(tuple(dict.fromkeys(tensors)))
         typed_feeds = {
             inp.name: np.asarray(feeds[inp.name]).astype(_numpy_type(inp.type), copy=False)
             for inp in session.get_inputs()
         }
-        names = [out.name for out in session.get_outputs()]
+        names = list(dict.fromkeys(tensors))
         values = dict(zip(names, session.run(names, typed_feeds)))
         return {name: values[tensor] for name, tensor in zip(fetch, tensors)}
 
-    def _session(self, tensors: tuple[str, ...]) -> ort.InferenceSession:
-        if tensors not in self._sessions:
-            serialized = self._with_outputs(tensors)
+    def _session(self) -> ort.InferenceSession:
+        """The one session with every node's output as a graph output, built on first use."""
+        if self._capture is None:
+            tensors = dict.fromkeys(self._protos[node.name].output[0] for node in self.graph)
             options = ort.SessionOptions()
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
             options.log_severity_level = 3
+            options.add_external_initializers(
+                list(self._weights),
+                [ort.OrtValue.ortvalue_from_numpy(array) for array in self._weights.values()])
             try:
-                session = ort.InferenceSession(
-                    serialized, options, providers=["CPUExecutionProvider"]
-                )
+                self._capture = ort.InferenceSession(
+                    self._with_outputs(tuple(tensors)), options,
+                    providers=["CPUExecutionProvider"])
             except Exception as exc:  # onnxruntime raises its own exception types
                 raise ModelLoadError(self.path, f"onnxruntime cannot run it ({exc})") from None
-            self._sessions = {tensors: session}  # keep only the latest session in memory
-        return self._sessions[tensors]
+        return self._capture
 
     def _with_outputs(self, tensors: tuple[str, ...]) -> bytes:
-        """The model serialised with ``tensors`` as its outputs (no copy of the weights)."""
+        """The weightless model serialised with ``tensors`` as its outputs."""
         outputs = list(self.model.graph.output)
         del self.model.graph.output[:]
         self.model.graph.output.extend(self._output_info(t) for t in tensors)
@@ -144,7 +158,9 @@ class OnnxRuntimeBackend(Backend):
     @cached_property
     def _constants(self) -> dict[str, np.ndarray]:
         """Initializers and Constant outputs, also reached through Identity nodes."""
-        values = {init.name: numpy_helper.to_array(init) for init in self.model.graph.initializer}
+        values = {init.name: numpy_helper.to_array(init) for init in self.model.graph.initializer
+                  if init.name not in self._weights}
+        values.update(self._weights)
         for proto in self.model.graph.node:
             if proto.op_type == "Constant" and proto.attribute and proto.output:
                 value = helper.get_attribute_value(proto.attribute[0])
@@ -155,7 +171,7 @@ class OnnxRuntimeBackend(Backend):
         return values
 
     def close(self) -> None:
-        self._sessions.clear()
+        self._capture = None
 
 
 def load_model(path: Path) -> onnx.ModelProto:
@@ -178,6 +194,25 @@ def load_model(path: Path) -> onnx.ModelProto:
             raise ModelLoadError(path, f"cannot read its external data ({_one_line(exc)})"
                                  ) from None
     return model
+
+
+def detach_weights(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    """Move every initializer larger than a shape tensor out of ``model``, as arrays.
+
+    Each one stays in the graph as a stub (name, type, dims, marked external) so shape
+    inference and serialisation skip the weights and a session gets them back, uncopied,
+    through ``SessionOptions.add_external_initializers``.
+    """
+    arrays = {}
+    for tensor in model.graph.initializer:
+        if tensor.ByteSize() <= _INLINE_BYTES or tensor.data_type == onnx.TensorProto.STRING:
+            continue
+        arrays[tensor.name] = numpy_helper.to_array(tensor)
+        for field in _DATA_FIELDS:
+            tensor.ClearField(field)
+        tensor.data_location = onnx.TensorProto.EXTERNAL
+        tensor.external_data.add(key="location", value=_DETACHED)
+    return arrays
 
 
 def _check_location(tensor: onnx.TensorProto, path: Path) -> None:
@@ -233,7 +268,7 @@ def _inferred_value_infos(model: onnx.ModelProto) -> dict[str, onnx.ValueInfoPro
     infos = {}
     for info in (*graph.input, *graph.value_info, *graph.output):
         infos[info.name] = onnx.ValueInfoProto()
-        infos[info.name].CopyFrom(info)  # a copy: the inferred model (weights too) can go
+        infos[info.name].CopyFrom(info)  # a copy: the inferred model can go
     return infos
 
 
