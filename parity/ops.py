@@ -29,7 +29,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "mul": ("mul", "mul_", "_mul", "elemwise_mul", "broadcast_mul"),
     "sub": ("sub", "rsub", "_minus", "elemwise_sub", "broadcast_sub"),
     "concat": ("concat", "cat", "_cat"),
-    "flatten": ("flatten", "reshape", "view", "_reshape_alias"),
+    "flatten": ("flatten", "reshape", "view", "_reshape_alias", "unflatten"),
     "linear": ("gemm", "linear", "addmm", "matmul", "fullyconnected", "innerproduct", "dense"),
     "pad": ("pad", "zeropadding2d", "constant_pad_nd"),
     "softmax": ("softmax", "_softmax", "softmaxoutput", "softmaxactivation"),
@@ -37,6 +37,13 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "identity": ("identity", "clone", "contiguous", "detach"),
     "eltwise": ("eltwise",),
     "scalar": ("_minus_scalar", "_mul_scalar", "_plus_scalar", "_div_scalar"),
+    "layernorm": ("layernormalization", "layer_norm", "native_layer_norm", "layernorm"),
+    "gelu": ("gelu",),
+    "silu": ("silu", "silu_", "swish"),
+    "transpose": ("transpose", "permute", "swapaxes", "t", "numpy_t"),
+    "gather": ("gather", "select", "index_select", "embedding"),
+    "attention": ("scaled_dot_product_attention", "_scaled_dot_product_flash_attention_for_cpu",
+                  "attention", "multiheadattention", "_native_multi_head_attention"),
 }
 
 # Ops another framework may fold into the op before them: a chain head -> tail families.
@@ -69,8 +76,11 @@ def family(op: str) -> str:
     return _BY_OP.get(key, key)
 
 
-# Families that name the same computation in different frameworks' vocabularies.
-_COMPATIBLE = frozenset({
+# Pairs of families that may name the same computation in different frameworks'
+# vocabularies. The relation is exactly this list (plus each family with itself): it is not
+# closed transitively, so "activation ~ relu" and "activation ~ sigmoid" do not make a ReLU
+# compatible with a Sigmoid.
+COMPATIBLE: frozenset[frozenset[str]] = frozenset({
     frozenset(pair) for pair in (
         ("activation", "relu"), ("activation", "sigmoid"), ("activation", "tanh"),
         ("pooling", "maxpool"), ("pooling", "avgpool"), ("eltwise", "add"),
@@ -78,34 +88,22 @@ _COMPATIBLE = frozenset({
     )
 })
 
-
-def _classes() -> dict[str, str]:
-    """Family -> class: families linked through ``_COMPATIBLE`` share one class name."""
-    parent: dict[str, str] = {}
-
-    def root(name: str) -> str:
-        while parent.get(name, name) != name:
-            name = parent[name]
-        return name
-
-    for pair in _COMPATIBLE:
-        first, second = sorted(pair)
-        parent[root(second)] = root(first)
-    return {name: root(name) for name in parent}
-
-
-_CLASS = _classes()
+# Kinds that diagnosis checks ask about ("is this a BatchNorm?"): a Caffe Scale is the second
+# half of a BatchNorm. Every other family is its own kind.
+_KIND = {"scale": "batchnorm"}
 
 
 def op_class(op: str) -> str:
-    """The class of ops that may compute the same value as ``op`` in another framework."""
+    """The kind of layer ``op`` is, for checks that ask what a node does (not whether two
+    nodes may pair: that is :func:`compatible`)."""
     fam = family(op)
-    return _CLASS.get(fam, fam)
+    return _KIND.get(fam, fam)
 
 
 def compatible(op_a: str, op_b: str) -> bool:
     """True when two ops of any frameworks may compute the same value."""
-    return op_class(op_a) == op_class(op_b)
+    fam_a, fam_b = family(op_a), family(op_b)
+    return fam_a == fam_b or frozenset((fam_a, fam_b)) in COMPATIBLE
 
 
 def is_ignored(op: str) -> bool:

@@ -8,11 +8,13 @@ skipped.
 
 from __future__ import annotations
 
+from collections.abc import Container
+
 from ..graph import Graph, Node
 from ..ops import FOLDS, family
 
 
-def fold_tail(graph: Graph, head: str, taken: set[str]) -> list[str]:
+def fold_tail(graph: Graph, head: str, taken: Container[str]) -> list[str]:
     """Unmatched single-consumer successors of ``head`` another framework may fold in."""
     foldable = FOLDS.get(family(graph.node(head).op), frozenset())
     tail, current = [], head
@@ -26,7 +28,7 @@ def fold_tail(graph: Graph, head: str, taken: set[str]) -> list[str]:
 
 
 def move_to_fold_end(
-    a: Graph, b: Graph, x: str, y: str, taken_a: set[str], taken_b: set[str]
+    a: Graph, b: Graph, x: str, y: str, taken_a: Container[str], taken_b: Container[str]
 ) -> tuple[str, str, list[str], list[str]] | None:
     """``(new_x, new_y, skipped_a, skipped_b)`` when only one side of the pair has a tail."""
     tail_a = fold_tail(a, x, taken_a)
@@ -38,7 +40,7 @@ def move_to_fold_end(
     return None
 
 
-def _reads_like(graph: Graph, head: str, taken: set[str], other: Node) -> bool:
+def _reads_like(graph: Graph, head: str, taken: Container[str], other: Node) -> bool:
     """Whether an unmatched consumer of ``head`` has ``other``'s family: then the op is
     there on this side too (e.g. a ReLU that also reads another tensor), not folded."""
     return any(

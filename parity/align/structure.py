@@ -1,23 +1,28 @@
 """Structural alignment: match nodes by where they sit in the graph, not by name.
 
-Starting from pairs already known (the inputs, name matches, the user's mapping), a node
-of A is matched to a node of B when both have compatible op families and the same
-*nearest matched ancestors* (ancestors found by looking through unmatched nodes, so an
-extra Flatten, Identity or a folded BatchNorm on one side does not break the chain).
-Ties are broken by output shape (layout aware), attributes, then sibling order.
-Passes repeat until nothing new is found.
+Starting from pairs already known (the inputs, name matches, the user's mapping), one sweep
+goes over A in topological order. An unmatched node ``x`` is matched to a node ``y`` of B
+that has the same *nearest matched ancestors* (ancestors found by looking through unmatched
+nodes, so an extra Flatten, Identity or a folded BatchNorm on one side does not break the
+chain) and a compatible op. Candidates are the unmatched nodes close below the partner of
+one of ``x``'s ancestors; the most similar (output shape, layout aware, and attributes)
+wins, then the one nearest its ancestors, then B's order.
+
+A node's nearest ancestors are computed once on A (its parents are final when the sweep
+reaches it) and on demand on B (kept until a node upstream of it is matched), so the sweep
+costs about O(N x window) rather than a pass over both graphs per step of a chain.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 
 from ..graph import Graph, Node
-from ..ops import op_class
+from ..ops import compatible
 from .folds import move_to_fold_end
 
 _TIE_ATTRS = ("kernel", "stride", "group", "dilation", "axis")
+_WINDOW = 48  # B nodes looked at below an ancestor's partner, per node of A
 
 
 def match_structure(
@@ -30,84 +35,113 @@ def match_structure(
     chain's interior joins ``skip_a``/``skip_b``.
     """
     forward = dict(matched)
+    backward = {y: x for x, y in forward.items()}
+    near_b = _Nearest(b, backward)
+    taken_a, taken_b = _Taken(forward, skip_a), _Taken(backward, skip_b)
+    near_a: dict[str, frozenset[str]] = {}
+
+    def up_a(name: str) -> frozenset[str]:
+        return frozenset((name,)) if name in forward else near_a.get(name, frozenset())
+
     found: list[tuple[str, str]] = []
-    while True:
-        backward = {y: x for x, y in forward.items()}
-        nearest_a, nearest_b = a.nearest(forward), b.nearest(backward)
-        groups_a = _groups(a, forward, skip_a, nearest_a, {x: x for x in forward})
-        groups_b = _groups(b, backward, skip_b, nearest_b, backward)
-        new = [pair for key, nodes in groups_a.items()
-               for pair in _pair_group(a, b, nodes, groups_b.get(key, []))]
-        new = [(x, y) for x, y in new if x not in forward and y not in backward]
-        if not new:
-            return found
-        for x, y in _one_to_one(new):
-            moved = move_to_fold_end(a, b, x, y, {*forward, *skip_a}, {*backward, *skip_b})
-            if moved is not None:
-                x, y, interior_a, interior_b = moved
-                skip_a.update(interior_a)
-                skip_b.update(interior_b)
-            forward[x] = y
-            backward[y] = x
-            found.append((x, y))
-
-
-def _groups(
-    graph: Graph, matched: Mapping[str, str], skip: set[str],
-    nearest: Mapping[str, tuple[str, ...]], to_a: Mapping[str, str],
-) -> dict[frozenset[str], list[Node]]:
-    """Unmatched nodes keyed by their nearest matched ancestors, named as on side A."""
-    groups: defaultdict[frozenset[str], list[Node]] = defaultdict(list)
-    for node in graph.nodes:
-        if node.name in matched or node.name in skip or not nearest[node.name]:
+    for node in a.nodes:
+        near_a[node.name] = frozenset().union(*(up_a(p) for p in node.inputs))
+        if node.name in taken_a or not near_a[node.name]:
             continue
-        groups[frozenset(to_a[m] for m in nearest[node.name])].append(node)
-    return groups
+        y = _best_candidate(node, b, {forward[p] for p in near_a[node.name]}, near_b, taken_b)
+        if y is None:
+            continue
+        x = node.name
+        moved = move_to_fold_end(a, b, x, y, taken_a, taken_b)
+        if moved is not None:
+            x, y, interior_a, interior_b = moved
+            skip_a.update(interior_a)
+            skip_b.update(interior_b)
+        forward[x] = y
+        backward[y] = x
+        near_b.matched(y)
+        found.append((x, y))
+    return found
 
 
-def _pair_group(a: Graph, b: Graph, left: list[Node], right: list[Node]) -> list[tuple[str, str]]:
-    """Pairs between nodes hanging from the same matched ancestors.
+def _best_candidate(
+    x: Node, b: Graph, ancestors: set[str], near_b: _Nearest, taken_b: _Taken
+) -> str | None:
+    """The unmatched node of B below ``ancestors`` (same nearest matched ancestors, a
+    compatible op) most like ``x``; looks at most ``_WINDOW`` nodes down."""
+    best: tuple[int, int, int] | None = None
+    choice = None
+    frontier = [max(ancestors, key=lambda name: b.order.get(name, -1))]
+    seen, depth = set(frontier), 0
+    while frontier and len(seen) <= _WINDOW:
+        depth += 1
+        step = []
+        for name in frontier:
+            for user in b.consumers.get(name, ()):
+                if user in seen:
+                    continue
+                seen.add(user)
+                if user in taken_b.matched:
+                    if user in ancestors:
+                        step.append(user)
+                    continue
+                step.append(user)
+                y = b.node(user)
+                if (user in taken_b.skip or not compatible(x.op, y.op)
+                        or near_b.of(user) != ancestors):
+                    continue
+                rank = (-similarity(x, y), depth, b.order[user])
+                if best is None or rank < best:
+                    best, choice = rank, user
+        frontier = step
+    return choice
 
-    Per op class, only the shallowest nodes of each side are paired in one pass, so a
-    chain is matched one step at a time (its next step then hangs from the new match).
-    """
-    pairs = []
-    shallow_b = _shallowest_by_class(b, right)
-    for cls, xs in _shallowest_by_class(a, left).items():
-        ys = shallow_b.get(cls, [])
-        if len(xs) == len(ys) == 1:
-            pairs.append((xs[0].name, ys[0].name))
-        elif ys:
-            pairs += _pair_by_similarity(xs, ys)
-    return pairs
+
+class _Taken(Container[str]):
+    """Matched or skipped nodes of one side, as a live view (no copy per lookup)."""
+
+    def __init__(self, matched: Mapping[str, str], skip: set[str]) -> None:
+        self.matched, self.skip = matched, skip
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.matched or name in self.skip
 
 
-def _shallowest_by_class(graph: Graph, nodes: list[Node]) -> dict[str, list[Node]]:
-    """Per op class, the group's nodes of that class at the smallest depth in the group."""
-    names = {n.name for n in nodes}
-    depth: dict[str, int] = {}
-    for node in nodes:  # topological order
-        depth[node.name] = max((depth[p] + 1 for p in node.inputs if p in names), default=0)
-    by_class: defaultdict[str, list[Node]] = defaultdict(list)
-    for node in nodes:
-        by_class[op_class(node.op)].append(node)
-    return {
-        cls: [n for n in members if depth[n.name] == min(depth[m.name] for m in members)]
-        for cls, members in by_class.items()
-    }
+class _Nearest:
+    """Nearest matched ancestors of B's nodes, computed on demand and kept until a node
+    upstream is matched."""
 
+    def __init__(self, graph: Graph, matched: Mapping[str, str]) -> None:
+        self.graph, self._matched = graph, matched
+        self._cache: dict[str, frozenset[str]] = {}
 
-def _pair_by_similarity(xs: list[Node], ys: list[Node]) -> list[tuple[str, str]]:
-    """Pair each node with its unique most similar counterpart; equal counts pair in order."""
-    pairs = []
-    for x in xs:
-        scores = [similarity(x, y) for y in ys]
-        best = max(scores)
-        if scores.count(best) == 1:
-            pairs.append((x.name, ys[scores.index(best)].name))
-    if not pairs and len(xs) == len(ys):
-        pairs = [(x.name, y.name) for x, y in zip(xs, ys)]
-    return pairs
+    def _up(self, name: str) -> frozenset[str]:
+        return frozenset((name,)) if name in self._matched else self._cache[name]
+
+    def of(self, name: str) -> frozenset[str]:
+        """``name``'s nearest matched ancestors (graph inputs count when matched)."""
+        stack = [name]
+        while stack:
+            top = stack[-1]
+            if top in self._cache:
+                stack.pop()
+                continue
+            parents = self.graph.node(top).inputs if top in self.graph else ()
+            missing = [p for p in parents if p not in self._matched and p not in self._cache]
+            if missing:
+                stack.extend(missing)
+                continue
+            self._cache[top] = frozenset().union(*(self._up(p) for p in parents))
+            stack.pop()
+        return self._cache[name]
+
+    def matched(self, name: str) -> None:
+        """``name`` was just matched: forget what was computed through it."""
+        stack = list(self.graph.consumers.get(name, ()))
+        while stack:
+            user = stack.pop()
+            if self._cache.pop(user, None) is not None and user not in self._matched:
+                stack.extend(self.graph.consumers.get(user, ()))
 
 
 def similarity(x: Node, y: Node) -> int:
@@ -129,13 +163,3 @@ def _canonical(node: Node) -> tuple[int | None, ...] | None:
     if node.attrs.get("layout") == "NHWC" and len(shape) == 4:
         shape = (shape[0], shape[3], shape[1], shape[2])
     return tuple(shape[1:])
-
-
-def _one_to_one(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Drop pairs that claim a node another pair of this pass claims too."""
-    count_a: defaultdict[str, int] = defaultdict(int)
-    count_b: defaultdict[str, int] = defaultdict(int)
-    for x, y in pairs:
-        count_a[x] += 1
-        count_b[y] += 1
-    return [(x, y) for x, y in pairs if count_a[x] == 1 and count_b[y] == 1]
