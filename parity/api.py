@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 from .align import align
 from .backend import Backend
 from .diff import diff_models
+from .environment import environment
 from .errors import ParityError, UsageError
 from .formats import sniff
 from .inputs import Feeds, bind, load_arrays, random_arrays
@@ -136,6 +138,7 @@ def compare(
         Tolerance(atol, rtol), inputs_a=feeds_a.description, inputs_b=feeds_b.description,
         on_pair=saver, min_coverage=min_coverage,
     )
+    report = replace(report, environment=environment(model_a, model_b))
     if saver is not None:
         saver.finish(report)
     return report

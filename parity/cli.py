@@ -72,6 +72,15 @@ def _backend_options(command: F) -> F:
     return command
 
 
+def _verbosity_options(command: F) -> F:
+    """-q (the verdict line only) and -v (how pairs were aligned, every unmatched node)."""
+    command = click.option("-v", "--verbose", count=True,
+                           help="Also show how each pair was aligned and every unmatched and "
+                                "skipped node.")(command)
+    return click.option("-q", "--quiet", is_flag=True,
+                        help="Print only the verdict line.")(command)
+
+
 @cli.command()
 @click.argument("model_a")
 @click.argument("model_b")
@@ -104,6 +113,7 @@ def _backend_options(command: F) -> F:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--output", type=click.Path(path_type=Path), help="Write the report to FILE.")
 @click.option("--all", "show_all", is_flag=True, help="Show every row of the table.")
+@_verbosity_options
 @click.option("--save-tensors", type=click.Path(path_type=Path),
               help="Save every compared tensor of both sides (npz) and the JSON report in DIR.")
 @_friendly_errors
@@ -146,7 +156,8 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
             save_tensors=options["save_tensors"],
             min_coverage=options["min_coverage"],
         )
-    _emit_report(report, options["fmt"], options["output"], options["show_all"])
+    _emit_report(report, options["fmt"], options["output"], options["show_all"],
+                 _verbosity(options))
     sys.exit(0 if report.ok else 1)
 
 
@@ -171,25 +182,50 @@ def _load_options(options: dict[str, Any], side: str) -> dict[str, Any]:
     return loaded
 
 
-def _emit_report(report: Any, fmt: str, output: Path | None, show_all: bool) -> None:
+def _verbosity(options: dict[str, Any]) -> int:
+    return -1 if options["quiet"] else options["verbose"]
+
+
+def _emit_report(report: Any, fmt: str, output: Path | None, show_all: bool,
+                 verbosity: int = 0) -> None:
+    """The report to FILE or stdout; with a FILE the terminal still gets the verdict, the
+    first divergence and the hints."""
     from .errors import UsageError
     from .render.html import render_html
     from .render.json import render_json
     from .render.markdown import render_markdown
-    from .render.text import render_text, report_renderable
+    from .render.text import print_brief, print_report, render_text
 
+    width, wrap = _terminal_width(), sys.stdout.isatty()
     renderers = {"json": render_json, "markdown": render_markdown, "html": render_html,
-                 "table": lambda r: render_text(r, show_all=show_all)}
+                 "table": lambda r: render_text(r, show_all=show_all, verbosity=verbosity)}
+    console = _console(width)
     if output is not None:
         try:
             output.write_text(renderers[fmt](report), encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"{output}: cannot write the report ({exc.strerror})") from None
+        if verbosity < 0:
+            print_report(console, report, width=width, verbosity=verbosity, wrap=wrap)
+        else:
+            print_brief(console, report, wrap=wrap)
         click.echo(f"report written to {output}", err=True)
     elif fmt == "table":
-        _console().print(report_renderable(report, show_all=show_all))
+        print_report(console, report, width=width, show_all=show_all, verbosity=verbosity,
+                     wrap=wrap)
     else:
         click.echo(renderers[fmt](report), nl=False)
+
+
+def _terminal_width() -> int | None:
+    """The terminal's width; when piped, ``$COLUMNS`` if set, else None (nothing wrapped)."""
+    import os
+    import shutil
+
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else None
 
 
 def _check_output(fmt: str, output: Path | None) -> None:
@@ -205,14 +241,15 @@ def _check_output(fmt: str, output: Path | None) -> None:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--output", type=click.Path(path_type=Path), help="Write the report to FILE.")
 @click.option("--all", "show_all", is_flag=True, help="Show every row of the table.")
+@_verbosity_options
 @_friendly_errors
-def report(folder: Path, fmt: str, output: Path | None, show_all: bool) -> None:
+def report(folder: Path, fmt: str, output: Path | None, show_all: bool, **options: Any) -> None:
     """Re-render a run saved with --save-tensors (or a JSON report), no framework needed."""
     from .saved_run import load_report
 
     _check_output(fmt, output)
     saved = load_report(folder)
-    _emit_report(saved, fmt, output, show_all)
+    _emit_report(saved, fmt, output, show_all, _verbosity(options))
     sys.exit(0 if saved.ok else 1)
 
 
@@ -335,11 +372,14 @@ def inspect(model: str, weights: Path | None, epoch: int | None, fmt: str) -> No
     console.print(table)
 
 
-def _console() -> Any:
-    """A rich console; wide when piped so node names are not cut in pasted reports."""
+def _console(width: int | None = None) -> Any:
+    """A rich console: the terminal's own, or when piped one as wide as ``width`` (or
+    unlimited, so node names and prose are never cut in logs and pasted reports)."""
     from rich.console import Console
 
-    return Console(width=None if sys.stdout.isatty() else 200)
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=width or 100_000, highlight=False)
 
 
 @cli.command()

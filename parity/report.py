@@ -98,6 +98,8 @@ class Report:
     skipped_a: tuple[str, ...] = ()
     skipped_b: tuple[str, ...] = ()
     min_coverage: float = DEFAULT_MIN_COVERAGE
+    # parity, Python, OS and framework versions of the run (see parity.environment)
+    environment: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -157,6 +159,7 @@ class Report:
                 {"code": h.code, "node": h.node, "message": h.message, "evidence": h.evidence}
                 for h in self.hints
             ],
+            "environment": dict(self.environment),
         }
 
 

@@ -98,6 +98,7 @@ def _report_from_dict(data: dict[str, Any]) -> Report:
         skipped_a=tuple(data.get("skipped_a", ())),
         skipped_b=tuple(data.get("skipped_b", ())),
         min_coverage=float(data.get("coverage", {}).get("min", DEFAULT_MIN_COVERAGE)),
+        environment={str(k): str(v) for k, v in data.get("environment", {}).items()},
     )
 
 

@@ -73,7 +73,8 @@ def test_json_report_contract(tmp_path):
 def test_markdown_report_is_a_github_table():
     result = invoke("compare", BAD, SCRIPT, "--format", "markdown")
     lines = result.output.splitlines()
-    assert lines[0] == "### parity report: divergence found"
+    assert lines[0] == ("### parity: models diverge at `/layer2/layer2.0/bn2/BatchNormalization` "
+                        "(BatchNormalization)")
     header = next(i for i, line in enumerate(lines) if line.startswith("| # |"))
     assert lines[header + 1].startswith("|---:|")
     assert any("← first divergence" in line and "layer2.0.bn2" in line for line in lines)

@@ -17,7 +17,7 @@ pytest.importorskip("cv2", reason="the docs use every backend")
 pytest.importorskip("parity.backends.mxnet_symbol", reason="the docs use every backend")
 
 BLOCK = re.compile(r"```console\n(.*?)```", re.S)
-CHECKED = ("first divergence:", "hint [", "ok:", "### parity report")
+CHECKED = ("first divergence:", "hint [", "ok:", "### parity")
 
 
 def commands() -> list[tuple[str, str, int, list[str]]]:

@@ -27,7 +27,7 @@ def summary_line(report: Report) -> str:
     """One sentence: how many pairs, how many failed, where it first diverged."""
     failed = sum(p.failed for p in report.pairs)
     text = (f"{len(report.pairs)} pairs compared, {failed} outside tolerance; "
-            f"unmatched: {len(report.unmatched_a)} in A, {len(report.unmatched_b)} in B")
+            + unmatched_text(report))
     skipped = len(report.skipped_a) + len(report.skipped_b)
     if skipped:
         text += f"; {skipped} skipped (fused chains, in-graph normalisation)"
@@ -72,9 +72,28 @@ def status_text(pair: PairResult) -> str:
     return f"{pair.status} ({extra})" if extra else pair.status
 
 
-def metric_cells(pair: PairResult) -> tuple[str, str, str, str]:
-    shape = pair.dims()
-    m = pair.metrics
-    if m is None:
-        return shape, "-", "-", "-"
-    return shape, f"{m.max_abs:.3g}", f"{m.mean_abs:.3g}", f"{m.cosine:.6f}"
+def unmatched_text(report: Report, shown: int = 3) -> str:
+    """``unmatched: 94 in A (/Shape, /Gather, /Unsqueeze and 91 more), 0 in B``."""
+    parts = []
+    for side, names in (("A", report.unmatched_a), ("B", report.unmatched_b)):
+        listed = f" ({names_list(list(names), shown)})" if names else ""
+        parts.append(f"{len(names)} in {side}{listed}")
+    return "unmatched: " + ", ".join(parts)
+
+
+def verdict_line(report: Report) -> str:
+    """The one line ``-q`` prints: ok, or where the models first diverge."""
+    first = report.first_divergence
+    if first is not None:
+        index = report.pairs.index(first)
+        return (f"parity: diverge at pair #{index} of {len(report.pairs)}: {first.a} <-> "
+                f"{first.b} ({first.op}) {first_detail(first)}")
+    if not report.pairs:
+        return "parity: not ok: no node of A was aligned with a node of B"
+    if report.low_coverage:
+        return (f"parity: not ok: only {min(report.coverage):.0%} of a side's nodes compared "
+                f"(minimum {report.min_coverage:.0%})")
+    if not report.ok:
+        failed = sum(p.failed for p in report.pairs)
+        return f"parity: not ok: {failed} of {len(report.pairs)} pairs outside tolerance"
+    return f"parity: ok: {len(report.pairs)} pairs within tolerance"

@@ -1,0 +1,38 @@
+"""The per-pair value columns every table shows (terminal, markdown), in one place.
+
+A renderer adds ``#``, the node names and the status around these. A new metric column is
+one entry here; ``drop_rank`` says how early a narrow terminal drops it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from parity.report import PairResult
+
+
+@dataclass(frozen=True)
+class Column:
+    """A titled cell per pair; ``numeric`` columns are right-aligned."""
+
+    title: str
+    cell: Callable[[PairResult], str]
+    numeric: bool = False
+    drop_rank: int = 0  # narrow terminals drop the highest rank first; 0: never dropped
+
+
+def _metric(name: str, spec: str) -> Callable[[PairResult], str]:
+    def cell(pair: PairResult) -> str:
+        return "-" if pair.metrics is None else format(getattr(pair.metrics, name), spec)
+
+    return cell
+
+
+PAIR_COLUMNS: tuple[Column, ...] = (
+    Column("op", lambda pair: pair.op, drop_rank=3),
+    Column("shape", lambda pair: pair.dims(), drop_rank=4),
+    Column("max-abs", _metric("max_abs", ".3g"), numeric=True),
+    Column("mean-abs", _metric("mean_abs", ".3g"), numeric=True, drop_rank=5),
+    Column("cosine", _metric("cosine", ".6f"), numeric=True, drop_rank=1),
+)
