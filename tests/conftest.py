@@ -48,3 +48,13 @@ def trained_smallcnn() -> Any:
     model = fixture_module("smallcnn").build()
     model.load_state_dict(torch.load(FIXTURES / "smallcnn_state.pt", weights_only=True))
     return model.eval()
+
+
+@pytest.fixture(scope="session")
+def real_corpus(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The shared real-model corpus (small size), exported once per session; see
+    ``tests/realmodels/__init__.py``."""
+    pytest.importorskip("torch", reason="parity[torch] not installed")
+    import realmodels
+
+    return realmodels.Corpus(tmp_path_factory.mktemp("realmodels"))

@@ -1,0 +1,212 @@
+"""The shared real-model corpus: real architectures, seeded random weights, every form.
+
+Models come from ``transformers`` configs (BERT, GPT-2, ViT, ResNet, ConvNeXt, MobileNetV2,
+EfficientNet, Swin) and ``mxnet.gluon.model_zoo.vision`` (ResNet-18 v1, MobileNetV2 1.0);
+nothing is downloaded. ``size="small"`` is for tests (1-2 layers, tiny widths, 32 px images,
+16 tokens); ``size="full"`` for benchmarks (BERT-base, GPT-2, ViT-B/16, ResNet-50,
+ConvNeXt-tiny, MobileNetV2, EfficientNet-B0, Swin-tiny at 224 px / 128 tokens, and the
+MXNet models at 224 px). BatchNorm statistics are randomised (seeded) so eps matters.
+
+API (import as ``realmodels`` from tests, ``tests.realmodels`` from the repository root)::
+
+    MODELS                      # name -> Model(framework, kind, forms)
+    PAIRS                       # every correct (model, form_a, form_b) to compare
+    build(name, size)           # the nn.Module (eval) or gluon HybridBlock
+    inputs(name, size, pixels=False, seed=0, padding=None)   # {input name: array}
+    export(name, form, size, cache_dir)    # -> model spec parity opens (str)
+    inputs_file(name, size, cache_dir, ...)   # the inputs as an .npz (for --inputs)
+    Corpus(cache_dir, size)     # export/inputs/inputs_file bound to a cache and a size
+
+In tests use the session fixture ``real_corpus`` (a small-size :class:`Corpus` in the
+session's temporary folder, from ``tests/conftest.py``)::
+
+    def test_x(real_corpus):
+        report = parity.compare(real_corpus.export("bert", "onnx_dynamo"),
+                                real_corpus.export("bert", "pt"),
+                                inputs=real_corpus.inputs("bert"))
+
+Forms: ``pt`` (torch.jit.trace), ``pt2`` (torch.export), ``factory`` (``model.py:build``,
+rebuilding the same seeded model), ``onnx_legacy`` (``torch.onnx.export(dynamo=False)``,
+BatchNorm folded), ``onnx_dynamo`` (the default dynamo exporter); for MXNet models
+``mxnet`` (symbol JSON + params), ``mx_onnx`` (``mx.onnx.export_model``) and ``caffe``
+(prototxt + caffemodel from the repository's MXNet->Caffe converter).
+
+Inputs: images are ``(1, 3, S, S)`` float32, ImageNet-normalised, or 0..255 with
+``pixels=True``; text models take int64 ``input_ids`` in ``[1, vocab)`` and an int64
+``attention_mask`` whose last quarter is padding (0, and id 0 there).
+
+Every export is written once per ``cache_dir`` and reused; a process builds each model once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import feeds
+
+
+@dataclass(frozen=True)
+class Model:
+    """A corpus model: its framework (``torch``/``mxnet``), input kind and forms."""
+
+    framework: str
+    kind: str  # "image" or "tokens"
+    forms: tuple[str, ...]
+
+
+class Pair(NamedTuple):
+    """A correct conversion to compare: model ``name``, ``a`` and ``b`` forms."""
+
+    model: str
+    a: str
+    b: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.model}-{self.a}-{self.b}"
+
+
+TORCH_FORMS = ("pt", "pt2", "factory", "onnx_legacy", "onnx_dynamo")
+MXNET_FORMS = ("mxnet", "mx_onnx", "caffe")
+# Swin's window-size check guards on a tensor value: torch.export (so .pt2 and the dynamo
+# ONNX exporter) refuses it.
+_SWIN_FORMS = ("pt", "factory", "onnx_legacy")
+
+MODELS: dict[str, Model] = {
+    **{name: Model("torch", "tokens", TORCH_FORMS) for name in ("bert", "gpt2")},
+    **{name: Model("torch", "image", TORCH_FORMS)
+       for name in ("vit", "resnet", "convnext", "mobilenet_v2", "efficientnet")},
+    "swin": Model("torch", "image", _SWIN_FORMS),
+    "mx_resnet18": Model("mxnet", "image", MXNET_FORMS),
+    "mx_mobilenet_v2": Model("mxnet", "image", MXNET_FORMS),
+}
+
+_TORCH_PAIRS = (("pt", "onnx_legacy"), ("pt", "onnx_dynamo"), ("pt2", "onnx_legacy"),
+                ("pt2", "onnx_dynamo"), ("factory", "onnx_dynamo"),
+                ("onnx_legacy", "onnx_dynamo"))
+_MXNET_PAIRS = (("mxnet", "mx_onnx"), ("mxnet", "caffe"), ("mx_onnx", "caffe"))
+
+PAIRS: list[Pair] = [
+    Pair(name, a, b)
+    for name, model in MODELS.items()
+    for a, b in (_TORCH_PAIRS if model.framework == "torch" else _MXNET_PAIRS)
+    if a in model.forms and b in model.forms
+]
+
+
+def build(name: str, size: str = "small") -> Any:
+    """The model ``name`` at ``size``: an eval-mode ``nn.Module`` or a gluon HybridBlock."""
+    if MODELS[name].framework == "torch":
+        from . import torch_models
+
+        return torch_models.build(name, size)
+    from . import mxnet_models
+
+    return mxnet_models.build(name, size)
+
+
+def image_size(name: str, size: str = "small") -> int:
+    """The side of the square images model ``name`` takes at ``size``."""
+    return 32 if size == "small" else 224
+
+
+def inputs(name: str, size: str = "small", *, pixels: bool = False, seed: int = 0,
+           padding: int | None = None) -> dict[str, np.ndarray]:
+    """Seeded inputs keyed by the model's input names (see the module docstring)."""
+    model = MODELS[name]
+    if model.kind == "tokens":
+        length, vocab = (16, 100) if size == "small" else (128, 30522 if name == "bert" else 50257)
+        return feeds.tokens(length, vocab, padding=padding, seed=seed)
+    key = "data" if model.framework == "mxnet" else "pixel_values"
+    return {key: feeds.image(image_size(name, size), pixels=pixels, seed=seed)}
+
+
+def inputs_file(name: str, size: str, cache_dir: str | Path, **options: Any) -> Path:
+    """:func:`inputs` saved as ``.npz`` under ``cache_dir`` (options as :func:`inputs`)."""
+    tag = "-".join(f"{k}{v}" for k, v in sorted(options.items())) or "default"
+    path = Path(cache_dir) / size / name / f"inputs-{tag}.npz"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **inputs(name, size, **options))
+    return path
+
+
+_BUILT: dict[tuple[str, str], Any] = {}
+
+
+def export(name: str, form: str, size: str = "small", cache_dir: str | Path = ".") -> str:
+    """Model ``name`` written in ``form`` under ``cache_dir`` (once); the spec parity opens."""
+    model = MODELS[name]
+    if form not in model.forms:
+        raise ValueError(f"{name} has no form {form!r} (it has {', '.join(model.forms)})")
+    folder = Path(cache_dir) / size / name
+    folder.mkdir(parents=True, exist_ok=True)
+    if model.framework == "torch":
+        return _export_torch(name, form, size, folder)
+    return _export_mxnet(name, form, size, folder)
+
+
+def _built(name: str, size: str) -> Any:
+    if (name, size) not in _BUILT:
+        _BUILT[(name, size)] = build(name, size)
+    return _BUILT[(name, size)]
+
+
+def _export_torch(name: str, form: str, size: str, folder: Path) -> str:
+    from . import torch_forms
+
+    if form == "factory":
+        return torch_forms.factory(name, size, folder / "model.py")
+    target = folder / {"pt": "model.pt", "pt2": "model.pt2", "onnx_legacy": "legacy.onnx",
+                       "onnx_dynamo": "dynamo.onnx"}[form]
+    if not target.exists():
+        model, example = _built(name, size), inputs(name, size)
+        if form == "pt":
+            torch_forms.torchscript(model, example, target)
+        elif form == "pt2":
+            torch_forms.exported(model, example, target)
+        else:
+            torch_forms.onnx(model, example, target, dynamo=form == "onnx_dynamo")
+    return str(target)
+
+
+def _export_mxnet(name: str, form: str, size: str, folder: Path) -> str:
+    from . import mxnet_models
+
+    symbol = folder / "model-symbol.json"
+    if not symbol.exists():
+        mxnet_models.symbol(_built(name, size), folder / "model")
+    side = image_size(name, size)
+    shape = (1, 3, side, side)
+    if form == "mxnet":
+        return str(symbol)
+    if form == "mx_onnx":
+        target = folder / "model.onnx"
+        if not target.exists():
+            mxnet_models.to_onnx(symbol, shape, target)
+        return str(target)
+    target = folder / "deploy.prototxt"
+    if not target.exists():
+        mxnet_models.to_caffe(symbol, shape, target)
+    return str(target)
+
+
+class Corpus:
+    """:func:`export` and :func:`inputs_file` bound to one cache folder and size."""
+
+    def __init__(self, cache_dir: str | Path, size: str = "small") -> None:
+        self.cache_dir = Path(cache_dir)
+        self.size = size
+
+    def export(self, name: str, form: str) -> str:
+        return export(name, form, self.size, self.cache_dir)
+
+    def inputs(self, name: str, **options: Any) -> dict[str, np.ndarray]:
+        return inputs(name, self.size, **options)
+
+    def inputs_file(self, name: str, **options: Any) -> Path:
+        return inputs_file(name, self.size, self.cache_dir, **options)

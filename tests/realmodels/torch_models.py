@@ -1,0 +1,183 @@
+"""Real torch architectures from ``transformers`` configs, with seeded random weights.
+
+Nothing is downloaded: every model is built from a config (``HF_HUB_OFFLINE=1``, never
+``from_pretrained``). BatchNorm layers get seeded random affine parameters and running
+statistics measured on a calibration batch and then perturbed, so each channel has its
+own mean and variance (eps and folds matter) while activations keep a sane scale.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+SEED = 0
+IMAGE_SIZE = {"small": 32, "full": 224}
+SEQUENCE = {"small": 16, "full": 128}
+VOCAB = {"small": 100, "full": 30522}
+
+_TEXT_SMALL = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+               "intermediate_size": 64, "vocab_size": VOCAB["small"],
+               "max_position_embeddings": 64}
+
+
+def _bert(size: str) -> Any:
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(**_TEXT_SMALL) if size == "small" else BertConfig()
+    return BertModel(config, add_pooling_layer=False)
+
+
+def _gpt2(size: str) -> Any:
+    from transformers import GPT2Config, GPT2Model
+
+    if size == "small":
+        config = GPT2Config(n_embd=32, n_layer=2, n_head=2, n_positions=64,
+                            vocab_size=VOCAB["small"])
+    else:
+        config = GPT2Config()
+    return GPT2Model(config)
+
+
+def _vit(size: str) -> Any:
+    from transformers import ViTConfig, ViTForImageClassification
+
+    if size == "small":
+        config = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2,
+                           num_attention_heads=2, intermediate_size=64, num_labels=10)
+    else:
+        config = ViTConfig(num_labels=1000)
+    return ViTForImageClassification(config)
+
+
+def _resnet(size: str) -> Any:
+    from transformers import ResNetConfig, ResNetForImageClassification
+
+    if size == "small":
+        config = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1],
+                              layer_type="basic", num_labels=10)
+    else:  # ResNet-50
+        config = ResNetConfig(num_labels=1000)
+    return ResNetForImageClassification(config)
+
+
+def _convnext(size: str) -> Any:
+    from transformers import ConvNextConfig, ConvNextForImageClassification
+
+    if size == "small":
+        config = ConvNextConfig(hidden_sizes=[8, 16], depths=[1, 1], num_stages=2,
+                                num_labels=10)
+    else:  # ConvNeXt-tiny
+        config = ConvNextConfig(num_labels=1000)
+    return ConvNextForImageClassification(config)
+
+
+def _mobilenet_v2(size: str) -> Any:
+    from transformers import MobileNetV2Config, MobileNetV2ForImageClassification
+
+    if size == "small":
+        config = MobileNetV2Config(image_size=32, depth_multiplier=0.25, num_labels=10)
+    else:
+        config = MobileNetV2Config(num_labels=1000)
+    return MobileNetV2ForImageClassification(config)
+
+
+def _efficientnet(size: str) -> Any:
+    from transformers import EfficientNetConfig, EfficientNetForImageClassification
+
+    if size == "small":
+        config = EfficientNetConfig(image_size=32, width_coefficient=0.1, depth_coefficient=0.2,
+                                    hidden_dim=128, num_labels=10)  # top conv: 1280 x 0.1
+    else:  # EfficientNet-B0
+        config = EfficientNetConfig(num_labels=1000)
+    return EfficientNetForImageClassification(config)
+
+
+def _swin(size: str) -> Any:
+    from transformers import SwinConfig, SwinForImageClassification
+
+    if size == "small":
+        config = SwinConfig(image_size=32, patch_size=4, embed_dim=16, depths=[1, 1],
+                            num_heads=[1, 2], window_size=4, num_labels=10)
+    else:  # Swin-tiny
+        config = SwinConfig(num_labels=1000)
+    return SwinForImageClassification(config)
+
+
+# name -> (builder, input kind)
+BUILDERS: dict[str, tuple[Callable[[str], Any], str]] = {
+    "bert": (_bert, "tokens"),
+    "gpt2": (_gpt2, "tokens"),
+    "vit": (_vit, "image"),
+    "resnet": (_resnet, "image"),
+    "convnext": (_convnext, "image"),
+    "mobilenet_v2": (_mobilenet_v2, "image"),
+    "efficientnet": (_efficientnet, "image"),
+    "swin": (_swin, "image"),
+}
+
+
+class TextModel(torch.nn.Module):
+    """``(input_ids, attention_mask) -> last_hidden_state`` of a transformers text model."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask,
+                          use_cache=False).last_hidden_state
+
+
+class ImageModel(torch.nn.Module):
+    """``pixel_values -> logits`` of a transformers image classifier."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.model(pixel_values=pixel_values).logits
+
+
+def build(name: str, size: str = "small") -> torch.nn.Module:
+    """The model ``name`` at ``size``, seeded weights, BatchNorm statistics randomised, eval."""
+    builder, kind = BUILDERS[name]
+    torch.manual_seed(SEED)
+    inner = builder(size)
+    if kind == "tokens":
+        inner.config.use_cache = False
+    model = TextModel(inner) if kind == "tokens" else ImageModel(inner)
+    if kind == "image":
+        _randomise_batchnorm(model, IMAGE_SIZE[size])
+    return model.eval()
+
+
+def _randomise_batchnorm(model: torch.nn.Module, image_size: int) -> None:
+    """Seeded gamma/beta, then running stats from a calibration batch, perturbed per channel."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    generator = torch.Generator().manual_seed(SEED + 1)
+    with torch.no_grad():
+        for norm in norms:
+            channels = norm.num_features
+            norm.weight.copy_(0.5 + torch.rand(channels, generator=generator))
+            norm.bias.copy_(0.2 * torch.randn(channels, generator=generator))
+            norm.reset_running_stats()
+            norm.momentum = None  # a cumulative average: the calibration batch's statistics
+        model.train()
+        model(torch.randn(4, 3, image_size, image_size, generator=generator))
+        model.eval()
+        for norm in norms:
+            channels = norm.num_features
+            std = norm.running_var.sqrt()
+            norm.running_mean.add_(0.1 * std * torch.randn(channels, generator=generator))
+            norm.running_var.mul_(0.5 + 1.5 * torch.rand(channels, generator=generator))
+            norm.momentum = 0.1
