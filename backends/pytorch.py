@@ -25,6 +25,7 @@ from ..backend import Backend
 from ..errors import ModelLoadError
 from ..graph import Graph, Node, TensorSpec
 from ._torch_capture import FxCapture, TorchScriptCapture, error_line, name_ops
+from ._torch_safety import load_checked
 
 
 class TorchBackend(Backend):
@@ -46,9 +47,10 @@ class TorchBackend(Backend):
             )
         elif self.path.suffix == ".pt2":
             self.was_training = False
-            self._capture = FxCapture.from_exported(_load_exported(self.path), self.path)
+            program = load_checked(self.path, _load_exported, options.get("trust_code", False))
+            self._capture = FxCapture.from_exported(program, self.path)
         else:
-            module = _load_torchscript(self.path)
+            module = load_checked(self.path, _load_torchscript, options.get("trust_code", False))
             self.was_training = module.training
             self._capture = TorchScriptCapture(module.eval(), self.path)
         self._names = name_ops(self._capture.ops)

@@ -45,6 +45,14 @@ def cli(debug: bool) -> None:
     """Find the first layer where two versions of a neural network disagree."""
 
 
+def _trust_code_option(command: F) -> F:
+    """--trust-code: let a model file run its own code (trusted files only)."""
+    return click.option(
+        "--trust-code", is_flag=True,
+        help="Let model files run code: Keras Lambda layers, TorchScript/torch.export ops "
+             "that touch files, the network or the process (trusted files only).")(command)
+
+
 def _side_options(command: F) -> F:
     """--a-*/--b-* preprocessing options for --image."""
     for side in ("b", "a"):
@@ -101,8 +109,7 @@ def _verbosity_options(command: F) -> F:
               help="TOML/JSON file of a_node = \"b_node\" pairs that override alignment.")
 @click.option("--a-weights", type=click.Path(path_type=Path), help="Weights file for model A.")
 @click.option("--b-weights", type=click.Path(path_type=Path), help="Weights file for model B.")
-@click.option("--trust-code", is_flag=True,
-              help="Allow Keras Lambda layers to run their Python code (trusted files only).")
+@_trust_code_option
 @_backend_options
 @click.option("--a-epoch", type=int, help="MXNet checkpoint epoch of model A (default: newest).")
 @click.option("--b-epoch", type=int, help="MXNet checkpoint epoch of model B (default: newest).")
@@ -172,13 +179,16 @@ def _epoch(epoch: int | None) -> dict[str, int]:
     return {} if epoch is None else {"epoch": epoch}
 
 
+def _trusted(trust_code: bool) -> dict[str, bool]:
+    return {"trust_code": True} if trust_code else {}
+
+
 def _load_options(options: dict[str, Any], side: str) -> dict[str, Any]:
-    """Backend options for one side: the backend chosen, MXNet epoch, Keras trust_code."""
-    loaded: dict[str, Any] = _epoch(options[f"{side}_epoch"])
+    """Backend options for one side: the backend chosen, MXNet epoch, trust_code."""
+    loaded: dict[str, Any] = {**_epoch(options[f"{side}_epoch"]),
+                              **_trusted(options["trust_code"])}
     if options[f"{side}_backend"]:
         loaded["backend"] = options[f"{side}_backend"]
-    if options["trust_code"]:
-        loaded["trust_code"] = True
     return loaded
 
 
@@ -265,15 +275,17 @@ def report(folder: Path, fmt: str, output: Path | None, show_all: bool, **option
 @click.option("--input-shape", help="Shape for random inputs, e.g. 1,3,224,224.")
 @click.option("--save", type=click.Path(path_type=Path),
               help="Save the tensors: .npy for one node, .npz for several.")
+@_trust_code_option
 @_friendly_errors
 def run(model: str, nodes: tuple[str, ...], weights: Path | None, image: Path | None,
-        input_file: Path | None, seed: int, input_shape: str | None, save: Path | None) -> None:
+        input_file: Path | None, seed: int, input_shape: str | None, save: Path | None,
+        trust_code: bool) -> None:
     """Run MODEL once to the named nodes and print statistics of their tensors."""
     from .api import make_feeds, open_model
     from .inputs import parse_shape
     from .render.text import tensor_stats
 
-    backend = open_model(model, weights)
+    backend = open_model(model, weights, **_trusted(trust_code))
     feeds, _ = make_feeds(backend, backend, input_file, seed=seed, image=image,
                           input_shape=parse_shape(input_shape) if input_shape else None)
     values = backend.run(feeds.arrays, list(nodes))
@@ -308,9 +320,10 @@ def _save_arrays(path: Path, values: dict[str, Any]) -> None:
 @click.option("--b-weights", type=click.Path(path_type=Path), help="Weights file for model B.")
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table",
               show_default=True)
+@_trust_code_option
 @_friendly_errors
 def align(model_a: str, model_b: str, mapping_file: Path | None, a_weights: Path | None,
-          b_weights: Path | None, fmt: str) -> None:
+          b_weights: Path | None, fmt: str, trust_code: bool) -> None:
     """Show how the nodes of MODEL_A and MODEL_B are paired (no forward pass)."""
     import json
 
@@ -320,8 +333,8 @@ def align(model_a: str, model_b: str, mapping_file: Path | None, a_weights: Path
     from .render.json import alignment_dict
     from .render.text import alignment_renderable
 
-    graph_a = open_model(model_a, a_weights).graph
-    graph_b = open_model(model_b, b_weights).graph
+    graph_a = open_model(model_a, a_weights, **_trusted(trust_code)).graph
+    graph_b = open_model(model_b, b_weights, **_trusted(trust_code)).graph
     mapping = read_mapping(mapping_file) if mapping_file else None
     alignment = align_graphs(graph_a, graph_b, mapping)
     if fmt == "json":
@@ -336,14 +349,16 @@ def align(model_a: str, model_b: str, mapping_file: Path | None, a_weights: Path
 @click.option("--epoch", type=int, help="MXNet checkpoint epoch (default: newest).")
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table",
               show_default=True)
+@_trust_code_option
 @_friendly_errors
-def inspect(model: str, weights: Path | None, epoch: int | None, fmt: str) -> None:
+def inspect(model: str, weights: Path | None, epoch: int | None, fmt: str,
+            trust_code: bool) -> None:
     """List MODEL's nodes in topological order: name, op, output shape, attributes."""
     import json
 
     from .api import open_model
 
-    backend = open_model(model, weights, **_epoch(epoch))
+    backend = open_model(model, weights, **_epoch(epoch), **_trusted(trust_code))
     graph = backend.graph
     if fmt == "json":
         click.echo(json.dumps({

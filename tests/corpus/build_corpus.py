@@ -418,6 +418,100 @@ def state_dict_random_bytes(folder: Path) -> Case:
     return Case(args, 2, ("weights.pt",))
 
 
+def _file_touching_module(path: Path, shared: bool) -> object:
+    """A scripted module whose forward maps ``path`` with ``torch.from_file``.
+
+    ``shared=True`` creates and writes the file; ``shared=False`` reads it into a tensor.
+    """
+    import torch
+
+    class FromFile(torch.nn.Module):
+        def __init__(self, target: str, shared: bool) -> None:
+            super().__init__()
+            self.target = target
+            self.shared = shared
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            data = torch.from_file(self.target, shared=self.shared, size=16, dtype=torch.uint8)
+            return x + data.float().sum()
+
+    return torch.jit.script(FromFile(str(path), shared))
+
+
+@case
+def torchscript_writes_a_file(folder: Path) -> Case:
+    """``torch.from_file(shared=True)`` in forward: would create MARKER when run."""
+    marker = folder / "MARKER"
+    _file_touching_module(marker, True).save(str(folder / "model.pt"))
+    return Case(_compare(str(folder / "model.pt"), str(folder / "model.pt")), 2,
+                ("model.pt", "aten::from_file", "--trust-code"), (str(marker),))
+
+
+@case
+def torchscript_reads_a_file(folder: Path) -> Case:
+    """``torch.from_file(shared=False)``: would read a secret into a saved tensor."""
+    secret = write(folder / "secret.txt", "password=hunter2\n")
+    _file_touching_module(Path(secret), False).save(str(folder / "model.pt"))
+    saved = folder / "saved.npz"
+    args = ("run", str(folder / "model.pt"), "--node", "add", "--input-shape", "1",
+            "--save", str(saved))
+    return Case(args, 2, ("model.pt", "aten::from_file"), (str(saved),))
+
+
+@case
+def torchscript_setstate_writes_a_file(folder: Path) -> Case:
+    """A scripted ``__setstate__`` runs inside torch.jit.load: refused before loading."""
+    import torch
+
+    marker = folder / "MARKER"
+
+    class OnLoad(torch.nn.Module):
+        def __init__(self, target: str) -> None:
+            super().__init__()
+            self.target = target
+            self.loaded = 0
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + self.loaded
+
+        @torch.jit.export
+        def __getstate__(self) -> tuple[str, bool]:
+            return (self.target, self.training)
+
+        @torch.jit.export
+        def __setstate__(self, state: tuple[str, bool]) -> None:
+            self.target, self.training = state[0], state[1]
+            data = torch.from_file(self.target, shared=True, size=16, dtype=torch.uint8)
+            self.loaded = int(data.sum().item())
+
+    torch.jit.script(OnLoad(str(marker))).save(str(folder / "model.pt"))
+    return Case(("inspect", str(folder / "model.pt")), 2,
+                ("model.pt", "aten::from_file"), (str(marker),))
+
+
+@case
+def exported_program_writes_a_file(folder: Path) -> Case:
+    """A torch.export program edited to call ``aten::from_file`` before its add."""
+    import torch
+
+    class AddOne(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + 1
+
+    marker = folder / "MARKER"
+    program = torch.export.export(AddOne(), (torch.zeros(16),))
+    add = next(n for n in program.graph.nodes if n.op == "call_function")
+    with program.graph.inserting_before(add):
+        mapped = program.graph.call_function(torch.ops.aten.from_file.default,
+                                             (str(marker), True, 16))
+    mapped.meta["val"] = add.meta["val"]
+    add.args = (mapped, 1)
+    program.graph_module.recompile()
+    torch.export.save(program, str(folder / "model.pt2"))
+    return Case(("run", str(folder / "model.pt2"), "--node", "add"), 2,
+                ("model.pt2", "aten::from_file"), (str(marker),))
+
+
 # -- MXNet ---------------------------------------------------------------------------
 
 @case
