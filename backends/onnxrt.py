@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
@@ -101,7 +102,11 @@ class OnnxRuntimeBackend(Backend):
             for inp in session.get_inputs()
         }
         names = list(dict.fromkeys(tensors))
-        values = dict(zip(names, session.run(names, typed_feeds)))
+        try:
+            values = dict(zip(names, session.run(names, typed_feeds)))
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelLoadError(self.path, f"onnxruntime failed running it ({_ort_reason(exc)})"
+                                 ) from None
         return {name: values[tensor] for name, tensor in zip(fetch, tensors)}
 
     def _session(self) -> ort.InferenceSession:
@@ -110,7 +115,7 @@ class OnnxRuntimeBackend(Backend):
             tensors = dict.fromkeys(self._protos[node.name].output[0] for node in self.graph)
             options = ort.SessionOptions()
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-            options.log_severity_level = 3
+            options.log_severity_level = 4  # errors are raised, and reported as one line
             options.add_external_initializers(
                 list(self._weights),
                 [ort.OrtValue.ortvalue_from_numpy(array) for array in self._weights.values()])
@@ -312,3 +317,9 @@ def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
     if node.op_type in ("MaxPool", "AveragePool"):
         attrs["ceil_mode"] = bool(attrs.get("ceil_mode", 0))
     return attrs
+
+
+def _ort_reason(exc: Exception) -> str:
+    """onnxruntime's message without its error-code prefix and C++ source locations."""
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", " ".join(str(exc).split()))
+    return re.sub(r"/onnxruntime_src/\S+ (\S+::)+\S+\(.*?\) ", "", text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,7 @@ def compare(
     min_coverage: float = DEFAULT_MIN_COVERAGE,
     a_backend: str | None = None,
     b_backend: str | None = None,
+    force: bool = False,
 ) -> Report:
     """Run both models once and compare every aligned node.
 
@@ -120,6 +122,7 @@ def compare(
         min_coverage: below this fraction of either side's nodes compared, not ok.
         a_backend, b_backend: the backend that runs a model given as a path, over the
             default for its format (``b_backend="opencv"`` runs an ``.onnx`` in OpenCV DNN).
+        force: replace an earlier run saved in ``save_tensors``.
     """
     if atol < 0 or rtol < 0:
         raise UsageError("--atol and --rtol must be non-negative")
@@ -132,15 +135,17 @@ def compare(
         preprocess_a=preprocess_a, preprocess_b=preprocess_b,
     )
     alignment = align(model_a.graph, model_b.graph, mapping)
-    saver = RunSaver(Path(save_tensors), [m.a for m in alignment.pairs]) if save_tensors else None
-    report = diff_models(
-        model_a, model_b, feeds_a.arrays, feeds_b.arrays, alignment,
-        Tolerance(atol, rtol), inputs_a=feeds_a.description, inputs_b=feeds_b.description,
-        on_pair=saver, min_coverage=min_coverage,
-    )
-    report = replace(report, environment=environment(model_a, model_b))
-    if saver is not None:
-        saver.finish(report)
+    saver = RunSaver(Path(save_tensors), [m.a for m in alignment.pairs], force) \
+        if save_tensors else None
+    with saver or nullcontext():
+        report = diff_models(
+            model_a, model_b, feeds_a.arrays, feeds_b.arrays, alignment,
+            Tolerance(atol, rtol), inputs_a=feeds_a.description, inputs_b=feeds_b.description,
+            on_pair=saver, min_coverage=min_coverage,
+        )
+        report = replace(report, environment=environment(model_a, model_b))
+        if saver is not None:
+            saver.finish(report)
     return report
 
 

@@ -53,6 +53,22 @@ def _trust_code_option(command: F) -> F:
              "that touch files, the network or the process (trusted files only).")(command)
 
 
+def _force_option(command: F) -> F:
+    """--force: replace an existing output (never an input)."""
+    return click.option("--force", is_flag=True,
+                        help="Replace existing output files or a saved run.")(command)
+
+
+def _check_writes(options: dict[str, Any], outputs: list[tuple[str, Path | None]],
+                  inputs: list[Any]) -> None:
+    """Outputs that exist (without --force) or that are inputs, refused before any work."""
+    from .safe_io import check_outputs
+
+    paths = [str(p).rsplit(":", 1)[0] if isinstance(p, str) and not Path(p).exists() else p
+             for p in inputs]
+    check_outputs(outputs, paths, options["force"])
+
+
 def _side_options(command: F) -> F:
     """--a-*/--b-* preprocessing options for --image."""
     for side in ("b", "a"):
@@ -123,6 +139,7 @@ def _verbosity_options(command: F) -> F:
 @_verbosity_options
 @click.option("--save-tensors", type=click.Path(path_type=Path),
               help="Save every compared tensor of both sides (npz) and the JSON report in DIR.")
+@_force_option
 @_friendly_errors
 def compare(model_a: str, model_b: str, **options: Any) -> None:
     """Run MODEL_A and MODEL_B once each and report where they first diverge."""
@@ -134,6 +151,11 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
     from .inputs import parse_shape
 
     _check_output(options["fmt"], options["output"])
+    _check_writes(options, [("--output", options["output"]),
+                            ("--save-tensors", options["save_tensors"])],
+                  [model_a, model_b, *(options[k] for k in (
+                      "a_weights", "b_weights", "image", "input_file", "inputs_file",
+                      "mapping_file", "config"))])
     sources = {"--image": options["image"], "--input": options["input_file"],
                "--inputs": options["inputs_file"], "--random": options["use_random"]}
     chosen = [flag for flag, value in sources.items() if value]
@@ -162,9 +184,10 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
             rtol=options["rtol"],
             save_tensors=options["save_tensors"],
             min_coverage=options["min_coverage"],
+            force=options["force"],
         )
     _emit_report(report, options["fmt"], options["output"], options["show_all"],
-                 _verbosity(options))
+                 _verbosity(options), force=options["force"])
     sys.exit(0 if report.ok else 1)
 
 
@@ -197,24 +220,22 @@ def _verbosity(options: dict[str, Any]) -> int:
 
 
 def _emit_report(report: Any, fmt: str, output: Path | None, show_all: bool,
-                 verbosity: int = 0) -> None:
+                 verbosity: int = 0, force: bool = False) -> None:
     """The report to FILE or stdout; with a FILE the terminal still gets the verdict, the
     first divergence and the hints."""
-    from .errors import UsageError
     from .render.html import render_html
     from .render.json import render_json
     from .render.markdown import render_markdown
     from .render.text import print_brief, print_report, render_text
+    from .safe_io import write_file
 
     width, wrap = _terminal_width(), sys.stdout.isatty()
     renderers = {"json": render_json, "markdown": render_markdown, "html": render_html,
                  "table": lambda r: render_text(r, show_all=show_all, verbosity=verbosity)}
     console = _console(width)
     if output is not None:
-        try:
-            output.write_text(renderers[fmt](report), encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"{output}: cannot write the report ({exc.strerror})") from None
+        text = renderers[fmt](report).encode("utf-8")
+        write_file(output, lambda handle: handle.write(text), force)
         if verbosity < 0:
             print_report(console, report, width=width, verbosity=verbosity, wrap=wrap)
         else:
@@ -252,14 +273,18 @@ def _check_output(fmt: str, output: Path | None) -> None:
 @click.option("--output", type=click.Path(path_type=Path), help="Write the report to FILE.")
 @click.option("--all", "show_all", is_flag=True, help="Show every row of the table.")
 @_verbosity_options
+@_force_option
 @_friendly_errors
-def report(folder: Path, fmt: str, output: Path | None, show_all: bool, **options: Any) -> None:
+def report(folder: Path, fmt: str, output: Path | None, show_all: bool, force: bool,
+           **options: Any) -> None:
     """Re-render a run saved with --save-tensors (or a JSON report), no framework needed."""
     from .saved_run import load_report
 
     _check_output(fmt, output)
+    _check_writes({"force": force}, [("--output", output)],
+                  [folder / "report.json" if folder.is_dir() else folder])
     saved = load_report(folder)
-    _emit_report(saved, fmt, output, show_all, _verbosity(options))
+    _emit_report(saved, fmt, output, show_all, _verbosity(options), force=force)
     sys.exit(0 if saved.ok else 1)
 
 
@@ -276,15 +301,19 @@ def report(folder: Path, fmt: str, output: Path | None, show_all: bool, **option
 @click.option("--save", type=click.Path(path_type=Path),
               help="Save the tensors: .npy for one node, .npz for several.")
 @_trust_code_option
+@_force_option
 @_friendly_errors
 def run(model: str, nodes: tuple[str, ...], weights: Path | None, image: Path | None,
         input_file: Path | None, seed: int, input_shape: str | None, save: Path | None,
-        trust_code: bool) -> None:
+        trust_code: bool, force: bool) -> None:
     """Run MODEL once to the named nodes and print statistics of their tensors."""
     from .api import make_feeds, open_model
     from .inputs import parse_shape
     from .render.text import tensor_stats
 
+    _check_writes({"force": force}, [("--save", save)], [model, weights, image, input_file])
+    if save is not None:
+        _check_save_name(save, len(set(nodes)))
     backend = open_model(model, weights, **_trusted(trust_code))
     feeds, _ = make_feeds(backend, backend, input_file, seed=seed, image=image,
                           input_shape=parse_shape(input_shape) if input_shape else None)
@@ -293,21 +322,29 @@ def run(model: str, nodes: tuple[str, ...], weights: Path | None, image: Path | 
     for name, value in values.items():
         click.echo(tensor_stats(name, value))
     if save is not None:
-        _save_arrays(save, values)
+        _save_arrays(save, values, force)
 
 
-def _save_arrays(path: Path, values: dict[str, Any]) -> None:
-    import numpy as np
-
+def _check_save_name(path: Path, count: int) -> None:
+    """``--save x.npy`` holds one array; several need ``.npz``; the name is used as given."""
     from .errors import UsageError
 
-    try:
-        if len(values) == 1 and path.suffix != ".npz":
-            np.save(path, next(iter(values.values())))
-        else:
-            np.savez(path, **values)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot save tensors ({exc.strerror})") from None
+    if count > 1 and path.suffix.lower() != ".npz":
+        raise UsageError(f"--save {path}: {count} nodes are saved as one .npz archive; "
+                         "name the file .npz")
+
+
+def _save_arrays(path: Path, values: dict[str, Any], force: bool) -> None:
+    """The tensors at exactly ``path``: one array as .npy, else an .npz archive."""
+    import numpy as np
+
+    from .safe_io import write_file
+
+    if len(values) == 1 and path.suffix.lower() != ".npz":
+        array = next(iter(values.values()))
+        write_file(path, lambda handle: np.save(handle, array, allow_pickle=False), force)
+    else:
+        write_file(path, lambda handle: np.savez(handle, **values), force)
     click.echo(f"saved to {path}", err=True)
 
 

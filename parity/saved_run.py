@@ -17,6 +17,7 @@ import numpy as np
 from .errors import UsageError
 from .metrics import Metrics, Tolerance
 from .report import DEFAULT_MIN_COVERAGE, OK, Hint, PairResult, Report, Side
+from .safe_io import StagedFolder, open_new
 
 REPORT, TENSORS_A, TENSORS_B = "report.json", "tensors_a.npz", "tensors_b.npz"
 
@@ -27,10 +28,12 @@ def pair_key(index: int) -> str:
 
 
 class TensorWriter:
-    """Appends arrays to an ``.npz`` file one at a time."""
+    """Appends arrays to a new ``.npz`` file one at a time (never through a symlink)."""
 
     def __init__(self, path: Path) -> None:
-        self._zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
+        self._file = open_new(path)
+        self._zip = zipfile.ZipFile(self._file, "w", compression=zipfile.ZIP_STORED,
+                                    allowZip64=True)
 
     def write(self, key: str, array: np.ndarray) -> None:
         with self._zip.open(f"{key}.npy", "w", force_zip64=True) as handle:
@@ -38,20 +41,33 @@ class TensorWriter:
 
     def close(self) -> None:
         self._zip.close()
+        self._file.close()
 
 
 class RunSaver:
-    """Writes both sides' tensors as pairs are compared, then the report."""
+    """Writes both sides' tensors as pairs are compared, then the report.
 
-    def __init__(self, folder: Path, order: list[str]) -> None:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"{folder}: cannot create the --save-tensors folder ({exc})") from None
+    The run is built in a temporary folder beside ``folder`` and renamed onto it by
+    :meth:`finish`; a run that fails or is interrupted (leaving the ``with`` block by an
+    exception) is removed and an earlier run in ``folder`` stays whole. An existing run is
+    replaced only with ``force``.
+    """
+
+    def __init__(self, folder: Path, order: list[str], force: bool = False) -> None:
         self.folder = folder
+        self._staged = StagedFolder(folder, (REPORT, TENSORS_A, TENSORS_B), force)
         self._index = {name: i for i, name in enumerate(order)}
-        self._a = TensorWriter(folder / TENSORS_A)
-        self._b = TensorWriter(folder / TENSORS_B)
+        self._a = TensorWriter(self._staged.path / TENSORS_A)
+        self._b = TensorWriter(self._staged.path / TENSORS_B)
+
+    def __enter__(self) -> RunSaver:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:
+            self._a.close()
+            self._b.close()
+            self._staged.discard()
 
     def __call__(self, name_a: str, va: np.ndarray, vb: np.ndarray) -> None:
         key = pair_key(self._index[name_a])
@@ -61,8 +77,14 @@ class RunSaver:
     def finish(self, report: Report) -> None:
         self._a.close()
         self._b.close()
-        (self.folder / REPORT).write_text(json.dumps(report.to_dict(), indent=2),
-                                          encoding="utf-8")
+        with open_new(self._staged.path / REPORT) as handle:
+            handle.write(json.dumps(report.to_dict(), indent=2).encode("utf-8"))
+        try:
+            self._staged.commit()
+        except OSError as exc:
+            self._staged.discard()
+            raise UsageError(f"{self.folder}: cannot save the run ({exc.strerror or exc})") \
+                from None
 
 
 def load_report(folder: Path) -> Report:

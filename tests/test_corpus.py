@@ -42,7 +42,8 @@ MIN_CASES = 40
 # the process's own stderr, which CliRunner cannot see.
 SUBPROCESS_CASES = ("onnx_empty", "onnx_external_data_escapes", "torchscript_pickle_payload",
                     "state_dict_pickle_payload", "pt2_is_torchscript", "caffemodel_random_bytes",
-                    "prototxt_unknown_layer_type", "symbol_unknown_op", "onnx_log_of_negative")
+                    "prototxt_unknown_layer_type", "symbol_unknown_op", "onnx_log_of_negative",
+                    "torchscript_writes_a_file", "failing_run_keeps_the_earlier_run")
 
 
 class _Summary:
@@ -84,6 +85,18 @@ def _check(case: Case, exit_code: int, stdout: str, stderr: str) -> None:
         assert not Path(marker).exists(), f"the file's payload ran; {where}"
 
 
+def _contents(case: Case) -> dict[str, bytes]:
+    """The bytes of the files a case must leave alone."""
+    return {path: Path(path).read_bytes() for path in case.kept}
+
+
+def _check_kept(case: Case, before: dict[str, bytes]) -> None:
+    for path, data in before.items():
+        assert Path(path).read_bytes() == data, f"{case.name}: {path} was changed"
+    leftovers = [p for path in before for p in Path(path).parent.parent.glob("**/.*parity-*")]
+    assert not leftovers, f"{case.name}: temporary files left: {leftovers}"
+
+
 def _invoke(args: tuple[str, ...]) -> Result:
     return CliRunner().invoke(cli, list(args))
 
@@ -100,19 +113,23 @@ def _case_params(names: Sequence[str]) -> list[Any]:
 @pytest.mark.parametrize("name", _case_params(case_names()))
 def test_bad_input(name: str, corpus: dict[str, Case]) -> None:
     case = corpus[name]
+    before = _contents(case)
     result = _invoke(case.args)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     _check(case, result.exit_code, result.stdout, result.stderr)
+    _check_kept(case, before)
 
 
 @pytest.mark.parametrize("name", _case_params(SUBPROCESS_CASES))
 def test_bad_input_as_subprocess(name: str, corpus: dict[str, Case]) -> None:
     case = corpus[name]
+    before = _contents(case)
     entry_point = Path(sys.executable).with_name("parity")
     done = subprocess.run([str(entry_point), *case.args], capture_output=True, text=True,
                           timeout=120)
     _check(case, done.returncode, done.stdout, done.stderr)
+    _check_kept(case, before)
 
 
 def test_debug_shows_the_traceback(corpus: dict[str, Case]) -> None:
@@ -234,3 +251,32 @@ def test_integer_input_is_cast_and_the_report_says_so(corpus: dict[str, Case]) -
     code, report = _json_report(*corpus["input_int"].args[1:])
     assert code == 0
     assert "int64 -> float32" in report["a"]["inputs"]
+
+
+# -- outputs: atomic, exactly where named ---------------------------------------------
+
+def test_interrupted_run_leaves_the_earlier_run_whole(tmp_path: Path) -> None:
+    from parity.saved_run import RunSaver, load_report
+
+    run = tmp_path / "run"
+    _invoke(("compare", str(FACE.parent / "smallcnn.onnx"), str(FACE.parent / "smallcnn.pt"),
+             "--save-tensors", str(run)))
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    with pytest.raises(KeyboardInterrupt), RunSaver(run, ["x"], force=True) as saver:
+        saver("x", np.zeros(3, np.float32), np.ones(3, np.float32))
+        raise KeyboardInterrupt
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+    assert load_report(run).pairs
+
+
+def test_save_writes_exactly_the_named_file(tmp_path: Path) -> None:
+    target = tmp_path / "x.txt"
+    result = _invoke(("run", str(FACE.parent / "smallcnn.onnx"), "--node", "/conv1/Conv",
+                      "--save", str(target)))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.txt"]
+    assert np.load(target).ndim == 4
+    again = _invoke(("run", str(FACE.parent / "smallcnn.onnx"), "--node", "/conv1/Conv",
+                     "--save", str(target), "--force"))
+    assert again.exit_code == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["x.txt"]

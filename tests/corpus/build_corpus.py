@@ -39,7 +39,8 @@ class Case:
     """One bad input and what ``parity`` must answer.
 
     ``args`` are the command line after ``parity``; ``words`` must all appear in stderr
-    (case-insensitive); ``markers`` must not exist after the run.
+    (case-insensitive); ``markers`` must not exist after the run; ``kept`` files must hold
+    the same bytes after the run as before it.
     """
 
     args: tuple[str, ...]
@@ -47,6 +48,7 @@ class Case:
     words: tuple[str, ...] = ()
     markers: tuple[str, ...] = ()
     name: str = ""
+    kept: tuple[str, ...] = ()
 
 
 Maker = Callable[[Path], Case]
@@ -1032,6 +1034,80 @@ def config_binary(folder: Path) -> Case:
     path = write(folder / "parity.toml", _noise(500, 15))
     args = _compare(str(ONNX), str(SCRIPT), "--image", str(IMAGE), "--config", path)
     return Case(args, 2, ("parity.toml",))
+
+
+# -- outputs: nothing unnamed written, nothing replaced without --force -------------
+
+def _saved_run(folder: Path) -> tuple[str, ...]:
+    """A real saved run of smallcnn (ONNX vs TorchScript) in ``folder``; its file paths."""
+    from parity.api import compare
+
+    if not (folder / "report.json").exists():
+        compare(str(ONNX), str(SCRIPT), save_tensors=folder)
+    return tuple(str(folder / name) for name in ("report.json", "tensors_a.npz",
+                                                 "tensors_b.npz"))
+
+
+@case
+def output_is_the_model(folder: Path) -> Case:
+    model = _copy(ONNX, folder / "model.onnx")
+    args = _compare(model, str(SCRIPT), "--format", "json", "--output", model, "--force")
+    return Case(args, 2, ("--output", "model.onnx", "would replace the input"), kept=(model,))
+
+
+@case
+def report_output_is_the_saved_report(folder: Path) -> Case:
+    run = _saved_run(folder / "run")
+    args = ("report", str(folder / "run"), "--format", "json", "--output", run[0], "--force")
+    return Case(args, 2, ("report.json", "would replace the input"), kept=run)
+
+
+@case
+def save_onto_existing_file(folder: Path) -> Case:
+    keep = write(folder / "keep.npy", b"precious")
+    return Case(("run", str(ONNX), "--node", "/conv1/Conv", "--save", keep), 2,
+                ("keep.npy", "exists", "--force"), kept=(keep,))
+
+
+@case
+def save_tensors_onto_earlier_run(folder: Path) -> Case:
+    run = _saved_run(folder / "run")
+    return Case(_compare(str(ONNX), str(SCRIPT), "--save-tensors", str(folder / "run")), 2,
+                ("run", "exists", "--force"), kept=run)
+
+
+@case
+def save_tensors_into_a_users_folder(folder: Path) -> Case:
+    """--force replaces a saved run, never a folder holding other files."""
+    notes = write(folder / "notes.txt", "mine\n")
+    return Case(_compare(str(ONNX), str(SCRIPT), "--save-tensors", str(folder), "--force"), 2,
+                ("not a saved run",), kept=(notes,))
+
+
+@case
+def save_tensors_through_planted_symlink(folder: Path) -> Case:
+    """A symlink named like a run's file, planted in DIR: replaced, never written through."""
+    outside = write(folder / "outside.txt", "not yours\n")
+    run = folder / "run"
+    run.mkdir(exist_ok=True)
+    for name in ("tensors_a.npz", "report.json"):
+        if not (run / name).is_symlink():
+            (run / name).symlink_to(outside)
+    return Case(_compare(str(ONNX), str(SCRIPT), "--save-tensors", str(run), "--force"), 0,
+                kept=(outside,))
+
+
+@case
+def failing_run_keeps_the_earlier_run(folder: Path) -> Case:
+    """ONNX Runtime fails mid-run: one line naming the model; the earlier run stays whole."""
+    from onnx import numpy_helper
+
+    run = _saved_run(folder / "run")
+    shape = numpy_helper.from_array(np.asarray([3, 5], np.int64), "shape")
+    nodes = [onnx_node("Relu", ["x"], "relu"), onnx_node("Reshape", ["relu", "shape"], "y")]
+    bad = write(folder / "fails.onnx", onnx_model(nodes, (shape,)))
+    args = _compare(bad, bad, "--save-tensors", str(folder / "run"), "--force")
+    return Case(args, 2, ("fails.onnx", "onnxruntime failed", "cannot be reshaped"), kept=run)
 
 
 def main(argv: list[str]) -> int:
