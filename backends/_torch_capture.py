@@ -29,19 +29,34 @@ _ATTR_POSITIONS: dict[str, dict[str, int]] = {
     "_convolution": {"stride": 3, "pad": 4, "dilation": 5, "group": 8},
     "conv2d": {"stride": 3, "pad": 4, "dilation": 5, "group": 6},
     "conv1d": {"stride": 3, "pad": 4, "dilation": 5, "group": 6},
-    "batch_norm": {"training": 5, "eps": 7},
+    "batch_norm": {"training": 5, "momentum": 6, "eps": 7},
     "_native_batch_norm_legit_no_training": {"eps": 6},
     "max_pool2d": {"kernel": 1, "stride": 2, "pad": 3, "dilation": 4, "ceil_mode": 5},
     "max_pool2d_with_indices": {"kernel": 1, "stride": 2, "pad": 3, "dilation": 4,
                                 "ceil_mode": 5},
-    "avg_pool2d": {"kernel": 1, "stride": 2, "pad": 3, "ceil_mode": 4},
+    "avg_pool2d": {"kernel": 1, "stride": 2, "pad": 3, "ceil_mode": 4, "count_include_pad": 5},
+    # torch's own argument names, read by parity.diagnose.vocabulary.pytorch
+    "hardtanh": {"min_val": 1, "max_val": 2}, "clamp": {"min": 1, "max": 2},
+    "leaky_relu": {"negative_slope": 1}, "gelu": {"approximate": 1}, "elu": {"alpha": 1},
+    "softmax": {"dim": 1}, "log_softmax": {"dim": 1},
+    "upsample_bilinear2d": {"output_size": 1, "align_corners": 2, "scale_factors": 3},
+    "upsample_nearest2d": {"output_size": 1, "scale_factors": 2},
+    "layer_norm": {"eps": 4}, "group_norm": {"num_groups": 1, "eps": 4},
+    "instance_norm": {"momentum": 6, "eps": 7},
+    "pad": {"pad": 1, "mode": 2}, "constant_pad_nd": {"pad": 1},
+    "mean": {"dim": 1, "keepdim": 2}, "sum": {"dim": 1, "keepdim": 2},
+    "amax": {"dim": 1, "keepdim": 2}, "permute": {"dims": 1},
     "cat": {"axis": 1},
     "flatten": {"start_dim": 1, "end_dim": 2},
     "dropout": {"p": 1, "training": 2},
 }
 _MODULE_ATTRS = {"kernel_size": "kernel", "stride": "stride", "padding": "pad",
                  "dilation": "dilation", "groups": "group", "eps": "eps",
-                 "ceil_mode": "ceil_mode", "training": "training", "p": "p"}
+                 "ceil_mode": "ceil_mode", "training": "training", "p": "p",
+                 "negative_slope": "negative_slope", "min_val": "min_val",
+                 "max_val": "max_val", "approximate": "approximate", "dim": "dim",
+                 "align_corners": "align_corners", "mode": "mode",
+                 "scale_factor": "scale_factor", "count_include_pad": "count_include_pad"}
 _DEFAULT_ATTRS = {"batch_norm": {"eps": 1e-5}}
 
 

@@ -14,7 +14,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
                   "_native_batch_norm_legit_no_training", "native_batch_norm", "batchnorm1d",
                   "batchnorm2d", "batchnorm3d"),
     "scale": ("scale",),
-    "relu": ("relu", "relu_", "hardtanh"),
+    "relu": ("relu", "relu_", "hardtanh", "relu6", "clip", "clamp"),
     "prelu": ("prelu", "leakyrelu", "leaky_relu", "prelu_"),
     "sigmoid": ("sigmoid",),
     "tanh": ("tanh",),

@@ -9,7 +9,15 @@ CHANNEL_ORDER = "channel_order"
 INPUT_NORMALIZATION = "input_normalization"
 LAYOUT = "layout"
 BN_EPS_MISMATCH = "bn_eps_mismatch"
+BN_STATS_DIFFER = "bn_stats_differ"
 POOL_CEIL_MODE = "pool_ceil_mode"
+POOL_PADDING = "pool_padding"
+PAD_PLACEMENT = "pad_placement"
+NORM_EPS_MISMATCH = "norm_eps_mismatch"
+ACTIVATION_CHANGED = "activation_changed"
+RESIZE_MODE = "resize_mode"
+AXIS_MISMATCH = "axis_mismatch"
+ATTRIBUTE_MISMATCH = "attribute_mismatch"
 FLATTEN_ORDER = "flatten_order"
 CONCAT_ORDER = "concat_order"
 WEIGHTS_DIFFER = "weights_differ"
@@ -20,11 +28,28 @@ MEANINGS: dict[str, str] = {
     CHANNEL_ORDER: "input (or first conv weights) match once RGB/BGR is reversed",
     INPUT_NORMALIZATION: "the inputs are an affine map of each other: different mean/scale",
     LAYOUT: "tensors match after an NHWC↔NCHW transpose",
-    BN_EPS_MISMATCH: "BatchNorm eps differs (or recomputing with another eps closes the gap)",
+    BN_EPS_MISMATCH: "BatchNorm eps differs (or recomputing with another eps closes the gap), "
+                     "also behind a BatchNorm folded into a convolution (eps recovered per "
+                     "channel)",
+    BN_STATS_DIFFER: "a BatchNorm folded into a convolution was folded with other running "
+                     "statistics",
     POOL_CEIL_MODE: "pooled sizes differ by one: one side rounds up, the other down",
+    POOL_PADDING: "average pooling counts its padding differently (count_include_pad / "
+                  "exclusive, padding on one side only)",
+    PAD_PLACEMENT: "the same total padding placed on other sides (TF SAME vs symmetric)",
+    NORM_EPS_MISMATCH: "LayerNorm / InstanceNorm / GroupNorm eps differs, confirmed by "
+                       "recomputing",
+    ACTIVATION_CHANGED: "the activation or its parameters differ (ReLU6 clip lost, "
+                        "LeakyReLU/PReLU slope, GELU exact vs tanh, SiLU/hardswish variants)",
+    RESIZE_MODE: "resize interpolation or coordinate mapping differs (nearest vs bilinear, "
+                 "align_corners)",
+    AXIS_MISMATCH: "softmax / concat / reduction over another axis",
+    ATTRIBUTE_MISMATCH: "another attribute of the layer differs (kernel, stride, dilation, "
+                        "groups, keepdims, permutation...)",
     FLATTEN_ORDER: "the first fully-connected layer expects the other flatten order",
     CONCAT_ORDER: "a concat matches after permuting its input blocks",
-    WEIGHTS_DIFFER: "the aligned layer's parameters differ: the conversion of that layer",
+    WEIGHTS_DIFFER: "the aligned layer's parameters differ: the conversion of that layer "
+                    "(also behind a folded BatchNorm)",
     TRAIN_MODE: "a PyTorch model ran with batch statistics / dropout",
     PRECISION: "the error is at the level of the dtype's rounding, not a bug",
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..report import Hint
-from . import attributes, inputs, layers, runtime
+from . import attributes, folded, inputs, layers, runtime, settings
 from .evidence import Evidence
 
 Check = Callable[[Evidence], list[Hint]]
@@ -15,7 +15,9 @@ CHECKS: tuple[Check, ...] = (
     inputs.input_normalization,
     inputs.layout,
     attributes.bn_eps_mismatch,
+    folded.folded_batchnorm,
     attributes.pool_ceil_mode,
+    settings.attribute_mismatch,
     layers.flatten_order,
     layers.concat_order,
     layers.weights_differ,

@@ -1,0 +1,224 @@
+"""Causes in how two aligned layers are configured: any attribute of the neutral
+vocabulary that differs between them, named by its family (activation, pooling padding,
+resize, padding placement, normalisation eps, axis) and confirmed, where a numpy
+reference of the op exists, by recomputing A's input with B's setting."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..report import SHAPE_MISMATCH, Hint, PairResult
+from . import codes, reference
+from .evidence import Evidence
+from .vocabulary import LABELS, describe, shown, where
+
+_ACTIVATION_KEYS = frozenset({"activation", "clip", "slope", "approximation", "alpha", "beta"})
+_RESIZE_KEYS = frozenset({"resize_mode", "coordinates"})
+_AXIS_KEYS = frozenset({"axis", "axes"})
+_IGNORED = frozenset({"norm", "pool", "momentum"})  # kinds, and what inference never uses
+_RTOL = 1e-4  # float attributes stored in float32 by one side still count as equal
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One differing attribute: the node holding it on each side and both values."""
+
+    key: str
+    node_a: str
+    node_b: str
+    value_a: Any
+    value_b: Any
+
+
+def attribute_mismatch(evidence: Evidence) -> list[Hint]:
+    """Every divergence root whose two layers differ in a neutral attribute."""
+    hints = []
+    for pair in evidence.roots:
+        if pair.is_input or len(pair.shape_a) != len(pair.shape_b):
+            continue  # an input, or tensors too unlike to be the same layer
+        found_a, found_b = _settings(evidence, "a", pair.a), _settings(evidence, "b", pair.b)
+        differing = [
+            Setting(key, found_a[key][0], found_b[key][0], found_a[key][1], found_b[key][1])
+            for key in found_a if key in found_b and key not in _IGNORED
+            and not _same(key, found_a[key][1], found_b[key][1], pair)]
+        if any(s.key == "eps" for s in differing) and found_a.get("norm", ("", ""))[1] in (
+                "batch", ""):
+            differing = [s for s in differing if s.key != "eps"]  # bn_eps_mismatch owns it
+        groups: dict[str, list[Setting]] = {}
+        for setting in differing:
+            groups.setdefault(_code(setting, found_a, found_b), []).append(setting)
+        for code, settings in groups.items():
+            hints.append(_hint(evidence, pair, code, settings, found_a, found_b))
+    return hints
+
+
+def _settings(evidence: Evidence, side: str, node: str) -> dict[str, tuple[str, Any]]:
+    """Neutral attributes of ``node`` and its fold interior: key -> (holding node, value)."""
+    backend = evidence.backend(side)
+    found: dict[str, tuple[str, Any]] = {}
+    for name in evidence.chain(side, node):
+        for key, value in describe(backend, name).items():
+            found[key] = (name, value)
+    return found
+
+
+def _same(key: str, a: Any, b: Any, pair: PairResult) -> bool:
+    if key in _AXIS_KEYS:
+        rank = len(pair.shape_a)
+        return _axes(a, rank) == _axes(b, rank) or _axes(a, rank + _count(a)) == _axes(
+            b, rank + _count(b))
+    if isinstance(a, tuple) and isinstance(b, tuple) and key in ("scales", "sizes"):
+        a, b = a[-2:], b[-2:]  # spatial only: ONNX also lists N and C
+    try:
+        left, right = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    except (TypeError, ValueError):
+        return a == b
+    return left.shape == right.shape and bool(np.allclose(left, right, rtol=_RTOL, atol=0))
+
+
+def _count(value: Any) -> int:
+    return len(value) if isinstance(value, tuple) else 1
+
+
+def _axes(value: Any, rank: int) -> tuple[int, ...]:
+    items = value if isinstance(value, tuple) else (value,)
+    return tuple(sorted(int(v) % rank if rank else int(v) for v in items))
+
+
+def _code(setting: Setting, found_a: Mapping[str, Any], found_b: Mapping[str, Any]) -> str:
+    key = setting.key
+    if key in _ACTIVATION_KEYS and ("activation" in found_a or "activation" in found_b):
+        return codes.ACTIVATION_CHANGED
+    if key in _RESIZE_KEYS:
+        return codes.RESIZE_MODE
+    if key == "eps":
+        return codes.NORM_EPS_MISMATCH
+    if key in _AXIS_KEYS:
+        return codes.AXIS_MISMATCH
+    is_avg = found_a.get("pool", ("", ""))[1] == "avg"
+    if key == "count_include_pad" or (key == "pads" and is_avg):
+        return codes.POOL_PADDING
+    if key == "pads" and _same_totals(setting.value_a, setting.value_b):
+        return codes.PAD_PLACEMENT
+    return codes.ATTRIBUTE_MISMATCH
+
+
+def _same_totals(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    half = len(a) // 2
+    return len(a) == len(b) and all(a[i] + a[i + half] == b[i] + b[i + half]
+                                    for i in range(half))
+
+
+# -- confirming by recomputation ----------------------------------------------------------
+
+
+def _recomputed(evidence: Evidence, pair: PairResult, code: str,
+                settings: list[Setting], found_a: Mapping[str, Any]) -> bool | None:
+    """Whether A's layer, recomputed on A's input with B's values of ``settings``,
+    reproduces B's output; None when it cannot be recomputed here."""
+    values = evidence.values(pair)
+    upstream = evidence.upstream(pair)
+    if values is None or len(upstream) != 1 or pair.status == SHAPE_MISMATCH:
+        return None
+    before = evidence.values(upstream[0])
+    head = evidence.chain("a", pair.a)[0]
+    if before is None or evidence.graph_a.node(head).inputs != (upstream[0].a,):
+        return None
+    x, out_a, out_b = (v.astype(np.float64) for v in (before[0], *values))
+    attrs = {key: value for key, (_, value) in found_a.items()}
+    attrs.update({s.key: s.value_b for s in settings})
+    y = _recompute(code, x, attrs, out_a, out_b, settings,
+                   evidence.parameters("a", pair.a))
+    if y is None or y.size != out_b.size:
+        return None
+    gap = float(np.abs(out_a - out_b.reshape(out_a.shape)).max())
+    misfit = float(np.abs(y.reshape(out_b.shape) - out_b).max())
+    return misfit <= max(0.1 * gap, 10 * evidence.tolerance.atol)
+
+
+def _recompute(code: str, x: np.ndarray, attrs: dict[str, Any], out_a: np.ndarray,
+               out_b: np.ndarray, settings: list[Setting],
+               params: Mapping[str, np.ndarray]) -> np.ndarray | None:
+    if code == codes.ACTIVATION_CHANGED:
+        return reference.activation(x, attrs, params)
+    if code in (codes.POOL_PADDING, codes.ATTRIBUTE_MISMATCH) and "pool" in attrs:
+        return reference.pool(x, attrs)
+    if code == codes.RESIZE_MODE and out_b.ndim == 4:
+        return reference.resize(x, attrs, out_b.shape[2:])
+    if code == codes.PAD_PLACEMENT and "pool" not in attrs and "groups" not in attrs:
+        return reference.pad(x, attrs["pads"])
+    if code == codes.AXIS_MISMATCH and "axis" in attrs and x.shape == out_b.shape:
+        return reference.softmax(x, int(attrs["axis"]))
+    if code == codes.NORM_EPS_MISMATCH:
+        return _norm_with_eps(x, attrs, out_a, settings)
+    return None
+
+
+def _norm_with_eps(x: np.ndarray, attrs: Mapping[str, Any], out_a: np.ndarray,
+                   settings: list[Setting]) -> np.ndarray | None:
+    """A's normalisation with B's eps: A's own affine part is fitted per channel from A's
+    output, so the layer's scale and shift need not be known."""
+    kind = attrs.get("norm", "")
+    eps_a = next(s.value_a for s in settings if s.key == "eps")
+    groups = int(attrs.get("groups", 1))
+    with_a = reference.normalised(x, kind, float(eps_a), groups)
+    with_b = reference.normalised(x, kind, float(attrs["eps"]), groups)
+    if with_a is None or with_b is None or with_a.shape != out_a.shape:
+        return None
+    axis = -1 if kind == "layer" else 1
+    na, nb, ya = (np.moveaxis(v, axis, 0).reshape(v.shape[axis], -1)
+                  for v in (with_a, with_b, out_a))
+    fitted = np.empty_like(nb)
+    for c in range(na.shape[0]):
+        design = np.stack([na[c], np.ones_like(na[c])], axis=1)
+        (scale, shift), *_ = np.linalg.lstsq(design, ya[c], rcond=None)
+        fitted[c] = scale * nb[c] + shift
+    shape = np.moveaxis(with_b, axis, 0).shape
+    return np.moveaxis(fitted.reshape(shape), 0, axis)
+
+
+# -- the hint -----------------------------------------------------------------------------
+
+_WHAT = {
+    codes.ACTIVATION_CHANGED: "the activation differs",
+    codes.RESIZE_MODE: "the resize differs",
+    codes.NORM_EPS_MISMATCH: "the normalisation eps differs",
+    codes.AXIS_MISMATCH: "the axis differs",
+    codes.POOL_PADDING: "the pooling counts its padding differently",
+    codes.PAD_PLACEMENT: "the padding is placed on other sides (same total)",
+    codes.ATTRIBUTE_MISMATCH: "an attribute differs",
+}
+
+
+def _hint(evidence: Evidence, pair: PairResult, code: str, settings: list[Setting],
+          found_a: Mapping[str, Any], found_b: Mapping[str, Any]) -> Hint:
+    a, b = evidence.a, evidence.b
+    described = "; ".join(
+        f"{LABELS.get(s.key, s.key)}: A ({a.name}) `{s.node_a}` {shown(s.key, s.value_a)}, "
+        f"B ({b.name}) `{s.node_b}` {shown(s.key, s.value_b)}" for s in settings)
+    fix_b = "; ".join(where(b, s.node_b, s.key, s.value_a) for s in settings)
+    fix_a = "; ".join(where(a, s.node_a, s.key, s.value_b) for s in settings)
+    message = (f"`{pair.a}`: {_WHAT[code]} ({described}). Make them agree on the converted "
+               f"side: in B, {fix_b}; or in A, {fix_a}.")
+    confirmed = _recomputed(evidence, pair, code, settings, found_a)
+    if confirmed:
+        message += " Recomputing A's input with B's setting reproduces B's output."
+    return Hint(code, pair.a, message, {
+        "b_node": pair.b,
+        "attributes": {s.key: {"a": _plain(s.value_a), "b": _plain(s.value_b),
+                               "node_a": s.node_a, "node_b": s.node_b} for s in settings},
+        "recomputed_matches": confirmed})
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly: tuples as lists, infinities as strings."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
