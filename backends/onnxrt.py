@@ -160,13 +160,6 @@ class OnnxRuntimeBackend(Backend):
             found["weight"] = found["weight"].T
         return {key: np.asarray(value, dtype=np.float64) for key, value in found.items()}
 
-    def constant_inputs(self, node: str) -> list[np.ndarray | None]:
-        """The node's inputs that are constants (initializers, ``Constant`` outputs), by
-        position; None for computed inputs. Diagnosis reads attributes given as inputs
-        (``Clip`` bounds, ``Resize`` scales, ``Pad`` pads) from them."""
-        proto = self._protos.get(node)
-        return [] if proto is None else [self._constants.get(name) for name in proto.input]
-
     @cached_property
     def _constants(self) -> dict[str, np.ndarray]:
         """Initializers and Constant outputs, also reached through Identity nodes."""

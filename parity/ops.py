@@ -44,6 +44,9 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "gather": ("gather", "select", "index_select", "embedding"),
     "attention": ("scaled_dot_product_attention", "_scaled_dot_product_flash_attention_for_cpu",
                   "attention", "multiheadattention", "_native_multi_head_attention"),
+    "resize": ("resize", "upsample_bilinear2d", "upsample_nearest2d", "upsample", "upsampling",
+               "interp", "_contrib_bilinearresize2d", "upsamplingbilinear2d",
+               "upsamplingnearest2d"),
 }
 
 # Ops another framework may fold into the op before them: a chain head -> tail families.

@@ -19,6 +19,7 @@ from typing import Any
 from ...backend import Backend
 from ...ops import op_key
 from . import caffe, mxnet, onnxrt, pytorch
+from .onnx_constants import constant_inputs
 from .words import OpWords
 
 # Neutral attribute -> how messages name it.
@@ -36,6 +37,8 @@ LABELS: dict[str, str] = {
 VOCABULARIES: dict[str, Mapping[str, OpWords]] = {
     "onnxrt": onnxrt.OPS, "pytorch": pytorch.OPS, "caffe": caffe.OPS, "mxnet": mxnet.OPS,
 }
+# Backends whose attributes may also be constant inputs of the node.
+CONSTANT_INPUTS = {"onnxrt": constant_inputs}
 ADVICE = {"onnxrt": onnxrt.advice, "pytorch": pytorch.advice, "caffe": caffe.advice,
           "mxnet": mxnet.advice}
 
@@ -56,9 +59,9 @@ def describe(backend: Backend, node: str) -> dict[str, Any]:
     found: dict[str, Any] = dict(words.fixed)
     for raw, value in attrs.items():
         found.update(words.meaning(raw, value))
-    constants = getattr(backend, "constant_inputs", None)
+    constants = CONSTANT_INPUTS.get(backend.name)
     if words.inputs and constants is not None:
-        values = constants(node)
+        values = constants(backend, node)
         for position, spec in words.inputs.items():
             if position < len(values) and values[position] is not None:
                 found.update(words.convert(spec, values[position]))

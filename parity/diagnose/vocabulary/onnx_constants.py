@@ -1,0 +1,84 @@
+"""Values of an ONNX node's constant inputs: initializers, ``Constant`` outputs, and small
+subgraphs computed from constants only (the torch exporter's ``Pad`` pads are a
+ConstantOfShape/Concat/Reshape/Slice chain), folded with the onnx reference evaluator."""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import numpy as np
+
+from ...backend import Backend
+
+_LARGEST_FOLD = 64  # nodes: a constant subgraph larger than this is not an attribute
+
+
+def constant_inputs(backend: Backend, node: str) -> list[np.ndarray | None]:
+    """By position, the node's inputs that do not depend on the model's inputs."""
+    folder = _FOLDERS.get(backend)
+    if folder is None:
+        folder = _FOLDERS[backend] = _Folder(backend.model)  # type: ignore[attr-defined]
+    return folder.inputs(node)
+
+
+class _Folder:
+    def __init__(self, model: Any) -> None:
+        from onnx import numpy_helper
+
+        self.model = model
+        self.values: dict[str, np.ndarray | None] = {
+            t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+        self.producer = {out: proto for proto in model.graph.node for out in proto.output}
+        self.by_name = {}
+        for index, proto in enumerate(model.graph.node):
+            if proto.output:  # named as the onnxrt backend names nodes
+                self.by_name.setdefault(
+                    proto.name or proto.output[0] or f"{proto.op_type}_{index}", proto)
+
+    def inputs(self, node: str) -> list[np.ndarray | None]:
+        proto = self.by_name.get(node)
+        return [] if proto is None else [self.value(name) if name else None
+                                         for name in proto.input]
+
+    def value(self, tensor: str) -> np.ndarray | None:
+        if tensor not in self.values:
+            self.values[tensor] = self._fold(tensor)
+        return self.values[tensor]
+
+    def _fold(self, tensor: str) -> np.ndarray | None:
+        nodes = self._constant_subgraph(tensor)
+        if nodes is None:
+            return None
+        from onnx import helper
+        from onnx.reference import ReferenceEvaluator
+
+        used = {name for proto in nodes for name in proto.input}
+        initializers = [t for t in self.model.graph.initializer if t.name in used]
+        graph = helper.make_graph(nodes, "fold", [], [helper.make_tensor_value_info(
+            tensor, 0, None)], initializers)
+        model = helper.make_model(graph, opset_imports=self.model.opset_import)
+        try:
+            return np.asarray(ReferenceEvaluator(model).run(None, {})[0])
+        except Exception:  # an op the reference evaluator lacks: not an attribute then
+            return None
+
+    def _constant_subgraph(self, tensor: str) -> list[Any] | None:
+        """The nodes computing ``tensor`` from constants only, in graph order."""
+        found: dict[int, Any] = {}
+        pending = [tensor]
+        while pending:
+            name = pending.pop()
+            if not name or (name in self.values and self.values[name] is not None):
+                continue
+            proto = self.producer.get(name)
+            if proto is None or len(found) > _LARGEST_FOLD:
+                return None  # a graph input: the value depends on the data
+            if id(proto) not in found:
+                found[id(proto)] = proto
+                pending.extend(proto.input)
+        order = {id(p): i for i, p in enumerate(self.model.graph.node)}
+        return sorted(found.values(), key=lambda p: order[id(p)])
+
+
+_FOLDERS: weakref.WeakKeyDictionary[Backend, _Folder] = weakref.WeakKeyDictionary()
