@@ -160,6 +160,11 @@ class OnnxRuntimeBackend(Backend):
             found["weight"] = found["weight"].T
         return {key: np.asarray(value, dtype=np.float64) for key, value in found.items()}
 
+    def constant(self, tensor: str) -> np.ndarray | None:
+        """The value of a constant tensor (an initializer or a ``Constant`` output) by its
+        ONNX name; None for tensors computed from the inputs."""
+        return self._constants.get(tensor)
+
     @cached_property
     def _constants(self) -> dict[str, np.ndarray]:
         """Initializers and Constant outputs, also reached through Identity nodes."""

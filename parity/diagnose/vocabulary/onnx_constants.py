@@ -18,17 +18,15 @@ def constant_inputs(backend: Backend, node: str) -> list[np.ndarray | None]:
     """By position, the node's inputs that do not depend on the model's inputs."""
     folder = _FOLDERS.get(backend)
     if folder is None:
-        folder = _FOLDERS[backend] = _Folder(backend.model)  # type: ignore[attr-defined]
+        folder = _FOLDERS[backend] = _Folder(backend)
     return folder.inputs(node)
 
 
 class _Folder:
-    def __init__(self, model: Any) -> None:
-        from onnx import numpy_helper
-
-        self.model = model
-        self.values: dict[str, np.ndarray | None] = {
-            t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.model = model = backend.model  # type: ignore[attr-defined]
+        self.values: dict[str, np.ndarray | None] = {}
         self.producer = {out: proto for proto in model.graph.node for out in proto.output}
         self.by_name = {}
         for index, proto in enumerate(model.graph.node):
@@ -43,18 +41,21 @@ class _Folder:
 
     def value(self, tensor: str) -> np.ndarray | None:
         if tensor not in self.values:
-            self.values[tensor] = self._fold(tensor)
+            known = self.backend.constant(tensor)  # type: ignore[attr-defined]
+            self.values[tensor] = known if known is not None else self._fold(tensor)
         return self.values[tensor]
 
     def _fold(self, tensor: str) -> np.ndarray | None:
         nodes = self._constant_subgraph(tensor)
         if nodes is None:
             return None
-        from onnx import helper
+        from onnx import helper, numpy_helper
         from onnx.reference import ReferenceEvaluator
 
-        used = {name for proto in nodes for name in proto.input}
-        initializers = [t for t in self.model.graph.initializer if t.name in used]
+        produced = {out for proto in nodes for out in proto.output}
+        used = {name for proto in nodes for name in proto.input if name and name not in produced}
+        initializers = [numpy_helper.from_array(np.asarray(self.value(name)), name)
+                        for name in sorted(used)]
         graph = helper.make_graph(nodes, "fold", [], [helper.make_tensor_value_info(
             tensor, 0, None)], initializers)
         model = helper.make_model(graph, opset_imports=self.model.opset_import)
@@ -69,7 +70,7 @@ class _Folder:
         pending = [tensor]
         while pending:
             name = pending.pop()
-            if not name or (name in self.values and self.values[name] is not None):
+            if not name or self.backend.constant(name) is not None:  # type: ignore[attr-defined]
                 continue
             proto = self.producer.get(name)
             if proto is None or len(found) > _LARGEST_FOLD:
