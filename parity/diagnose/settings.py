@@ -20,7 +20,9 @@ from .vocabulary import LABELS, describe, shown, where
 _ACTIVATION_KEYS = frozenset({"activation", "clip", "slope", "approximation", "alpha", "beta"})
 _RESIZE_KEYS = frozenset({"resize_mode", "coordinates"})
 _AXIS_KEYS = frozenset({"axis", "axes"})
-_IGNORED = frozenset({"norm", "pool", "momentum"})  # kinds, and what inference never uses
+# Kinds (compared as ops by the alignment), what inference never uses (momentum), and
+# what another check owns (ceil_mode: pool_ceil_mode).
+_IGNORED = frozenset({"norm", "pool", "momentum", "ceil_mode"})
 _RTOL = 1e-4  # float attributes stored in float32 by one side still count as equal
 
 
