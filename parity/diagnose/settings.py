@@ -76,6 +76,8 @@ def _same(key: str, a: Any, b: Any, pair: PairResult) -> bool:
             b, rank + _count(b))
     if isinstance(a, tuple) and isinstance(b, tuple) and key in ("scales", "sizes"):
         a, b = a[-2:], b[-2:]  # spatial only: ONNX also lists N and C
+    if isinstance(a, tuple) and isinstance(b, tuple) and 1 in (len(a), len(b)):
+        a, b = a * (len(b) if len(a) == 1 else 1), b * (len(a) if len(b) == 1 else 1)
     try:
         left, right = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     except (TypeError, ValueError):
