@@ -12,15 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .api import assert_parity, compare, open_model
-    from .errors import ParityError
+    from .errors import ParityAssertionError, ParityError
     from .report import Report
 
-__all__ = ["compare", "assert_parity", "open_model", "ParityError", "Report"]
+__all__ = ["compare", "assert_parity", "open_model", "ParityError", "ParityAssertionError",
+           "Report"]
 __version__ = "0.1.0"
 
 # Public name -> the submodule that defines it.
 _LAZY = {"compare": "api", "assert_parity": "api", "open_model": "api",
-         "ParityError": "errors", "Report": "report"}
+         "ParityError": "errors", "ParityAssertionError": "errors", "Report": "report"}
 
 
 def __getattr__(name: str) -> Any:

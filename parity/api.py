@@ -22,6 +22,7 @@ from .preprocess import pipelines, read_image
 from .registry import backend_class
 from .report import DEFAULT_MIN_COVERAGE, Report
 from .saved_run import RunSaver
+from .wording import speaks_api
 
 InputsLike = str | Path | np.ndarray | Mapping[str, np.ndarray] | None
 
@@ -86,6 +87,7 @@ def _single(declared: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return next(iter(declared.values())) if len(declared) == 1 else None
 
 
+@speaks_api
 def compare(
     a: str | Path | Backend,
     b: str | Path | Backend,
@@ -150,7 +152,9 @@ def compare(
 
 
 def assert_parity(a: str | Path | Backend, b: str | Path | Backend, **kwargs: Any) -> Report:
-    """:func:`compare`, raising ``AssertionError`` with the first divergence when not ok."""
+    """:func:`compare`, raising :class:`~parity.errors.ParityAssertionError` (an
+    ``AssertionError`` carrying the report) with the first divergence when not ok."""
+    __tracebackhide__ = True
     report = compare(a, b, **kwargs)
     report.assert_ok()
     return report

@@ -65,3 +65,12 @@ class NodeNotFound(ParityError, LookupError):
         hint = f"; closest: {', '.join(candidates)}" if candidates else ""
         super().__init__(f"{where}: no node named {name!r}{hint}")
         self.name = name
+
+
+class ParityAssertionError(AssertionError):
+    """Raised by ``Report.assert_ok`` (and so ``parity.assert_parity``): the compact text of
+    the first divergence, with the whole :class:`~parity.report.Report` as ``.report``."""
+
+    def __init__(self, message: str, report: object) -> None:
+        super().__init__(message)
+        self.report = report

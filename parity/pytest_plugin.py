@@ -4,7 +4,9 @@
   test's ``@pytest.mark.parity(atol=..., rtol=..., seed=...)``; it records every report.
 * ``--parity-report DIR`` writes JSON, markdown and HTML for every diverging comparison
   made through the fixture, or whose ``Report.assert_ok()`` (``parity.assert_parity``)
-  failed a test, into ``DIR/<sanitised test id>/``.
+  failed a test, as ``DIR/<sanitised test id>.{json,md,html}``.
+* A failure raised by parity shows its message after the test's own frames, without
+  parity's (``__tracebackhide__`` where they are known, a filter for the rest).
 * A terminal summary counts comparisons and divergences.
 
 Importing this module loads no framework (backends load when a test opens a model), and
@@ -24,7 +26,9 @@ from typing import Any
 
 import pytest
 
+import parity
 from parity.api import compare
+from parity.errors import ParityAssertionError, ParityError
 from parity.report import Report
 
 MARKER_KEYS = ("atol", "rtol", "seed")
@@ -36,7 +40,7 @@ class ParitySession:
 
     report_dir: Path | None
     reports: dict[str, list[Report]] = field(default_factory=dict)
-    folders: dict[str, str] = field(default_factory=dict)  # folder name -> test id
+    stems: dict[str, str] = field(default_factory=dict)  # file name stem -> test id
 
     def record(self, nodeid: str, report: Report) -> None:
         """Remember ``report`` for test ``nodeid`` (once, however often it is seen)."""
@@ -50,21 +54,21 @@ class ParitySession:
         return len(everything), sum(not r.ok for r in everything)
 
     def write_failures(self, nodeid: str) -> None:
-        """JSON, markdown and HTML of each diverging report of ``nodeid``."""
+        """JSON, markdown and HTML of each diverging report of ``nodeid``, named after it."""
         failing = [r for r in self.reports.get(nodeid, ()) if not r.ok]
         if self.report_dir is None or not failing:
             return
-        folder = self.report_dir / self._folder(nodeid)
-        folder.mkdir(parents=True, exist_ok=True)
+        self.report_dir.mkdir(parents=True, exist_ok=True)
+        name = self._stem(nodeid)
         for number, report in enumerate(failing, 1):
-            write_report(report, folder / ("report" if number == 1 else f"report-{number}"))
+            write_report(report, self.report_dir / (name if number == 1 else f"{name}-{number}"))
 
-    def _folder(self, nodeid: str) -> str:
+    def _stem(self, nodeid: str) -> str:
         """A file-system-safe name for ``nodeid``, unique within this run."""
         name = sanitise(nodeid)
-        if self.folders.setdefault(name, nodeid) != nodeid:
+        if self.stems.setdefault(name, nodeid) != nodeid:
             name = _hashed(name, nodeid)
-            self.folders[name] = nodeid
+            self.stems[name] = nodeid
         return name
 
 
@@ -83,14 +87,14 @@ def _hashed(name: str, nodeid: str) -> str:
 
 
 def write_report(report: Report, stem: Path) -> None:
-    """``stem.json``, ``stem.md`` and ``stem.html``."""
+    """``stem.json``, ``stem.md`` and ``stem.html`` (``stem`` may contain dots)."""
     from parity.render.html import render_html  # rich: only when writing
     from parity.render.json import render_json
     from parity.render.markdown import render_markdown
 
     for suffix, render in ((".json", render_json), (".md", render_markdown),
                            (".html", render_html)):
-        stem.with_suffix(suffix).write_text(render(report), encoding="utf-8")
+        stem.with_name(stem.name + suffix).write_text(render(report), encoding="utf-8")
 
 
 # ---------------------------------------------------------------- hooks
@@ -124,12 +128,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Record the report a failing ``assert_ok`` raised from; write failures after teardown."""
+    """Record the report a failing ``assert_ok`` raised with; show parity's failures without
+    parity's frames; write failures after teardown."""
     test_report = yield
     session = item.config.stash[SESSION_KEY]
     report = None if call.excinfo is None else raising_report(call.excinfo)
     if report is not None:
         session.record(item.nodeid, report)
+    if call.excinfo is not None and test_report.failed and _from_parity(call.excinfo):
+        call.excinfo.traceback = call.excinfo.traceback.filter(_outside_parity)
+        test_report.longrepr = item.repr_failure(call.excinfo)
     if call.when == "teardown":
         session.write_failures(item.nodeid)
     return test_report
@@ -152,16 +160,22 @@ def _plural(count: int, noun: str) -> str:
 
 
 def raising_report(excinfo: pytest.ExceptionInfo[BaseException]) -> Report | None:
-    """The report whose ``assert_ok`` raised this exception, if one did."""
-    if not isinstance(excinfo.value, AssertionError):
-        return None
-    code = Report.assert_ok.__code__
-    tb = excinfo.tb
-    while tb is not None:
-        if tb.tb_frame.f_code is code:
-            return tb.tb_frame.f_locals.get("self")
-        tb = tb.tb_next
-    return None
+    """The report a failing ``assert_ok`` (``parity.assert_parity``) raised with, if any."""
+    error = excinfo.value
+    return error.report if isinstance(error, ParityAssertionError) else None
+
+
+_PARITY_DIR = Path(parity.__file__).resolve().parent
+
+
+def _from_parity(excinfo: pytest.ExceptionInfo[BaseException]) -> bool:
+    return isinstance(excinfo.value, (ParityAssertionError, ParityError))
+
+
+def _outside_parity(entry: Any) -> bool:
+    """A traceback entry of the user's code, not of parity's own modules."""
+    path = Path(str(entry.path)).resolve()
+    return _PARITY_DIR not in path.parents
 
 
 # ---------------------------------------------------------------- marker and fixture

@@ -128,11 +128,21 @@ class Report:
         return next((p.status for p in self.pairs if p.a == node_a), None)
 
     def assert_ok(self) -> None:
-        """Raise ``AssertionError`` showing the first divergence and its context."""
+        """Raise :class:`~parity.errors.ParityAssertionError` (an ``AssertionError``) showing
+        the first divergence and its context; the exception's ``.report`` is this report."""
+        __tracebackhide__ = True
         if not self.ok:
+            from .errors import ParityAssertionError
             from .render.failure import render_failure
 
-            raise AssertionError(render_failure(self))
+            raise ParityAssertionError(render_failure(self), self)
+
+    def __repr__(self) -> str:
+        """Short, for pytest's assertion messages: the full report is the renderers' job."""
+        first = self.first_divergence
+        where = f", first divergence at {first.a!r}" if first is not None else ""
+        return (f"Report(ok={self.ok}, {len(self.pairs)} pairs, "
+                f"{sum(p.failed for p in self.pairs)} failed{where})")
 
     def to_dict(self) -> dict[str, Any]:
         first = self.first_divergence

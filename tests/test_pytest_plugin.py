@@ -96,15 +96,14 @@ def test_bad_api(model):
 """, "--parity-report", "out")
     result.assert_outcomes(passed=1, failed=2)
     out = pytester.path / "out"
-    folders = sorted(p.name for p in out.iterdir())
-    assert folders == ["test_models.py_test_bad", "test_models.py_test_bad_api_bad-eps"]
-    for folder in folders:
-        files = sorted(p.name for p in (out / folder).iterdir())
-        assert files == ["report.html", "report.json", "report.md"]
-        data = json.loads((out / folder / "report.json").read_text())
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"test_models.py_{test}.{suffix}" for test in ("test_bad", "test_bad_api_bad-eps")
+        for suffix in ("html", "json", "md")]
+    for stem in ("test_models.py_test_bad", "test_models.py_test_bad_api_bad-eps"):
+        data = json.loads((out / f"{stem}.json").read_text())
         assert data["ok"] is False
         assert data["first_divergence"]["b"] == "layer2.0.bn2"
-        assert "layer2.0.bn2" in (out / folder / "report.html").read_text()
+        assert "layer2.0.bn2" in (out / f"{stem}.html").read_text()
     result.stdout.fnmatch_lines([f"*parity: 3 comparisons, 2 diverged; reports written to {out}"])
 
 
@@ -155,14 +154,13 @@ def empty_report(pairs: tuple[PairResult, ...] = (), hints: tuple[Hint, ...] = (
                   ("x",), (), first, hints)
 
 
-def test_colliding_test_ids_get_separate_folders(tmp_path):
+def test_colliding_test_ids_get_separate_files(tmp_path):
     session = ParitySession(tmp_path)
     for nodeid in ("t.py::test[a/b]", "t.py::test[a_b]"):
         session.record(nodeid, empty_report())
         session.write_failures(nodeid)
-    folders = sorted(p.name for p in tmp_path.iterdir())
-    assert len(folders) == 2 and folders[0] == "t.py_test_a_b"
-    assert all((tmp_path / f / "report.html").is_file() for f in folders)
+    pages = sorted(p.name for p in tmp_path.glob("*.html"))
+    assert len(pages) == 2 and "t.py_test_a_b.html" in pages
 
 
 def test_failure_message_without_metrics():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -29,10 +30,18 @@ def test_failing_assert_parity_in_a_pytest_subprocess(tmp_path):
     )
     assert result.returncode == 1, result.stdout + result.stderr
     out = result.stdout
+    section = out[out.index("___ test_export ___"):].splitlines()
+    message = next(i for i, line in enumerate(section) if "models diverge at pair #16" in line)
+    assert message < 20, "\n".join(section[:30])
+    assert re.match(r"E +parity.errors.ParityAssertionError: models diverge", section[message])
+    assert "parity/" not in "\n".join(line for line in section if line.endswith("Error")
+                                      or ".py:" in line), out  # no frame of parity's source
+    assert not any(line.lstrip().startswith(("def assert_ok", "def assert_parity"))
+                   for line in section)
     assert ("models diverge at pair #16 of 25: /layer2/layer2.0/bn2/BatchNormalization "
             "<-> layer2.0.bn2") in out
     assert "hint [bn_eps_mismatch]" in out
     assert "/layer2/layer2.0/relu_1/Relu" in out  # a row after the divergence...
     assert "/layer1/layer1.0/conv1/Conv" not in out  # ...but not the whole table
-    written = sorted(p.name for p in reports.rglob("report*"))
-    assert written == ["report.html", "report.json", "report.md"]
+    written = sorted(p.name for p in reports.iterdir())
+    assert written == [f"test_conversion.py_test_export.{s}" for s in ("html", "json", "md")]

@@ -98,6 +98,7 @@ def _table_lines(report: Report, context: int) -> list[str]:
              for row in rows]
     hidden = len(report.pairs) - (stop - start)
     if hidden:
-        lines.append(f"({hidden} more rows: render_text(report, show_all=True) for all)")
+        lines.append(f"({hidden} more rows in the exception's .report, or the files of "
+                     "pytest --parity-report DIR)")
     return lines
 
