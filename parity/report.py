@@ -137,6 +137,18 @@ class Report:
 
             raise ParityAssertionError(render_failure(self), self)
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the HTML report's header, plot and table in the cell."""
+        from .render.html import render_fragment
+
+        return render_fragment(self)
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter (and tools that render markdown): the markdown report."""
+        from .render.markdown import render_markdown
+
+        return render_markdown(self)
+
     def __repr__(self) -> str:
         """Short, for pytest's assertion messages: the full report is the renderers' job."""
         first = self.first_divergence

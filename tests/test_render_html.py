@@ -157,3 +157,24 @@ def test_ok_and_empty_reports_render():
     empty_html = render_html(Report(pairs=(), **base))
     parse(empty_html)
     assert "NOTHING COMPARED" in empty_html and "<svg" not in empty_html
+
+
+def test_report_renders_itself_in_a_notebook(bad_report):
+    fragment = bad_report._repr_html_()
+    parser = parse(fragment)
+    assert fragment.startswith('<div class="parity-report">')
+    assert "<html" not in fragment and "<body" not in fragment
+    style = re.search(r"<style>(.*?)</style>", fragment, re.S)[1]
+    selectors = [rule.split("{")[0].strip() for rule in style.split("}") if "{" in rule]
+    assert selectors and all(s.startswith(".parity-report") for sel in selectors
+                             for s in (part.strip() for part in sel.split(",")))
+    assert 'class="plot"' in fragment or "<svg" in fragment  # the error-along-graph plot
+    text = " ".join(parser.text)
+    assert "/layer2/layer2.0/bn2/BatchNormalization" in text and "bn_eps_mismatch" in text
+    assert fragment.count("<tr") == len(bad_report.pairs) + 1
+
+
+def test_report_renders_markdown_in_a_notebook(bad_report):
+    text = bad_report._repr_markdown_()
+    assert text.startswith("### parity: models diverge at `/layer2/layer2.0/bn2/")
+    assert "<details>" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -16,6 +17,8 @@ _WIDTH = 1100  # SVG user units; the SVGs scale to the page width
 _LEFT, _RIGHT = 84, 28
 _MAX_X_LABELS = 26
 _NUMERIC = {"#", "max-abs", "mean-abs", "max-rel", "cosine"}
+_SCOPE = "parity-report"  # the class of the notebook fragment's div
+_FOLD_ABOVE = 40  # pairs; a longer table is folded in the notebook fragment
 
 
 def render_html(report: Report) -> str:
@@ -36,6 +39,40 @@ def render_html(report: Report) -> str:
         f"<title>{escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n"
         f"<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
     )
+
+
+def render_fragment(report: Report) -> str:
+    """The report as one ``<div>`` for a notebook cell (``Report._repr_html_``): the
+    document's sections, with its stylesheet scoped to the div; a table of more than 40
+    pairs comes folded."""
+    table = _pair_table(report)
+    if len(report.pairs) > _FOLD_ABOVE:
+        table = f"<details><summary>show the table</summary>\n{table}\n</details>"
+    body = "\n".join([
+        _header(report),
+        _first_divergence(report),
+        _hints(report),
+        _section("Error along the graph", _error_plot(report) + _legend(report)),
+        _channel_section(report),
+        _section(f"All pairs ({len(report.pairs)})", table),
+    ])
+    return f"<div class=\"{_SCOPE}\">\n<style>{_scoped_css()}</style>\n{body}\n</div>\n"
+
+
+def _scoped_css() -> str:
+    """The document stylesheet with every rule limited to the fragment's div (print rules
+    left out): ``:root``, ``body`` and ``main`` become the div itself."""
+    screen = _CSS[:_CSS.index("@page")]
+
+    def scope(selector: str) -> str:
+        selector = selector.strip()
+        if selector in (":root", "body", "main"):
+            return f".{_SCOPE}"
+        return f".{_SCOPE} {selector}"
+
+    return re.sub(r"([^{}]+)\{([^{}]*)\}",
+                  lambda m: "\n" + ", ".join(scope(s) for s in m[1].split(",")) + " {" + m[2] + "}",
+                  screen)
 
 
 def _verdict(report: Report) -> str:
