@@ -435,6 +435,49 @@ def _console(width: int | None = None) -> Any:
 
 
 @cli.command()
+@click.argument("sweep_file", metavar="SWEEP.toml", type=click.Path(path_type=Path))
+@click.option("--output", type=click.Path(path_type=Path),
+              help="Folder for summary.json, summary.md and pairs/*/report.json "
+                   "(default: SWEEP.results next to the file).")
+@click.option("--jobs", type=int, help="Pairs run at once locally (default: what the CPUs "
+                                       "and the available memory allow).")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None,
+              metavar="[ADDRESS]", help="Run each pair as a Ray task: a local instance, or "
+                                        "the cluster at ADDRESS (put --ray after SWEEP.toml).")
+@click.option("--save-tensors", is_flag=True,
+              help="Also save every compared tensor in each pair's folder.")
+@click.option("--format", "fmt", type=click.Choice(("table", "markdown", "json")),
+              default="table", show_default=True, help="What is printed.")
+@_friendly_errors
+def sweep(sweep_file: Path, output: Path | None, jobs: int | None, ray_address: str | None,
+          save_tensors: bool, fmt: str) -> None:
+    """Compare every pair of SWEEP.toml (models x exporters x inputs); name the worst."""
+    import time
+
+    from .sweep import Summary, read_sweep, run_pairs
+    from .sweep.engines import local_workers
+    from .sweep.summary import render_json, render_markdown, renderable, write
+
+    spec = read_sweep(sweep_file)
+    folder = output or sweep_file.with_suffix(".results")
+    workers = 1 if ray_address is not None else local_workers(spec.pairs, jobs)
+    engine = (f"Ray ({ray_address or 'local instance'})" if ray_address is not None
+              else f"{workers} local process{'es' if workers > 1 else ''}")
+    started = time.perf_counter()
+    with _progress(f"running {len(spec.pairs)} pairs on {engine}"):
+        outcomes = list(run_pairs(spec.pairs, workers=workers, ray_address=ray_address,
+                                  save_tensors=folder / "pairs" if save_tensors else None))
+    summary = Summary.of(spec, outcomes, engine, time.perf_counter() - started)
+    write(summary, folder)
+    if fmt == "table":
+        _console().print(renderable(summary))
+    else:
+        click.echo({"json": render_json, "markdown": render_markdown}[fmt](summary), nl=False)
+    click.echo(f"summary and one saved run per pair in {folder}", err=True)
+    sys.exit(0 if summary.ok else 1)
+
+
+@cli.command()
 def backends() -> None:
     """List every backend: its framework's version, whether it runs here, what it opens."""
     from rich.table import Table
