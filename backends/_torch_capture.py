@@ -23,6 +23,7 @@ import torch.fx
 from ..align.scopes import scope_from_hierarchy
 from ..errors import ModelLoadError
 from ..ops import is_ignored, op_key
+from ._torch_inputs import fx_dtypes, fx_index_ranges, script_index_ranges
 
 # Positional arguments of aten ops that carry the attributes parity normalises.
 _ATTR_POSITIONS: dict[str, dict[str, int]] = {
@@ -131,6 +132,9 @@ class TorchScriptCapture:
         graph_inputs = list(graph.inputs())[1:]  # the first is `self`
         self.input_names = [_clean(v.debugName()) for v in graph_inputs]
         self.input_shapes: list[tuple[int, ...] | None] = [None] * len(graph_inputs)
+        self.input_ranges = script_index_ranges(graph, module, graph_inputs)
+        self.input_dtypes: list[str | None] = [
+            "int64" if found else None for found in self.input_ranges]
         self._input_of = {v.debugName(): n for v, n in zip(graph_inputs, self.input_names)}
         self._position = {
             node.output().debugName(): i for i, node in enumerate(graph.nodes())
@@ -226,6 +230,9 @@ class FxCapture:
         placeholders = [n for n in graph_module.graph.nodes if n.op == "placeholder"]
         self.input_names = [n.name for n in placeholders]
         self.input_shapes = [_fake_shape(n) for n in placeholders]
+        self.input_ranges = fx_index_ranges(graph_module)
+        self.input_dtypes = [declared or ("int64" if found else None) for declared, found
+                             in zip(fx_dtypes(graph_module), self.input_ranges)]
         self.ops = [op for n in graph_module.graph.nodes if (op := self._describe(n))]
         keys = {op.key for op in self.ops}
         output = next(n for n in graph_module.graph.nodes if n.op == "output")

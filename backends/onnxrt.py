@@ -18,6 +18,7 @@ from ..backend import Backend
 from ..errors import ModelLoadError
 from ..graph import Graph, Node, TensorSpec
 from ..ops import is_ignored
+from ._onnx_index import index_ranges
 
 _DEFAULT_EPS = 1e-5
 # Initializers up to this size (shape and axes tensors that shape inference reads) stay in
@@ -66,8 +67,10 @@ class OnnxRuntimeBackend(Backend):
     def _load_graph(self) -> Graph:
         graph = self.model.graph
         initializers = {init.name for init in graph.initializer}
+        ranges = index_ranges(graph)
         inputs = tuple(
-            _tensor_spec(vi) for vi in graph.input if vi.name not in initializers
+            _tensor_spec(vi, ranges.get(vi.name)) for vi in graph.input
+            if vi.name not in initializers
         )
         producer: dict[str, str] = {spec.name: spec.name for spec in inputs}
         nodes = []
@@ -289,10 +292,11 @@ def _dims(info: onnx.ValueInfoProto) -> tuple[int | None, ...]:
     )
 
 
-def _tensor_spec(info: onnx.ValueInfoProto) -> TensorSpec:
+def _tensor_spec(info: onnx.ValueInfoProto, index_range: tuple[int, int] | None
+                 ) -> TensorSpec:
     elem = info.type.tensor_type.elem_type or onnx.TensorProto.FLOAT
     dtype = np.dtype(helper.tensor_dtype_to_np_dtype(elem)).name
-    return TensorSpec(info.name, _dims(info), dtype)
+    return TensorSpec(info.name, _dims(info), dtype, index_range)
 
 
 def _numpy_type(ort_type: str) -> np.dtype:

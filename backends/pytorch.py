@@ -67,8 +67,10 @@ class TorchBackend(Backend):
                               if k in name_of or k in input_names)
             )
             nodes.append(Node(name=name, op=op.op, inputs=reads, attrs=op.attrs, scope=op.scope))
+        capture = self._capture
         inputs = tuple(
-            TensorSpec(n, shape) for n, shape in zip(input_names, self._capture.input_shapes)
+            TensorSpec(*spec) for spec in zip(input_names, capture.input_shapes,
+                                              capture.input_dtypes, capture.input_ranges)
         )
         outputs = tuple(name_of.get(k, k) for k in self._capture.output_keys)
         return Graph(tuple(nodes), inputs, outputs, source=str(self.path))

@@ -16,7 +16,7 @@ from .diff import diff_models
 from .environment import environment
 from .errors import ParityError, UsageError
 from .formats import sniff
-from .inputs import Feeds, bind, load_arrays, random_arrays
+from .inputs import Feeds, ValRange, bind, describe_random, draw, load_arrays, random_rules
 from .metrics import Tolerance
 from .preprocess import pipelines, read_image
 from .registry import backend_class
@@ -40,20 +40,24 @@ def make_feeds(
     a: Backend, b: Backend, inputs: InputsLike = None, *, seed: int = 0,
     input_shape: tuple[int, ...] | None = None, image: str | Path | None = None,
     preprocess_a: Mapping[str, Any] | None = None, preprocess_b: Mapping[str, Any] | None = None,
+    val_range: ValRange | None = None,
 ) -> tuple[Feeds, Feeds]:
     """Input values keyed for each model.
 
     With ``image``, each side gets the image through its own pipeline (see
     :mod:`parity.preprocess`); otherwise both get the same arrays, random (seeded) when
-    ``inputs`` is None.
+    ``inputs`` is None: typed as the models declare, ids within the table an integer input
+    indexes, 0/1 for masks, and ``val_range`` ``(LO, HI)`` for floats and other integers
+    (see :func:`parity.inputs.random_rules`).
     """
     if image is not None:
         if inputs is not None:
             raise UsageError("choose one input source: an image or input arrays")
         return image_feeds(a, b, Path(image), preprocess_a or {}, preprocess_b or {})
     if inputs is None:
-        arrays = random_arrays(a.graph.inputs, b.graph.inputs, seed, input_shape)
-        what = f"random normal, seed {seed}"
+        rules = random_rules(a.graph.inputs, b.graph.inputs, input_shape, val_range)
+        arrays = draw(rules, seed)
+        what = describe_random(rules, seed)
     elif isinstance(inputs, (str, Path)):
         arrays, what = load_arrays(Path(inputs)), str(inputs)
     elif isinstance(inputs, np.ndarray):
@@ -106,6 +110,7 @@ def compare(
     a_backend: str | None = None,
     b_backend: str | None = None,
     force: bool = False,
+    val_range: ValRange | None = None,
 ) -> Report:
     """Run both models once and compare every aligned node.
 
@@ -113,6 +118,8 @@ def compare(
         a, b: model specs (paths or ``file.py:factory``) or opened backends.
         inputs: ``.npy``/``.npz`` path, an array, a dict of arrays, or None for random.
         seed: seed of the random inputs.
+        val_range: ``(LO, HI)`` of random floats (uniform) and of random integers that
+            index no table the models show (``LO <= i < HI``).
         input_shape: shape of random inputs where the models do not declare one.
         image: an image file decoded once and fed to each side through its pipeline.
         preprocess_a, preprocess_b: pipeline options per side (``rgb``, ``mean``,
@@ -134,7 +141,7 @@ def compare(
     model_b = b if isinstance(b, Backend) else open_model(b, backend=b_backend)
     feeds_a, feeds_b = make_feeds(
         model_a, model_b, inputs, seed=seed, input_shape=input_shape, image=image,
-        preprocess_a=preprocess_a, preprocess_b=preprocess_b,
+        preprocess_a=preprocess_a, preprocess_b=preprocess_b, val_range=val_range,
     )
     alignment = align(model_a.graph, model_b.graph, mapping)
     saver = RunSaver(Path(save_tensors), [m.a for m in alignment.pairs], force) \

@@ -118,9 +118,13 @@ def _verbosity_options(command: F) -> F:
 @click.option("--inputs", "inputs_file", type=click.Path(path_type=Path),
               help="Named input arrays (.npz) fed to both models.")
 @click.option("--random", "use_random", is_flag=True,
-              help="Seeded random-normal inputs (the default when no input is given).")
+              help="Seeded random inputs typed as the models declare: normal floats, ids "
+                   "within the table they index, 0/1 masks (the default when no input is "
+                   "given).")
 @click.option("--seed", default=0, show_default=True, help="Seed for --random.")
 @click.option("--input-shape", help="Shape for random inputs, e.g. 1,3,224,224.")
+@click.option("--val-range", help="LO,HI of random floats (uniform) and of random integer "
+              "inputs that index no table (LO <= i < HI); ids and masks are typed anyway.")
 @click.option("--map", "mapping_file", type=click.Path(path_type=Path),
               help="TOML/JSON file of a_node = \"b_node\" pairs that override alignment.")
 @click.option("--a-weights", type=click.Path(path_type=Path), help="Weights file for model A.")
@@ -176,6 +180,7 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
             inputs=options["input_file"] or options["inputs_file"],
             seed=options["seed"],
             input_shape=parse_shape(shape) if shape else None,
+            val_range=_val_range(options["val_range"]),
             image=options["image"],
             preprocess_a=options_a,
             preprocess_b=options_b,
@@ -298,14 +303,16 @@ def report(folder: Path, fmt: str, output: Path | None, show_all: bool, force: b
 @click.option("--input", "input_file", type=click.Path(path_type=Path), help="Input .npy/.npz.")
 @click.option("--seed", default=0, show_default=True, help="Seed of random inputs.")
 @click.option("--input-shape", help="Shape for random inputs, e.g. 1,3,224,224.")
+@click.option("--val-range", help="LO,HI of random floats (uniform) and of random integer "
+              "inputs that index no table (LO <= i < HI); ids and masks are typed anyway.")
 @click.option("--save", type=click.Path(path_type=Path),
               help="Save the tensors: .npy for one node, .npz for several.")
 @_trust_code_option
 @_force_option
 @_friendly_errors
 def run(model: str, nodes: tuple[str, ...], weights: Path | None, image: Path | None,
-        input_file: Path | None, seed: int, input_shape: str | None, save: Path | None,
-        trust_code: bool, force: bool) -> None:
+        input_file: Path | None, seed: int, input_shape: str | None, val_range: str | None,
+        save: Path | None, trust_code: bool, force: bool) -> None:
     """Run MODEL once to the named nodes and print statistics of their tensors."""
     from .api import make_feeds, open_model
     from .inputs import parse_shape
@@ -316,13 +323,20 @@ def run(model: str, nodes: tuple[str, ...], weights: Path | None, image: Path | 
         _check_save_name(save, len(set(nodes)))
     backend = open_model(model, weights, **_trusted(trust_code))
     feeds, _ = make_feeds(backend, backend, input_file, seed=seed, image=image,
-                          input_shape=parse_shape(input_shape) if input_shape else None)
+                          input_shape=parse_shape(input_shape) if input_shape else None,
+                          val_range=_val_range(val_range))
     values = backend.run(feeds.arrays, list(nodes))
     click.echo(f"{backend.path} [{backend.name}], fed {feeds.description}")
     for name, value in values.items():
         click.echo(tensor_stats(name, value))
     if save is not None:
         _save_arrays(save, values, force)
+
+
+def _val_range(text: str | None) -> tuple[float, float] | None:
+    from .inputs import parse_val_range
+
+    return parse_val_range(text) if text else None
 
 
 def _check_save_name(path: Path, count: int) -> None:

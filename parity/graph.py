@@ -35,15 +35,19 @@ def shape_text(shape: Shape) -> str:
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """A graph input: name, shape, dtype.
+    """A graph input: name, shape, dtype, and the ids it may hold.
 
     ``shape`` is ``None`` when the model does not record it (TorchScript); a dimension
-    is ``None`` when the model leaves it open.
+    is ``None`` when the model leaves it open. ``dtype`` is a numpy dtype name, or ``None``
+    when the model does not declare one (a TorchScript or traced module's input).
+    ``index_range`` is ``(low, high)``, the ids ``low <= i < high`` an integer input may
+    hold, where the model shows it (the rows of the embedding or Gather table it indexes).
     """
 
     name: str
     shape: Shape | None
-    dtype: str = "float32"
+    dtype: str | None = "float32"
+    index_range: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ same names, else by position.
 
 from __future__ import annotations
 
+import math
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,28 +40,135 @@ def load_arrays(path: Path) -> list[tuple[str | None, np.ndarray]]:
         return [(name, loaded[name]) for name in loaded.files]
 
 
-def random_arrays(
-    specs: Sequence[TensorSpec], other: Sequence[TensorSpec], seed: int,
-    shape: tuple[int, ...] | None = None,
-) -> list[tuple[str | None, np.ndarray]]:
-    """Seeded standard-normal float32 inputs, shaped as the models declare.
+ValRange = tuple[float, float]
+_MASK_WORDS = ("mask",)
 
+
+@dataclass(frozen=True)
+class RandomRule:
+    """How one random input is drawn: ``kind`` is ``normal``, ``uniform`` (floats in
+    ``[low, high)``), ``ids`` (integers in ``[low, high)``) or ``binary`` (0/1)."""
+
+    name: str | None
+    shape: tuple[int, ...]
+    dtype: str
+    kind: str
+    low: float = 0.0
+    high: float = 1.0
+    why: str = ""
+
+    def describe(self) -> str:
+        span = {"normal": "normal", "binary": "0/1",
+                "uniform": f"uniform [{self.low:g}, {self.high:g})",
+                "ids": f"ids [{self.low:g}, {self.high:g})"}[self.kind]
+        return f"{self.name} {span}{f' from the {self.why}' if self.why else ''}"
+
+
+def describe_random(rules: Sequence[RandomRule], seed: int) -> str:
+    """``random normal, seed 0``, or each input's rule when they are not all normal."""
+    if all(rule.kind == "normal" for rule in rules):
+        return f"random normal, seed {seed}"
+    return f"random ({', '.join(rule.describe() for rule in rules)}), seed {seed}"
+
+
+def random_rules(
+    specs: Sequence[TensorSpec], other: Sequence[TensorSpec],
+    shape: tuple[int, ...] | None = None, val_range: ValRange | None = None,
+) -> list[RandomRule]:
+    """How each of ``specs`` is drawn, typed as either model declares it.
+
+    The dtype is the model's, else the other model's, else int64 for an input that indexes a
+    table or is named like a mask, else float32. Booleans and integer masks get 0/1; other
+    integers get ids below the size of the table they index (from either model), else in
+    ``val_range`` (``LO <= i < HI``); floats are standard normal, or uniform in ``val_range``.
     A shape unknown on one side is taken from the other; an open batch dimension is 1;
     ``shape`` overrides both.
     """
-    rng = np.random.default_rng(seed)
-    arrays = []
+    others = {spec.name: spec for spec in other}
+    rules = []
     for index, spec in enumerate(specs):
-        known = shape or _known_shape(spec) or (
-            _known_shape(other[index]) if index < len(other) else None
-        )
+        partner = others.get(spec.name) or (other[index] if index < len(other) else None)
+        known = shape or _known_shape(spec) or (_known_shape(partner) if partner else None)
         if known is None:
             raise UsageError(
                 f"input {spec.name!r} has no fixed shape in either model: "
                 "pass --input-shape (e.g. 1,3,224,224) or --input x.npy"
             )
-        arrays.append((spec.name, rng.standard_normal(known).astype(np.float32)))
+        rules.append(_rule(spec, partner, known, val_range))
+    return rules
+
+
+def _rule(spec: TensorSpec, partner: TensorSpec | None, shape: tuple[int, ...],
+          val_range: ValRange | None) -> RandomRule:
+    table = spec.index_range or (partner.index_range if partner else None)
+    declared = spec.dtype or (partner.dtype if partner else None)
+    mask = any(word in spec.name.lower() for word in _MASK_WORDS)
+    dtype = declared or ("int64" if table or mask else "float32")
+    try:
+        kind = np.dtype(dtype).kind
+    except TypeError:  # bfloat16 and other dtypes numpy lacks: drawn as float32
+        kind = "f"
+    if kind == "b" or (kind in "iu" and mask):
+        return RandomRule(spec.name, shape, dtype, "binary")
+    if kind in "iu":
+        if table:
+            return RandomRule(spec.name, shape, dtype, "ids", *table, why="table it indexes")
+        if val_range is None:
+            raise UsageError(
+                f"input {spec.name!r} is {dtype} and neither model shows which values it "
+                "takes (it indexes no embedding or Gather table): pass --val-range LO,HI "
+                "(integers LO <= i < HI) or --inputs x.npz")
+        low, high = math.ceil(val_range[0]), math.ceil(val_range[1])
+        if high <= low:
+            raise UsageError(f"--val-range {val_range[0]:g},{val_range[1]:g} holds no integer "
+                             f"for the {dtype} input {spec.name!r}")
+        return RandomRule(spec.name, shape, dtype, "ids", low, high, why="--val-range")
+    if val_range is not None:
+        return RandomRule(spec.name, shape, dtype, "uniform", *val_range)
+    return RandomRule(spec.name, shape, dtype, "normal")
+
+
+def draw(rules: Sequence[RandomRule], seed: int) -> list[tuple[str | None, np.ndarray]]:
+    """Seeded arrays following ``rules``."""
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for rule in rules:
+        try:
+            dtype = np.dtype(rule.dtype)
+        except TypeError:
+            dtype = np.dtype(np.float32)
+        if rule.kind == "binary":
+            values = rng.integers(0, 2, rule.shape).astype(dtype)
+        elif rule.kind == "ids":
+            values = rng.integers(int(rule.low), int(rule.high), rule.shape).astype(dtype)
+        elif rule.kind == "uniform":
+            values = rng.uniform(rule.low, rule.high, rule.shape).astype(dtype)
+        else:
+            values = rng.standard_normal(rule.shape).astype(dtype)
+        arrays.append((rule.name, values))
     return arrays
+
+
+def random_arrays(
+    specs: Sequence[TensorSpec], other: Sequence[TensorSpec], seed: int,
+    shape: tuple[int, ...] | None = None, val_range: ValRange | None = None,
+) -> list[tuple[str | None, np.ndarray]]:
+    """Seeded inputs typed and ranged as :func:`random_rules` says, shaped as the models
+    declare."""
+    return draw(random_rules(specs, other, shape, val_range), seed)
+
+
+def parse_val_range(text: str) -> ValRange:
+    """``LO,HI`` -> ``(LO, HI)`` with ``LO < HI``."""
+    parts = text.split(",")
+    try:
+        low, high = (float(part) for part in parts)
+    except ValueError:
+        raise UsageError(f"--val-range {text!r}: expected two numbers LO,HI like 0,1000"
+                         ) from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise UsageError(f"--val-range {text!r}: needs finite LO < HI")
+    return low, high
 
 
 def _known_shape(spec: TensorSpec) -> tuple[int, ...] | None:
@@ -76,7 +184,9 @@ def _known_shape(spec: TensorSpec) -> tuple[int, ...] | None:
 def bind(graph: Graph, arrays: Sequence[tuple[str | None, np.ndarray]], what: str) -> Feeds:
     """Key ``arrays`` by ``graph``'s input names: by name when they all match, else by order.
 
-    Arrays are checked (real numbers, all finite) and cast to a floating input's dtype.
+    Arrays are checked (real numbers, all finite) and cast to the input's declared dtype
+    (refused when values would change: fractions or out-of-range values for an integer or
+    boolean input); an input without a declared dtype keeps the array's.
     """
     names = [spec.name for spec in graph.inputs]
     given = [name for name, _ in arrays]
@@ -110,7 +220,8 @@ def _check_names(given: list[str | None], names: list[str], what: str) -> None:
 def _checked(
     array: np.ndarray, spec: TensorSpec, what: str, model: str
 ) -> tuple[np.ndarray, str]:
-    """``array`` cast to a floating input's dtype, and its dtype note (``int64 -> float32``)."""
+    """``array`` in the input's declared dtype (kept as given when the model declares none),
+    and its dtype note (``int64 -> float32``)."""
     kind = array.dtype.kind
     if kind == "c":
         raise InputError(f"{what}: input {spec.name!r} is {array.dtype} (complex); "
@@ -123,12 +234,29 @@ def _checked(
         raise InputError(f"{what}: input {spec.name!r} holds {bad[0]} NaN and {bad[1]} Inf "
                          "value(s); feed finite values so differences mean something")
     try:
-        wanted = np.dtype(spec.dtype)
+        wanted = np.dtype(spec.dtype) if spec.dtype else array.dtype
     except TypeError:  # a framework dtype numpy does not know (bfloat16): feed as given
         return array, str(array.dtype)
-    if wanted.kind != "f" or array.dtype == wanted:
+    if array.dtype == wanted:
         return array, str(array.dtype)
+    if wanted.kind in "biu":
+        _check_representable(array, wanted, spec, what, model)
     return array.astype(wanted), f"{array.dtype} -> {wanted}"
+
+
+def _check_representable(array: np.ndarray, wanted: np.dtype, spec: TensorSpec, what: str,
+                         model: str) -> None:
+    """Values that would change on the way to an integer or boolean input are refused."""
+    wants = f"{model or 'the model'} wants {wanted}"
+    if array.size and array.dtype.kind == "f" and not np.array_equal(array, np.round(array)):
+        raise InputError(f"{what}: input {spec.name!r} holds fractional {array.dtype} values; "
+                         f"{wants}")
+    if not array.size:
+        return
+    low, high = (0, 1) if wanted.kind == "b" else (np.iinfo(wanted).min, np.iinfo(wanted).max)
+    if array.min() < low or array.max() > high:
+        raise InputError(f"{what}: input {spec.name!r} holds values from {array.min():g} to "
+                         f"{array.max():g}; {wants} ({low}..{high})")
 
 
 def _check_shape(array: np.ndarray, spec: TensorSpec, what: str, model: str) -> None:

@@ -21,7 +21,6 @@ pytest.importorskip("torch", reason="parity[torch] not installed")
 pytest.importorskip("onnxruntime", reason="parity[onnx] not installed")
 pytest.importorskip("transformers", reason="the test extra (transformers) is not installed")
 
-import realmodels  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 from realmodels import PAIRS, Pair  # noqa: E402
 
@@ -30,7 +29,6 @@ from parity.cli import cli  # noqa: E402
 
 MIN_COVERAGE = 0.95
 
-INT_INPUTS = "torch forms cast int64 token ids to float32 (#13 typed inputs: corpus helper)"
 FX_TRACE = "torch.fx cannot trace the transformers module (#13 hook capture: corpus helper)"
 ALIGNMENT = ("exporter graphs misaligned or under-paired: scopes, MatMul+Add, "
              "decompositions, shape arithmetic (#13 alignment: align helper)")
@@ -51,10 +49,7 @@ _LOW_COVERAGE = {"efficientnet-pt2-onnx_dynamo", "efficientnet-factory-onnx_dyna
 
 def known_failure(pair: Pair) -> str | None:
     """Why ``pair`` fails today, or None when it must pass."""
-    model = realmodels.MODELS[pair.model]
     forms = {pair.a, pair.b}
-    if model.kind == "tokens" and forms & {"pt", "pt2", "factory"}:
-        return INT_INPUTS
     if "factory" in forms and pair.model != "efficientnet":
         return FX_TRACE
     if pair.model == "mx_mobilenet_v2" and "caffe" in forms:
