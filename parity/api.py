@@ -64,7 +64,7 @@ def make_feeds(
         arrays, what = [(None, inputs)], "array"
     else:
         arrays, what = list(inputs.items()), "arrays"
-    return bind(a.graph, arrays, what), bind(b.graph, arrays, what)
+    return bind(a.graph, arrays, what, b.graph), bind(b.graph, arrays, what, a.graph)
 
 
 def image_feeds(

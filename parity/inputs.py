@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -181,12 +181,14 @@ def _known_shape(spec: TensorSpec) -> tuple[int, ...] | None:
     return tuple(int(d) for d in shape)  # type: ignore[arg-type]
 
 
-def bind(graph: Graph, arrays: Sequence[tuple[str | None, np.ndarray]], what: str) -> Feeds:
+def bind(graph: Graph, arrays: Sequence[tuple[str | None, np.ndarray]], what: str,
+         partner: Graph | None = None) -> Feeds:
     """Key ``arrays`` by ``graph``'s input names: by name when they all match, else by order.
 
     Arrays are checked (real numbers, all finite) and cast to the input's declared dtype
     (refused when values would change: fractions or out-of-range values for an integer or
-    boolean input); an input without a declared dtype keeps the array's.
+    boolean input). An input ``graph`` declares no dtype for takes the one ``partner`` (the
+    other model of a comparison) declares for it, else keeps the array's.
     """
     names = [spec.name for spec in graph.inputs]
     given = [name for name, _ in arrays]
@@ -200,11 +202,23 @@ def bind(graph: Graph, arrays: Sequence[tuple[str | None, np.ndarray]], what: st
         keyed = {name: array for name, array in arrays if name is not None}
     else:
         keyed = {name: array for name, (_, array) in zip(names, arrays)}
+    others = _partners(graph, partner)
     notes = []
-    for spec in graph.inputs:
+    for spec, other in zip(graph.inputs, others):
+        if spec.dtype is None and other is not None and other.dtype is not None:
+            spec = replace(spec, dtype=other.dtype)
         keyed[spec.name], note = _checked(keyed[spec.name], spec, what, graph.source)
         notes.append(f"{spec.name} {tuple(keyed[spec.name].shape)} {note}")
     return Feeds(keyed, f"{what}: {', '.join(notes)}")
+
+
+def _partners(graph: Graph, partner: Graph | None) -> list[TensorSpec | None]:
+    """For each of ``graph``'s inputs, the same input of ``partner``: by name, else by order."""
+    if partner is None:
+        return [None] * len(graph.inputs)
+    by_name = {spec.name: spec for spec in partner.inputs}
+    return [by_name.get(spec.name) or (partner.inputs[i] if i < len(partner.inputs) else None)
+            for i, spec in enumerate(graph.inputs)]
 
 
 def _check_names(given: list[str | None], names: list[str], what: str) -> None:

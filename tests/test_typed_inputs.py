@@ -68,6 +68,13 @@ def test_undeclared_dtype_keeps_the_array_dtype():
     assert feeds.arrays["input_ids"].dtype == np.int64
 
 
+def test_undeclared_dtype_takes_the_other_models_declared_one():
+    pixels = np.ones((1, 3, 4, 4), np.int64)
+    declared = _graph(TensorSpec("x", (1, 3, 4, 4), "float32"))
+    feeds = bind(_graph(TensorSpec("x", None, None)), [(None, pixels)], "x.npy", declared)
+    assert feeds.arrays["x"].dtype == np.float32
+
+
 def test_declared_dtype_wins_when_values_survive_the_cast():
     floats = np.arange(8, dtype=np.float32).reshape(1, 8)
     assert bind(_graph(IDS), [(None, floats)], "x.npy").arrays["input_ids"].dtype == np.int64
