@@ -59,6 +59,9 @@ _MODULE_ATTRS = {"kernel_size": "kernel", "stride": "stride", "padding": "pad",
                  "align_corners": "align_corners", "mode": "mode",
                  "scale_factor": "scale_factor", "count_include_pad": "count_include_pad"}
 _DEFAULT_ATTRS = {"batch_norm": {"eps": 1e-5}}
+# Ops that read a tensor's shape, not its values: what is computed from them is shape
+# arithmetic, which reads no activation.
+_SHAPE_READS = frozenset({"aten::size", "aten::dim", "aten::numel", "prim::shape"})
 
 
 @dataclass(frozen=True)
@@ -158,7 +161,7 @@ class TorchScriptCapture:
             if name not in sources:
                 node = value.node()
                 found: list[str] = []
-                if node.kind() != "prim::Param":
+                if node.kind() != "prim::Param" and node.kind() not in _SHAPE_READS:
                     for inp in node.inputs():
                         found.extend(sources_of(inp))
                 sources[name] = tuple(dict.fromkeys(found))

@@ -51,12 +51,32 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 
 # Ops another framework may fold into the op before them: a chain head -> tail families.
 # (ONNX exporters fold BatchNorm into Conv; Caffe splits BatchNorm into BatchNorm + Scale;
-# Keras Conv2D/Dense carry their activation.) Pairs are compared at the chain's end.
+# Keras Conv2D/Dense carry their activation; a Linear on a 3-D input exports as MatMul + a
+# bias Add.) Pairs are compared at the chain's end.
 FOLDS: dict[str, frozenset[str]] = {
     "conv": frozenset({"batchnorm", "scale", "relu", "prelu", "activation", "softmax"}),
-    "linear": frozenset({"batchnorm", "scale", "relu", "prelu", "activation", "softmax"}),
+    "linear": frozenset({"add", "batchnorm", "scale", "relu", "prelu", "activation", "softmax"}),
     "batchnorm": frozenset({"scale"}),
+    "gelu": frozenset({"mul"}),
+    "layernorm": frozenset({"mul", "add"}),
 }
+
+# One op of a family that other exporters decompose: the families the decomposition's
+# value-producing end may have (before any FOLDS tail). SiLU = Sigmoid + Mul; GELU (Erf or
+# Tanh form) ends in a Mul, then a Mul by 0.5; LayerNorm in older opsets ends in Div (then
+# Mul by gamma, Add of beta); Softmax as Exp / ReduceSum / Div; attention as
+# MatMul -> Softmax -> MatMul; HardSwish as x * HardSigmoid(x).
+DECOMPOSITIONS: dict[str, frozenset[str]] = {
+    "silu": frozenset({"mul"}),
+    "gelu": frozenset({"mul"}),
+    "layernorm": frozenset({"div"}),
+    "softmax": frozenset({"div"}),
+    "attention": frozenset({"linear"}),
+    "hardswish": frozenset({"mul"}),
+}
+
+# Families that hold their input's value (in eval mode): nothing of their own to compare.
+NO_OPS = frozenset({"identity", "dropout"})
 
 _BY_OP = {op: family for family, ops in FAMILIES.items() for op in ops}
 
@@ -107,6 +127,11 @@ def compatible(op_a: str, op_b: str) -> bool:
     """True when two ops of any frameworks may compute the same value."""
     fam_a, fam_b = family(op_a), family(op_b)
     return fam_a == fam_b or frozenset((fam_a, fam_b)) in COMPATIBLE
+
+
+def decomposes(one_op: str, end_op: str) -> bool:
+    """True when ``end_op`` may end another framework's decomposition of ``one_op``."""
+    return family(end_op) in DECOMPOSITIONS.get(family(one_op), frozenset())
 
 
 def is_ignored(op: str) -> bool:

@@ -115,11 +115,18 @@ def test_caffe_batchnorm_scale_chain_is_compared_at_the_scale():
     assert result.unmatched_a == result.unmatched_b == ()
 
 
-def test_manual_mapping_overrides_a_wrong_automatic_match():
+def test_names_that_contradict_their_neighbours_are_re_examined():
     a = chain([("conv1", "Conv"), ("conv2", "Conv")])
     b = chain([("conv2", "Conv"), ("conv1", "Conv")])  # names swapped by a converter
-    assert {(m.a, m.b) for m in node_pairs(align(a, b))} == {
-        ("conv1", "conv1"), ("conv2", "conv2")}
+    pairs = node_pairs(align(a, b))
+    assert {(m.a, m.b, m.how) for m in pairs} == {
+        ("conv1", "conv2", "structure"), ("conv2", "conv1", "structure")}
+    assert all(0 < m.confidence < 1 for m in pairs)
+
+
+def test_manual_mapping_is_taken_as_written():
+    a = chain([("conv1", "Conv"), ("conv2", "Conv")])
+    b = chain([("conv2", "Conv"), ("conv1", "Conv")])
     fixed = align(a, b, {"conv1": "conv2", "conv2": "conv1"})
     assert {(m.a, m.b, m.how) for m in node_pairs(fixed)} == {
         ("conv1", "conv2", "manual"), ("conv2", "conv1", "manual")}

@@ -8,8 +8,11 @@ Strategies run in order and each only sees the nodes still unmatched:
 3. ``exact``: identical names;
 4. ``normalised``: names equal after dropping framework decoration
    (``_output``, ``/``, ``.``, ``::``);
-5. ``scope``: module scope + op family + call order, for graphs that record module scopes
-   (torch module paths vs the ONNX exporter's ``/layer1/layer1.0/conv1/Conv``);
+5. ``scope``: for graphs that record module scopes (torch module paths vs the ONNX
+   exporter's ``/layer1/layer1.0/conv1/Conv``), scopes matched with or without container
+   names (``0.self_attn`` vs ``layers.0.self_attn``): first each module's output (the
+   ``Add`` after a Linear's ``MatMul``; a one-op module vs its decomposition, whose
+   interior is skipped), then module scope + op family + call order;
 6. ``structure``: graph position, for everything still unmatched (:mod:`.structure`);
 7. ``sequence``: what is left between anchors, aligned as sequences (:mod:`.sequence`).
 
@@ -25,14 +28,17 @@ Every match says which strategy found it. Works on :class:`Graph` only: no frame
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..graph import Graph
 from ..normalization import effective_input, leading_affine
-from .folds import move_to_fold_end
+from ..ops import NO_OPS, family
+from .activations import activation_graph
+from .confidence import agreement, confidence, contradicted
+from .folds import fold_head, move_to_fold_end
 from .mapping_file import resolve_mapping
 from .names import Strategy, by_key, normalise_name
-from .scopes import by_scope, has_scopes
+from .scopes import by_scope, has_scopes, match_scope_outputs, scope_map
 from .sequence import match_sequences
 from .structure import match_structure
 
@@ -44,6 +50,7 @@ class Match:
     a: str
     b: str
     how: str
+    confidence: float = 1.0  # 0..1, from the evidence that made it (:mod:`.confidence`)
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,9 @@ class Alignment:
     """Matches in A's topological order, and the nodes of each side left out.
 
     ``skipped_*`` are nodes deliberately not compared: interiors of fused chains and
-    in-graph normalisation steps the other side does outside its graph.
+    decompositions, and in-graph normalisation steps the other side does outside its graph.
+    ``inert_*`` compute no activation (constants, weight copies, shape arithmetic): never
+    compared and never counted against coverage.
     """
 
     pairs: tuple[Match, ...]
@@ -59,35 +68,45 @@ class Alignment:
     unmatched_b: tuple[str, ...]
     skipped_a: tuple[str, ...] = ()
     skipped_b: tuple[str, ...] = ()
+    inert_a: tuple[str, ...] = ()
+    inert_b: tuple[str, ...] = ()
 
 
 def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignment:
     """Match the nodes of ``a`` and ``b``; see the module docstring for the strategies.
 
-    Each automatic match is moved to its fold end as soon as it is made, so the
-    strategies after it see the folded chain's end as the matched node.
+    Only activations are aligned (:mod:`.activations`). Each automatic match is moved to
+    its fold end as soon as it is made, so the strategies after it see the folded chain's
+    end as the matched node.
     """
-    strategies: list[tuple[str, Strategy]] = [
-        ("exact", by_key(lambda n: n.name)),
-        ("normalised", by_key(lambda n: normalise_name(n.name))),
-    ]
-    if has_scopes(a) and has_scopes(b):
-        strategies.append(("scope", by_scope))
-
+    full_a, full_b = a, b
+    a, inert_a = activation_graph(a)
+    b, inert_b = activation_graph(b)
     skipped_a, skipped_b = _normalisation_steps(a), _normalisation_steps(b)
-    found = {x: Match(x, y, "manual") for x, y in resolve_mapping(a, b, manual or {})}
+    found = {x: Match(x, y, "manual")
+             for x, y in resolve_mapping(full_a, full_b, manual or {})}
     taken_b = {m.b for m in found.values()}
     for x, y in _effective_inputs(a, b):
         if x not in found and y not in taken_b:
             found[x] = Match(x, y, "input")
     named: list[Match] = []
+    strategies: list[tuple[str, Strategy]] = [
+        ("exact", by_key(lambda n: n.name)),
+        ("normalised", by_key(lambda n: normalise_name(n.name))),
+    ]
+    scopes = scope_map(a, b) if has_scopes(a) and has_scopes(b) else {}
     for how, strategy in strategies:
-        taken_b = {m.b for m in found.values()} | {m.b for m in named}
-        taken_a = {*found, *(m.a for m in named)}
-        left = [n for n in a.nodes if n.name not in taken_a and n.name not in skipped_a]
-        right = [n for n in b.nodes if n.name not in taken_b and n.name not in skipped_b]
-        named += [Match(x, y, how) for x, y in strategy(left, right)]
+        named += _run(strategy, how, a, b, found, named, skipped_a, skipped_b)
+    if scopes:
+        taken_a = {*found, *(m.a for m in named), *skipped_a}
+        taken_b = {*(m.b for m in found.values()), *(m.b for m in named), *skipped_b}
+        outputs, interior_a, interior_b = match_scope_outputs(a, b, scopes, taken_a, taken_b)
+        named += [Match(x, y, "scope") for x, y in outputs]
+        skipped_a.update(interior_a)
+        skipped_b.update(interior_b)
+        named += _run(by_scope(scopes), "scope", a, b, found, named, skipped_a, skipped_b)
     _add_folded(a, b, found, named, skipped_a, skipped_b)
+    _drop_contradicted(a, b, found)
     anchors = {m.a: m.b for m in found.values()}
     for name_a, name_b in match_structure(a, b, anchors, skipped_a, skipped_b):
         found[name_a] = Match(name_a, name_b, "structure")
@@ -95,16 +114,52 @@ def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignm
     sequenced = [Match(x, y, "sequence")
                  for x, y in match_sequences(a, b, anchors, skipped_a, skipped_b)]
     _add_folded(a, b, found, sequenced, skipped_a, skipped_b)
+    _drop_contradicted(a, b, found)
+    _skip_unmatched_no_ops(a, found, skipped_a)
+    _skip_unmatched_no_ops(b, {m.b: m for m in found.values()}, skipped_b)
     taken_a, taken_b = set(found), {m.b for m in found.values()}
+    shares = agreement(a, b, {m.a: m.b for m in found.values()})
+    rated = [replace(m, confidence=confidence(a, b, m.a, m.b, m.how, shares.get(m.a)))
+             for m in found.values()]
     return Alignment(
-        pairs=tuple(sorted(found.values(), key=lambda m: a.order.get(m.a, -1))),
+        pairs=tuple(sorted(rated, key=lambda m: full_a.order.get(m.a, -1))),
         unmatched_a=tuple(n.name for n in a.nodes
                           if n.name not in taken_a and n.name not in skipped_a),
         unmatched_b=tuple(n.name for n in b.nodes
                           if n.name not in taken_b and n.name not in skipped_b),
         skipped_a=tuple(n.name for n in a.nodes if n.name in skipped_a),
         skipped_b=tuple(n.name for n in b.nodes if n.name in skipped_b),
+        inert_a=tuple(name for name in inert_a if name not in taken_a),
+        inert_b=tuple(name for name in inert_b if name not in taken_b),
     )
+
+
+def _run(
+    strategy: Strategy, how: str, a: Graph, b: Graph, found: Mapping[str, Match],
+    named: list[Match], skipped_a: set[str], skipped_b: set[str],
+) -> list[Match]:
+    """``strategy``'s matches among the nodes nothing has matched or skipped yet."""
+    taken_a = {*found, *(m.a for m in named), *skipped_a}
+    taken_b = {*(m.b for m in found.values()), *(m.b for m in named), *skipped_b}
+    left = [n for n in a.nodes if n.name not in taken_a]
+    right = [n for n in b.nodes if n.name not in taken_b]
+    return [Match(x, y, how) for x, y in strategy(left, right)]
+
+
+def _drop_contradicted(a: Graph, b: Graph, found: dict[str, Match]) -> None:
+    """Drop the pairs whose producers are all paired elsewhere: a name or a position said
+    they match, their neighbours say they do not."""
+    pairs = {m.a: m.b for m in found.values()}
+    for x in contradicted(a, b, pairs, {m.a: m.how for m in found.values()}):
+        del found[x]
+
+
+def _skip_unmatched_no_ops(graph: Graph, matched: Mapping[str, Match], skipped: set[str]) -> None:
+    """An unmatched no-op (eval-mode Dropout, ``contiguous``, Identity) holds its input's
+    value, which the other side does not repeat: skipped, not counted against coverage."""
+    for node in graph.nodes:
+        if node.name not in matched and family(node.op) in NO_OPS:
+            skipped.add(node.name)
 
 
 def _effective_inputs(a: Graph, b: Graph) -> list[tuple[str, str]]:
@@ -137,6 +192,12 @@ def _add_folded(
         moved = move_to_fold_end(a, b, match.a, match.b, taken_a, taken_b)
         if moved is None:
             found[match.a] = match
+            head_a = fold_head(a, match.a, taken_a, family(b.op_of(match.b)))
+            head_b = fold_head(b, match.b, taken_b, family(a.op_of(match.a)))
+            skipped_a.update(head_a)
+            skipped_b.update(head_b)
+            taken_a.update(head_a)
+            taken_b.update(head_b)
             continue
         new_a, new_b, interior_a, interior_b = moved
         skipped_a.update(interior_a)

@@ -13,10 +13,17 @@ from collections.abc import Container
 from ..graph import Graph, Node
 from ..ops import FOLDS, family
 
+# Two-operand ops, whose other operand is a constant on one side (a bias) and a tensor on
+# the other (a residual) when they are not the same op.
+_BINARY = frozenset({"add", "mul", "sub"})
 
-def fold_tail(graph: Graph, head: str, taken: Container[str]) -> list[str]:
-    """Unmatched single-consumer successors of ``head`` another framework may fold in."""
-    foldable = FOLDS.get(family(graph.node(head).op), frozenset())
+
+def fold_tail(
+    graph: Graph, head: str, taken: Container[str], as_family: str | None = None
+) -> list[str]:
+    """Unmatched single-consumer successors of ``head`` another framework may fold in
+    (into an op of ``as_family``, by default ``head``'s own)."""
+    foldable = FOLDS.get(as_family or family(graph.node(head).op), frozenset())
     tail, current = [], head
     while len(graph.consumers.get(current, ())) == 1:
         user = graph.node(graph.consumers[current][0])
@@ -25,6 +32,43 @@ def fold_tail(graph: Graph, head: str, taken: Container[str]) -> list[str]:
         tail.append(user.name)
         current = user.name
     return tail
+
+
+def fold_head(graph: Graph, end: str, taken: Container[str], head_family: str) -> list[str]:
+    """The chain before ``end`` another framework computes as one ``head_family`` op: the
+    unmatched single-input producers back to (and with) the first of that family, when
+    ``end`` is one of the ops such an op folds in (a torch Conv before the BatchNorm whose
+    scope names the ONNX Conv that absorbed it). Empty when there is no such chain."""
+    foldable = FOLDS.get(head_family, frozenset())
+    if end not in graph or family(graph.node(end).op) not in foldable:
+        return []
+    chain, current = [], graph.node(end)
+    while len(current.inputs) == 1 and current.inputs[0] in graph:
+        parent = graph.node(current.inputs[0])
+        if parent.name in taken or len(graph.consumers.get(parent.name, ())) != 1:
+            return []
+        chain.append(parent.name)
+        if family(parent.op) == head_family:
+            return chain
+        if family(parent.op) not in foldable:
+            return []
+        current = parent
+    return []
+
+
+def interior(graph: Graph, end: str, taken: Container[str], limit: int) -> list[str]:
+    """The unmatched nodes ``end`` is computed from, back to matched ones (at most
+    ``limit``): the inside of a decomposition whose end is ``end``."""
+    found: list[str] = []
+    stack, seen = list(graph.node(end).inputs), set()
+    while stack and len(found) < limit:
+        name = stack.pop()
+        if name in seen or name in taken or name not in graph:
+            continue
+        seen.add(name)
+        found.append(name)
+        stack.extend(graph.node(name).inputs)
+    return found
 
 
 def move_to_fold_end(
@@ -41,9 +85,12 @@ def move_to_fold_end(
 
 
 def _reads_like(graph: Graph, head: str, taken: Container[str], other: Node) -> bool:
-    """Whether an unmatched consumer of ``head`` has ``other``'s family: then the op is
-    there on this side too (e.g. a ReLU that also reads another tensor), not folded."""
+    """Whether an unmatched consumer of ``head`` has ``other``'s family and as many inputs:
+    then the op is there on this side too, not folded (a residual Add reading two tensors
+    is not the bias Add of a MatMul)."""
+    fam = family(other.op)
     return any(
-        name not in taken and family(graph.node(name).op) == family(other.op)
+        name not in taken and family(graph.node(name).op) == fam
+        and (fam not in _BINARY or len(graph.node(name).inputs) == len(other.inputs))
         for name in graph.consumers.get(head, ())
     )

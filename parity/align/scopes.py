@@ -4,10 +4,11 @@ matched across graphs (module scope + op family + call order)."""
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Callable, Container
 
 from ..graph import Graph, Node
-from ..ops import family
+from ..ops import compatible, family
 
 
 def scope_from_onnx_name(name: str) -> str:
@@ -73,13 +74,84 @@ def has_scopes(graph: Graph) -> bool:
     return any(node.scope for node in graph.nodes)
 
 
-def by_scope(left: list[Node], right: list[Node]) -> list[tuple[str, str]]:
-    keys_a, keys_b = _scope_keys(left), _scope_keys(right)
-    index_b = {k: name for name, k in keys_b.items()}
-    return [(name, index_b[k]) for name, k in keys_a.items() if k in index_b]
+def index_free(scope: str) -> str:
+    """The scope without the names of containers that hold numbered children.
+
+    TorchScript drops a ModuleList's name (``0.self_attn``) that exporters keep
+    (``layers.0.self_attn``): both read ``0.self_attn``. The key keeps every index and the
+    names after the last one (``encoder.stages.1.layers.0.dwconv`` -> ``1.0.dwconv``).
+    """
+    parts = scope.split(".")
+    last = max((i for i, part in enumerate(parts) if part.isdigit()), default=-1)
+    return ".".join([p for p in parts[:last] if p.isdigit()] + parts[max(last, 0):])
 
 
-def _scope_keys(nodes: list[Node]) -> dict[str, tuple[str, str, int]]:
+def scope_map(a: Graph, b: Graph) -> dict[str, str]:
+    """A's module scopes (and their parents) -> the same module's scope in B.
+
+    Scopes equal on both sides map to themselves; the others map when their
+    :func:`index_free` key names exactly one scope on each side.
+    """
+    scopes_a, scopes_b = _all_scopes(a), _all_scopes(b)
+    mapping = {scope: scope for scope in scopes_a & scopes_b}
+    keys_a, keys_b = _unique_by(scopes_a, index_free), _unique_by(scopes_b, index_free)
+    for key, scope in keys_a.items():
+        if scope not in mapping and key in keys_b and keys_b[key] not in scopes_a:
+            mapping[scope] = keys_b[key]
+    return mapping
+
+
+def _all_scopes(graph: Graph) -> set[str]:
+    found: set[str] = set()
+    for node in graph.nodes:
+        parts = node.scope.split(".") if node.scope else []
+        found.update(".".join(parts[:k]) for k in range(1, len(parts) + 1))
+    return found
+
+
+def _unique_by(scopes: set[str], key: Callable[[str], str]) -> dict[str, str]:
+    groups: defaultdict[str, list[str]] = defaultdict(list)
+    for scope in scopes:
+        groups[key(scope)].append(scope)
+    return {k: members[0] for k, members in groups.items() if len(members) == 1}
+
+
+def members(graph: Graph) -> dict[str, list[str]]:
+    """Scope -> the nodes inside it (its own and its submodules'), in topological order."""
+    found: defaultdict[str, list[str]] = defaultdict(list)
+    for node in graph.nodes:
+        parts = node.scope.split(".") if node.scope else []
+        for k in range(1, len(parts) + 1):
+            found[".".join(parts[:k])].append(node.name)
+    return found
+
+
+def scope_output(graph: Graph, names: list[str]) -> str | None:
+    """The one node of ``names`` whose value leaves the scope, if there is exactly one."""
+    inside = set(names)
+    leaving = [name for name in names
+               if name in graph.outputs or not graph.consumers.get(name)
+               or any(user not in inside for user in graph.consumers[name])]
+    return leaving[0] if len(leaving) == 1 else None
+
+
+def by_scope(mapping: dict[str, str]) -> Callable[[list[Node], list[Node]], list[tuple[str, str]]]:
+    """Strategy: module scope (``mapping`` translates A's into B's) + op family + call order,
+    where both sides have as many ops of that family in that scope (else a decomposition
+    inside the scope, attention's MatMuls say, would shift the count)."""
+
+    def strategy(left: list[Node], right: list[Node]) -> list[tuple[str, str]]:
+        keys_a, keys_b = _scope_keys(left, mapping), _scope_keys(right, {})
+        index_b = {k: name for name, k in keys_b.items()}
+        count_a = Counter(k[:2] for k in keys_a.values())
+        count_b = Counter(k[:2] for k in keys_b.values())
+        return [(name, index_b[k]) for name, k in keys_a.items()
+                if k in index_b and count_a[k[:2]] == count_b[k[:2]]]
+
+    return strategy
+
+
+def _scope_keys(nodes: list[Node], mapping: dict[str, str]) -> dict[str, tuple[str, str, int]]:
     """``(scope, op family, k)`` for the k-th op of that family in that scope.
 
     Exporters give a module's second call its own scope (``relu`` then ``relu_1``);
@@ -94,6 +166,48 @@ def _scope_keys(nodes: list[Node]) -> dict[str, tuple[str, str, int]]:
         base = re.sub(r"_\d+$", "", scope)
         if base != scope and (base, fam) in scopes:
             scope = base
+        scope = mapping.get(scope, scope)
         keys[node.name] = (scope, fam, seen[(scope, fam)])
         seen[(scope, fam)] += 1
     return keys
+
+
+def match_scope_outputs(
+    a: Graph, b: Graph, mapping: dict[str, str], taken_a: Container[str],
+    taken_b: Container[str],
+) -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    """Pairs of module outputs, and the interiors of modules one side computes as one op.
+
+    A module's value is the one node of its scope that is read outside it: a torch
+    ``linear`` and the ONNX ``Add`` after the ``MatMul`` of the same scope. Where one side
+    has a single node in the scope (``aten::layer_norm``, ``aten::gelu``, ``aten::silu``)
+    and the other a decomposition of it, the decomposition's other nodes are skipped.
+    Deepest scopes first; the two outputs must have compatible ops unless one side is a
+    single node.
+    """
+    inside_a, inside_b = members(a), members(b)
+    pairs: list[tuple[str, str]] = []
+    skip_a: list[str] = []
+    skip_b: list[str] = []
+    used_a: set[str] = set()
+    used_b: set[str] = set()
+    for scope in sorted(mapping, key=lambda s: -s.count(".")):
+        names_a, names_b = inside_a.get(scope, []), inside_b.get(mapping[scope], [])
+        x = scope_output(a, names_a) if names_a else None
+        y = scope_output(b, names_b) if names_b else None
+        if x is None or y is None or x in taken_a or y in taken_b or x in used_a or y in used_b:
+            continue
+        single_a, single_b = len(names_a) == 1, len(names_b) == 1
+        if not (single_a or single_b or compatible(a.node(x).op, b.node(y).op)):
+            continue
+        pairs.append((x, y))
+        used_a.add(x)
+        used_b.add(y)
+        if single_a != single_b:
+            interior = names_b if single_a else names_a
+            taken, used, skip = (taken_b, used_b, skip_b) if single_a else (taken_a, used_a, skip_a)
+            for name in interior:
+                if name not in taken and name not in used:
+                    skip.append(name)
+                    used.add(name)
+    return pairs, skip_a, skip_b

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Container, Mapping
 
 from ..graph import Graph, Node
-from ..ops import compatible
-from .folds import move_to_fold_end
+from ..ops import compatible, decomposes, family
+from .folds import fold_tail, interior, move_to_fold_end
 
 _TIE_ATTRS = ("kernel", "stride", "group", "dilation", "axis")
 _WINDOW = 48  # B nodes looked at below an ancestor's partner, per node of A
@@ -52,7 +52,10 @@ def match_structure(
         if y is None:
             continue
         x = node.name
-        moved = move_to_fold_end(a, b, x, y, taken_a, taken_b)
+        if compatible(node.op, b.node(y).op):
+            moved = move_to_fold_end(a, b, x, y, taken_a, taken_b)
+        else:
+            moved = _decomposition(a, b, x, y, taken_a, taken_b)
         if moved is not None:
             x, y, interior_a, interior_b = moved
             skip_a.update(interior_a)
@@ -69,7 +72,7 @@ def _best_candidate(
 ) -> str | None:
     """The unmatched node of B below ``ancestors`` (same nearest matched ancestors, a
     compatible op) most like ``x``; looks at most ``_WINDOW`` nodes down."""
-    best: tuple[int, int, int] | None = None
+    best: tuple[bool, int, int, int] | None = None
     choice = None
     frontier = [max(ancestors, key=lambda name: b.order.get(name, -1))]
     seen, depth = set(frontier), 0
@@ -87,14 +90,33 @@ def _best_candidate(
                     continue
                 step.append(user)
                 y = b.node(user)
-                if (user in taken_b.skip or not compatible(x.op, y.op)
-                        or near_b.of(user) != ancestors):
+                fits = compatible(x.op, y.op)
+                if (user in taken_b.skip or near_b.of(user) != ancestors
+                        or not (fits or decomposes(x.op, y.op) or decomposes(y.op, x.op))):
                     continue
-                rank = (-similarity(x, y), depth, b.order[user])
+                rank = (not fits, -similarity(x, y), depth, b.order[user])
                 if best is None or rank < best:
                     best, choice = rank, user
         frontier = step
     return choice
+
+
+def _decomposition(
+    a: Graph, b: Graph, x: str, y: str, taken_a: Container[str], taken_b: Container[str]
+) -> tuple[str, str, list[str], list[str]]:
+    """``(x, y)`` where one side is one op and the other ends its decomposition: the
+    decomposed side's end is moved along its fold tail (GELU's Mul by 0.5, LayerNorm's
+    gamma and beta) and its inside is skipped."""
+    op_x, op_y = a.node(x).op, b.node(y).op
+    if decomposes(op_x, op_y):
+        tail = fold_tail(b, y, taken_b, family(op_x))
+        end = tail[-1] if tail else y
+        inside = [*interior(b, y, taken_b, _WINDOW), y, *tail[:-1]]
+        return x, end, [], [name for name in inside if name != end]
+    tail = fold_tail(a, x, taken_a, family(op_y))
+    end = tail[-1] if tail else x
+    inside = [*interior(a, x, taken_a, _WINDOW), x, *tail[:-1]]
+    return end, y, [name for name in inside if name != end], []
 
 
 class _Taken(Container[str]):
