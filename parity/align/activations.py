@@ -2,30 +2,47 @@
 
 Constants, the TorchScript exporter's ``Identity`` copies of weights, and shape arithmetic
 (``Shape -> Gather -> Unsqueeze -> Concat`` feeding a Reshape, ``Range``, ``ConstantOfShape``)
-hang from no graph input once the backends drop their Shape/Constant/size producers. They
-are not activations: never paired, and never counted against coverage.
+hang from no graph input once the backends drop their Shape/Constant/size producers. Dead
+code (a traced pooler whose value no output reads, which an exporter drops) reaches no
+graph output. Neither is an activation of the result: never paired, and never counted
+against coverage.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from ..graph import Graph
+from ..graph import Graph, Node
 
 
 def activation_graph(graph: Graph) -> tuple[Graph, tuple[str, ...]]:
-    """``graph`` restricted to the nodes reachable from its inputs (reads of other nodes
-    dropped), and the names of the nodes left out, in topological order."""
+    """``graph`` restricted to the nodes reachable from its inputs and reaching one of its
+    outputs (when it names them), reads of other nodes dropped; and the names of the nodes
+    left out, in topological order."""
     live = set(graph.input_names)
-    nodes, inert = [], []
+    kept = []
     for node in graph.nodes:
         reads = tuple(name for name in node.inputs if name in live)
-        if not reads:
-            inert.append(node.name)
-            continue
-        live.add(node.name)
-        nodes.append(node if reads == node.inputs else replace(node, inputs=reads))
-    if not inert:
+        if reads:
+            live.add(node.name)
+            kept.append(node if reads == node.inputs else replace(node, inputs=reads))
+    used = _reaching(kept, {name for name in graph.outputs if name in live})
+    if used is not None:
+        kept = [node for node in kept if node.name in used]
+    if len(kept) == len(graph.nodes):
         return graph, ()
-    outputs = tuple(name for name in graph.outputs if name in live)
-    return Graph(tuple(nodes), graph.inputs, outputs, graph.source), tuple(inert)
+    names = {node.name for node in kept}
+    inert = tuple(node.name for node in graph.nodes if node.name not in names)
+    outputs = tuple(name for name in graph.outputs if name in names or name in live)
+    return Graph(tuple(kept), graph.inputs, outputs, graph.source), inert
+
+
+def _reaching(nodes: list[Node], outputs: set[str]) -> set[str] | None:
+    """Names of ``nodes`` some output is computed from; None when no output is known."""
+    if not outputs:
+        return None
+    used = set(outputs)
+    for node in reversed(nodes):
+        if node.name in used:
+            used.update(node.inputs)
+    return used

@@ -71,27 +71,32 @@ def _best_candidate(
     x: Node, b: Graph, ancestors: set[str], near_b: _Nearest, taken_b: _Taken
 ) -> str | None:
     """The unmatched node of B below ``ancestors`` (same nearest matched ancestors, a
-    compatible op) most like ``x``; looks at most ``_WINDOW`` nodes down."""
+    compatible op) most like ``x``; looks at most ``_WINDOW`` nodes down.
+
+    A reshape reached through a Transpose nothing matched holds its elements in another
+    order than ``x`` can: not a candidate.
+    """
     best: tuple[bool, int, int, int] | None = None
     choice = None
-    frontier = [max(ancestors, key=lambda name: b.order.get(name, -1))]
-    seen, depth = set(frontier), 0
+    frontier = [(max(ancestors, key=lambda name: b.order.get(name, -1)), False)]
+    seen, depth = {frontier[0][0]}, 0
     while frontier and len(seen) <= _WINDOW:
         depth += 1
         step = []
-        for name in frontier:
+        for name, turned in frontier:
             for user in b.consumers.get(name, ()):
                 if user in seen:
                     continue
                 seen.add(user)
                 if user in taken_b.matched:
                     if user in ancestors:
-                        step.append(user)
+                        step.append((user, False))
                     continue
-                step.append(user)
                 y = b.node(user)
+                step.append((user, turned or family(y.op) == "transpose"))
                 fits = compatible(x.op, y.op)
                 if (user in taken_b.skip or near_b.of(user) != ancestors
+                        or (turned and family(y.op) == "flatten")
                         or not (fits or decomposes(x.op, y.op) or decomposes(y.op, x.op))):
                     continue
                 rank = (not fits, -similarity(x, y), depth, b.order[user])
