@@ -35,7 +35,7 @@ from ..normalization import effective_input, leading_affine
 from ..ops import NO_OPS, family
 from .activations import activation_graph
 from .confidence import agreement, confidence, contradicted
-from .folds import fold_head, move_to_fold_end
+from .folds import bypassed, fold_head, move_to_fold_end
 from .mapping_file import resolve_mapping
 from .names import Strategy, by_key, normalise_name
 from .scopes import by_scope, has_scopes, match_scope_outputs, scope_map
@@ -117,6 +117,9 @@ def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignm
     _drop_contradicted(a, b, found)
     _skip_unmatched_no_ops(a, found, skipped_a)
     _skip_unmatched_no_ops(b, {m.b: m for m in found.values()}, skipped_b)
+    pairs = {m.a: m.b for m in found.values()}
+    skipped_a.update(bypassed(a, b, pairs, skipped_b))
+    skipped_b.update(bypassed(b, a, {y: x for x, y in pairs.items()}, skipped_a))
     taken_a, taken_b = set(found), {m.b for m in found.values()}
     shares = agreement(a, b, {m.a: m.b for m in found.values()})
     rated = [replace(m, confidence=confidence(a, b, m.a, m.b, m.how, shares.get(m.a)))

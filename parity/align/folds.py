@@ -8,7 +8,7 @@ skipped.
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Container, Mapping
 
 from ..graph import Graph, Node
 from ..ops import FOLDS, family
@@ -94,3 +94,37 @@ def _reads_like(graph: Graph, head: str, taken: Container[str], other: Node) -> 
         and (fam not in _BINARY or len(graph.node(name).inputs) == len(other.inputs))
         for name in graph.consumers.get(head, ())
     )
+
+
+def bypassed(
+    graph: Graph, other: Graph, pairs: Mapping[str, str], skipped_other: Container[str]
+) -> list[str]:
+    """Unmatched nodes of ``graph`` between pairs the other side links directly.
+
+    A node whose nearest matched producers and consumers have partners that ``other``
+    connects with nothing between them but skipped nodes is an extra step of this side
+    (a Reshape/Transpose pair where the other side transposes once, a NaN guard after a
+    Softmax): the pairs on both sides of it compare what it computes.
+    """
+    up = graph.nearest(set(pairs))
+    down = _nearest_below(graph, set(pairs))
+    strict = other.nearest({name for name in other.order if name not in skipped_other})
+    found = []
+    for node in graph.nodes:
+        if node.name in pairs or not up[node.name] or not down[node.name]:
+            continue
+        before = {pairs[p] for p in up[node.name]}
+        if all(before <= set(strict.get(pairs[d], ())) for d in down[node.name]):
+            found.append(node.name)
+    return found
+
+
+def _nearest_below(graph: Graph, compared: set[str]) -> dict[str, set[str]]:
+    """For every node, the closest ``compared`` nodes downstream, looking through others."""
+    below: dict[str, set[str]] = {}
+    for node in reversed(graph.nodes):
+        found: set[str] = set()
+        for user in graph.consumers.get(node.name, ()):
+            found.update((user,) if user in compared else below.get(user, ()))
+        below[node.name] = found
+    return below

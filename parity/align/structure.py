@@ -21,7 +21,7 @@ from ..graph import Graph, Node
 from ..ops import compatible, decomposes, family
 from .folds import fold_tail, interior, move_to_fold_end
 
-_TIE_ATTRS = ("kernel", "stride", "group", "dilation", "axis")
+_TIE_ATTRS = ("kernel", "stride", "group", "dilation", "axis", "perm")
 _WINDOW = 48  # B nodes looked at below an ancestor's partner, per node of A
 
 
@@ -95,7 +95,7 @@ def _best_candidate(
                 y = b.node(user)
                 step.append((user, turned or family(y.op) == "transpose"))
                 fits = compatible(x.op, y.op)
-                if (user in taken_b.skip or near_b.of(user) != ancestors
+                if (user in taken_b.skip or near_b.of(user) != ancestors or contradicts(x, y)
                         or (turned and family(y.op) == "flatten")
                         or not (fits or decomposes(x.op, y.op) or decomposes(y.op, x.op))):
                     continue
@@ -169,6 +169,13 @@ class _Nearest:
             user = stack.pop()
             if self._cache.pop(user, None) is not None and user not in self._matched:
                 stack.extend(self.graph.consumers.get(user, ()))
+
+
+def contradicts(x: Node, y: Node) -> bool:
+    """Two transposes of the same rank that move different axes cannot hold one value."""
+    perm_x, perm_y = x.attrs.get("perm"), y.attrs.get("perm")
+    return perm_x is not None and perm_y is not None and len(perm_x) == len(perm_y) \
+        and tuple(perm_x) != tuple(perm_y)
 
 
 def similarity(x: Node, y: Node) -> int:
