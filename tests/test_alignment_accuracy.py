@@ -77,6 +77,17 @@ def test_random_names_align_by_structure_alone():
     assert {m.how for m in alignment.pairs} == {"input", "structure"}
 
 
+def test_random_names_with_batchnorm_folded_pair_the_batchnorm():
+    """With no names, the ONNX Conv that absorbed a BatchNorm pairs with torch's bn (the
+    end of conv -> bn -> relu), not with the raw conv."""
+    torch_graph = open_model(FIXTURES / "smallcnn.pt").graph
+    onnx_graph, new = renamed(open_model(FIXTURES / "smallcnn_folded.onnx").graph, seed=1)
+    alignment = align(torch_graph, onnx_graph)
+    assert accuracy(alignment, {a: new.get(b, b) for a, b in FOLDED.items()}) == 1.0
+    assert set(alignment.skipped_a) == {"conv1", "layer1.0.conv1", "layer1.0.conv2",
+                                        "layer2.0.conv1", "layer2.0.conv2"}
+
+
 def test_random_names_still_find_the_first_divergence(tmp_path):
     import onnx
 

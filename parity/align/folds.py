@@ -74,14 +74,31 @@ def interior(graph: Graph, end: str, taken: Container[str], limit: int) -> list[
 def move_to_fold_end(
     a: Graph, b: Graph, x: str, y: str, taken_a: Container[str], taken_b: Container[str]
 ) -> tuple[str, str, list[str], list[str]] | None:
-    """``(new_x, new_y, skipped_a, skipped_b)`` when only one side of the pair has a tail."""
+    """``(new_x, new_y, skipped_a, skipped_b)`` when one side of the pair has a tail the
+    other lacks: all of it, or the part before a tail both sides share (Conv -> BN -> ReLU
+    vs a Conv with the BN folded in -> ReLU: the pair moves to the BN)."""
     tail_a = fold_tail(a, x, taken_a)
     tail_b = fold_tail(b, y, taken_b)
     if tail_a and not tail_b and not _reads_like(b, y, taken_b, a.node(tail_a[0])):
         return tail_a[-1], y, [x, *tail_a[:-1]], []
     if tail_b and not tail_a and not _reads_like(a, x, taken_a, b.node(tail_b[0])):
         return x, tail_b[-1], [], [y, *tail_b[:-1]]
+    extra_a, extra_b = _extra(a, tail_a, b, tail_b), _extra(b, tail_b, a, tail_a)
+    if extra_a:
+        return tail_a[extra_a - 1], y, [x, *tail_a[:extra_a - 1]], []
+    if extra_b:
+        return x, tail_b[extra_b - 1], [], [y, *tail_b[:extra_b - 1]]
     return None
+
+
+def _extra(graph: Graph, tail: list[str], other: Graph, other_tail: list[str]) -> int:
+    """How many leading steps of ``tail`` the other side folded, when the rest of ``tail``
+    is ``other_tail`` op for op; else 0."""
+    extra = len(tail) - len(other_tail)
+    if not other_tail or extra <= 0:
+        return 0
+    rest = [family(graph.node(name).op) for name in tail[extra:]]
+    return extra if rest == [family(other.node(name).op) for name in other_tail] else 0
 
 
 def _reads_like(graph: Graph, head: str, taken: Container[str], other: Node) -> bool:

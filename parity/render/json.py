@@ -27,11 +27,14 @@ def alignment_dict(alignment: Alignment, a: Graph, b: Graph) -> dict[str, object
     return {
         "pairs": [
             {"a": m.a, "b": m.b, "op_a": a.op_of(m.a), "op_b": b.op_of(m.b),
-             "shape_a": shape(a, m.a), "shape_b": shape(b, m.b), "how": m.how}
+             "shape_a": shape(a, m.a), "shape_b": shape(b, m.b), "how": m.how,
+             "confidence": m.confidence}
             for m in alignment.pairs
         ],
         "unmatched_a": list(alignment.unmatched_a),
         "unmatched_b": list(alignment.unmatched_b),
         "skipped_a": list(alignment.skipped_a),
         "skipped_b": list(alignment.skipped_b),
+        "inert_a": list(alignment.inert_a),
+        "inert_b": list(alignment.inert_b),
     }

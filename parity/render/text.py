@@ -160,18 +160,23 @@ def alignment_renderable(alignment: Alignment, a: Graph, b: Graph) -> Group:
     """The alignment table a user checks before writing a mapping file."""
     data = alignment_dict(alignment, a, b)
     table = Table(show_edge=False, header_style="bold", pad_edge=False)
-    for column in ("#", "A node", "B node", "A op", "B op", "A shape", "B shape", "how"):
+    for column in ("#", "A node", "B node", "A op", "B op", "A shape", "B shape", "how",
+                   "conf"):
         table.add_column(column, overflow="fold")
     for index, pair in enumerate(data["pairs"]):  # type: ignore[arg-type]
         table.add_row(str(index), pair["a"], pair["b"], pair["op_a"], pair["op_b"],
                       dims_text(pair["shape_a"]), dims_text(pair["shape_b"]),
-                      pair["how"])
+                      pair["how"], f"{pair['confidence']:.2f}")
     parts: list[object] = [table]
     for key, label in (("unmatched_a", "unmatched in A"), ("unmatched_b", "unmatched in B"),
                        ("skipped_a", "skipped in A"), ("skipped_b", "skipped in B")):
         names = data[key]
         if names:
             parts.append(Text(f"{label} ({len(names)}): " + ", ".join(names)))  # type: ignore
+    inert = len(data["inert_a"]) + len(data["inert_b"])  # type: ignore[arg-type]
+    if inert:
+        parts.append(Text(f"not compared: {inert} nodes compute no activation (weights, "
+                          "constants, shape arithmetic, dead code)"))
     return Group(*parts)
 
 
