@@ -178,3 +178,19 @@ def test_weights_and_shape_arithmetic_are_inert(exported):
     assert not {"Identity", "Mod"} & {onnx_graph.node(n).op for n in alignment.unmatched_b}
     assert not any(torch_graph.node(m.a).op in ("aten::mul", "aten::div")
                    for m in alignment.pairs if m.how != "input")  # size arithmetic
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["encoder", "bert", "convnext"])
+@pytest.mark.parametrize("form", ["ts.onnx", "dyn.onnx"])
+def test_structure_alone_finds_the_same_pairs_without_names(exported, model, form):
+    """ONNX node names replaced by random strings and scopes dropped: structure, folds and
+    decompositions must find every pair names and scopes found."""
+    from test_alignment_accuracy import renamed
+
+    paths = exported(model)
+    torch_graph, named = open_model(paths["pt"]).graph, open_model(paths[form]).graph
+    truth = {m.a: m.b for m in align(torch_graph, named).pairs}
+    nameless, new = renamed(named, seed=3)
+    found = {m.a: m.b for m in align(torch_graph, nameless).pairs}
+    assert found == {a: new.get(b, b) for a, b in truth.items()}
