@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import exact_hint, only_hint, trained_smallcnn
+from conftest import FIXTURES, exact_hint, only_hint, trained_smallcnn
 
 torch = pytest.importorskip("torch", reason="parity[torch] not installed")
 pytest.importorskip("onnx", reason="parity[onnx] not installed")
@@ -417,3 +418,162 @@ def test_one_folded_filter_changed(zoo):
     assert hint.node == first(report) == "layer1.0.bn1"
     assert hint.evidence["parameters"]["weight"]["channels"] == [2]
     assert "are not the re-folded filters" in hint.message
+
+
+# -- isolated replay ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bug", ["relu", "slope", "align", "gelu", "fold_eps", "fold_weights"])
+def test_replay_says_the_layer_own_math_differs(zoo, bug):
+    cases = {
+        "relu": ("mobilenet_v2", lambda m: replace_modules(m, nn.ReLU6, lambda _: nn.ReLU()),
+                 False),
+        "slope": ("resnet_leaky", lambda m: with_attribute(m, nn.LeakyReLU,
+                                                           negative_slope=0.01), False),
+        "align": ("decoder", lambda m: replace_modules(m, nn.Upsample, lambda _: nn.Upsample(
+            scale_factor=2, mode="bilinear", align_corners=True)), False),
+        "gelu": ("encoder", lambda m: replace_modules(m, nn.GELU, lambda _: nn.GELU(
+            approximate="tanh")), False),
+        "fold_eps": ("smallcnn", lambda m: _changed(m, lambda c: setattr(
+            _second_bn(c), "eps", 1e-3)), True),
+        "fold_weights": ("smallcnn", lambda m: _changed(m, lambda c: c.layer1[0].conv1.weight
+                                                        .data.mul_(1.05)), True),
+    }
+    name, change, fold = cases[bug]
+    report = zoo.compare(name, bug, change, fold)
+    hint = next(h for h in report.hints if h.node == first(report))
+    assert hint.evidence["replay"]["verdict"] == "own_math", hint.evidence
+    assert hint.evidence["replay"]["engine"] == "onnx reference evaluator"
+    assert "this layer's own math differs" in hint.message
+
+
+def _changed(model: nn.Module, edit: Callable[[nn.Module], object]) -> nn.Module:
+    model = copy.deepcopy(model)
+    with torch.no_grad():
+        edit(model)
+    return model
+
+
+def test_replay_downstream_of_the_bug_says_received_error(zoo):
+    """Every tensor kept: the head convolution after a wrong resize, replayed on A's input,
+    matches A: it only received error."""
+    from parity.align import align
+    from parity.api import make_feeds
+    from parity.diagnose import Evidence
+    from parity.diagnose.replay import replay
+    from parity.diff import diff_models
+    from parity.metrics import Tolerance
+
+    model, _, script = zoo.original("decoder")
+    buggy = zoo.converted("decoder", "align", replace_modules(
+        model, nn.Upsample, lambda _: nn.Upsample(scale_factor=2, mode="bilinear",
+                                                  align_corners=True)))
+    a, b = parity.open_model(script), parity.open_model(buggy)
+    feeds_a, feeds_b = make_feeds(a, b, None, seed=0)
+    alignment = align(a.graph, b.graph)
+    b_of = {m.a: m.b for m in alignment.pairs}
+    kept_a: dict[str, np.ndarray] = {}
+    kept_b: dict[str, np.ndarray] = {}
+
+    def keep(name: str, va: np.ndarray, vb: np.ndarray) -> None:
+        kept_a[name], kept_b[b_of[name]] = va, vb
+
+    tolerance = Tolerance(ATOL, 1e-5)
+    report = diff_models(a, b, feeds_a.arrays, feeds_b.arrays, alignment, tolerance,
+                         on_pair=keep)
+    evidence = Evidence(a, b, alignment, report.pairs, (), tolerance, kept_a, kept_b)
+    pairs = {p.a: p for p in report.pairs}
+    assert pairs["head"].failed and pairs["up"].failed
+    downstream = replay(evidence, pairs["head"])
+    assert downstream is not None and not downstream.own_math
+    assert "received error from upstream" in downstream.sentence()
+    at_bug = replay(evidence, pairs["up"])
+    assert at_bug is not None and at_bug.own_math and at_bug.max_abs > 0.01
+
+
+# -- MXNet -> Caffe, Caffe -> PyTorch ------------------------------------------------------
+
+MOBILEFACENET = FIXTURES / "mobilefacenet"
+CAFFE_TORCH = FIXTURES / "caffe_torch"
+FACE = FIXTURES / "face.jpg"
+
+
+@pytest.fixture
+def mxnet_caffe(tmp_path: Path) -> Callable[[str, str], parity.Report]:
+    """MobileFaceNet's MXNet symbol against its Caffe conversion with ``old`` -> ``new``
+    in the prototxt (the converter's mistake); the caffemodel is the correct one."""
+    pytest.importorskip("cv2", reason="parity[caffe] (OpenCV) not installed")
+    pytest.importorskip("parity.backends.mxnet_symbol", reason="parity[mxnet] not installed")
+    shutil.copy(MOBILEFACENET / "model.caffemodel", tmp_path / "model.caffemodel")
+
+    def compare(old: str, new: str) -> parity.Report:
+        text = (MOBILEFACENET / "model_fixed.prototxt").read_text(encoding="utf-8")
+        assert old in text
+        (tmp_path / "model.prototxt").write_text(text.replace(old, new, 1), encoding="utf-8")
+        return parity.compare(MOBILEFACENET / "model-symbol.json", tmp_path / "model.prototxt",
+                              image=FACE)
+
+    return compare
+
+
+def test_mxnet_prelu_converted_as_a_caffe_leaky_relu(mxnet_caffe):
+    report = mxnet_caffe('name: "conv_2_dw_relu"\n  type: "PReLU"',
+                         'name: "conv_2_dw_relu"\n  type: "ReLU"\n'
+                         '  relu_param { negative_slope: 0.25 }')
+    hint = exact_hint(report, "activation_changed")
+    assert hint.node == first(report) == "conv_2_dw_relu"
+    assert "A (mxnet) `conv_2_dw_relu` prelu, B (caffe) `conv_2_dw_relu` leaky_relu" in (
+        hint.message)
+    assert hint.evidence["replay"]["verdict"] == "own_math"
+    assert hint.evidence["replay"]["engine"] == "numpy reference"
+
+
+def test_mxnet_conv_padding_lost_in_the_caffe_conversion(mxnet_caffe):
+    report = mxnet_caffe("bias_term: false\n    pad: 1\n    kernel_size: 3\n    group: 16",
+                         "bias_term: false\n    pad: 0\n    kernel_size: 3\n    group: 16")
+    hint = exact_hint(report, "attribute_mismatch")
+    assert hint.node == first(report) == "conv_2_dw_conv2d"
+    assert "pads (top, left, bottom, right): A (mxnet) `conv_2_dw_conv2d` (1, 1, 1, 1), " \
+           "B (caffe) `conv_2_dw_conv2d` (0, 0, 0, 0)" in hint.message
+    assert "set `pad: (1, 1)` in the convolution_param of layer `conv_2_dw_conv2d`" in (
+        hint.message)
+
+
+@pytest.fixture
+def caffe_torch(tmp_path: Path) -> Callable[[str], parity.Report]:
+    """The Caffe fixture net against a hand conversion to torch with ``edit`` applied."""
+    pytest.importorskip("cv2", reason="parity[caffe] (OpenCV) not installed")
+
+    def compare(edit: str, state: Path = CAFFE_TORCH / "state.pt") -> parity.Report:
+        (tmp_path / "converted.py").write_text(
+            "import importlib.util\nfrom torch import nn\n"
+            "spec = importlib.util.spec_from_file_location("
+            f"'net', {str(CAFFE_TORCH / 'net.py')!r})\n"
+            "net = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(net)\n\n\n"
+            f"def build():\n    model = net.build()\n    {edit}\n    return model\n",
+            encoding="utf-8")
+        model = parity.open_model(f"{tmp_path / 'converted.py'}:build", state)
+        return parity.compare(CAFFE_TORCH / "deploy.prototxt", model, image=FACE)
+
+    return compare
+
+
+def test_caffe_relu_converted_as_torch_leaky_relu(caffe_torch):
+    report = caffe_torch("model.relu1 = nn.LeakyReLU(0.1)")
+    hint = exact_hint(report, "activation_changed")
+    assert hint.node == first(report) == "relu1"
+    assert "clip bounds" in hint.message or "activation" in hint.message
+    assert "leaky_relu" in hint.message
+    assert hint.evidence["replay"]["verdict"] == "own_math"
+
+
+def test_caffe_conv_weights_scaled_in_the_torch_conversion(caffe_torch, tmp_path):
+    state = torch.load(CAFFE_TORCH / "state.pt", weights_only=True)
+    state["branch_b.weight"][3] *= 1.05  # one filter converted with a stray scale
+    torch.save(state, tmp_path / "state.pt")
+    report = caffe_torch("pass", tmp_path / "state.pt")
+    hint = exact_hint(report, "weights_differ")
+    assert hint.node == first(report) == "branch_b"
+    assert hint.evidence["parameters"]["weight"]["channels"] == [3]
+    assert hint.evidence["replay"]["verdict"] == "own_math"
+    assert hint.evidence["replay"]["engine"] == "numpy reference"

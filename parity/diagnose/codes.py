@@ -21,6 +21,8 @@ ATTRIBUTE_MISMATCH = "attribute_mismatch"
 FLATTEN_ORDER = "flatten_order"
 CONCAT_ORDER = "concat_order"
 WEIGHTS_DIFFER = "weights_differ"
+LAYER_MATH_DIFFERS = "layer_math_differs"
+RECEIVED_ERROR = "received_error"
 TRAIN_MODE = "train_mode"
 PRECISION = "precision"
 
@@ -50,6 +52,10 @@ MEANINGS: dict[str, str] = {
     CONCAT_ORDER: "a concat matches after permuting its input blocks",
     WEIGHTS_DIFFER: "the aligned layer's parameters differ: the conversion of that layer "
                     "(also behind a folded BatchNorm)",
+    LAYER_MATH_DIFFERS: "replayed alone on A's input, B's layer still differs: its own "
+                        "conversion is wrong (no other hint names the cause)",
+    RECEIVED_ERROR: "replayed alone on A's input, B's layer agrees with A: it only received "
+                    "error from upstream",
     TRAIN_MODE: "a PyTorch model ran with batch statistics / dropout",
     PRECISION: "the error is at the level of the dtype's rounding, not a bug",
 }

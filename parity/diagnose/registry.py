@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..report import Hint
-from . import attributes, folded, inputs, layers, runtime, settings
+from . import attributes, folded, inputs, layers, replay, runtime, settings
+from .codes import PRECISION
 from .evidence import Evidence
 
 Check = Callable[[Evidence], list[Hint]]
@@ -27,9 +28,13 @@ CHECKS: tuple[Check, ...] = (
 
 
 def diagnose(evidence: Evidence) -> tuple[Hint, ...]:
-    """Every check's hints, each node reported once per code."""
+    """Every check's hints, each node reported once per code, then the first divergence
+    replayed alone (unless the error is rounding, where a replay proves nothing)."""
     hints: dict[tuple[str, str], Hint] = {}
     for check in CHECKS:
         for hint in check(evidence):
             hints.setdefault((hint.code, hint.node), hint)
-    return tuple(hints.values())
+    found = list(hints.values())
+    if any(h.code == PRECISION for h in found):
+        return tuple(found)
+    return tuple(replay.annotate(evidence, found))

@@ -100,9 +100,18 @@ def where(backend: Backend, node: str, neutral: str, value: Any) -> str:
     """How to give ``node`` of ``backend`` the neutral attribute ``neutral`` = ``value``,
     in that framework's own words."""
     words = words_of(backend, node)
-    spelled = words.spelling(neutral) if words is not None else neutral
+    label = LABELS.get(neutral, neutral)
+    op = backend.graph.node(node).op if node in backend.graph else "?"
+    if words is None or not words.knows(neutral):
+        return (f"replace `{node}` ({op}) by an op with {label} {shown(neutral, value)} "
+                f"in {backend.path.name}")
+    expressible, written = words.written(neutral, value)
+    if not expressible:
+        return (f"pad explicitly before `{node}` ({op} pads both sides alike): {label} "
+                f"{shown(neutral, value)} in {backend.path.name}")
+    spelled = words.spelling(neutral)
     advise = ADVICE.get(backend.name)
-    text = shown(neutral, value)
+    text = shown(neutral, written)
     if advise is None:
         return f"set {spelled}={text} on `{node}` in {backend.path.name}"
     scope = backend.graph.node(node).scope if node in backend.graph else ""

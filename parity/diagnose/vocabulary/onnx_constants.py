@@ -16,9 +16,7 @@ _LARGEST_FOLD = 64  # nodes: a constant subgraph larger than this is not an attr
 
 def constant_inputs(backend: Backend, node: str) -> list[np.ndarray | None]:
     """By position, the node's inputs that do not depend on the model's inputs."""
-    folder = _FOLDERS.get(backend)
-    if folder is None:
-        folder = _FOLDERS[backend] = _Folder(backend)
+    folder = _FOLDERS.get(backend) or _FOLDERS.setdefault(backend, _Folder(backend))
     return folder.inputs(node)
 
 
@@ -64,6 +62,42 @@ class _Folder:
         except Exception:  # an op the reference evaluator lacks: not an attribute then
             return None
 
+    def segment(self, node: str, fed: list[str]) -> tuple[Any, dict[str, str]] | None:
+        from onnx import TensorProto, helper, numpy_helper
+
+        target = self.by_name.get(node)
+        if target is None:
+            return None
+        tensor_of = {name: self.by_name[name].output[0] if name in self.by_name else name
+                     for name in fed}
+        stops = set(tensor_of.values())
+        found: dict[int, Any] = {}
+        constants: set[str] = set()
+        pending = list(target.input)
+        found[id(target)] = target
+        while pending:
+            name = pending.pop()
+            if not name or name in stops or name in constants:
+                continue
+            if self.value(name) is not None:
+                constants.add(name)
+                continue
+            proto = self.producer.get(name)
+            if proto is None or len(found) > _LARGEST_FOLD:
+                return None  # reads a tensor nobody fed
+            if id(proto) not in found:
+                found[id(proto)] = proto
+                pending.extend(proto.input)
+        order = {id(p): i for i, p in enumerate(self.model.graph.node)}
+        nodes = sorted(found.values(), key=lambda p: order[id(p)])
+        inputs = [helper.make_tensor_value_info(t, TensorProto.FLOAT, None)
+                  for t in sorted(stops) if any(t in p.input for p in nodes)]
+        initializers = [numpy_helper.from_array(np.asarray(self.value(name)), name)
+                        for name in sorted(constants)]
+        graph = helper.make_graph(nodes, "replay", inputs, [helper.make_tensor_value_info(
+            target.output[0], 0, None)], initializers)
+        return helper.make_model(graph, opset_imports=self.model.opset_import), tensor_of
+
     def _constant_subgraph(self, tensor: str) -> list[Any] | None:
         """The nodes computing ``tensor`` from constants only, in graph order."""
         found: dict[int, Any] = {}
@@ -83,3 +117,11 @@ class _Folder:
 
 
 _FOLDERS: weakref.WeakKeyDictionary[Backend, _Folder] = weakref.WeakKeyDictionary()
+
+
+def onnx_segment(backend: Backend, node: str, fed: list[str]) -> tuple[Any, dict[str, str]] | None:
+    """A model of the ONNX nodes computing ``node`` from the outputs of the ``fed`` nodes
+    (graph inputs allowed) and constants, and ``{fed node: its tensor}``; None when
+    ``node`` also depends on anything else."""
+    folder = _FOLDERS.get(backend) or _FOLDERS.setdefault(backend, _Folder(backend))
+    return folder.segment(node, fed)

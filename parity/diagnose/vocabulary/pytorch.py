@@ -15,6 +15,10 @@ _AVG = {**_POOL, "count_include_pad": ("count_include_pad", "bool")}
 _UPSAMPLE = {"align_corners": ("align_corners", "bool"), "scale_factors": ("scales", "float"),
              "scale_factor": ("scales", "float"), "output_size": ("sizes", "ints"),
              "mode": ("resize_mode", "lower")}
+_CONV = OpWords(attrs={"kernel": ("kernel", "ints"), "stride": ("stride", "ints"),
+                       "pad": ("pads", "symmetric_pads"), "dilation": ("dilation", "ints"),
+                       "group": ("groups", "int")},
+                spelled={"kernel": "kernel_size", "pads": "padding", "groups": "groups"})
 _REDUCE = {"dim": ("axes", "ints"), "keepdim": ("keepdims", "bool")}
 
 
@@ -56,10 +60,7 @@ OPS: dict[str, OpWords] = {
     "hardsigmoid": _act("hardsigmoid", alpha=1 / 6, beta=0.5),
     "sigmoid": _act("sigmoid"), "tanh": _act("tanh"), "softplus": _act("softplus"),
     "mish": _act("mish"),
-    "_convolution": OpWords(attrs={"stride": ("stride", "ints"),
-                                   "pad": ("pads", "symmetric_pads"),
-                                   "dilation": ("dilation", "ints"), "group": ("groups", "int")},
-                            spelled={"pads": "padding", "groups": "groups"}),
+    "_convolution": _CONV, "conv2d": _CONV, "conv1d": _CONV,
     "max_pool2d": OpWords(fixed={"pool": "max"}, attrs=_POOL, spelled=_POOL_SPELLED),
     "avg_pool2d": OpWords(fixed={"pool": "avg"}, attrs=_AVG, spelled=_POOL_SPELLED,
                           defaults={"count_include_pad": True, "ceil_mode": False}),

@@ -50,6 +50,27 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _as_symmetric(pads: tuple[int, ...]) -> tuple[int, ...] | None:
+    half = len(pads) // 2
+    return pads[:half] if pads[:half] == pads[half:] else None
+
+
+def _as_torch_pad(pads: tuple[int, ...]) -> tuple[int, ...]:
+    half = len(pads) // 2
+    return tuple(v for i in reversed(range(half)) for v in (pads[i], pads[i + half]))
+
+
+def _as_pad_op(pads: tuple[int, ...]) -> tuple[int, ...]:
+    half = len(pads) // 2
+    return (0, 0, *pads[:half], 0, 0, *pads[half:])
+
+
+# Converter -> how to write a neutral value back in the file's form (None: not expressible).
+INVERSES: dict[str, Callable[[Any], Any]] = {
+    "symmetric_pads": _as_symmetric, "torch_pad": _as_torch_pad,
+    "spatial_pad_op": _as_pad_op,
+}
+
 CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "float": _floats, "ints": _ints, "int": lambda v: int(np.asarray(v).ravel()[0]),
     "bool": lambda v: bool(int(v)) if not isinstance(v, str) else v.lower() == "true",
@@ -103,6 +124,21 @@ class OpWords:
             return {neutral: CONVERTERS[converter](value)}
         except (TypeError, ValueError, IndexError):
             return {}
+
+    def knows(self, neutral: str) -> bool:
+        """Whether the op has a setting for ``neutral`` (else changing it means another op)."""
+        named = {name for name, _ in (*self.attrs.values(), *self.inputs.values())}
+        if neutral == "clip":
+            named |= {"clip"} if {"clip_min", "clip_max"} & named else set()
+        return neutral != "activation" and (neutral in named or neutral in self.spelled)
+
+    def written(self, neutral: str, value: Any) -> tuple[bool, Any]:
+        """``value`` in the file's own form, and whether the file can express it."""
+        for name, converter in (*self.attrs.values(), *self.inputs.values()):
+            if name == neutral and converter in INVERSES:
+                back = INVERSES[converter](value)
+                return back is not None, back
+        return True, value
 
     def spelling(self, neutral: str) -> str:
         """The file's name for ``neutral`` (``alpha`` for ONNX LeakyRelu's slope)."""
