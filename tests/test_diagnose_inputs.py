@@ -100,7 +100,7 @@ def test_first_conv_weights_reversed_in_the_conversion(torch_onnx, tmp_path):
     onnx.save(exported, str(converted))
     hint = only_hint(parity.compare(script, converted, seed=0), "channel_order")
     assert hint.node == "0"
-    assert hint.evidence == {"weights_reversed": True}
+    assert hint.evidence["weights_reversed"] is True
 
 
 def test_caffe_side_fed_raw_pixels(flagship):
