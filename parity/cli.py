@@ -96,6 +96,12 @@ def _backend_options(command: F) -> F:
     return command
 
 
+def _model_explorer_option(command: F) -> F:
+    return click.option("--model-explorer", "model_explorer", type=click.Path(path_type=Path),
+                        metavar="DIR", help="Write node data for Google's Model Explorer in DIR: "
+                        "each node coloured by its error, the first divergence in red.")(command)
+
+
 def _verbosity_options(command: F) -> F:
     """-q (the verdict line only) and -v (how pairs were aligned, every unmatched node)."""
     command = click.option("-v", "--verbose", count=True,
@@ -141,6 +147,7 @@ def _verbosity_options(command: F) -> F:
 @click.option("--output", type=click.Path(path_type=Path), help="Write the report to FILE.")
 @click.option("--all", "show_all", is_flag=True, help="Show every row of the table.")
 @_verbosity_options
+@_model_explorer_option
 @click.option("--save-tensors", type=click.Path(path_type=Path),
               help="Save every compared tensor of both sides (npz) and the JSON report in DIR.")
 @_force_option
@@ -156,7 +163,8 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
 
     _check_output(options["fmt"], options["output"])
     _check_writes(options, [("--output", options["output"]),
-                            ("--save-tensors", options["save_tensors"])],
+                            ("--save-tensors", options["save_tensors"]),
+                            *_model_explorer_files(options["model_explorer"], model_a, model_b)],
                   [model_a, model_b, *(options[k] for k in (
                       "a_weights", "b_weights", "image", "input_file", "inputs_file",
                       "mapping_file", "config"))])
@@ -193,6 +201,7 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
         )
     _emit_report(report, options["fmt"], options["output"], options["show_all"],
                  _verbosity(options), force=options["force"])
+    _write_model_explorer(report, options["model_explorer"], options["force"])
     sys.exit(0 if report.ok else 1)
 
 
@@ -218,6 +227,42 @@ def _load_options(options: dict[str, Any], side: str) -> dict[str, Any]:
     if options[f"{side}_backend"]:
         loaded["backend"] = options[f"{side}_backend"]
     return loaded
+
+
+def _model_explorer_files(folder: Path | None, a: str, b: str) -> list[tuple[str, Path]]:
+    """The files ``--model-explorer DIR`` will write, for the check before any work."""
+    from .render.model_explorer import file_names
+
+    return [] if folder is None else [("--model-explorer", folder / n) for n in file_names(a, b)]
+
+
+def _saved_paths(folder: Path) -> tuple[str, str]:
+    """The model paths of a saved run (for the names of its Model Explorer files)."""
+    import json
+
+    try:
+        data = json.loads((folder / "report.json" if folder.is_dir() else folder).read_text())
+        return str(data["a"]["path"]), str(data["b"]["path"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a", "b"  # load_report says what is wrong with the file
+
+
+def _write_model_explorer(report: Any, folder: Path | None, force: bool) -> None:
+    """``--model-explorer DIR``: one node data file per side."""
+    if folder is None:
+        return
+    from .errors import UsageError
+    from .render.model_explorer import node_data_files
+    from .safe_io import write_file
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{folder}: cannot create the folder ({exc.strerror})") from None
+    for name, text in node_data_files(report).items():
+        data = text.encode("utf-8")
+        write_file(folder / name, lambda handle, data=data: handle.write(data), force)
+        click.echo(f"Model Explorer node data written to {folder / name}", err=True)
 
 
 def _verbosity(options: dict[str, Any]) -> int:
@@ -278,6 +323,7 @@ def _check_output(fmt: str, output: Path | None) -> None:
 @click.option("--output", type=click.Path(path_type=Path), help="Write the report to FILE.")
 @click.option("--all", "show_all", is_flag=True, help="Show every row of the table.")
 @_verbosity_options
+@_model_explorer_option
 @_force_option
 @_friendly_errors
 def report(folder: Path, fmt: str, output: Path | None, show_all: bool, force: bool,
@@ -286,10 +332,12 @@ def report(folder: Path, fmt: str, output: Path | None, show_all: bool, force: b
     from .saved_run import load_report
 
     _check_output(fmt, output)
-    _check_writes({"force": force}, [("--output", output)],
+    _check_writes({"force": force}, [("--output", output), *_model_explorer_files(
+                      options["model_explorer"], *_saved_paths(folder))],
                   [folder / "report.json" if folder.is_dir() else folder])
     saved = load_report(folder)
     _emit_report(saved, fmt, output, show_all, _verbosity(options), force=force)
+    _write_model_explorer(saved, options["model_explorer"], force)
     sys.exit(0 if saved.ok else 1)
 
 
