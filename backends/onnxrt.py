@@ -101,12 +101,15 @@ class OnnxRuntimeBackend(Backend):
         session = self._session()
         tensors = [self._protos[name].output[0] for name in fetch]
         typed_feeds = {
-            inp.name: np.asarray(feeds[inp.name]).astype(_numpy_type(inp.type), copy=False)
+            inp.name: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(
+                feeds[inp.name], dtype=_numpy_type(inp.type)))
             for inp in session.get_inputs()
         }
         names = list(dict.fromkeys(tensors))
         try:
-            values = dict(zip(names, session.run(names, typed_feeds)))
+            # OrtValue.numpy() is a view of ORT's buffer: no copy of every activation.
+            values = {name: value.numpy() for name, value in
+                      zip(names, session.run_with_ort_values(names, typed_feeds))}
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelLoadError(self.path, f"onnxruntime failed running it ({_ort_reason(exc)})"
                                  ) from None

@@ -77,7 +77,9 @@ def onnx_runtime(path: Path, feeds: Mapping[str, np.ndarray], *, basic: bool = F
     if basic:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    typed = {k: np.asarray(v, dtype=np.float32) for k, v in feeds.items()}
+    types = {i.name: np.int64 if i.type == "tensor(int64)" else np.float32
+             for i in session.get_inputs()}
+    typed = {k: np.asarray(v, dtype=types.get(k, np.float32)) for k, v in feeds.items()}
     return lambda: session.run(None, typed)
 
 

@@ -76,13 +76,13 @@ def test_graph_description_attributes():
 def test_every_layer_comes_from_one_forward_pass(monkeypatch):
     onnx_model, script_model = open_model(ONNX), open_model(SCRIPT)
     runs = []
-    original = ort.InferenceSession.run
+    original = ort.InferenceSession.run_with_ort_values
 
     def counting_run(self, *args, **kwargs):
         runs.append(1)
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(ort.InferenceSession, "run", counting_run)
+    monkeypatch.setattr(ort.InferenceSession, "run_with_ort_values", counting_run)
     x = np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
     onnx_values = onnx_model.run({"input": x}, [n.name for n in onnx_model.graph])
     assert len(runs) == 1 and len(onnx_values) == len(onnx_model.graph)
