@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test wheel-check fixtures
+.PHONY: setup demo test wheel-check fixtures bench-quick
 
 setup: $(VENV)/.installed
 
@@ -25,6 +25,12 @@ test: setup
 # The built wheel, installed (not editable) into a fresh venv, used from outside the tree.
 wheel-check: setup
 	bash scripts/check_wheel.sh
+
+# Benchmarks in their quick mode (not part of `make test`: one repetition on a shared
+# machine measures noise). Full sizes: docs/performance.md.
+bench-quick: setup
+	$(BIN)/python benchmarks/stages.py --quick --output /dev/null
+	$(BIN)/python benchmarks/sweep_rate.py
 
 # Rebuild the committed fixtures (seeded, byte-identical). face.jpg needs scikit-image.
 fixtures: setup

@@ -185,11 +185,15 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) /
                         "parity-bench-models", help="where exported models are kept")
     parser.add_argument("--output", type=Path, default=HERE / "stages.md")
+    parser.add_argument("--only", help="measure only the cases whose label contains this "
+                                       "(case-insensitive), e.g. resnet or bert")
     opts = parser.parse_args()
     opts.work.mkdir(parents=True, exist_ok=True)
     repeats = opts.repeats or (1 if opts.quick else 5)
     table: list[Row] = []
-    for case in export_cases(opts.work, opts.quick):
+    cases = [c for c in export_cases(opts.work, opts.quick)
+             if not opts.only or opts.only.lower() in c.label.lower()]
+    for case in cases:
         print(f"measuring {case.label} ...", file=sys.stderr, flush=True)
         table += rows(case, measure(case, repeats))
     notes = [f"{repeats} fresh processes per measurement, parity's and the plain ones "
