@@ -134,3 +134,22 @@ def test_bad_sweep_file_is_one_line_exit_2(tmp_path, content, message):
     assert result.exit_code == 2
     assert message in result.output and str(path) in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_local_worker_count_follows_cpus_memory_and_jobs(sweep_file, monkeypatch):
+    from parity.errors import UsageError
+    from parity.sweep import engines
+
+    pairs = read_sweep(sweep_file).pairs
+    need = engines.pair_memory(pairs[0])
+    assert need > engines._BASE_BYTES  # the model files count
+    monkeypatch.setattr(engines.os, "sched_getaffinity", lambda _: {0, 1, 2, 3})
+    monkeypatch.setattr(engines, "available_memory", lambda: 100 * need)
+    assert engines.local_workers(pairs) == 4
+    monkeypatch.setattr(engines, "available_memory", lambda: 2 * need + 1)
+    assert engines.local_workers(pairs) == 2  # memory for two pairs at a time
+    monkeypatch.setattr(engines, "available_memory", lambda: 0)
+    assert engines.local_workers(pairs) == 1
+    assert engines.local_workers(pairs, jobs=3) == 3 and engines.local_workers(pairs[:2], 8) == 2
+    with pytest.raises(UsageError):
+        engines.local_workers(pairs, jobs=0)
