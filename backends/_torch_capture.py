@@ -46,7 +46,8 @@ _ATTR_POSITIONS: dict[str, dict[str, int]] = {
     "instance_norm": {"momentum": 6, "eps": 7},
     "pad": {"pad": 1, "mode": 2}, "constant_pad_nd": {"pad": 1},
     "mean": {"dim": 1, "keepdim": 2}, "sum": {"dim": 1, "keepdim": 2},
-    "amax": {"dim": 1, "keepdim": 2}, "permute": {"dims": 1},
+    "amax": {"dim": 1, "keepdim": 2}, "permute": {"dims": 1}, "transpose": {"dim0": 1, "dim1": 2},
+    "slice": {"dim": 1, "start": 2, "end": 3, "step": 4},
     "cat": {"axis": 1},
     "flatten": {"start_dim": 1, "end_dim": 2},
     "dropout": {"p": 1, "training": 2},
@@ -118,6 +119,16 @@ def _attrs_from_args(op: str, args: Sequence[Any]) -> dict[str, Any]:
     return attrs
 
 
+def _element_of(node: torch._C.Node, value: torch._C.Value) -> list[torch._C.Value]:
+    """The values ``value`` is computed from: for one element unpacked from a tuple built
+    in the graph, only that element (a tensor's sizes travel in tuples beside it)."""
+    if node.kind() in ("prim::TupleUnpack", "prim::ListUnpack"):
+        packed = node.input().node()
+        if packed.kind() in ("prim::TupleConstruct", "prim::ListConstruct"):
+            return [list(packed.inputs())[value.offset()]]
+    return list(node.inputs())
+
+
 class TorchScriptCapture:
     """Capture for ScriptModules (loaded archives, or modules traced by parity)."""
 
@@ -162,7 +173,7 @@ class TorchScriptCapture:
                 node = value.node()
                 found: list[str] = []
                 if node.kind() != "prim::Param" and node.kind() not in _SHAPE_READS:
-                    for inp in node.inputs():
+                    for inp in _element_of(node, value):
                         found.extend(sources_of(inp))
                 sources[name] = tuple(dict.fromkeys(found))
             return sources[name]

@@ -7,9 +7,12 @@ Caffe ``Convolution``, an ONNX ``Conv``, an MXNet ``Convolution`` and torch's
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 FAMILIES: dict[str, tuple[str, ...]] = {
-    "conv": ("conv", "convolution", "_convolution", "conv2d", "conv1d", "conv3d",
-             "convtranspose", "deconvolution", "conv_transpose2d", "convtranspose2d"),
+    "conv": ("conv", "convolution", "_convolution", "_convolution_mode", "conv2d", "conv1d",
+             "conv3d", "convtranspose", "deconvolution", "conv_transpose2d", "convtranspose2d"),
     "batchnorm": ("batchnormalization", "batchnorm", "batch_norm", "_batch_norm_impl_index",
                   "_native_batch_norm_legit_no_training", "native_batch_norm", "batchnorm1d",
                   "batchnorm2d", "batchnorm3d"),
@@ -77,6 +80,7 @@ DECOMPOSITIONS: dict[str, frozenset[str]] = {
 
 # Families that hold their input's value (in eval mode): nothing of their own to compare.
 NO_OPS = frozenset({"identity", "dropout"})
+_WHOLE = 2**62  # a slice end at or past this keeps the whole axis (torch writes INT64_MAX)
 
 _BY_OP = {op: family for family, ops in FAMILIES.items() for op in ops}
 
@@ -132,6 +136,16 @@ def compatible(op_a: str, op_b: str) -> bool:
 def decomposes(one_op: str, end_op: str) -> bool:
     """True when ``end_op`` may end another framework's decomposition of ``one_op``."""
     return family(end_op) in DECOMPOSITIONS.get(family(one_op), frozenset())
+
+
+def is_no_op(op: str, attrs: Mapping[str, Any]) -> bool:
+    """True for an op that returns its input's value: eval-mode Dropout, Identity,
+    ``contiguous``, a slice that keeps the whole axis (``x[:, 0::2]`` traces one per axis)."""
+    if family(op) in NO_OPS:
+        return True
+    return op_key(op) == "slice" and attrs.get("start") in (0, None) \
+        and attrs.get("step") in (1, None) and "end" in attrs \
+        and (attrs["end"] is None or attrs["end"] >= _WHOLE)
 
 
 def is_ignored(op: str) -> bool:

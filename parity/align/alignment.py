@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 
 from ..graph import Graph
 from ..normalization import effective_input, leading_affine
-from ..ops import NO_OPS, family
+from ..ops import family, is_no_op
 from .activations import activation_graph
 from .confidence import agreement, confidence, contradicted
 from .folds import bypassed, fold_head, move_to_fold_end
@@ -158,10 +158,11 @@ def _drop_contradicted(a: Graph, b: Graph, found: dict[str, Match]) -> None:
 
 
 def _skip_unmatched_no_ops(graph: Graph, matched: Mapping[str, Match], skipped: set[str]) -> None:
-    """An unmatched no-op (eval-mode Dropout, ``contiguous``, Identity) holds its input's
-    value, which the other side does not repeat: skipped, not counted against coverage."""
+    """An unmatched no-op (eval-mode Dropout, ``contiguous``, Identity, a whole-axis slice)
+    holds its input's value, which the other side does not repeat: skipped, not counted
+    against coverage."""
     for node in graph.nodes:
-        if node.name not in matched and family(node.op) in NO_OPS:
+        if node.name not in matched and is_no_op(node.op, node.attrs):
             skipped.add(node.name)
 
 

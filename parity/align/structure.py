@@ -172,10 +172,37 @@ class _Nearest:
 
 
 def contradicts(x: Node, y: Node) -> bool:
-    """Two transposes of the same rank that move different axes cannot hold one value."""
-    perm_x, perm_y = x.attrs.get("perm"), y.attrs.get("perm")
-    return perm_x is not None and perm_y is not None and len(perm_x) == len(perm_y) \
-        and tuple(perm_x) != tuple(perm_y)
+    """Two transposes that move different axes cannot hold one value."""
+    perm_x, perm_y = _permutation(x), _permutation(y)
+    if perm_x is None or perm_y is None:
+        return False
+    rank = len(perm_x) if isinstance(perm_x, tuple) else len(perm_y) if isinstance(
+        perm_y, tuple) else None
+    if rank is None:
+        return False
+    full_x, full_y = _full(perm_x, rank), _full(perm_y, rank)
+    return full_x is not None and full_y is not None and full_x != full_y
+
+
+def _permutation(node: Node) -> tuple[int, ...] | tuple[str, int, int] | None:
+    """ONNX ``perm`` / torch ``permute`` dims as a tuple; torch ``transpose(d0, d1)`` as
+    ``("swap", d0, d1)`` (its rank is not known here)."""
+    attrs = node.attrs
+    for key in ("perm", "dims"):
+        if isinstance(attrs.get(key), tuple) and family(node.op) == "transpose":
+            return tuple(attrs[key])
+    if isinstance(attrs.get("dim0"), int) and isinstance(attrs.get("dim1"), int):
+        return ("swap", attrs["dim0"], attrs["dim1"])
+    return None
+
+
+def _full(perm: tuple[int, ...] | tuple[str, int, int], rank: int) -> tuple[int, ...] | None:
+    if perm and perm[0] == "swap":
+        order = list(range(rank))
+        first, second = perm[1] % rank, perm[2] % rank  # type: ignore[operator]
+        order[first], order[second] = order[second], order[first]
+        return tuple(order)
+    return tuple(int(p) % rank for p in perm) if len(perm) == rank else None
 
 
 def similarity(x: Node, y: Node) -> int:
