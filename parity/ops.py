@@ -8,6 +8,7 @@ Caffe ``Convolution``, an ONNX ``Conv``, an MXNet ``Convolution`` and torch's
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 FAMILIES: dict[str, tuple[str, ...]] = {
@@ -92,11 +93,13 @@ IGNORED = frozenset({
 })
 
 
+@cache
 def op_key(op: str) -> str:
     """Lower-case op type without a framework namespace (``aten::relu_`` -> ``relu_``)."""
     return op.rsplit("::", 1)[-1].lower()
 
 
+@cache
 def family(op: str) -> str:
     """The framework-neutral family of ``op``; unknown ops are their own family."""
     key = op_key(op)
@@ -127,12 +130,14 @@ def op_class(op: str) -> str:
     return _KIND.get(fam, fam)
 
 
+@cache
 def compatible(op_a: str, op_b: str) -> bool:
     """True when two ops of any frameworks may compute the same value."""
     fam_a, fam_b = family(op_a), family(op_b)
     return fam_a == fam_b or frozenset((fam_a, fam_b)) in COMPATIBLE
 
 
+@cache
 def decomposes(one_op: str, end_op: str) -> bool:
     """True when ``end_op`` may end another framework's decomposition of ``one_op``."""
     return family(end_op) in DECOMPOSITIONS.get(family(one_op), frozenset())

@@ -23,6 +23,7 @@ from .folds import fold_tail, interior, move_to_fold_end
 
 _TIE_ATTRS = ("kernel", "stride", "group", "dilation", "axis", "perm")
 _WINDOW = 48  # B nodes looked at below an ancestor's partner, per node of A
+_SURE = 4  # similarity of equal output shapes: no deeper candidate is looked for
 
 
 def match_structure(
@@ -102,6 +103,8 @@ def _best_candidate(
                 rank = (not fits, -similarity(x, y), depth, b.order[user])
                 if best is None or rank < best:
                     best, choice = rank, user
+        if best is not None and not best[0] and (-best[1] >= _SURE or depth > best[2]):
+            break  # a compatible candidate whose shape agrees, or one level past the first
         frontier = step
     return choice
 
