@@ -580,3 +580,29 @@ def test_caffe_conv_weights_scaled_in_the_torch_conversion(caffe_torch, tmp_path
     assert hint.evidence["parameters"]["weight"]["channels"] == [3]
     assert hint.evidence["replay"]["verdict"] == "own_math"
     assert hint.evidence["replay"]["engine"] == "numpy reference"
+
+
+# -- today's codes on a real architecture ---------------------------------------------------
+
+
+def test_resnet_stem_pooling_rounds_up_in_the_conversion(zoo):
+    report = zoo.compare("resnet_leaky", "ceil", lambda m: with_attribute(
+        m, nn.MaxPool2d, ceil_mode=True))
+    hint = exact_hint(report, "pool_ceil_mode")
+    assert hint.node == first(report) == "model.resnet.embedder.pooler"
+    assert "(1x8x8x8 vs 1x8x9x9): B rounds the pooled size up" in hint.message
+
+
+def test_resnet_exported_in_training_mode(zoo):
+    model, example, script = zoo.original("resnet_leaky")
+    path = zoo.folder / "resnet_leaky-train.onnx"
+    training = copy.deepcopy(model).train()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(training, (example,), str(path), dynamo=False, opset_version=20,
+                          training=torch.onnx.TrainingMode.TRAINING, input_names=["input"],
+                          do_constant_folding=False)
+    report = parity.compare(script, path, seed=0, atol=ATOL)
+    hint = exact_hint(report, "train_mode")
+    assert hint.node == first(report) == "model.resnet.embedder.embedder.normalization"
+    assert "B ran" in hint.message and "model.eval()" in hint.message
