@@ -11,6 +11,8 @@ trusted.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -76,6 +78,8 @@ def replay(evidence: Evidence, pair: PairResult) -> Replay | None:
         return None  # the replay does not compute what B computes: no verdict
     against_a = compare_arrays(on_a.reshape(out_a.shape).astype(out_a.dtype), out_a,
                                tolerance)
+    if against_a.nan_a + against_a.nan_b + against_a.inf_a + against_a.inf_b:
+        return None  # masks and overflow: the values, not the layer, decide
     return Replay(pair.b, engine, not against_a.passed, float(against_a.max_abs),
                   float(faithful.max_abs))
 
@@ -96,12 +100,25 @@ def annotate(evidence: Evidence, hints: Sequence[Hint]) -> list[Hint]:
         return list(hints)
     at_root = [h for h in hints if h.node == root.a]
     if not at_root:
+        if not _same_layer(evidence, root):
+            return list(hints)  # a replay of a doubtful pair proves nothing on its own
         code = codes.LAYER_MATH_DIFFERS if found.own_math else codes.RECEIVED_ERROR
         return [*hints, Hint(code, root.a, f"`{root.a}`: {found.sentence()}",
                              {"replay": found.evidence()})]
     return [Hint(h.code, h.node, f"{h.message} {found.sentence()}",
                  {**h.evidence, "replay": found.evidence()}) if h.node == root.a else h
             for h in hints]
+
+
+def _same_layer(evidence: Evidence, pair: PairResult) -> bool:
+    """Both sides run an op of one family that the vocabulary describes or that holds
+    parameters: then a replay that disagrees speaks of the layer, not of the pairing."""
+    op_a, op_b = evidence.graph_a.op_of(pair.a), evidence.graph_b.op_of(pair.b)
+    if family(op_a) != family(op_b):
+        return False
+    described = bool(describe(evidence.a, pair.a)) and bool(describe(evidence.b, pair.b))
+    weighted = bool(evidence.parameters("a", pair.a)) and bool(evidence.parameters("b", pair.b))
+    return described or weighted
 
 
 # -- engines ------------------------------------------------------------------------------
@@ -116,10 +133,11 @@ def _onnx_run(evidence: Evidence, node: str, feeds: Feeds) -> np.ndarray | None:
     from onnx.reference import ReferenceEvaluator
 
     try:
-        evaluator = ReferenceEvaluator(model)
         inputs = {tensor_of[name]: np.ascontiguousarray(value).astype(np.float32)
                   for name, value in feeds.items() if name in tensor_of}
-        return np.asarray(evaluator.run(None, inputs)[0], dtype=np.float64)
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints its failures
+            evaluator = ReferenceEvaluator(model)
+            return np.asarray(evaluator.run(None, inputs)[0], dtype=np.float64)
     except Exception:  # an op the reference evaluator lacks, or one it rejects: no replay
         return None
 
