@@ -606,3 +606,22 @@ def test_resnet_exported_in_training_mode(zoo):
     hint = exact_hint(report, "train_mode")
     assert hint.node == first(report) == "model.resnet.embedder.embedder.normalization"
     assert "B ran" in hint.message and "model.eval()" in hint.message
+
+
+# -- the real-model corpus: correct conversions, however well aligned, get no hint ------------
+
+QUIET_CORPUS = [("bert", "pt2", "onnx_legacy"), ("gpt2", "onnx_legacy", "onnx_dynamo"),
+                ("vit", "pt2", "onnx_legacy"), ("resnet", "pt2", "onnx_legacy"),
+                ("mx_resnet18", "mxnet", "caffe")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("model", "a", "b"), QUIET_CORPUS,
+                         ids=["-".join(case) for case in QUIET_CORPUS])
+def test_corpus_correct_pairs_get_no_hint(real_corpus, model, a, b):
+    if model.startswith("mx_"):
+        pytest.importorskip("parity.backends.mxnet_symbol", reason="parity[mxnet] not installed")
+        pytest.importorskip("cv2", reason="parity[caffe] (OpenCV) not installed")
+    report = parity.compare(real_corpus.export(model, a), real_corpus.export(model, b),
+                            inputs=real_corpus.inputs(model))
+    assert {h.code for h in report.hints} <= {"precision"}, report.hints
