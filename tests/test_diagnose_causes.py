@@ -91,6 +91,24 @@ class Encoder(nn.Module):
         return x + self.fc2(self.act(self.fc1(self.norm2(x))))
 
 
+class Excite(nn.Module):
+    """MobileNetV3's block: conv, hardswish, squeeze-and-excite gated by a hard sigmoid."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.act = nn.Hardswish()
+        self.squeeze = nn.AdaptiveAvgPool2d(1)
+        self.reduce = nn.Conv2d(8, 4, 1)
+        self.relu = nn.ReLU()
+        self.expand = nn.Conv2d(4, 8, 1)
+        self.gate = nn.Hardsigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(self.conv(x))
+        return x * self.gate(self.expand(self.relu(self.reduce(self.squeeze(x)))))
+
+
 def trace(model: nn.Module, example: torch.Tensor, path: Path) -> Path:
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
@@ -207,6 +225,7 @@ BUILDERS: dict[str, Callable[[], tuple[nn.Module, torch.Tensor]]] = {
     "poolformer": _poolformer,
     "vit": _vit,
     "decoder": lambda: (Decoder(), torch.randn(1, 3, 16, 16)),
+    "excite": lambda: (Excite(), torch.randn(1, 3, 16, 16)),
     "encoder": lambda: (Encoder(), torch.randn(5, 16)),
     "smallcnn": lambda: (trained_smallcnn(), torch.randn(1, 3, 32, 32)),
 }
@@ -278,6 +297,25 @@ def test_exact_gelu_converted_as_tanh_in_vit(zoo):
         m, nn.GELU, lambda _: nn.GELU(approximate="tanh")))
     hint = exact_hint(report, "activation_changed")
     assert hint.node == first(report)
+
+
+def test_hard_sigmoid_converted_with_the_keras_slope(zoo):
+    """torch's hardsigmoid is relu6(x + 3) / 6 (alpha 1/6); Keras' slope is 0.2."""
+    import onnx
+
+    _, _, script = zoo.original("excite")
+    path = zoo.converted("excite", "keras_slope", zoo.original("excite")[0])
+    model = onnx.load(str(path))
+    gate = next(n for n in model.graph.node if n.op_type == "HardSigmoid")
+    next(a for a in gate.attribute if a.name == "alpha").f = 0.2
+    onnx.save(model, str(path))
+    report = parity.compare(script, path, seed=0, atol=ATOL)
+    hint = exact_hint(report, "activation_changed")
+    assert hint.node == first(report) == "gate"
+    assert "alpha: A (pytorch) `gate` 0.166667, B (onnxrt) `/gate/HardSigmoid` 0.2" in (
+        hint.message)
+    assert "set `alpha` of node `/gate/HardSigmoid` to 0.166667" in hint.message
+    assert hint.evidence["replay"]["verdict"] == "own_math"
 
 
 # -- pooling, padding, resize ---------------------------------------------------------------
