@@ -9,7 +9,7 @@ agreement and whether their inputs are already paired with each other.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 
 from ..graph import Graph, Node
@@ -32,9 +32,11 @@ def match_sequences(
                                  if x in a.order and y in b.order))
     bounds = [(-1, -1), *anchors, (len(a.nodes), len(b.nodes))]
     pairs: list[tuple[str, str]] = []
+    at_a = [a.order[n.name] for n in free_a]  # increasing: nodes are in topological order
+    at_b = [b.order[n.name] for n in free_b]
     for (lo_a, lo_b), (hi_a, hi_b) in zip(bounds, bounds[1:]):
-        seg_a = [n for n in free_a if lo_a < a.order[n.name] < hi_a]
-        seg_b = [n for n in free_b if lo_b < b.order[n.name] < hi_b]
+        seg_a = free_a[bisect_right(at_a, lo_a):bisect_left(at_a, hi_a)]
+        seg_b = free_b[bisect_right(at_b, lo_b):bisect_left(at_b, hi_b)]
         if seg_a and seg_b and len(seg_a) * len(seg_b) <= _MAX_CELLS:
             pairs += _align(seg_a, seg_b, matched)
     return pairs
