@@ -65,11 +65,11 @@ class CaffeBackend(Backend):
         if not shapes or any(s is None or None in s for s in shapes):
             return {}
         try:
-            with _quiet_opencv():
+            with quiet_opencv():
                 ids, _, outs = self.net.getLayersShapes([list(s) for s in shapes])
         except cv2.error as exc:
-            raise ModelLoadError(self.prototxt, f"OpenCV cannot infer shapes ({_one_line(exc)})"
-                                 ) from None
+            raise ModelLoadError(self.prototxt, "OpenCV cannot infer shapes "
+                                                f"({opencv_message(exc)})") from None
         by_id = {int(i): tuple(int(d) for d in out[0]) for i, out in zip(ids.ravel(), outs)}
         return {name: by_id[self.net.getLayerId(name)] for name in self.net.getLayerNames()}
 
@@ -103,10 +103,10 @@ class CaffeBackend(Backend):
         for spec in self.graph.inputs:
             self.net.setInput(np.ascontiguousarray(feeds[spec.name], dtype=np.float32), spec.name)
         try:
-            with _quiet_opencv():
+            with quiet_opencv():
                 outputs = self.net.forward(fetch)
         except cv2.error as exc:
-            raise ModelLoadError(self.prototxt, f"OpenCV cannot run it ({_one_line(exc)})"
+            raise ModelLoadError(self.prototxt, f"OpenCV cannot run it ({opencv_message(exc)})"
                                  ) from None
         return dict(zip(fetch, outputs))
 
@@ -162,18 +162,23 @@ def opencv_text(text: str) -> str:
 def _read_net(prototxt: Path, text: str, caffemodel: Path) -> cv2.dnn.Net:
     """Load with OpenCV, fusion and Winograd off, on the plain CPU backend."""
     try:
-        with _quiet_opencv():
+        with quiet_opencv():
             net = cv2.dnn.readNetFromCaffe(
                 np.frombuffer(opencv_text(text).encode("utf-8"), np.uint8),
                 np.fromfile(caffemodel, np.uint8),
             )
     except cv2.error as exc:
-        reason = _one_line(exc)
+        reason = opencv_message(exc)
         if "FromBinary" in reason:  # the text parsed (parity read it first): the weights did not
             raise ModelLoadError(caffemodel, f"not a readable Caffe weights file ({reason})"
                                  ) from None
         raise ModelLoadError(prototxt, f"OpenCV cannot load it with {caffemodel.name} "
                                        f"({reason})") from None
+    return exact_cpu(net)
+
+
+def exact_cpu(net: cv2.dnn.Net) -> cv2.dnn.Net:
+    """``net`` set to run every layer on its own (fusion and Winograd off), plain CPU."""
     net.enableFusion(False)
     net.enableWinograd(False)
     net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
@@ -202,7 +207,7 @@ def _check_blobs(net: cv2.dnn.Net, structure: Graph, caffemodel: Path) -> None:
 
 
 @contextmanager
-def _quiet_opencv() -> Iterator[None]:
+def quiet_opencv() -> Iterator[None]:
     """Keep OpenCV's C++ log lines off stderr: its errors reach the user as exceptions."""
     level = cv2.getLogLevel()
     cv2.setLogLevel(_LOG_SILENT)
@@ -212,6 +217,6 @@ def _quiet_opencv() -> Iterator[None]:
         cv2.setLogLevel(level)
 
 
-def _one_line(exc: Exception) -> str:
+def opencv_message(exc: Exception) -> str:
     """OpenCV's message without its ``OpenCV(4.x) file.cpp:123: error: (-2:...)`` prefix."""
     return _OPENCV_PREFIX.sub("", " ".join(str(exc).split()))

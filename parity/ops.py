@@ -63,6 +63,9 @@ FOLDS: dict[str, frozenset[str]] = {
     "batchnorm": frozenset({"scale"}),
     "gelu": frozenset({"mul"}),
     "layernorm": frozenset({"mul", "add"}),
+    # TFLite ADD/MUL carry a fused activation
+    "add": frozenset({"relu", "activation"}),
+    "mul": frozenset({"relu", "activation"}),
 }
 
 # One op of a family that other exporters decompose: the families the decomposition's
@@ -83,7 +86,16 @@ DECOMPOSITIONS: dict[str, frozenset[str]] = {
 NO_OPS = frozenset({"identity", "dropout"})
 _WHOLE = 2**62  # a slice end at or past this keeps the whole axis (torch writes INT64_MAX)
 
-_BY_OP = {op: family for family, ops in FAMILIES.items() for op in ops}
+
+@cache
+def _by_op() -> dict[str, str]:
+    """Op key -> family: :data:`FAMILIES`, then each backend record's own op vocabulary."""
+    from .registry import records
+
+    found = {op: family for family, ops in FAMILIES.items() for op in ops}
+    for record in records().values():
+        found.update({op_key(op): family for op, family in record.op_families.items()})
+    return found
 
 # Ops that compute no tensor worth comparing (shapes, constants, bookkeeping).
 IGNORED = frozenset({
@@ -103,7 +115,7 @@ def op_key(op: str) -> str:
 def family(op: str) -> str:
     """The framework-neutral family of ``op``; unknown ops are their own family."""
     key = op_key(op)
-    return _BY_OP.get(key, key)
+    return _by_op().get(key, key)
 
 
 # Pairs of families that may name the same computation in different frameworks'

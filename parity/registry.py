@@ -35,6 +35,10 @@ RECORD_MODULES = (
     "mxnet_symbol",
     "opencv_caffe",
     "keras_model",
+    "openvino_model",
+    "onnx_reference",
+    "opencv_onnx",
+    "litert",
 )
 _PACKAGE = "parity.backends"
 _PARITY_DIRS = (Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent
@@ -72,6 +76,8 @@ class BackendRecord:
             framework's own terms: ``set_eps`` (node, file, eps), ``round_up`` and
             ``round_down`` (node, file), ``reexport`` (file).
         attribute_names: framework attribute name -> parity's neutral name.
+        op_families: the framework's op types -> parity's op families
+            (:data:`parity.ops.FAMILIES`), for the ops whose names do not say it.
         runtime: the runtime that executes it, when not the framework itself
             (``OpenCV DNN`` runs Caffe files).
     """
@@ -89,6 +95,7 @@ class BackendRecord:
     habit: InputHabit = InputHabit()
     advice: Mapping[str, str] = field(default_factory=dict)
     attribute_names: Mapping[str, str] = field(default_factory=dict)
+    op_families: Mapping[str, str] = field(default_factory=dict)
     runtime: str = ""
 
     def advise(self, kind: str, **fields: Any) -> str | None:

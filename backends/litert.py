@@ -1,0 +1,278 @@
+"""LiteRT (TFLite) adapter: ``.tflite`` flatbuffers run by the ``ai-edge-litert`` interpreter.
+
+Every intermediate comes from one ``invoke()``: the interpreter is built with
+``experimental_preserve_all_tensors=True`` (it keeps each tensor instead of reusing its
+memory) and with the builtin kernels only, since a delegate (XNNPACK, the default on CPU)
+runs the ops it takes as one opaque node whose inner tensors are never written.
+
+Nodes are the subgraph's operators, named by their output tensor (names as Model Explorer
+and Netron show them); the scope is read from the torch module path a converter such as
+``litert-torch`` writes into that name. 4-D tensors of the NHWC ops (conv, pooling...) and
+of what follows them carry ``attrs["layout"] == "NHWC"``, as Keras outputs do, so they are
+compared with the other side's NCHW tensors transposed. Quantized tensors (int8/uint8/
+int16) are dequantized with their scale and zero point (per channel where the tensor says
+so); a quantized model's float inputs are quantized the way its own ``QUANTIZE`` would.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+from parity.backend import Backend
+from parity.errors import ModelLoadError
+from parity.graph import Graph, Node, TensorSpec
+
+NHWC, NCHW = "NHWC", "NCHW"
+# Ops whose 4-D tensors are channels-last by definition.
+_NHWC_OPS = frozenset({
+    "CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "MAX_POOL_2D", "AVERAGE_POOL_2D",
+    "L2_POOL_2D", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "SPACE_TO_DEPTH",
+    "DEPTH_TO_SPACE",
+})
+# ``torch.nn.modules.conv.Conv2d_stem`` -> ``stem``: a module's class path, then its attribute.
+_MODULE = re.compile(r"^(?:[\w.]+\.)?[A-Z]\w*?_(?P<attr>\w+)$")
+_ENUMS = {"Padding": schema.Padding, "FusedActivationFunction": schema.ActivationFunctionType}
+_RENAMES = {"StrideH": "stride_h", "StrideW": "stride_w", "DilationHFactor": "dilation_h",
+            "DilationWFactor": "dilation_w", "FilterHeight": "kernel_h",
+            "FilterWidth": "kernel_w", "FusedActivationFunction": "activation",
+            "Padding": "padding", "DepthMultiplier": "depth_multiplier", "Axis": "axis"}
+
+
+class LiteRtBackend(Backend):
+    """Runs ``.tflite`` models with the LiteRT interpreter on the CPU, builtin kernels."""
+
+    name = "tflite"
+    extra = "tflite"
+
+    def __init__(self, path: Path, weights: Path | None = None, **options: Any) -> None:
+        super().__init__(path, weights, **options)
+        try:
+            self.interpreter = Interpreter(
+                model_path=str(self.path), experimental_preserve_all_tensors=True,
+                experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelLoadError(self.path, f"LiteRT cannot load it ({_one_line(exc)})"
+                                 ) from None
+        self._tensors = {t["index"]: t for t in self.interpreter.get_tensor_details()}
+        self._inputs = self.interpreter.get_input_details()
+
+    @cached_property
+    def _ops(self) -> list[dict[str, Any]]:
+        """The operators that compute from data (not from constants alone), in order."""
+        produced = {int(d["index"]) for d in self._inputs}
+        ops = []
+        for op in self.interpreter._get_ops_details():  # the public API has no op list
+            if op["op_name"] == "DELEGATE" or not len(op["outputs"]):
+                continue
+            if any(int(i) in produced for i in op["inputs"]):
+                produced.update(int(o) for o in op["outputs"])
+                ops.append(op)
+        return ops
+
+    def _node_name(self, tensor: int) -> str:
+        return str(self._tensors[tensor]["name"])
+
+    def _load_graph(self) -> Graph:
+        inputs = tuple(TensorSpec(str(d["name"]), _signature(d), _float_name(d["dtype"]))
+                       for d in self._inputs)
+        producer = {int(d["index"]): str(d["name"]) for d in self._inputs}
+        layouts = {int(d["index"]): _input_layout(d) for d in self._inputs}
+        options = _builtin_options(self.path, len(self.interpreter._get_ops_details()))
+        readers: dict[int, list[str]] = {}
+        for op in self._ops:
+            for tensor in op["inputs"]:
+                readers.setdefault(int(tensor), []).append(op["op_name"])
+        nodes = []
+        for op in self._ops:
+            out = int(op["outputs"][0])
+            shape = tuple(int(d) for d in self._tensors[out]["shape"])
+            layout = _layout(op, shape, layouts, self._tensors, self._perm(op))
+            layouts[out] = layout
+            source = int(op["inputs"][0])
+            if self._is_plumbing(op, readers.get(out, [])) and source in producer:
+                producer[out] = producer[source]  # consumers read what it reads
+                continue
+            name = self._node_name(out)
+            reads = tuple(dict.fromkeys(producer[int(i)] for i in op["inputs"]
+                                        if int(i) in producer))
+            attrs = dict(options.get(int(op["index"]), {}))
+            if layout == NHWC and len(shape) == 4:
+                attrs["layout"] = NHWC
+            nodes.append(Node(name, op["op_name"], reads, attrs, shape, _scope(name)))
+            for tensor in op["outputs"]:
+                producer[int(tensor)] = name
+        outputs = tuple(producer.get(int(d["index"]), str(d["name"]))
+                        for d in self.interpreter.get_output_details())
+        return Graph(tuple(nodes), inputs, outputs, source=str(self.path))
+
+    def _is_plumbing(self, op: Mapping[str, Any], readers: list[str]) -> bool:
+        """A converter's layout or padding plumbing, not a node: a TRANSPOSE between NCHW
+        and NHWC (unless a RESHAPE reads it), or a PAD read only by the pool or conv it
+        pads for (torch's ``padding=`` on that op)."""
+        if op["op_name"] == "TRANSPOSE":  # kept before a reshape: it fixes the flatten order
+            return self._perm(op) in ((0, 2, 3, 1), (0, 3, 1, 2)) and "RESHAPE" not in readers
+        return op["op_name"] in ("PAD", "PADV2") and len(readers) == 1 and readers[0] in (
+            "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D")
+
+    def _perm(self, op: Mapping[str, Any]) -> tuple[int, ...]:
+        """A TRANSPOSE's permutation (its constant second input), else ``()``."""
+        if op["op_name"] != "TRANSPOSE" or len(op["inputs"]) < 2:
+            return ()
+        try:
+            return tuple(int(v) for v in self.interpreter.get_tensor(int(op["inputs"][1])))
+        except ValueError:  # computed at run time
+            return ()
+
+    def _run(self, feeds: Mapping[str, np.ndarray], fetch: list[str]) -> dict[str, Any]:
+        for detail in self._inputs:
+            value = np.asarray(feeds[str(detail["name"])])
+            self.interpreter.set_tensor(detail["index"], _to_tensor(value, detail))
+        try:
+            self.interpreter.invoke()
+        except RuntimeError as exc:
+            raise ModelLoadError(self.path, f"LiteRT cannot run it ({_one_line(exc)})"
+                                 ) from None
+        by_name = {self._node_name(int(op["outputs"][0])): int(op["outputs"][0])
+                   for op in self._ops}
+        return {name: dequantized(self.interpreter.get_tensor(by_name[name]),
+                                  self._tensors[by_name[name]]) for name in fetch}
+
+    def parameters(self, node: str) -> dict[str, np.ndarray]:
+        """Weight and bias of a conv or fully-connected op, in torch/ONNX layout."""
+        op = next((o for o in self._ops if self._node_name(int(o["outputs"][0])) == node), None)
+        if op is None or op["op_name"] not in ("CONV_2D", "DEPTHWISE_CONV_2D",
+                                                "FULLY_CONNECTED"):
+            return {}
+        found = {}
+        for key, position in (("weight", 1), ("bias", 2)):
+            if position < len(op["inputs"]) and int(op["inputs"][position]) >= 0:
+                index = int(op["inputs"][position])
+                try:
+                    found[key] = dequantized(self.interpreter.get_tensor(index),
+                                             self._tensors[index])
+                except ValueError:  # a weight produced by a DEQUANTIZE op at run time
+                    return {}
+        weight = found.get("weight")
+        if weight is not None and weight.ndim == 4:  # OHWI (depthwise: 1HWO) -> OIHW
+            found["weight"] = (weight.transpose(3, 0, 1, 2) if op["op_name"] ==
+                               "DEPTHWISE_CONV_2D" else weight.transpose(0, 3, 1, 2))
+        return {key: np.asarray(value, dtype=np.float64) for key, value in found.items()}
+
+    def close(self) -> None:
+        self.interpreter = None
+
+
+def dequantized(value: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
+    """A tensor's real values: ``(q - zero_point) * scale`` for a quantized one."""
+    params = detail["quantization_parameters"]
+    scales, zeros = params["scales"], params["zero_points"]
+    if not len(scales) or np.issubdtype(value.dtype, np.floating):
+        return value
+    axis = int(params["quantized_dimension"])
+    shape = [1] * value.ndim
+    if len(scales) > 1 and value.ndim:
+        shape[axis] = len(scales)
+    scale = np.asarray(scales, np.float64).reshape(shape if len(scales) > 1 else ())
+    zero = np.asarray(zeros, np.float64).reshape(shape if len(zeros) > 1 else ())
+    return ((value.astype(np.float64) - zero) * scale).astype(np.float32)
+
+
+def _to_tensor(value: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
+    """A float feed quantized for a quantized input, else cast to the input's dtype."""
+    dtype = np.dtype(detail["dtype"])
+    scale, zero = detail["quantization"]
+    if scale and not np.issubdtype(dtype, np.floating) and np.issubdtype(value.dtype,
+                                                                         np.floating):
+        info = np.iinfo(dtype)
+        value = np.clip(np.round(value / scale) + zero, info.min, info.max)
+    return np.ascontiguousarray(value, dtype=dtype)
+
+
+def _float_name(dtype: Any) -> str:
+    """The dtype a feed should have: float32 for quantized inputs (parity quantizes)."""
+    kind = np.dtype(dtype)
+    return "float32" if kind in (np.int8, np.uint8, np.int16) else kind.name
+
+
+def _signature(detail: Mapping[str, Any]) -> tuple[int | None, ...]:
+    shape = detail.get("shape_signature", detail["shape"])
+    return tuple(None if int(d) < 0 else int(d) for d in shape)
+
+
+def _input_layout(detail: Mapping[str, Any]) -> str:
+    shape = detail["shape"]
+    return NHWC if len(shape) == 4 and shape[-1] in (1, 3) and shape[1] not in (1, 3) else NCHW
+
+
+def _layout(op: Mapping[str, Any], shape: tuple[int, ...], layouts: dict[int, str],
+            tensors: Mapping[int, Mapping[str, Any]], perm: tuple[int, ...]) -> str:
+    """The layout of an op's output: NHWC ops make NHWC, a TRANSPOSE permutes its input's,
+    other ops keep their first 4-D input's."""
+    if len(shape) != 4:
+        return NCHW
+    if op["op_name"] in _NHWC_OPS:
+        return NHWC
+    sources = [int(i) for i in op["inputs"] if int(i) in layouts]
+    source = next((s for s in sources if len(tensors[s]["shape"]) == 4), None)
+    if source is None:
+        return NCHW
+    if op["op_name"] == "TRANSPOSE":
+        if perm == (0, 2, 3, 1):
+            return NHWC if layouts[source] == NCHW else NCHW
+        if perm == (0, 3, 1, 2):
+            return NCHW if layouts[source] == NHWC else NHWC
+    return layouts[source]
+
+
+def _scope(name: str) -> str:
+    """``Net/torch.nn.modules.container.Sequential_layer1/...BasicBlock_0/...Conv2d_conv1;``
+    -> ``layer1.0.conv1``: the module path of the first (outermost) location in the name."""
+    location = name.split(";")[0]
+    parts = [m["attr"] for m in map(_MODULE.match, location.split("/")[1:]) if m]
+    return ".".join(parts)
+
+
+def _builtin_options(path: Path, count: int) -> dict[int, dict[str, Any]]:
+    """Per operator index, its builtin options (strides, padding, fused activation...)."""
+    buffer = path.read_bytes()
+    model = schema.Model.GetRootAs(buffer, 0)
+    if not model.SubgraphsLength():
+        return {}
+    subgraph = model.Subgraphs(0)
+    names = {v: k for k, v in vars(schema.BuiltinOptions).items() if not k.startswith("_")}
+    found: dict[int, dict[str, Any]] = {}
+    for index in range(min(count, subgraph.OperatorsLength())):
+        operator = subgraph.Operators(index)
+        kind = names.get(operator.BuiltinOptionsType())
+        table = operator.BuiltinOptions()
+        if kind is None or table is None or not hasattr(schema, kind):
+            continue
+        options = getattr(schema, kind)()
+        options.Init(table.Bytes, table.Pos)
+        found[index] = _option_values(options)
+    return found
+
+
+def _option_values(options: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for method, key in _RENAMES.items():
+        if hasattr(options, method):
+            value = getattr(options, method)()
+            enum = _ENUMS.get(method)
+            if enum is not None:
+                value = next((k for k, v in vars(enum).items() if v == value), value)
+            values[key] = value
+    return values
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -1,0 +1,81 @@
+"""LiteRT/TFLite models made by the real converter (litert_torch.convert) from a torch
+module, against the module's TorchScript: `parity compare model.pt model.tflite`, and the
+float ONNX export against the .tflite."""
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+pytest.importorskip("ai_edge_litert", reason="parity[tflite] not installed")
+litert_torch = pytest.importorskip("litert_torch", reason="litert-torch (test extra) missing")
+import deploy_models  # noqa: E402
+
+import parity  # noqa: E402
+from parity.api import open_model  # noqa: E402
+from parity.cli import cli  # noqa: E402
+from parity.errors import ModelLoadError  # noqa: E402
+
+
+def _tflite(model, path):
+    example = (torch.from_numpy(deploy_models.example()),)
+    litert_torch.convert(model, example).export(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pairs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("litert")
+    model = deploy_models.build()
+    wrong_eps = deploy_models.build()
+    wrong_eps.bn.eps = 1e-2  # the converted model's BatchNorm lost its eps
+    return {
+        "pt": deploy_models.torchscript(model, folder / "model.pt"),
+        "onnx": deploy_models.export_onnx(model, folder / "model.onnx"),
+        "tflite": _tflite(model, folder / "model.tflite"),
+        "bad": _tflite(wrong_eps, folder / "bad.tflite"),
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["pt", "onnx"])
+def test_source_vs_converted_tflite_agrees(pairs, source):
+    result = CliRunner().invoke(cli, ["compare", str(pairs[source]), str(pairs["tflite"])])
+    assert result.exit_code == 0, result.output
+    report = parity.compare(pairs[source], pairs["tflite"], inputs=deploy_models.example())
+    assert report.ok
+    assert report.coverage[0] >= 0.95, report.unmatched_a
+    assert report.coverage[1] >= 0.9, report.unmatched_b
+
+
+@pytest.mark.slow
+def test_a_lost_eps_is_found_at_the_fused_conv(pairs):
+    report = parity.compare(pairs["pt"], pairs["bad"], inputs=deploy_models.example())
+    assert not report.ok
+    first = report.first_divergence
+    assert first.a in ("bn", "relu"), first  # BatchNorm and ReLU are fused into the conv
+    assert open_model(pairs["bad"]).graph.op_of(first.b) == "CONV_2D"
+
+
+def test_graph_layout_options_and_parameters(pairs):
+    model = open_model(pairs["tflite"])
+    assert model.name == "tflite"
+    convs = [n for n in model.graph if n.op == "CONV_2D"]
+    assert convs[0].attrs["layout"] == "NHWC" and convs[0].attrs["activation"] == "RELU"
+    assert convs[0].scope == "relu"  # the outermost of the fused module locations
+    depthwise = next(n for n in model.graph if n.op == "DEPTHWISE_CONV_2D")
+    assert depthwise.scope == "depthwise"
+    params = model.parameters(depthwise.name)
+    source = deploy_models.build().depthwise
+    np.testing.assert_allclose(params["weight"], source.weight.detach().numpy(), atol=1e-6)
+    values = model.run({model.graph.inputs[0].name: deploy_models.example()},
+                       [n.name for n in model.graph])
+    assert len(values) == len(model.graph)  # every node from one invoke()
+
+
+def test_not_a_flatbuffer_names_the_file(tmp_path):
+    fake = tmp_path / "fake.tflite"
+    fake.write_bytes(b"\x08\x07\x12\x04" + b"\xff" * 16)
+    with pytest.raises(ModelLoadError, match=r"fake.tflite: named .tflite but is not a TFLite "
+                                             r"flatbuffer .*looks like an ONNX model"):
+        open_model(fake)

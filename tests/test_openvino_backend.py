@@ -1,0 +1,78 @@
+"""OpenVINO IR made by the real converter (openvino.convert_model + save_model) from a
+torch module, against the TorchScript of the same module: `parity compare model.pt
+model.xml`."""
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+ov = pytest.importorskip("openvino", reason="parity[openvino] not installed")
+import deploy_models  # noqa: E402
+
+import parity  # noqa: E402
+from parity.api import open_model  # noqa: E402
+from parity.cli import cli  # noqa: E402
+from parity.errors import ModelLoadError  # noqa: E402
+
+
+def _ir(model, path):
+    """``openvino.convert_model`` of the torch module, weights kept f32."""
+    example = torch.from_numpy(deploy_models.example())
+    converted = ov.convert_model(model, example_input=example, input=[deploy_models.SHAPE])
+    ov.save_model(converted, str(path), compress_to_fp16=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def pairs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("openvino")
+    model = deploy_models.build()
+    wrong_eps = deploy_models.build()
+    wrong_eps.bn.eps = 1e-2  # the converted model's BatchNorm lost its eps
+    return {
+        "pt": deploy_models.torchscript(model, folder / "model.pt"),
+        "xml": _ir(model, folder / "model.xml"),
+        "bad_xml": _ir(wrong_eps, folder / "bad.xml"),
+    }
+
+
+@pytest.mark.slow
+def test_torchscript_vs_converted_ir_agrees(pairs):
+    result = CliRunner().invoke(cli, ["compare", str(pairs["pt"]), str(pairs["xml"])])
+    assert result.exit_code == 0, result.output
+    report = parity.compare(pairs["pt"], pairs["xml"], inputs=deploy_models.example())
+    assert report.ok
+    assert report.coverage[1] >= 0.95, report.unmatched_b
+
+
+@pytest.mark.slow
+def test_a_lost_eps_is_found_at_the_batchnorm(pairs):
+    report = parity.compare(pairs["pt"], pairs["xml"].with_name("bad.xml"),
+                            inputs=deploy_models.example())
+    assert not report.ok
+    assert report.first_divergence.a == "bn", report.first_divergence
+
+
+def test_graph_ops_attributes_and_parameters(pairs):
+    model = open_model(pairs["xml"])
+    assert model.name == "openvino"
+    ops = {node.op for node in model.graph}
+    assert {"Convolution", "GroupConvolution", "MaxPool", "AvgPool", "MatMul"} <= ops
+    depthwise = next(n for n in model.graph if n.op == "GroupConvolution")
+    assert depthwise.attrs["group"] == 8 and depthwise.attrs["pad"] == (1, 1, 1, 1)
+    assert depthwise.scope == "depthwise"
+    params = model.parameters(depthwise.name)
+    source = deploy_models.build().depthwise
+    np.testing.assert_allclose(params["weight"], source.weight.detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(params["bias"], source.bias.detach().numpy(), atol=1e-6)
+    values = model.run({model.graph.inputs[0].name: deploy_models.example()},
+                       [n.name for n in model.graph])
+    assert len(values) == len(model.graph)
+
+
+def test_ir_without_its_bin_names_the_file(pairs, tmp_path):
+    lonely = tmp_path / "lonely.xml"
+    lonely.write_bytes(pairs["xml"].read_bytes())
+    with pytest.raises(ModelLoadError, match=r"lonely.xml: no weights: lonely.bin not found"):
+        open_model(lonely)
