@@ -11,7 +11,8 @@ and Netron show them); the scope is read from the torch module path a converter 
 of what follows them carry ``attrs["layout"] == "NHWC"``, as Keras outputs do, so they are
 compared with the other side's NCHW tensors transposed. Quantized tensors (int8/uint8/
 int16) are dequantized with their scale and zero point (per channel where the tensor says
-so); a quantized model's float inputs are quantized the way its own ``QUANTIZE`` would.
+so) and their step is the node's ``attrs["quant_step"]``; a quantized model's float inputs
+are quantized the way its own ``QUANTIZE`` would.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from parity.backend import Backend
 from parity.errors import ModelLoadError
 from parity.graph import Graph, Node, TensorSpec
+from parity.quantized import STEP
 
 NHWC, NCHW = "NHWC", "NCHW"
 # Ops whose 4-D tensors are channels-last by definition.
@@ -107,6 +109,9 @@ class LiteRtBackend(Backend):
             attrs = dict(options.get(int(op["index"]), {}))
             if layout == NHWC and len(shape) == 4:
                 attrs["layout"] = NHWC
+            step = _step(self._tensors[out])
+            if step:
+                attrs[STEP] = step
             nodes.append(Node(name, op["op_name"], reads, attrs, shape, _scope(name)))
             for tensor in op["outputs"]:
                 producer[int(tensor)] = name
@@ -184,6 +189,14 @@ def dequantized(value: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
     scale = np.asarray(scales, np.float64).reshape(shape if len(scales) > 1 else ())
     zero = np.asarray(zeros, np.float64).reshape(shape if len(zeros) > 1 else ())
     return ((value.astype(np.float64) - zero) * scale).astype(np.float32)
+
+
+def _step(detail: Mapping[str, Any]) -> float:
+    """The (largest) quantization step of an integer tensor, 0 for a float one."""
+    scales = detail["quantization_parameters"]["scales"]
+    if not len(scales) or np.issubdtype(np.dtype(detail["dtype"]), np.floating):
+        return 0.0
+    return float(np.max(scales))
 
 
 def _to_tensor(value: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:

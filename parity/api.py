@@ -19,6 +19,7 @@ from .formats import sniff
 from .inputs import Feeds, ValRange, bind, describe_random, draw, load_arrays, random_rules
 from .metrics import Tolerance
 from .preprocess import pipelines, read_image
+from .quantized import qdq_view
 from .registry import backend_class
 from .report import DEFAULT_MIN_COVERAGE, Report
 from .saved_run import RunSaver
@@ -33,7 +34,7 @@ def open_model(spec: str | Path, weights: str | Path | None = None, *,
     default the one its format calls for (``.onnx``: ONNX Runtime)."""
     ref = sniff(str(spec), weights, backend, **options)
     cls = backend_class(ref.backend)
-    return cls(ref.path, ref.weights, **ref.options)
+    return qdq_view(cls(ref.path, ref.weights, **ref.options))
 
 
 def make_feeds(

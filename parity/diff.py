@@ -14,6 +14,7 @@ from .graph import Graph
 from .layout import same_layout
 from .metrics import Tolerance, channel_max_abs, compare_arrays, squeeze_to_common
 from .pairing import paired
+from .quantized import QuantizationBound
 from .report import DEFAULT_MIN_COVERAGE, FAIL, OK, SHAPE_MISMATCH, PairResult, Report, Side
 
 _DIAGNOSED_ROOTS = 8  # divergence roots whose tensors are kept for diagnosis
@@ -43,10 +44,13 @@ def diff_models(
     stream_a = a.stream(feeds_a, [m.a for m in matches])
     stream_b = b.stream(feeds_b, [m.b for m in matches])
     retention = _Retention(a.graph, matches)
+    quantization = QuantizationBound.needed(a, b, [m.a for m in matches])
     results: dict[str, PairResult] = {}
     for m, va, vb in paired(stream_a, stream_b, matches):
         va, vb, note = same_layout(a.graph, b.graph, m.a, m.b, va, vb)
         result = diff_pair(m.a, m.b, a.graph.op_of(m.a), m.how + note, va, vb, tolerance)
+        if quantization is not None:
+            result = quantization.judge(result, va, vb)
         results[m.a] = result
         retention.add(result, va, vb, results)
         if on_pair is not None:

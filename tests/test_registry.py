@@ -70,3 +70,18 @@ def test_missing_framework_names_the_extra(monkeypatch):
                                                  r"pip install 'parity\[ghost\]'"):
         backend_class("ghost")
     assert ghost.version() is None
+
+
+def test_backends_command_lists_every_backend_with_version_and_state():
+    from click.testing import CliRunner
+
+    from parity.cli import cli
+
+    result = CliRunner().invoke(cli, ["backends"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for name, info in records().items():
+        row = next(line for line in lines if line.split()[:1] == [name])
+        version = info.version()
+        assert (version or "-") in row
+        assert ("yes" in row) == (version is not None), row
