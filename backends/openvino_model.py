@@ -60,7 +60,7 @@ class OpenVinoBackend(Backend):
         super().__init__(path, weights, **options)
         self.core = ov.Core()
         self.model = _read_model(self.core, self.path, weights)
-        self._compiled: dict[tuple[str, ...], tuple[ov.CompiledModel, list[int]]] = {}
+        self._compiled: dict[tuple[str, ...], tuple[ov.InferRequest, list[ov.ConstOutput]]] = {}
 
     @cached_property
     def _units(self) -> dict[str, _Unit]:
@@ -112,8 +112,7 @@ class OpenVinoBackend(Backend):
         return Graph(tuple(nodes), inputs, outputs, source=str(self.path))
 
     def _run(self, feeds: Mapping[str, np.ndarray], fetch: list[str]) -> dict[str, Any]:
-        compiled, positions = self._compile(tuple(fetch))
-        request = compiled.create_infer_request()
+        request, ports = self._compile(tuple(fetch))
         typed = {spec.name: np.ascontiguousarray(feeds[spec.name], dtype=spec.dtype)
                  for spec in self.graph.inputs}
         try:
@@ -121,11 +120,13 @@ class OpenVinoBackend(Backend):
         except RuntimeError as exc:
             raise ModelLoadError(self.path, f"OpenVINO cannot run it ({_one_line(exc)})"
                                  ) from None
-        return {name: np.array(results[compiled.outputs[index]])
-                for name, index in zip(fetch, positions)}
+        # copies: the request's output buffers are reused by its next inference
+        return {name: np.array(results[port]) for name, port in zip(fetch, ports)}
 
-    def _compile(self, fetch: tuple[str, ...]) -> tuple[ov.CompiledModel, list[int]]:
-        """The model compiled with ``fetch`` as extra outputs, and each one's output index."""
+    def _compile(self, fetch: tuple[str, ...]
+                 ) -> tuple[ov.InferRequest, list[ov.ConstOutput]]:
+        """An inference request of the model compiled with ``fetch`` as extra outputs, and
+        the output port of each fetched node."""
         if fetch not in self._compiled:
             model = self.model.clone()
             ops = {op.get_friendly_name(): op for op in model.get_ordered_ops()}
@@ -142,7 +143,8 @@ class OpenVinoBackend(Backend):
             except RuntimeError as exc:
                 raise ModelLoadError(self.path, f"OpenVINO cannot compile it "
                                                 f"({_one_line(exc)})") from None
-            self._compiled = {fetch: (compiled, [position[friendly[n]] for n in fetch])}
+            ports = [compiled.outputs[position[friendly[n]]] for n in fetch]
+            self._compiled = {fetch: (compiled.create_infer_request(), ports)}
         return self._compiled[fetch]  # only the latest compiled copy is kept
 
     def parameters(self, node: str) -> dict[str, np.ndarray]:

@@ -111,6 +111,12 @@ def _verbosity_options(command: F) -> F:
                         help="Print only the verdict line.")(command)
 
 
+def _backend_option(command: F) -> F:
+    """--backend: which runtime runs MODEL (``parity backends``)."""
+    return click.option("--backend", metavar="NAME",
+                        help="Backend running MODEL (default: by its format).")(command)
+
+
 @cli.command()
 @click.argument("model_a")
 @click.argument("model_b")
@@ -355,12 +361,13 @@ def report(folder: Path, fmt: str, output: Path | None, show_all: bool, force: b
               "inputs that index no table (LO <= i < HI); ids and masks are typed anyway.")
 @click.option("--save", type=click.Path(path_type=Path),
               help="Save the tensors: .npy for one node, .npz for several.")
+@_backend_option
 @_trust_code_option
 @_force_option
 @_friendly_errors
 def run(model: str, nodes: tuple[str, ...], weights: Path | None, image: Path | None,
         input_file: Path | None, seed: int, input_shape: str | None, val_range: str | None,
-        save: Path | None, trust_code: bool, force: bool) -> None:
+        save: Path | None, backend: str | None, trust_code: bool, force: bool) -> None:
     """Run MODEL once to the named nodes and print statistics of their tensors."""
     from .api import make_feeds, open_model
     from .inputs import parse_shape
@@ -369,12 +376,12 @@ def run(model: str, nodes: tuple[str, ...], weights: Path | None, image: Path | 
     _check_writes({"force": force}, [("--save", save)], [model, weights, image, input_file])
     if save is not None:
         _check_save_name(save, len(set(nodes)))
-    backend = open_model(model, weights, **_trusted(trust_code))
-    feeds, _ = make_feeds(backend, backend, input_file, seed=seed, image=image,
+    loaded = open_model(model, weights, backend=backend, **_trusted(trust_code))
+    feeds, _ = make_feeds(loaded, loaded, input_file, seed=seed, image=image,
                           input_shape=parse_shape(input_shape) if input_shape else None,
                           val_range=_val_range(val_range))
-    values = backend.run(feeds.arrays, list(nodes))
-    click.echo(f"{backend.path} [{backend.name}], fed {feeds.description}")
+    values = loaded.run(feeds.arrays, list(nodes))
+    click.echo(f"{loaded.path} [{loaded.name}], fed {feeds.description}")
     for name, value in values.items():
         click.echo(tensor_stats(name, value))
     if save is not None:
@@ -419,10 +426,12 @@ def _save_arrays(path: Path, values: dict[str, Any], force: bool) -> None:
 @click.option("--b-weights", type=click.Path(path_type=Path), help="Weights file for model B.")
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table",
               show_default=True)
+@_backend_options
 @_trust_code_option
 @_friendly_errors
 def align(model_a: str, model_b: str, mapping_file: Path | None, a_weights: Path | None,
-          b_weights: Path | None, fmt: str, trust_code: bool) -> None:
+          b_weights: Path | None, fmt: str, a_backend: str | None, b_backend: str | None,
+          trust_code: bool) -> None:
     """Show how the nodes of MODEL_A and MODEL_B are paired (no forward pass)."""
     import json
 
@@ -432,8 +441,8 @@ def align(model_a: str, model_b: str, mapping_file: Path | None, a_weights: Path
     from .render.json import alignment_dict
     from .render.text import alignment_renderable
 
-    graph_a = open_model(model_a, a_weights, **_trusted(trust_code)).graph
-    graph_b = open_model(model_b, b_weights, **_trusted(trust_code)).graph
+    graph_a = open_model(model_a, a_weights, backend=a_backend, **_trusted(trust_code)).graph
+    graph_b = open_model(model_b, b_weights, backend=b_backend, **_trusted(trust_code)).graph
     mapping = read_mapping(mapping_file) if mapping_file else None
     alignment = align_graphs(graph_a, graph_b, mapping)
     if fmt == "json":
@@ -448,21 +457,23 @@ def align(model_a: str, model_b: str, mapping_file: Path | None, a_weights: Path
 @click.option("--epoch", type=int, help="MXNet checkpoint epoch (default: newest).")
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table",
               show_default=True)
+@_backend_option
 @_trust_code_option
 @_friendly_errors
 def inspect(model: str, weights: Path | None, epoch: int | None, fmt: str,
-            trust_code: bool) -> None:
+            backend: str | None, trust_code: bool) -> None:
     """List MODEL's nodes in topological order: name, op, output shape, attributes."""
     import json
 
     from .api import open_model
 
-    backend = open_model(model, weights, **_epoch(epoch), **_trusted(trust_code))
-    graph = backend.graph
+    loaded = open_model(model, weights, backend=backend, **_epoch(epoch),
+                        **_trusted(trust_code))
+    graph = loaded.graph
     if fmt == "json":
         click.echo(json.dumps({
-            "path": str(backend.path),
-            "backend": backend.name,
+            "path": str(loaded.path),
+            "backend": loaded.name,
             "inputs": [{"name": s.name, "shape": s.shape, "dtype": s.dtype} for s in graph.inputs],
             "nodes": [{"name": n.name, "op": n.op, "inputs": list(n.inputs),
                        "shape": n.shape, "attrs": dict(n.attrs)} for n in graph.nodes],
@@ -473,7 +484,7 @@ def inspect(model: str, weights: Path | None, epoch: int | None, fmt: str,
 
     from .graph import dims_text
 
-    table = Table(title=f"{backend.path} [{backend.name}]", show_edge=False, header_style="bold")
+    table = Table(title=f"{loaded.path} [{loaded.name}]", show_edge=False, header_style="bold")
     for column in ("#", "node", "op", "shape", "attrs"):
         table.add_column(column)
     for index, node in enumerate(graph.nodes):
