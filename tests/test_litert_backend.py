@@ -79,3 +79,37 @@ def test_not_a_flatbuffer_names_the_file(tmp_path):
     with pytest.raises(ModelLoadError, match=r"fake.tflite: named .tflite but is not a TFLite "
                                              r"flatbuffer .*looks like an ONNX model"):
         open_model(fake)
+
+
+@pytest.fixture(scope="session")
+def int8_tflite(pairs):
+    """The float .tflite quantized by ai-edge-quantizer (int8 weights and activations),
+    calibrated on eight seeded images."""
+    aeq = pytest.importorskip("ai_edge_quantizer", reason="ai-edge-quantizer (litert-torch)")
+    quantizer = aeq.quantizer.Quantizer(str(pairs["tflite"]), aeq.recipe.static_wi8_ai8())
+    signature = open_model(pairs["tflite"]).interpreter.get_signature_list()
+    key = next(iter(signature))
+    name = signature[key]["inputs"][0]
+    calibration = quantizer.calibrate(
+        {key: [{name: deploy_models.example(seed)} for seed in range(8)]})
+    path = pairs["tflite"].with_name("model_int8.tflite")
+    quantizer.quantize(calibration, serialize_to_path=str(path))
+    return path
+
+
+@pytest.mark.slow
+def test_int8_tflite_within_quantization_noise(pairs, int8_tflite):
+    model = open_model(int8_tflite)
+    assert all(node.attrs.get("quant_step", 0) > 0 for node in model.graph)
+    report = parity.compare(pairs["pt"], int8_tflite, inputs=deploy_models.example(100))
+    assert report.ok, report.first_divergence
+    assert report.coverage[0] == 1.0
+    assert any(p.how.endswith("+quant") for p in report.pairs)
+
+
+@pytest.mark.slow
+def test_int8_saturation_is_found_at_the_layer_that_clips(pairs, int8_tflite):
+    """A logit beyond the range calibration saw is clipped to the int8 grid's end."""
+    report = parity.compare(pairs["pt"], int8_tflite, inputs=deploy_models.example(102))
+    assert not report.ok
+    assert report.first_divergence.a == "fc"
