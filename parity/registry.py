@@ -150,8 +150,9 @@ def backend_class(name: str) -> type[Backend]:
     except ModuleNotFoundError as exc:
         missing = (exc.name or "").split(".")[0]
         if missing == "parity":
-            raise BackendUnavailable(name, info.extra, f"parity is not installed where the "
-                                     f"adapter runs ({exc})") from exc
+            raise BackendUnavailable(name, info.extra, f"parity is not installed completely "
+                                     f"where the adapter runs ({exc}): reinstall parity"
+                                     ) from exc
         if not _raised_in_parity(exc):
             raise BackendUnavailable(name, info.extra, f"{info.framework} needs {exc.name}, "
                                      "which is not installed") from exc

@@ -85,3 +85,12 @@ def test_backends_command_lists_every_backend_with_version_and_state():
         version = info.version()
         assert (version or "-") in row
         assert ("yes" in row) == (version is not None), row
+
+
+def test_an_adapter_parity_cannot_import_says_parity_is_not_installed(monkeypatch):
+    lost = BackendRecord(name="lost", adapter="no_such_adapter:Lost", extra="onnx",
+                         framework="json", distribution="nope", formats=".lost",
+                         suffixes=(".lost",))
+    monkeypatch.setitem(records(), "lost", lost)
+    with pytest.raises(BackendUnavailable, match="parity is not installed completely"):
+        backend_class("lost")
