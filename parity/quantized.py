@@ -46,6 +46,12 @@ class QdqView(Backend):
         self.extra = inner.extra  # type: ignore[misc]
         self._plan = plan
 
+    def __getattr__(self, name: str) -> Any:
+        """What the adapter has beyond the Backend interface (its ONNX ``model``...)."""
+        if name.startswith("__") or name in ("inner", "_plan"):
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
     def _load_graph(self) -> Graph:
         return self._plan.graph
 
