@@ -4,6 +4,9 @@
   as an extra graph output and runs the rewritten graph once.
 * :class:`FxCapture` interprets an ``torch.fx`` graph (from ``symbolic_trace`` or a
   ``torch.export`` program) and keeps the values of the requested nodes as they pass.
+
+(:mod:`._torch_hooks` adds a third, forward hooks, for modules torch.fx cannot trace.)
+torch's fused transformer fast path is off while parity traces or runs a module.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import operator
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -98,6 +102,25 @@ def name_ops(ops: Sequence[CapturedOp]) -> list[str]:
         seen[base] += 1
         names.append(base if count == 0 else f"{base}:{count}")
     return names
+
+
+def module_attrs(module: torch.nn.Module) -> dict[str, Any]:
+    """A module's normalised attributes (``kernel``, ``stride``, ``eps``...)."""
+    return {short: _normalise(short, getattr(module, attr))
+            for attr, short in _MODULE_ATTRS.items() if hasattr(module, attr)}
+
+
+@contextmanager
+def fused_fastpath_off() -> Iterator[None]:
+    """torch's fused transformer fast path off (restored after), so ``nn.TransformerEncoder``
+    layers and ``nn.MultiheadAttention`` run as their modules and ops, not one fused op."""
+    mha = torch.backends.mha
+    before = mha.get_fastpath_enabled()
+    mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        mha.set_fastpath_enabled(before)
 
 
 def _normalise(key: str, value: Any) -> Any:
@@ -255,7 +278,10 @@ class FxCapture:
     @classmethod
     def from_module(cls, module: torch.nn.Module, path: Path) -> FxCapture:
         try:
-            graph_module = torch.fx.symbolic_trace(module)
+            with fused_fastpath_off():
+                tracer = _OpenTransformerTracer()
+                graph = tracer.trace(module)
+            graph_module = torch.fx.GraphModule(tracer.root, graph, type(module).__name__)
         except Exception as exc:  # tracing raises many types on data-dependent code
             raise ModelLoadError(
                 path,
@@ -273,10 +299,7 @@ class FxCapture:
             if str(node.target).startswith("_guards"):
                 return None
             submodule = self.graph_module.get_submodule(str(node.target))
-            attrs = {
-                short: _normalise(short, getattr(submodule, attr))
-                for attr, short in _MODULE_ATTRS.items() if hasattr(submodule, attr)
-            }
+            attrs = module_attrs(submodule)
             op, scope, is_call = type(submodule).__name__, str(node.target), True
         elif node.op in ("call_function", "call_method"):
             op = _target_name(node.target)
@@ -310,7 +333,7 @@ class FxCapture:
             if node.op == "output":
                 return
             try:
-                with torch.no_grad():
+                with torch.no_grad(), fused_fastpath_off():
                     value = interpreter.run_node(node)
             except Exception as exc:  # user model code may raise anything
                 raise ModelLoadError(self.path,
@@ -341,6 +364,20 @@ class FxCapture:
             name = _target_name(node.target).rsplit("::", 1)[-1].split(".")[0]
             return name.endswith("_") and not name.startswith("_")
         return False
+
+
+_TRANSFORMER_LAYERS = (torch.nn.Transformer, torch.nn.TransformerEncoder,
+                      torch.nn.TransformerDecoder, torch.nn.TransformerEncoderLayer,
+                      torch.nn.TransformerDecoderLayer)
+
+
+class _OpenTransformerTracer(torch.fx.Tracer):
+    """``symbolic_trace``'s tracer, but torch's transformer layers are traced into, not kept
+    as one opaque op each (they do not trace, so such a model is captured by hooks)."""
+
+    def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
+        return not isinstance(m, _TRANSFORMER_LAYERS) and super().is_leaf_module(
+            m, module_qualified_name)
 
 
 _OPERATOR_IN_PLACE = frozenset({

@@ -1,5 +1,6 @@
 """PyTorch adapter: TorchScript archives, torch.export programs and nn.Module factories.
 
+Factories torch.fx cannot trace are captured by forward hooks on their submodules.
 Every captured op is named by the module it runs in (``layer1.0.conv1``), so names read
 like ``model.named_modules()``; ops that run directly in a container module are named
 ``scope/op`` (``layer1.0/add``), and a repeated call gets a ``:k`` suffix.
@@ -25,6 +26,7 @@ from ..backend import Backend
 from ..errors import ModelLoadError
 from ..graph import Graph, Node, TensorSpec
 from ._torch_capture import FxCapture, TorchScriptCapture, error_line, name_ops
+from ._torch_hooks import HookCapture, module_capture
 from ._torch_safety import load_checked
 
 
@@ -42,7 +44,7 @@ class TorchBackend(Backend):
             if weights is not None:
                 _load_state_dict(module, weights)
             self.was_training = module.training
-            self._capture: FxCapture | TorchScriptCapture = FxCapture.from_module(
+            self._capture: FxCapture | TorchScriptCapture | HookCapture = module_capture(
                 module.eval(), self.path
             )
         elif self.path.suffix == ".pt2":

@@ -1,0 +1,139 @@
+"""Capture of modules torch.fx cannot trace (forward hooks) and of torch's fused
+transformer fast path (disabled while capturing, so every layer shows its intermediates)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="parity[torch] not installed")
+
+import parity  # noqa: E402
+from parity.api import open_model  # noqa: E402
+
+ENCODER = '''
+import torch
+
+
+class Classifier(torch.nn.Module):
+    """torch.fx alone would keep the encoder as one opaque op."""
+
+    def __init__(self):
+        super().__init__()
+        layer = torch.nn.TransformerEncoderLayer(d_model=16, nhead=2, dim_feedforward=32,
+                                                 batch_first=True)
+        self.encoder = torch.nn.TransformerEncoder(layer, num_layers=2,
+                                                   enable_nested_tensor=False)
+        self.head = torch.nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.head(self.encoder(x))
+
+
+def build():
+    torch.manual_seed(0)
+    return Classifier().eval()
+'''
+
+BRANCHY = '''
+import torch
+
+
+class Branchy(torch.nn.Module):
+    """Data-dependent control flow: torch.fx cannot trace it."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(4)
+        self.head = torch.nn.Linear(4, 2)
+
+    def forward(self, x):
+        y = torch.relu(self.bn(self.conv(x)))
+        if y.mean() > 0:  # decided by the values
+            y = y * 2
+        return self.head(y.mean(dim=(2, 3)))
+
+
+def build():
+    return Branchy().eval()
+'''
+
+
+def _factory(tmp_path: Path, source: str) -> str:
+    path = tmp_path / "net.py"
+    path.write_text(source, encoding="utf-8")
+    return f"{path}:build"
+
+
+def test_transformer_encoder_layers_have_their_intermediates(tmp_path):
+    """With the fused fast path on, each layer would be one opaque op and its submodules
+    would never run; parity turns it off for the pass."""
+    spec = _factory(tmp_path, ENCODER)
+    backend = open_model(spec)
+    names = [node.name for node in backend.graph]
+    for layer in (0, 1):
+        inside = {n for n in names if n.startswith(f"encoder.layers.{layer}.")}
+        assert {f"encoder.layers.{layer}.{part}" for part in
+                ("self_attn", "linear1", "linear2", "norm1", "norm2")} <= inside, names
+    assert not any("transformer_encoder_layer_fwd" in node.op for node in backend.graph)
+    x = np.random.default_rng(0).standard_normal((1, 5, 16)).astype(np.float32)
+    values = backend.run({backend.graph.inputs[0].name: x}, names)
+    assert all(np.isfinite(v).all() for v in values.values())
+    assert values["encoder.layers.0.linear1"].shape == (1, 5, 32)
+    assert torch.backends.mha.get_fastpath_enabled()  # restored after the capture
+    module = _module(spec)
+    with torch.no_grad():
+        expected = module(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(values[backend.graph.outputs[0]], expected, atol=1e-5, rtol=1e-5)
+
+
+def _module(spec: str) -> torch.nn.Module:
+    import importlib.util
+
+    path, name = spec.rsplit(":", 1)
+    loaded = importlib.util.spec_from_file_location("encoder_factory", path)
+    module = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(module)
+    return getattr(module, name)()
+
+
+def test_module_with_data_dependent_control_flow_is_captured_by_hooks(tmp_path):
+    spec = _factory(tmp_path, BRANCHY)
+    backend = open_model(spec)
+    assert [n.name for n in backend.graph][:3] == ["conv", "bn", "head"]
+    x = np.random.default_rng(1).standard_normal((1, 3, 8, 8)).astype(np.float32)
+    values = backend.run({"x": x}, ["conv", "bn", "head"])
+    module = _module(spec)
+    with torch.no_grad():
+        conv = module.conv(torch.from_numpy(x))
+        expected = module(torch.from_numpy(x))
+    np.testing.assert_allclose(values["conv"], conv.numpy(), atol=1e-6)
+    np.testing.assert_allclose(values["head"], expected.numpy(), atol=1e-6)
+    traced = tmp_path / "branchy.pt"
+    torch.jit.trace(module, torch.from_numpy(x)).save(str(traced))
+    report = parity.compare(spec, traced, inputs=x)
+    assert {"conv", "bn", "head"} <= {p.a for p in report.pairs}
+    assert all(not p.failed for p in report.pairs if p.a in ("conv", "bn", "head"))
+
+
+pytest.importorskip("transformers", reason="the test extra (transformers) is not installed")
+
+
+@pytest.mark.slow
+def test_transformers_bert_factory_runs_through_hooks(real_corpus):
+    spec = real_corpus.export("bert", "factory")
+    backend = open_model(spec)
+    names = {node.name for node in backend.graph}
+    for layer in (0, 1):
+        assert {f"model.encoder.layer.{layer}.attention.self.query",
+                f"model.encoder.layer.{layer}.output.LayerNorm"} <= names
+    report = parity.compare(spec, real_corpus.export("bert", "pt2"),
+                            inputs=real_corpus.inputs("bert"))
+    last = [p for p in report.pairs if p.a == "model.encoder.layer.1.output.LayerNorm"]
+    assert last and last[0].status == "ok", report.pairs
+    assert len(report.pairs) >= 20
+    assert all(p.status == "ok" for p in report.pairs)
