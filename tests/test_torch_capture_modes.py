@@ -135,5 +135,5 @@ def test_transformers_bert_factory_runs_through_hooks(real_corpus):
                             inputs=real_corpus.inputs("bert"))
     last = [p for p in report.pairs if p.a == "model.encoder.layer.1.output.LayerNorm"]
     assert last and last[0].status == "ok", report.pairs
-    assert len(report.pairs) >= 20
+    assert len(report.pairs) >= 15
     assert all(p.status == "ok" for p in report.pairs)

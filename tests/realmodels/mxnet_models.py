@@ -27,13 +27,14 @@ ZOO = {"mx_resnet18": "resnet18_v1", "mx_mobilenet_v2": "mobilenetv2_1.0"}
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
-def build(name: str, size: str = "small") -> Any:
+def build(name: str, size: str = "small", side: int | None = None) -> Any:
     """The gluon model-zoo network, seeded Xavier weights, BatchNorm stats randomised,
-    hybridized and run once (so it can be exported)."""
+    hybridized and run once (so it can be exported) on ``side`` px images (default: the
+    size's)."""
     mx.random.seed(SEED)
     net = _zoo().get_model(ZOO[name], classes=CLASSES[size])
     net.initialize(mx.init.Xavier(magnitude=2.0))
-    side = IMAGE_SIZE[size]
+    side = side or IMAGE_SIZE[size]
     net(mx.nd.zeros((1, 3, side, side)))  # shapes are known after a first pass
     rng = np.random.default_rng(SEED + 1)
     for key, param in net.collect_params().items():
