@@ -35,6 +35,8 @@ FOLDED_STEM = ("the first conv is paired with the legacy exporter's BatchNorm-fo
                "(#13 alignment: align helper)")
 TOLERANCE = ("correct pairs over the fixed 1e-5 tolerance (max-abs 1.7e-5 to 2.6e-5 after the "
              "deep 1x1 convs) (#14 verdict: verdict helper)")
+EFFICIENTNET_TOLERANCE = ("top_bn within 1.2e-5 of the dynamo export, passing or not from run "
+                          "to run at the fixed 1e-5 tolerance (#14 verdict: verdict helper)")
 MASKED = ("the attention mask's Where pair (equal masked values) is judged failed at "
           "max-abs 0 (#14 verdict: verdict helper)")
 HOOKS = ("a hook-captured factory's module-tree graph (no functional ops, containers beside "
@@ -63,6 +65,8 @@ def known_failure(pair: Pair, cli: bool = False) -> str | None:
         return None
     if pair.model == "mobilenet_v2":
         return TOLERANCE
+    if pair.model == "efficientnet" and pair.a != "onnx_legacy":
+        return EFFICIENTNET_TOLERANCE
     if pair.id == "efficientnet-pt-onnx_legacy":
         return FOLDED_STEM
     if pair.a == "onnx_legacy" and pair.b == "onnx_dynamo" and pair.model in ("bert", "gpt2"):
