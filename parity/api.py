@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -12,20 +12,23 @@ import numpy as np
 
 from .align import align
 from .backend import Backend
-from .diff import diff_models
+from .diff import Sample, diff_models
 from .environment import environment
 from .errors import ParityError, UsageError
 from .formats import sniff
 from .inputs import Feeds, ValRange, bind, describe_random, draw, load_arrays, random_rules
-from .metrics import Tolerance
 from .preprocess import pipelines, read_image
 from .quantized import qdq_view
 from .registry import backend_class
 from .report import DEFAULT_MIN_COVERAGE, Report
 from .saved_run import RunSaver
+from .verdict import Criteria
 from .wording import speaks_api
 
 InputsLike = str | Path | np.ndarray | Mapping[str, np.ndarray] | None
+ImagesLike = str | Path | Sequence[str | Path] | None
+ToleranceLike = float | Sequence[str] | Mapping[str, float] | None
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
 
 def open_model(spec: str | Path, weights: str | Path | None = None, *,
@@ -92,6 +95,76 @@ def _single(declared: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return next(iter(declared.values())) if len(declared) == 1 else None
 
 
+def make_samples(
+    a: Backend, b: Backend, inputs: InputsLike = None, *, seed: int = 0, samples: int = 1,
+    input_shape: tuple[int, ...] | None = None, image: ImagesLike = None,
+    preprocess_a: Mapping[str, Any] | None = None, preprocess_b: Mapping[str, Any] | None = None,
+    val_range: ValRange | None = None,
+) -> tuple[list[Sample], str, str]:
+    """Every input to run, and what each side was fed (one line each).
+
+    Several inputs: ``image`` a folder or a list of images, ``inputs`` a folder of
+    ``.npz``/``.npy`` files, or ``samples`` random draws (seeds ``seed``, ``seed + 1``...).
+    """
+    if samples < 1:
+        raise UsageError("--samples must be at least 1")
+    if image is not None and inputs is not None:
+        raise UsageError("choose one input source: an image or input arrays")
+    if samples > 1 and (image is not None or inputs is not None):
+        raise UsageError("--samples draws random inputs; for several images or arrays give "
+                         "--image more than once (or a folder) or --inputs a folder")
+    sources: list[tuple[str, dict[str, Any]]]
+    if image is not None:
+        sources = [(str(p), {"image": p}) for p in _image_files(image)]
+    elif isinstance(inputs, (str, Path)) and Path(inputs).is_dir():
+        sources = [(str(p), {"inputs": p}) for p in _array_files(Path(inputs))]
+    elif inputs is None:
+        sources = [(f"random seed {seed + i}", {"seed": seed + i}) for i in range(samples)]
+    else:
+        sources = [(str(inputs) if isinstance(inputs, (str, Path)) else "arrays",
+                    {"inputs": inputs})]
+    found, described = [], []
+    for label, source in sources:
+        feeds_a, feeds_b = make_feeds(
+            a, b, source.get("inputs"), seed=source.get("seed", seed), input_shape=input_shape,
+            image=source.get("image"), preprocess_a=preprocess_a, preprocess_b=preprocess_b,
+            val_range=val_range)
+        found.append(Sample(label, feeds_a.arrays, feeds_b.arrays))
+        described.append((feeds_a.description, feeds_b.description))
+    return found, _described(described, 0), _described(described, 1)
+
+
+def _described(descriptions: list[tuple[str, str]], side: int) -> str:
+    first = descriptions[0][side]
+    more = len(descriptions) - 1
+    return first if not more else f"{first} (+ {more} more input{'s' * (more > 1)})"
+
+
+def _image_files(image: ImagesLike) -> list[Path]:
+    """The images of a file, a folder (sorted) or a list of files."""
+    paths = [Path(image)] if isinstance(image, (str, Path)) else [Path(p) for p in image or ()]
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            inside = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not inside:
+                raise UsageError(f"{path}: no image files ({', '.join(IMAGE_SUFFIXES)}) "
+                                 "in this folder")
+            found.extend(inside)
+        else:
+            found.append(path)
+    if not found:
+        raise UsageError("--image: no image given")
+    return found
+
+
+def _array_files(folder: Path) -> list[Path]:
+    found = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".npz", ".npy"))
+    if not found:
+        raise UsageError(f"{folder}: no .npz or .npy files in this folder")
+    return found
+
+
 @speaks_api
 def compare(
     a: str | Path | Backend,
@@ -99,12 +172,13 @@ def compare(
     *,
     inputs: InputsLike = None,
     seed: int = 0,
+    samples: int = 1,
     input_shape: tuple[int, ...] | None = None,
-    image: str | Path | None = None,
+    image: ImagesLike = None,
     preprocess_a: Mapping[str, Any] | None = None,
     preprocess_b: Mapping[str, Any] | None = None,
-    atol: float = 1e-5,
-    rtol: float = 1e-5,
+    atol: ToleranceLike = None,
+    rtol: ToleranceLike = None,
     mapping: Mapping[str, str] | None = None,
     save_tensors: str | Path | None = None,
     min_coverage: float = DEFAULT_MIN_COVERAGE,
@@ -113,44 +187,50 @@ def compare(
     force: bool = False,
     val_range: ValRange | None = None,
 ) -> Report:
-    """Run both models once and compare every aligned node.
+    """Run both models once per input and compare every aligned node.
 
     Args:
         a, b: model specs (paths or ``file.py:factory``) or opened backends.
-        inputs: ``.npy``/``.npz`` path, an array, a dict of arrays, or None for random.
-        seed: seed of the random inputs.
+        inputs: ``.npy``/``.npz`` path, a folder of them, an array, a dict of arrays, or
+            None for random.
+        seed: seed of the (first) random input.
+        samples: how many random inputs (seeds ``seed``, ``seed + 1``, ...).
         val_range: ``(LO, HI)`` of random floats (uniform) and of random integers that
             index no table the models show (``LO <= i < HI``).
         input_shape: shape of random inputs where the models do not declare one.
-        image: an image file decoded once and fed to each side through its pipeline.
+        image: an image file, a folder of images or a list of them, each decoded once and
+            fed to each side through its pipeline.
         preprocess_a, preprocess_b: pipeline options per side (``rgb``, ``mean``,
             ``scale``, ``std``, ``layout``, ``size``) over the defaults.
-        atol, rtol: tolerance, numpy ``allclose`` semantics.
+        atol, rtol: None (the default) judges every pair by the floating-point noise its
+            computation can produce (docs/numerics.md); a number applies numpy
+            ``allclose`` to every pair; ``{"conv1*": 1e-3}`` or ``["conv1*=1e-3"]``
+            applies it to the nodes matching the glob.
         mapping: ``{a_name: b_name}`` pairs (``*`` globs allowed) that override alignment.
-        save_tensors: a folder to save every compared tensor and the JSON report in
-            (re-render it with ``parity report DIR``).
+        save_tensors: a folder to save every compared tensor (of the first input) and the
+            JSON report in (re-render it with ``parity report DIR``).
         min_coverage: below this fraction of either side's nodes compared, not ok.
         a_backend, b_backend: the backend that runs a model given as a path, over the
             default for its format (``b_backend="opencv"`` runs an ``.onnx`` in OpenCV DNN).
         force: replace an earlier run saved in ``save_tensors``.
+
+    Each pair's verdict is its worst over the inputs; the report names that input.
     """
-    if atol < 0 or rtol < 0:
-        raise UsageError("--atol and --rtol must be non-negative")
+    criteria = Criteria.from_options(atol, rtol)
     if not 0 <= min_coverage <= 1:
         raise UsageError("--min-coverage must be between 0 and 1")
     model_a = a if isinstance(a, Backend) else open_model(a, backend=a_backend)
     model_b = b if isinstance(b, Backend) else open_model(b, backend=b_backend)
-    feeds_a, feeds_b = make_feeds(
-        model_a, model_b, inputs, seed=seed, input_shape=input_shape, image=image,
-        preprocess_a=preprocess_a, preprocess_b=preprocess_b, val_range=val_range,
+    runs, inputs_a, inputs_b = make_samples(
+        model_a, model_b, inputs, seed=seed, samples=samples, input_shape=input_shape,
+        image=image, preprocess_a=preprocess_a, preprocess_b=preprocess_b, val_range=val_range,
     )
     alignment = align(model_a.graph, model_b.graph, mapping)
     saver = RunSaver(Path(save_tensors), [m.a for m in alignment.pairs], force) \
         if save_tensors else None
     with saver or nullcontext():
         report = diff_models(
-            model_a, model_b, feeds_a.arrays, feeds_b.arrays, alignment,
-            Tolerance(atol, rtol), inputs_a=feeds_a.description, inputs_b=feeds_b.description,
+            model_a, model_b, runs, alignment, criteria, inputs_a=inputs_a, inputs_b=inputs_b,
             on_pair=saver, min_coverage=min_coverage,
         )
         report = replace(report, environment=environment(model_a, model_b))
@@ -168,4 +248,5 @@ def assert_parity(a: str | Path | Backend, b: str | Path | Backend, **kwargs: An
     return report
 
 
-__all__ = ["compare", "assert_parity", "open_model", "make_feeds", "ParityError"]
+__all__ = ["compare", "assert_parity", "open_model", "make_feeds", "make_samples",
+           "ParityError"]

@@ -120,20 +120,24 @@ def _backend_option(command: F) -> F:
 @cli.command()
 @click.argument("model_a")
 @click.argument("model_b")
-@click.option("--image", type=click.Path(path_type=Path),
-              help="Image decoded once (cv2.imread) and fed to each side through its pipeline.")
+@click.option("--image", "images", type=click.Path(path_type=Path), multiple=True,
+              help="Image decoded once (cv2.imread) and fed to each side through its pipeline; "
+                   "repeat it or give a folder to compare on several images.")
 @_side_options
 @click.option("--config", type=click.Path(path_type=Path),
               help="TOML file with [a] and [b] tables of preprocessing options.")
 @click.option("--input", "input_file", type=click.Path(path_type=Path),
               help="One input array (.npy) fed to both models.")
 @click.option("--inputs", "inputs_file", type=click.Path(path_type=Path),
-              help="Named input arrays (.npz) fed to both models.")
+              help="Named input arrays (.npz) fed to both models, or a folder of .npz files.")
 @click.option("--random", "use_random", is_flag=True,
               help="Seeded random inputs typed as the models declare: normal floats, ids "
                    "within the table they index, 0/1 masks (the default when no input is "
                    "given).")
 @click.option("--seed", default=0, show_default=True, help="Seed for --random.")
+@click.option("--samples", default=1, show_default=True,
+              help="How many random inputs (seeds SEED, SEED+1, ...); each pair is judged on "
+                   "its worst.")
 @click.option("--input-shape", help="Shape for random inputs, e.g. 1,3,224,224.")
 @click.option("--val-range", help="LO,HI of random floats (uniform) and of random integer "
               "inputs that index no table (LO <= i < HI); ids and masks are typed anyway.")
@@ -145,8 +149,11 @@ def _backend_option(command: F) -> F:
 @_backend_options
 @click.option("--a-epoch", type=int, help="MXNet checkpoint epoch of model A (default: newest).")
 @click.option("--b-epoch", type=int, help="MXNet checkpoint epoch of model B (default: newest).")
-@click.option("--atol", default=1e-5, show_default=True, help="Absolute tolerance.")
-@click.option("--rtol", default=1e-5, show_default=True, help="Relative tolerance.")
+@click.option("--atol", multiple=True, metavar="[NAME=]VALUE",
+              help="Judge pairs by numpy allclose with this absolute tolerance instead of the "
+                   "numerics rule; NAME=VALUE (glob, repeatable) for matching nodes only.")
+@click.option("--rtol", multiple=True, metavar="[NAME=]VALUE",
+              help="Relative tolerance of allclose (as --atol; the other one defaults to 1e-5).")
 @click.option("--min-coverage", default=0.5, show_default=True,
               help="Fail when fewer than this fraction of either model's nodes were compared.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
@@ -172,17 +179,20 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
                             ("--save-tensors", options["save_tensors"]),
                             *_model_explorer_files(options["model_explorer"], model_a, model_b)],
                   [model_a, model_b, *(options[k] for k in (
-                      "a_weights", "b_weights", "image", "input_file", "inputs_file",
-                      "mapping_file", "config"))])
-    sources = {"--image": options["image"], "--input": options["input_file"],
+                      "a_weights", "b_weights", "input_file", "inputs_file",
+                      "mapping_file", "config")), *options["images"]])
+    sources = {"--image": options["images"], "--input": options["input_file"],
                "--inputs": options["inputs_file"], "--random": options["use_random"]}
     chosen = [flag for flag, value in sources.items() if value]
     if len(chosen) > 1:
         raise UsageError(f"choose one input source, not {' and '.join(chosen)}")
     options_a, options_b = preprocessing_options(options["config"], options)
-    if (options_a or options_b) and options["image"] is None:
+    if (options_a or options_b) and not options["images"]:
         raise UsageError("preprocessing options (--a-*/--b-*, --config) need --image")
-    shape, mapping = options["input_shape"], options["mapping_file"]
+    shape = options["input_shape"]
+    mapping = read_mapping(options["mapping_file"]) if options["mapping_file"] else None
+    atol = [*options["atol"], *(mapping.tolerance_options("atol") if mapping else ())]
+    rtol = [*options["rtol"], *(mapping.tolerance_options("rtol") if mapping else ())]
     with _progress(f"loading {model_a}") as status:
         backend_a = open_model(model_a, options["a_weights"], **_load_options(options, "a"))
         status.update(f"loading {model_b}")
@@ -193,14 +203,15 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
             backend_b,
             inputs=options["input_file"] or options["inputs_file"],
             seed=options["seed"],
+            samples=options["samples"],
             input_shape=parse_shape(shape) if shape else None,
             val_range=_val_range(options["val_range"]),
-            image=options["image"],
+            image=list(options["images"]) or None,
             preprocess_a=options_a,
             preprocess_b=options_b,
-            mapping=read_mapping(mapping) if mapping else None,
-            atol=options["atol"],
-            rtol=options["rtol"],
+            mapping=mapping,
+            atol=atol or None,
+            rtol=rtol or None,
             save_tensors=options["save_tensors"],
             min_coverage=options["min_coverage"],
             force=options["force"],

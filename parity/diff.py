@@ -1,9 +1,11 @@
-"""The diff engine: run both models once, compare aligned pairs, find the first divergence."""
+"""The diff engine: run both models once per input, judge aligned pairs, find the first
+divergence (the first pair that introduces error beyond what its inputs explain)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -12,66 +14,140 @@ from .backend import Backend
 from .diagnose import Evidence, diagnose
 from .graph import Graph
 from .layout import same_layout
-from .metrics import Tolerance, channel_max_abs, compare_arrays, squeeze_to_common
+from .metrics import Groups, Tolerance, channel_max_abs, measure, squeeze_to_common
 from .pairing import paired
 from .quantized import QuantizationBound
 from .report import DEFAULT_MIN_COVERAGE, FAIL, OK, SHAPE_MISMATCH, PairResult, Report, Side
+from .verdict import Criteria, Judge
 
 _DIAGNOSED_ROOTS = 8  # divergence roots whose tensors are kept for diagnosis
+OnPair = Callable[[str, np.ndarray, np.ndarray], None]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One input: what each side is fed, and a label naming it in the report."""
+
+    label: str
+    feeds_a: Mapping[str, np.ndarray]
+    feeds_b: Mapping[str, np.ndarray]
+
+
+@dataclass
+class _Run:
+    """One sample's judged pairs and the tensors kept for diagnosis."""
+
+    pairs: tuple[PairResult, ...]
+    kept_a: dict[str, np.ndarray]
+    kept_b: dict[str, np.ndarray]
 
 
 def diff_models(
     a: Backend,
     b: Backend,
-    feeds_a: Mapping[str, np.ndarray],
-    feeds_b: Mapping[str, np.ndarray],
+    samples: Sequence[Sample],
     alignment: Alignment,
-    tolerance: Tolerance,
+    criteria: Criteria,
     *,
     inputs_a: str = "",
     inputs_b: str = "",
-    on_pair: Callable[[str, np.ndarray, np.ndarray], None] | None = None,
+    on_pair: OnPair | None = None,
     min_coverage: float = DEFAULT_MIN_COVERAGE,
 ) -> Report:
-    """Compare every aligned pair from one forward pass of each model.
+    """Compare every aligned pair, one forward pass of each model per sample.
 
-    Pairs are compared as they arrive (see :mod:`parity.pairing`) and their tensors let go,
-    except those diagnosis needs: input pairs, divergence roots and the pairs right
-    upstream of a root (kept while a pair downstream of them may still become a root).
-    ``on_pair(a_name, value_a, value_b)`` sees every compared pair (``--save-tensors``).
+    Each pair's verdict is its worst over the samples (the report names that sample when
+    there are several); diagnosis looks at the sample worst at the first divergence.
+    ``on_pair(a_name, value_a, value_b)`` sees every pair of the first sample
+    (``--save-tensors``).
     """
-    matches = alignment.pairs
-    stream_a = a.stream(feeds_a, [m.a for m in matches])
-    stream_b = b.stream(feeds_b, [m.b for m in matches])
-    retention = _Retention(a.graph, matches)
-    quantization = QuantizationBound.needed(a, b, [m.a for m in matches])
-    results: dict[str, PairResult] = {}
-    for m, va, vb in paired(stream_a, stream_b, matches):
-        va, vb, note = same_layout(a.graph, b.graph, m.a, m.b, va, vb)
-        result = diff_pair(m.a, m.b, a.graph.op_of(m.a), m.how + note, va, vb, tolerance)
-        if quantization is not None:
-            result = quantization.judge(result, va, vb)
-        results[m.a] = result
-        retention.add(result, va, vb, results)
-        if on_pair is not None:
-            on_pair(m.a, va, vb)
-    pairs = tuple(results[m.a] for m in matches)
+    runs = [_run_sample(a, b, sample, alignment, criteria, on_pair if i == 0 else None)
+            for i, sample in enumerate(samples)]
+    labels = [s.label for s in samples]
+    pairs = _worst_over(runs, labels) if len(runs) > 1 else runs[0].pairs
     roots = divergence_roots(a.graph, pairs)
-    evidence = Evidence(a, b, alignment, pairs, tuple(roots), tolerance,
-                        retention.kept_a, retention.kept_b)
+    first = roots[0] if roots else None
+    chosen = runs[labels.index(first.worst_input)] if first and first.worst_input else runs[0]
+    evidence = Evidence(a, b, alignment, chosen.pairs,
+                        tuple(divergence_roots(a.graph, chosen.pairs)),
+                        criteria.tolerance or Tolerance(), chosen.kept_a, chosen.kept_b)
     return Report(
         a=Side(str(a.path), a.name, inputs_a),
         b=Side(str(b.path), b.name, inputs_b),
-        tolerance=tolerance,
+        tolerance=criteria.tolerance,
         pairs=pairs,
         unmatched_a=alignment.unmatched_a,
         unmatched_b=alignment.unmatched_b,
         skipped_a=alignment.skipped_a,
         skipped_b=alignment.skipped_b,
-        first_divergence=roots[0] if roots else None,
+        first_divergence=first,
         hints=diagnose(evidence),
         min_coverage=min_coverage,
+        overrides=criteria.overrides,
+        samples=tuple(labels) if len(labels) > 1 else (),
     )
+
+
+def _run_sample(a: Backend, b: Backend, sample: Sample, alignment: Alignment,
+                criteria: Criteria, on_pair: OnPair | None) -> _Run:
+    """One forward pass of each side, every pair judged as soon as both values exist.
+
+    Pairs are compared as they arrive (see :mod:`parity.pairing`) and their tensors let
+    go, except those diagnosis needs: input pairs, divergence roots and the pairs right
+    upstream of a root (kept while a pair downstream of them may still become a root).
+    """
+    matches = alignment.pairs
+    stream_a = a.stream(sample.feeds_a, [m.a for m in matches])
+    stream_b = b.stream(sample.feeds_b, [m.b for m in matches])
+    judge = Judge(a.graph, b.graph, matches, criteria)
+    retention = _Retention(a.graph, matches)
+    quantization = QuantizationBound.needed(a, b, [m.a for m in matches])
+    results: dict[str, PairResult] = {}
+    for m, va, vb in paired(stream_a, stream_b, matches):
+        va, vb, note = same_layout(a.graph, b.graph, m.a, m.b, va, vb)
+        result, groups = diff_pair(m, a.graph.op_of(m.a), note, va, vb, judge)
+        if quantization is not None:  # an int8 side: its own bound (parity.quantized)
+            result = quantization.judge(result, va, vb)
+        if groups is not None and retention.is_root(result, results):
+            result = replace(result, channel_max_abs=channel_max_abs(groups))
+        results[m.a] = result
+        retention.add(result, va, vb, results)
+        if on_pair is not None:
+            on_pair(m.a, va, vb)
+    return _Run(tuple(results[m.a] for m in matches), retention.kept_a, retention.kept_b)
+
+
+def diff_pair(match: Match, op: str, note: str, va: np.ndarray, vb: np.ndarray,
+              judge: Judge) -> tuple[PairResult, Groups | None]:
+    """Metrics and verdict of one pair; shapes that cannot be reconciled fail as such."""
+    how = match.how + note
+    common = squeeze_to_common(va, vb)
+    if common is None:
+        return PairResult(match.a, match.b, op, how, va.shape, vb.shape, SHAPE_MISMATCH), None
+    metrics, groups = measure(*common, judge.tolerance(match))
+    verdict = judge.judge(match, metrics, groups, common[1].shape, (va.dtype, vb.dtype))
+    status = OK if verdict.passed else FAIL
+    return PairResult(match.a, match.b, op, how, va.shape, vb.shape, status, metrics,
+                      verdict=verdict), groups
+
+
+def _worst_over(runs: list[_Run], labels: list[str]) -> tuple[PairResult, ...]:
+    """Each pair's result on the sample where it is worst, labelled with that sample."""
+    worst = []
+    for results in zip(*(run.pairs for run in runs)):
+        index = max(range(len(results)), key=lambda i: _badness(results[i]))
+        worst.append(replace(results[index], worst_input=labels[index]))
+    return tuple(worst)
+
+
+def _badness(result: PairResult) -> tuple[bool, float]:
+    """Order of results from best to worst: failing last, then by error over bound."""
+    v = result.verdict
+    if v is None:
+        return True, float("inf")
+    ratio = v.ratio if v.ratio is not None else (result.metrics.max_abs if result.metrics
+                                                  else float("inf"))
+    return not v.passed, ratio
 
 
 class _Retention:
@@ -85,11 +161,16 @@ class _Retention:
         self.kept_b: dict[str, np.ndarray] = {}
         self.roots = 0
 
+    def is_root(self, result: PairResult, results: dict[str, PairResult]) -> bool:
+        """Failing, with every compared pair upstream already judged and passing."""
+        upstream = self.nearest.get(result.a, ())
+        return result.failed and all(u in results and not results[u].failed for u in upstream)
+
     def add(self, result: PairResult, va: np.ndarray, vb: np.ndarray,
             results: dict[str, PairResult]) -> None:
         """Account for one compared pair; drop upstream tensors nobody can need any more."""
         upstream = self.nearest.get(result.a, ())
-        is_root = result.failed and all(u in results and not results[u].failed for u in upstream)
+        is_root = self.is_root(result, results)
         if result.is_input or (is_root and self.roots < _DIAGNOSED_ROOTS):
             self._keep(result.a, result.b, va, vb)
             if is_root:
@@ -108,24 +189,12 @@ class _Retention:
         self.kept_a[a], self.kept_b[b] = va, vb
 
 
-def diff_pair(
-    a: str, b: str, op: str, how: str, va: np.ndarray, vb: np.ndarray, tol: Tolerance
-) -> PairResult:
-    """Metrics and status of one pair; shapes that cannot be reconciled fail as such."""
-    common = squeeze_to_common(va, vb)
-    if common is None:
-        return PairResult(a, b, op, how, va.shape, vb.shape, SHAPE_MISMATCH)
-    metrics = compare_arrays(*common, tol)
-    if metrics.passed:
-        return PairResult(a, b, op, how, va.shape, vb.shape, OK, metrics)
-    channels = channel_max_abs(*common)
-    return PairResult(a, b, op, how, va.shape, vb.shape, FAIL, metrics, channels)
-
-
 def divergence_roots(graph: Graph, pairs: tuple[PairResult, ...]) -> list[PairResult]:
     """Failing pairs whose nearest compared ancestors in ``graph`` all passed.
 
-    These are where error starts rather than where it is carried along.
+    These are where error is introduced rather than carried along: under the numerics
+    rule a pair fails only when its error is more than its inputs' error (each counted up
+    to its own bound) can explain.
     """
     status = {p.a: p for p in pairs}
     nearest = graph.nearest(status)

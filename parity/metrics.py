@@ -1,12 +1,23 @@
-"""Error metrics between two tensors (pure numpy, vectorised)."""
+"""Error metrics between two tensors: one chunked pass, float64 sums (pure numpy).
+
+Besides the summary a report shows (max-abs, mean-abs, max-rel, cosine, NaN/Inf counts)
+the pass gathers what the numerics rule of :mod:`parity.verdict` needs: RMS values of
+both sides and of their difference, and per-group statistics (mean and spread of the
+reference, mean square and largest difference) from which a layer's gain is estimated.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 _TINY = 1e-12
+_CHUNK = 1 << 18
+# A channel (axis 1) is a group of its own only when it holds this many values; smaller
+# channels (a (1, C) FC output, a (1, C, 1, 1) pooled tensor) form one group together.
+MIN_GROUP = 16
 
 
 @dataclass(frozen=True)
@@ -16,10 +27,18 @@ class Tolerance:
     atol: float = 1e-5
     rtol: float = 1e-5
 
+    def text(self) -> str:
+        return f"atol={self.atol:g} rtol={self.rtol:g}"
+
 
 @dataclass(frozen=True)
 class Metrics:
-    """How far tensor ``a`` is from tensor ``b``; ``passed`` applies the tolerance."""
+    """How far tensor ``a`` is from tensor ``b``.
+
+    Sums run over the elements finite on both sides; ``unmatched`` counts the elements
+    where the sides are not both finite and do not hold the same infinity (NaN always
+    counts). ``within`` is numpy ``allclose`` against the tolerance asked for, if any.
+    """
 
     max_abs: float
     mean_abs: float
@@ -29,7 +48,62 @@ class Metrics:
     nan_b: int
     inf_a: int
     inf_b: int
-    passed: bool
+    rms_a: float = 0.0
+    rms_b: float = 0.0
+    rms_diff: float = 0.0
+    unmatched: int = 0
+    within: bool | None = None
+
+    @property
+    def scale(self) -> float:
+        """The tensors' scale: the larger RMS of the two sides."""
+        return max(self.rms_a, self.rms_b)
+
+    @property
+    def error(self) -> float:
+        """Error relative to scale: RMS of ``a - b`` over the larger RMS of ``a``, ``b``."""
+        if self.unmatched:
+            return math.inf
+        return self.rms_diff / self.scale if self.scale > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Per-group statistics of one pair (a group is a channel, or the whole tensor).
+
+    ``var_b`` is the spread of the reference within each group, ``msq_b`` its mean square,
+    ``msq_diff`` the mean square of ``a - b``, ``max_diff`` the largest ``|a - b|``
+    (infinite where a value is not finite on one side), ``count`` the finite elements;
+    ``per_channel`` tells whether the groups are the channels of axis 1.
+    """
+
+    var_b: np.ndarray
+    msq_b: np.ndarray
+    msq_diff: np.ndarray
+    max_diff: np.ndarray
+    count: np.ndarray
+    per_channel: bool
+
+    @property
+    def size(self) -> int:
+        return int(self.count.sum())
+
+    def mean_var(self) -> float:
+        """Mean spread of the reference within its groups, weighted by their size."""
+        return _weighted(self.var_b, self.count)
+
+    def mean_square(self) -> float:
+        """Mean square of the reference."""
+        return _weighted(self.msq_b, self.count)
+
+    def mean_msq(self) -> float:
+        """Mean square of the difference."""
+        return _weighted(self.msq_diff, self.count)
+
+
+def _weighted(values: np.ndarray, count: np.ndarray) -> float:
+    total = float(count.sum())
+    return float((values * count).sum() / total) if total else 0.0
 
 
 def squeeze_to_common(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -45,77 +119,141 @@ def squeeze_to_common(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndar
     return None
 
 
-def compare_arrays(a: np.ndarray, b: np.ndarray, tol: Tolerance) -> Metrics:
-    """Metrics of ``a`` against reference ``b`` (same shape).
+def compare_arrays(a: np.ndarray, b: np.ndarray, tol: Tolerance | None = None) -> Metrics:
+    """Metrics of ``a`` against reference ``b`` (same shape)."""
+    return measure(a, b, tol)[0]
 
-    Works through the tensors in chunks that stay in cache, in their own precision
-    (float32 unless either side is float64), with sums accumulated in float64; NaN/Inf
-    masks are built only for chunks that hold such values. The cosine is taken from the
-    norms of ``a``, ``b`` and ``a - b``, which is exact where it matters (near 1).
+
+def measure(a: np.ndarray, b: np.ndarray,
+            tol: Tolerance | None = None) -> tuple[Metrics, Groups]:
+    """Metrics and group statistics of ``a`` against reference ``b`` (same shape).
+
+    One pass over rows of the tensor (a row is one channel of one batch item), chunked so
+    a chunk stays in cache, every value taken to float64 before it is squared (float16
+    squares overflow at 256, float32 ones at 1.8e19). NaN/Inf masks are built only for
+    chunks that hold such values. The cosine comes from the norms of ``a``, ``b`` and
+    ``a - b``, which is exact where it matters (near 1).
     """
-    dtype = np.float64 if np.float64 in (a.dtype, b.dtype) else np.float32
-    flat_a, flat_b = a.reshape(-1), b.reshape(-1)
-    acc = _Accumulator()
-    for start in range(0, flat_a.size, _CHUNK):
-        acc.add(flat_a[start:start + _CHUNK].astype(dtype, copy=False),
-                flat_b[start:start + _CHUNK].astype(dtype, copy=False), tol)
-    return acc.metrics(flat_a.size)
+    rows_a, rows_b, channels = _rows(a), _rows(b), _channels(a)
+    acc = _Accumulator(rows_a.shape[0], channels, tol)
+    width = rows_a.shape[1]
+    step_rows = max(1, _CHUNK // max(width, 1))
+    step_cols = min(width, _CHUNK) or 1
+    for r0 in range(0, rows_a.shape[0], step_rows):
+        for c0 in range(0, max(width, 1), step_cols):
+            block = (slice(r0, r0 + step_rows), slice(c0, c0 + step_cols))
+            acc.add(r0, rows_a[block], rows_b[block])
+    return acc.metrics(), acc.groups(channels, a.size)
 
 
-_CHUNK = 1 << 18
+def _channels(a: np.ndarray) -> int:
+    """How many groups: the channels of axis 1 when each holds enough values, else one."""
+    if a.ndim >= 2 and a.shape[1] > 0 and a.size // a.shape[1] >= MIN_GROUP:
+        return int(a.shape[1])
+    return 1
+
+
+def _rows(a: np.ndarray) -> np.ndarray:
+    """``a`` as rows of one channel of one batch item (or one row when ungrouped)."""
+    if _channels(a) == 1:
+        return a.reshape(1, -1)
+    return a.reshape(a.shape[0] * a.shape[1], -1)
 
 
 class _Accumulator:
-    """Running sums and extremes of one pair, chunk by chunk."""
+    """Running sums and extremes of one pair, per row and in total."""
 
-    def __init__(self) -> None:
-        self.nan_a = self.nan_b = self.inf_a = self.inf_b = self.count = 0
+    def __init__(self, rows: int, channels: int, tol: Tolerance | None) -> None:
+        self.tol = tol
+        self.channels = channels
+        self.nan_a = self.nan_b = self.inf_a = self.inf_b = self.unmatched = 0
         self.max_abs = self.max_rel = self.total = 0.0
-        self.sq_a = self.sq_b = self.sq_diff = 0.0
+        self.sq_a = self.sq_b = 0.0
+        self.row_sum_b = np.zeros(rows)
+        self.row_sq_b = np.zeros(rows)
+        self.row_sq_d = np.zeros(rows)
+        self.row_max_d = np.zeros(rows)
+        self.row_count = np.zeros(rows)
         self.within = True
 
-    def add(self, xa: np.ndarray, xb: np.ndarray, tol: Tolerance) -> None:
-        diff = np.abs(xa - xb)
-        total = float(diff.sum(dtype=np.float64))
-        if not np.isfinite(total):
-            # Non-finite values never count as agreement: NaN on both sides still fails.
-            self.nan_a += int(np.isnan(xa).sum())
-            self.nan_b += int(np.isnan(xb).sum())
-            self.inf_a += int(np.isinf(xa).sum())
-            self.inf_b += int(np.isinf(xb).sum())
-            keep = np.isfinite(xa) & np.isfinite(xb)
-            xa, xb = xa[keep], xb[keep]
-            diff = np.abs(xa - xb)
-            total = float(diff.sum(dtype=np.float64))
-            self.within = False
-        if diff.size:
-            ref = np.abs(xb)
-            self.max_abs = max(self.max_abs, float(diff.max()))
-            self.max_rel = max(self.max_rel, float((diff / np.maximum(ref, _TINY)).max()))
-            self.within = self.within and bool(np.all(diff <= tol.atol + tol.rtol * ref))
-        self.total += total
-        self.count += diff.size
-        self.sq_a += float(np.square(xa).sum(dtype=np.float64))
-        self.sq_b += float(np.square(xb).sum(dtype=np.float64))
-        self.sq_diff += float(np.square(diff).sum(dtype=np.float64))
+    def add(self, r0: int, xa: np.ndarray, xb: np.ndarray) -> None:
+        xa = xa.astype(np.float64)
+        xb = xb.astype(np.float64)
+        rows = slice(r0, r0 + xa.shape[0])
+        with np.errstate(invalid="ignore"):
+            diff = xa - xb
+        valid = None
+        if not np.isfinite(diff.sum()):
+            valid = self._mask_nonfinite(rows, xa, xb)
+            xa, xb = np.where(valid, xa, 0.0), np.where(valid, xb, 0.0)
+            diff = xa - xb
+        ad = np.abs(diff)
+        ref = np.abs(xb)
+        if ad.size:
+            self.max_abs = max(self.max_abs, float(ad.max()))
+            self.max_rel = max(self.max_rel, float((ad / np.maximum(ref, _TINY)).max()))
+            if self.tol is not None:
+                self.within = self.within and bool(
+                    np.all(ad <= self.tol.atol + self.tol.rtol * ref))
+        self.total += float(ad.sum())
+        self.sq_a += float(np.einsum("ij,ij->", xa, xa))
+        sq_b = np.einsum("ij,ij->i", xb, xb)
+        self.sq_b += float(sq_b.sum())
+        self.row_sq_b[rows] += sq_b
+        self.row_sum_b[rows] += xb.sum(axis=1)
+        self.row_sq_d[rows] += np.einsum("ij,ij->i", diff, diff)
+        if ad.shape[1]:
+            self.row_max_d[rows] = np.maximum(self.row_max_d[rows], ad.max(axis=1))
+        self.row_count[rows] += ad.shape[1] if valid is None else valid.sum(axis=1)
 
-    def metrics(self, size: int) -> Metrics:
-        norm_a, norm_b = float(np.sqrt(self.sq_a)), float(np.sqrt(self.sq_b))
+    def _mask_nonfinite(self, rows: slice, xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
+        """Count NaN/Inf; elements where the sides disagree count as unmatched (and make
+        their row's largest difference infinite). Returns where both sides are finite."""
+        nan_a, nan_b, inf_a, inf_b = np.isnan(xa), np.isnan(xb), np.isinf(xa), np.isinf(xb)
+        self.nan_a += int(nan_a.sum())
+        self.nan_b += int(nan_b.sum())
+        self.inf_a += int(inf_a.sum())
+        self.inf_b += int(inf_b.sum())
+        valid = ~(nan_a | nan_b | inf_a | inf_b)
+        same_inf = inf_a & inf_b & (xa == xb)  # numpy allclose: equal infinities agree
+        bad = ~valid & ~same_inf
+        if bad.any():
+            self.unmatched += int(bad.sum())
+            self.within = False
+            self.row_max_d[rows] = np.where(bad.any(axis=1), np.inf, self.row_max_d[rows])
+        return valid
+
+    def metrics(self) -> Metrics:
+        count = float(self.row_count.sum())
+        norm_a, norm_b = math.sqrt(self.sq_a), math.sqrt(self.sq_b)
+        sq_diff = float(self.row_sq_d.sum())
         if norm_a == 0.0 or norm_b == 0.0:
             cosine = 1.0 if norm_a == norm_b else 0.0
         else:  # a.b = (|a|^2 + |b|^2 - |a-b|^2) / 2, written so that 1 - cos stays exact
-            cosine = 1.0 - (self.sq_diff - (norm_a - norm_b) ** 2) / (2.0 * norm_a * norm_b)
+            cosine = 1.0 - (sq_diff - (norm_a - norm_b) ** 2) / (2.0 * norm_a * norm_b)
             cosine = min(1.0, max(-1.0, cosine))
-        mean_abs = self.total / self.count if self.count else 0.0
-        return Metrics(self.max_abs, mean_abs, self.max_rel, cosine, self.nan_a, self.nan_b,
-                       self.inf_a, self.inf_b, self.within and self.count == size)
+        if self.unmatched:
+            self.max_abs = math.inf
+        mean = (lambda s: s / count) if count else (lambda s: 0.0)
+        return Metrics(
+            self.max_abs, mean(self.total), self.max_rel, cosine, self.nan_a, self.nan_b,
+            self.inf_a, self.inf_b, math.sqrt(mean(self.sq_a)), math.sqrt(mean(self.sq_b)),
+            math.sqrt(mean(sq_diff)), self.unmatched,
+            None if self.tol is None else self.within)
+
+    def groups(self, channels: int, size: int) -> Groups:
+        index = np.arange(self.row_count.size) % channels
+        count = np.bincount(index, self.row_count, channels)
+        safe = np.maximum(count, 1.0)
+        mean_b = np.bincount(index, self.row_sum_b, channels) / safe
+        msq_b = np.bincount(index, self.row_sq_b, channels) / safe
+        var_b = np.maximum(msq_b - mean_b ** 2, 0.0)
+        msq = np.bincount(index, self.row_sq_d, channels) / safe
+        max_d = np.zeros(channels)
+        np.maximum.at(max_d, index, self.row_max_d)
+        return Groups(var_b, msq_b, msq, max_d, count, channels > 1)
 
 
-def channel_max_abs(a: np.ndarray, b: np.ndarray) -> tuple[float, ...] | None:
-    """Largest absolute difference per channel (axis 1), for tensors with channels."""
-    if a.ndim < 2 or a.shape != b.shape:
-        return None
-    diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
-    per_channel = np.moveaxis(diff, 1, 0).reshape(a.shape[1], -1)
-    per_channel = np.where(np.isnan(per_channel), np.inf, per_channel)
-    return tuple(float(v) for v in per_channel.max(axis=1))
+def channel_max_abs(groups: Groups) -> tuple[float, ...] | None:
+    """Largest absolute difference per channel (axis 1), when the groups are channels."""
+    return tuple(float(v) for v in groups.max_diff) if groups.per_channel else None

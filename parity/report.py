@@ -7,8 +7,12 @@ from typing import Any
 
 from .graph import dims_text
 from .metrics import Metrics, Tolerance
+from .verdict import Criteria, Override, Verdict
 
 OK, FAIL, SHAPE_MISMATCH = "ok", "fail", "shape_mismatch"
+# Version of the JSON contract (docs/json-report.md): 2 added the verdict of each pair
+# (rule, error vs scale, noise bound, amplification) and several inputs.
+JSON_VERSION = 2
 # Below this fraction of either side's nodes compared, a comparison is not "ok".
 DEFAULT_MIN_COVERAGE = 0.5
 
@@ -35,6 +39,8 @@ class PairResult:
     status: str
     metrics: Metrics | None = None
     channel_max_abs: tuple[float, ...] | None = None
+    verdict: Verdict | None = None
+    worst_input: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -68,9 +74,22 @@ class PairResult:
             "nan": [m.nan_a, m.nan_b] if m else None,
             "inf": [m.inf_a, m.inf_b] if m else None,
             "status": self.status,
+            **_verdict_dict(self.verdict),
+            "worst_input": self.worst_input,
             "channel_max_abs": None if self.channel_max_abs is None else [
                 _finite_or_none(v) for v in self.channel_max_abs],
         }
+
+
+def _verdict_dict(v: Verdict | None) -> dict[str, Any]:
+    """The judgement of a pair; all null for a shape mismatch."""
+    if v is None:
+        return dict.fromkeys(("rule", "error", "bound", "ratio", "amplification"))
+    return {"rule": v.rule, "error": _finite_or_none(v.error),
+            "bound": None if v.bound is None else _finite_or_none(v.bound),
+            "ratio": None if v.ratio is None else _finite_or_none(v.ratio),
+            "amplification": None if v.amplification is None
+            else _finite_or_none(v.amplification)}
 
 
 @dataclass(frozen=True)
@@ -89,7 +108,7 @@ class Report:
 
     a: Side
     b: Side
-    tolerance: Tolerance
+    tolerance: Tolerance | None
     pairs: tuple[PairResult, ...]
     unmatched_a: tuple[str, ...]
     unmatched_b: tuple[str, ...]
@@ -100,6 +119,13 @@ class Report:
     min_coverage: float = DEFAULT_MIN_COVERAGE
     # parity, Python, OS and framework versions of the run (see parity.environment)
     environment: dict[str, str] = field(default_factory=dict)
+    overrides: tuple[Override, ...] = ()
+    samples: tuple[str, ...] = ()
+
+    @property
+    def criteria(self) -> Criteria:
+        """The global tolerance (None: the numerics rule) and the per-node overrides."""
+        return Criteria(self.tolerance, self.overrides)
 
     @property
     def ok(self) -> bool:
@@ -162,7 +188,9 @@ class Report:
             "ok": self.ok,
             "a": {"path": self.a.path, "backend": self.a.backend, "inputs": self.a.inputs},
             "b": {"path": self.b.path, "backend": self.b.backend, "inputs": self.b.inputs},
-            "tolerance": {"atol": self.tolerance.atol, "rtol": self.tolerance.rtol},
+            "version": JSON_VERSION,
+            "tolerance": criteria_dict(self.criteria),
+            "samples": list(self.samples),
             "pairs": [p.to_dict() for p in self.pairs],
             "unmatched_a": list(self.unmatched_a),
             "unmatched_b": list(self.unmatched_b),
@@ -176,6 +204,8 @@ class Report:
                 "op": first.op,
                 "status": first.status,
                 "max_abs": _finite_or_none(first.metrics.max_abs) if first.metrics else None,
+                **_verdict_dict(first.verdict),
+                "worst_input": first.worst_input,
             },
             "hints": [
                 {"code": h.code, "node": h.node, "message": h.message, "evidence": h.evidence}
@@ -183,6 +213,37 @@ class Report:
             ],
             "environment": dict(self.environment),
         }
+
+
+def criteria_dict(criteria: Criteria) -> dict[str, Any]:
+    """``tolerance`` of the JSON report: the rule, the global atol/rtol, the overrides."""
+    tol = criteria.tolerance
+    return {"rule": "numerics" if tol is None else "allclose",
+            "atol": None if tol is None else tol.atol,
+            "rtol": None if tol is None else tol.rtol,
+            "overrides": [{"pattern": o.pattern, "atol": o.atol, "rtol": o.rtol}
+                          for o in criteria.overrides]}
+
+
+def criteria_from_dict(data: dict[str, Any]) -> Criteria:
+    """The inverse of :func:`criteria_dict` (version 1 reports held only atol/rtol)."""
+    if data.get("rule", "allclose") == "numerics":
+        tol = None
+    else:
+        tol = Tolerance(float(data["atol"]), float(data["rtol"]))
+    overrides = tuple(Override(o["pattern"], o.get("atol"), o.get("rtol"))
+                      for o in data.get("overrides", ()))
+    return Criteria(tol, overrides)
+
+
+def verdict_from_dict(data: dict[str, Any]) -> Verdict | None:
+    """A pair's verdict from its JSON keys, None when it has none."""
+    if data.get("rule") is None:
+        return None
+    inf = float("inf")
+    error = data.get("error")
+    return Verdict(data["rule"], data["status"] == OK, inf if error is None else error,
+                   data.get("bound"), data.get("amplification"))
 
 
 def _fraction(compared: int, unmatched: int) -> float:

@@ -15,8 +15,16 @@ from typing import Any
 import numpy as np
 
 from .errors import UsageError
-from .metrics import Metrics, Tolerance
-from .report import DEFAULT_MIN_COVERAGE, OK, Hint, PairResult, Report, Side
+from .metrics import Metrics
+from .report import (
+    DEFAULT_MIN_COVERAGE,
+    Hint,
+    PairResult,
+    Report,
+    Side,
+    criteria_from_dict,
+    verdict_from_dict,
+)
 from .safe_io import StagedFolder, open_new
 
 REPORT, TENSORS_A, TENSORS_B = "report.json", "tensors_a.npz", "tensors_b.npz"
@@ -106,11 +114,12 @@ def load_report(folder: Path) -> Report:
 def _report_from_dict(data: dict[str, Any]) -> Report:
     pairs = tuple(_pair_from_dict(p) for p in data["pairs"])
     first = data["first_divergence"]
+    criteria = criteria_from_dict(data["tolerance"])
     first_pair = next((p for p in pairs if first and p.a == first["a"]), None)
     return Report(
         a=Side(**data["a"]),
         b=Side(**data["b"]),
-        tolerance=Tolerance(**data["tolerance"]),
+        tolerance=criteria.tolerance,
         pairs=pairs,
         unmatched_a=tuple(data["unmatched_a"]),
         unmatched_b=tuple(data["unmatched_b"]),
@@ -121,6 +130,8 @@ def _report_from_dict(data: dict[str, Any]) -> Report:
         skipped_b=tuple(data.get("skipped_b", ())),
         min_coverage=float(data.get("coverage", {}).get("min", DEFAULT_MIN_COVERAGE)),
         environment={str(k): str(v) for k, v in data.get("environment", {}).items()},
+        overrides=criteria.overrides,
+        samples=tuple(data.get("samples", ())),
     )
 
 
@@ -131,10 +142,11 @@ def _pair_from_dict(p: dict[str, Any]) -> PairResult:
         metrics = Metrics(
             *(float("nan") if p[k] is None else p[k]
               for k in ("max_abs", "mean_abs", "max_rel", "cosine")),
-            nan[0], nan[1], inf[0], inf[1], p["status"] == OK)
+            nan[0], nan[1], inf[0], inf[1])
     channels = p.get("channel_max_abs")
     return PairResult(
         p["a"], p["b"], p["op"], p.get("how", ""), tuple(p["shape_a"]), tuple(p["shape_b"]),
         p["status"], metrics,
         None if channels is None else tuple(float("inf") if c is None else c for c in channels),
+        verdict_from_dict(p), p.get("worst_input"),
     )

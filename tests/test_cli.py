@@ -57,13 +57,18 @@ def test_json_report_contract(tmp_path):
     assert report["ok"] is False
     assert report["a"] == {"path": BAD, "backend": "onnxrt",
                            "inputs": "random normal, seed 0: input (1, 3, 32, 32) float32"}
-    assert report["tolerance"] == {"atol": 1e-5, "rtol": 1e-5}
+    assert report["version"] == 2
+    assert report["tolerance"] == {"rule": "numerics", "atol": None, "rtol": None,
+                                   "overrides": []}
     pair = report["pairs"][0]
     assert set(pair) >= {"a", "b", "op", "shape_a", "shape_b", "max_abs", "mean_abs", "max_rel",
-                         "cosine", "status"}
+                         "cosine", "status", "rule", "error", "bound", "ratio", "amplification",
+                         "worst_input"}
+    assert {p["rule"] for p in report["pairs"]} == {"numerics"}
     assert {p["status"] for p in report["pairs"]} <= {"ok", "fail", "shape_mismatch"}
     assert report["first_divergence"]["b"] == "layer2.0.bn2"
     assert report["first_divergence"]["max_abs"] > 1e-3
+    assert report["first_divergence"]["ratio"] > 1
     assert [(h["code"], h["node"]) for h in report["hints"]] == [
         ("bn_eps_mismatch", "/layer2/layer2.0/bn2/BatchNormalization")]
     assert set(report["hints"][0]) == {"code", "node", "message", "evidence"}

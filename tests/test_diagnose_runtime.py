@@ -104,7 +104,8 @@ def test_float16_conversion_is_rounding(script, tmp_path):
     model = onnx.load(str(path))
     to_float16(model)
     onnx.save(model, str(path))
-    hint = exact_hint(parity.compare(script, path, seed=0), "precision")
+    assert parity.compare(script, path, seed=0).ok  # float16 rounding is within the noise bound
+    hint = exact_hint(parity.compare(script, path, seed=0, atol=1e-5, rtol=1e-5), "precision")
     assert hint.node == "conv1"
     assert (hint.evidence["dtype"], hint.evidence["side"]) == ("float16", "B")
     atol = hint.evidence["suggested_atol"]

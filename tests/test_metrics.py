@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from parity.metrics import Tolerance, compare_arrays, squeeze_to_common
+from parity.metrics import Tolerance, compare_arrays, measure, squeeze_to_common
 
 
 @pytest.mark.parametrize("scale", [0.0, 1e-7, 1e-5, 1e-3])
@@ -10,7 +10,7 @@ def test_pass_fail_follows_numpy_allclose(scale):
     b = rng.standard_normal((4, 8)).astype(np.float32)
     a = b + scale * rng.standard_normal(b.shape).astype(np.float32)
     tol = Tolerance(atol=1e-5, rtol=1e-5)
-    assert compare_arrays(a, b, tol).passed == np.allclose(a, b, atol=1e-5, rtol=1e-5)
+    assert compare_arrays(a, b, tol).within == np.allclose(a, b, atol=1e-5, rtol=1e-5)
 
 
 def test_metrics_values():
@@ -21,7 +21,7 @@ def test_metrics_values():
     assert m.mean_abs == pytest.approx(0.5 / 3)
     assert m.max_rel == pytest.approx(0.2)
     assert m.cosine == pytest.approx(np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b))
-    assert not m.passed
+    assert m.within is False and compare_arrays(a, b).within is None
 
 
 def test_nan_on_both_sides_is_reported_and_fails():
@@ -29,12 +29,12 @@ def test_nan_on_both_sides_is_reported_and_fails():
     b = np.array([1.0, np.nan])
     m = compare_arrays(a, b, Tolerance())
     assert (m.nan_a, m.nan_b) == (1, 1)
-    assert not m.passed
+    assert not m.within and m.unmatched == 1 and m.error == float("inf")
 
 
 def test_inf_is_counted():
     m = compare_arrays(np.array([np.inf, 1.0]), np.array([1.0, 1.0]), Tolerance())
-    assert m.inf_a == 1 and not m.passed
+    assert m.inf_a == 1 and not m.within
 
 
 def test_zero_tensors_have_cosine_one():
@@ -46,3 +46,59 @@ def test_squeeze_to_common_reconciles_singleton_dims():
     common = squeeze_to_common(a, b)
     assert common is not None and common[0].shape == common[1].shape
     assert squeeze_to_common(np.ones((1, 3, 4)), np.ones((1, 4, 3))) is None
+
+
+def test_equal_infinities_agree_as_in_allclose():
+    a = np.array([-np.inf, 1.0, 2.0])
+    m = compare_arrays(a, a.copy(), Tolerance())
+    assert m.within and m.unmatched == 0 and m.error == 0.0
+    assert m.within == np.allclose(a, a.copy())
+
+
+def test_float16_squares_do_not_overflow():
+    b = np.full((2, 4, 8, 8), 60000.0, dtype=np.float16)
+    a = b.copy()
+    a[0, 0, 0, 0] = 59968.0  # one float16 step below
+    m = compare_arrays(a, b)
+    assert np.isfinite(m.rms_b) and m.rms_b == pytest.approx(60000.0)
+    assert m.error == pytest.approx(32.0 / np.sqrt(b.size) / 60000.0)
+
+
+def test_error_is_relative_to_scale():
+    rng = np.random.default_rng(1)
+    b = rng.standard_normal((1, 8, 16, 16))
+    noise = 1e-6 * rng.standard_normal(b.shape)
+    small = compare_arrays(b + noise, b).error
+    large = compare_arrays(1e3 * (b + noise), 1e3 * b).error
+    assert small == pytest.approx(large, rel=1e-6)
+    assert small == pytest.approx(np.sqrt(np.mean(noise ** 2)) / np.sqrt(np.mean(b ** 2)),
+                                  rel=1e-2)
+
+
+def test_groups_are_channels_with_their_spread_and_error():
+    rng = np.random.default_rng(2)
+    b = rng.standard_normal((2, 3, 8, 8)) * np.array([1.0, 2.0, 4.0])[None, :, None, None]
+    a = b.copy()
+    a[:, 2] += 0.5
+    metrics, groups = measure(a, b)
+    assert groups.per_channel and groups.count.tolist() == [128, 128, 128]
+    np.testing.assert_allclose(groups.var_b, np.moveaxis(b, 1, 0).reshape(3, -1).var(axis=1))
+    np.testing.assert_allclose(groups.msq_diff, [0.0, 0.0, 0.25], atol=1e-12)
+    np.testing.assert_allclose(groups.max_diff, [0.0, 0.0, 0.5], atol=1e-12)
+    assert metrics.max_abs == pytest.approx(0.5)
+
+
+def test_a_small_channel_axis_makes_one_group():
+    _, groups = measure(np.ones((1, 128)), np.ones((1, 128)))
+    assert not groups.per_channel and groups.count.tolist() == [128]
+
+
+def test_chunked_pass_matches_one_shot():
+    rng = np.random.default_rng(3)
+    b = rng.standard_normal((1, 3, 300, 1000)).astype(np.float32)  # rows wider than a chunk
+    a = b + rng.standard_normal(b.shape).astype(np.float32) * 1e-3
+    m, groups = measure(a, b)
+    d = a.astype(np.float64) - b
+    assert m.max_abs == pytest.approx(np.abs(d).max())
+    assert m.rms_diff == pytest.approx(np.sqrt(np.mean(d ** 2)))
+    np.testing.assert_allclose(groups.msq_diff, np.mean(d ** 2, axis=(0, 2, 3)), rtol=1e-9)

@@ -76,14 +76,24 @@ def test_real_report_parses_and_names_the_first_divergence(bad_report):
     assert html.count('<tr class="fail"') == sum(p.failed for p in bad_report.pairs) - 1
 
 
-def test_plot_has_one_point_per_pair_and_the_tolerance_line(bad_report):
+def test_plot_has_one_point_per_pair_and_the_noise_bound(bad_report):
     plot = svg(render_html(bad_report), "plot")
-    for series in ("max-abs", "cosine"):
+    for series in ("error", "cosine"):
         assert plot.count(f'data-series="{series}"') == len(bad_report.pairs)
-    assert plot.count('class="pt fail first"') == 2  # one per panel
-    assert plot.count('class="tol"') == 1
-    assert "atol 1e-05" in plot
+    assert plot.count('class="pt fail first') == 2  # one per panel
+    assert plot.count('class="tol bound"') == 1
+    assert "error / scale (log)" in plot
     assert "first divergence #16" in plot
+
+
+def test_plot_under_an_explicit_tolerance_draws_atol(bad_report):
+    from dataclasses import replace
+
+    from parity.metrics import Tolerance
+
+    plot = svg(render_html(replace(bad_report, tolerance=Tolerance(1e-5, 1e-5))), "plot")
+    assert plot.count('data-series="max-abs"') == len(bad_report.pairs)
+    assert plot.count('class="tol"') == 1 and "atol 1e-05" in plot
 
 
 def test_channel_chart_has_one_bar_per_channel(bad_report):
@@ -100,7 +110,7 @@ def test_no_external_resources(bad_report):
 
 
 def metrics(max_abs: float, cosine: float = 1.0) -> Metrics:
-    return Metrics(max_abs, max_abs / 4, max_abs * 10, cosine, 0, 0, 0, 0, max_abs < 1e-5)
+    return Metrics(max_abs, max_abs / 4, max_abs * 10, cosine, 0, 0, 0, 0)
 
 
 def hand_report() -> Report:

@@ -2,6 +2,8 @@
 
 TOML keys with dots or slashes need quotes: ``"layer1.0.conv1" = "/layer1/layer1.0/conv1/Conv"``.
 A ``*`` in a key matches any text and the same text replaces the ``*`` in the value.
+Optional ``[atol]`` and ``[rtol]`` tables hold per-node tolerances (``"conv1*" = 1e-3``),
+the same as ``--atol NAME=VALUE`` (see docs/numerics.md).
 """
 
 from __future__ import annotations
@@ -25,9 +27,15 @@ else:  # pragma: no cover - Python 3.10
 class MappingFile(dict[str, str]):
     """``{a_name: b_name}`` pairs that remember the file they came from (for messages)."""
 
-    def __init__(self, pairs: dict[str, str], source: Path) -> None:
+    def __init__(self, pairs: dict[str, str], source: Path,
+                 tolerances: dict[str, dict[str, float]] | None = None) -> None:
         super().__init__(pairs)
         self.source = source
+        self.tolerances = tolerances or {}
+
+    def tolerance_options(self, kind: str) -> list[str]:
+        """``NAME=VALUE`` strings of the file's ``[atol]`` or ``[rtol]`` table."""
+        return [f"{name}={value}" for name, value in self.tolerances.get(kind, {}).items()]
 
 
 def read_mapping(path: Path) -> MappingFile:
@@ -44,11 +52,16 @@ def read_mapping(path: Path) -> MappingFile:
         raise UsageError(f"{path}: not a valid mapping file ({exc})") from None
     if not isinstance(data, dict):
         raise UsageError(f"{path}: expected a table of a_name = \"b_name\" pairs")
+    tolerances = {kind: data.pop(kind) for kind in ("atol", "rtol") if kind in data}
+    for kind, table in tolerances.items():
+        if not isinstance(table, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in table.values()):
+            raise UsageError(f"{path}: [{kind}] must be a table of \"node glob\" = number")
     bad = [key for key, value in data.items() if not isinstance(value, str)]
     if bad:
         raise UsageError(f"{path}: value of {bad[0]!r} is not a node name (a string); "
                          "write a_name = \"b_name\"")
-    return MappingFile(dict(data), path)
+    return MappingFile(dict(data), path, tolerances)
 
 
 def resolve_mapping(a: Graph, b: Graph, mapping: Mapping[str, str]) -> list[tuple[str, str]]:

@@ -29,10 +29,23 @@ def _metric(name: str, spec: str) -> Callable[[PairResult], str]:
     return cell
 
 
+def _verdict(name: str, spec: str, suffix: str = "") -> Callable[[PairResult], str]:
+    def cell(pair: PairResult) -> str:
+        value = None if pair.verdict is None else getattr(pair.verdict, name)
+        return "-" if value is None else format(value, spec) + suffix
+
+    return cell
+
+
 PAIR_COLUMNS: tuple[Column, ...] = (
     Column("op", lambda pair: pair.op, drop_rank=3),
     Column("shape", lambda pair: pair.dims(), drop_rank=4),
     Column("max-abs", _metric("max_abs", ".3g"), numeric=True),
     Column("mean-abs", _metric("mean_abs", ".3g"), numeric=True, drop_rank=5),
     Column("cosine", _metric("cosine", ".6f"), numeric=True, drop_rank=1),
+    # error relative to scale, its ratio to the noise bound (numerics rule), and the
+    # amplification of the error the pair's inputs carried
+    Column("err/scale", _verdict("error", ".2g"), numeric=True, drop_rank=6),
+    Column("/noise", _verdict("ratio", ".2g"), numeric=True),
+    Column("amp", _verdict("amplification", ".2g", "x"), numeric=True, drop_rank=7),
 )

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from parity.graph import dims_text
 from parity.report import Report, Side
 
-from .summary import grouped_hints, nonfinite
+from .summary import grouped_hints, judged, nonfinite
 
 CONTEXT = 3  # table rows shown on each side of the first divergence
 
@@ -34,12 +34,11 @@ def _divergence_lines(report: Report) -> list[str]:
     index = report.pairs.index(first)
     lines = [f"models diverge at pair #{index} of {len(report.pairs)}: "
              f"{first.a} <-> {first.b} ({first.op})"]
-    tol = report.tolerance
     m = first.metrics
     if m is None:
         lines.append(f"  shapes {dims_text(first.shape_a)} vs {dims_text(first.shape_b)}")
     else:
-        lines.append(f"  max-abs {m.max_abs:.3g} (atol {tol.atol:g}, rtol {tol.rtol:g}), "
+        lines.append(f"  {judged(first)}, max-abs {m.max_abs:.3g}, "
                      f"mean-abs {m.mean_abs:.3g}, max-rel {m.max_rel:.3g}, "
                      f"cosine {m.cosine:.6f}" + (f", {nonfinite(m)}" if nonfinite(m) else ""))
     if first.channel_max_abs:

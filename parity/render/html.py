@@ -8,13 +8,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
-from parity.metrics import Metrics
 from parity.report import OK, SHAPE_MISMATCH, PairResult, Report, Side
 
-from .summary import grouped_hints, summary_line
+from .summary import grouped_hints, judged, summary_line
 
 _WIDTH = 1100  # SVG user units; the SVGs scale to the page width
 _LEFT, _RIGHT = 84, 28
+_JUMP = 10.0  # amplification marked on the plot
 _MAX_X_LABELS = 26
 _NUMERIC = {"#", "max-abs", "mean-abs", "max-rel", "cosine"}
 _SCOPE = "parity-report"  # the class of the notebook fragment's div
@@ -88,14 +88,12 @@ def _verdict(report: Report) -> str:
 def _header(report: Report) -> str:
     state = "ok" if report.ok else "bad"
     badge = "OK" if report.ok else "DIVERGED" if report.pairs else "NOTHING COMPARED"
-    tol = report.tolerance
     summary = "<br>".join(escape(line) for line in summary_line(report).splitlines())
     return (
         f"<header>\n<div class=\"title\"><h1>parity report</h1>"
         f"<span class=\"badge {state}\">{badge}</span></div>\n"
         f"<div class=\"sides\">{_side('A', report.a)}{_side('B', report.b)}</div>\n"
-        f"<p class=\"tolerance\">tolerance: pass when <code>|a − b| ≤ atol + rtol·|b|</code> "
-        f"everywhere, atol <b>{tol.atol:g}</b>, rtol <b>{tol.rtol:g}</b></p>\n"
+        f"<p class=\"tolerance\">verdict: {escape(report.criteria.text())}</p>\n"
         f"<p class=\"summary {state}\">{summary}</p>\n</header>"
     )
 
@@ -295,10 +293,24 @@ def _svg(height: int, content: list[str], label: str, css: str) -> str:
 
 # ---------------------------------------------------------------- error-per-layer plot
 
+def _top_value(report: Report) -> Callable[[PairResult], float | None]:
+    """What the top panel plots: error relative to scale under the numerics rule (against
+    each pair's noise bound), max-abs under an explicit tolerance (against atol)."""
+    if report.tolerance is None:
+        return lambda p: p.verdict.error if p.verdict else None
+    return lambda p: p.metrics.max_abs if p.metrics else None
+
+
+def _bound(pair: PairResult) -> float | None:
+    return pair.verdict.bound if pair.verdict else None
+
+
 def _max_abs_range(report: Report) -> tuple[float, float]:
-    """Decade-aligned log range covering every positive max-abs and atol."""
-    values = [p.metrics.max_abs for p in report.pairs if p.metrics and p.metrics.max_abs > 0]
-    values.append(report.tolerance.atol or 1e-5)
+    """Decade-aligned log range covering every positive value, atol or bound."""
+    value = _top_value(report)
+    values = [v for p in report.pairs for v in (value(p), _bound(p))
+              if v is not None and 0 < v < math.inf]
+    values.append(report.tolerance.atol if report.tolerance and report.tolerance.atol else 1e-5)
     low = math.floor(math.log10(min(values))) - 1
     high = max(math.ceil(math.log10(max(values))), low + 2)
     return 10.0 ** low, 10.0 ** high
@@ -319,27 +331,45 @@ def _error_plot(report: Report) -> str:
     x_of = _Scale(-0.5, count - 0.5, _LEFT, _WIDTH - _RIGHT)
     top = _Scale(*_max_abs_range(report), 260, 40, log=True)
     bottom = _Scale(*_cosine_range(report), 450, 310)
-    pinned = any(p.metrics and p.metrics.max_abs < top.lo for p in report.pairs)
+    value = _top_value(report)
+    pinned = any((value(p) or 0) < top.lo for p in report.pairs)
     floor = ("≤ " if pinned else "") + f"1e{round(math.log10(top.lo))}"
+    numerics = report.tolerance is None
     parts = _mismatch_bands(report, x_of, 40, 450)
     parts += _first_marker(report, x_of, 28, 450)
-    parts += _y_axis(top, _log_ticks(top.lo, top.hi, floor), "max-abs (log)")
+    parts += _y_axis(top, _log_ticks(top.lo, top.hi, floor),
+                     "error / scale (log)" if numerics else "max-abs (log)")
     parts += _y_axis(bottom, _linear_ticks(bottom.lo, bottom.hi, 4), "cosine")
-    parts += _tolerance_line(report, top)
-    parts += _series(report, x_of, top, lambda m: m.max_abs, "max-abs")
-    parts += _series(report, x_of, bottom, lambda m: m.cosine, "cosine")
+    parts += _bound_line(report, x_of, top) if numerics else _tolerance_line(report, top)
+    parts += _series(report, x_of, top, value, "error" if numerics else "max-abs")
+    parts += _series(report, x_of, bottom, lambda p: p.metrics.cosine if p.metrics else None,
+                     "cosine")
     parts += _x_labels(count, x_of, 470, "pair # in A's topological order")
     dense = " dense" if count > 150 else ""  # small markers: no outline, a fainter trace
     return _svg(500, parts, "max-abs and cosine similarity per pair", "plot" + dense)
 
 
 def _tolerance_line(report: Report, scale: _Scale) -> list[str]:
-    atol = report.tolerance.atol
+    atol = report.tolerance.atol if report.tolerance else 0.0
     if atol <= 0:
         return []
     y = scale(atol)
     return [_line(_LEFT, y, _WIDTH - _RIGHT, y, "tol"),
             _text(_LEFT + 6, y - 5, f"atol {atol:g}", "tol-label", "start")]
+
+
+def _bound_line(report: Report, x_of: _Scale, scale: _Scale) -> list[str]:
+    """The noise bound of each pair, as a dashed step line the errors are held to."""
+    points = []
+    slot = (x_of.end - x_of.start) / len(report.pairs) / 2
+    for index, pair in enumerate(report.pairs):
+        bound = _bound(pair)
+        if bound is not None and 0 < bound < math.inf:
+            y = scale(min(max(bound, scale.lo), scale.hi))
+            points += [f"{x_of(index) - slot:.1f},{y:.1f}", f"{x_of(index) + slot:.1f},{y:.1f}"]
+    if not points:
+        return []
+    return [f"<polyline class=\"tol bound\" points=\"{' '.join(points)}\"/>"]
 
 
 def _mismatch_bands(report: Report, x_of: _Scale, y1: float, y2: float) -> list[str]:
@@ -363,17 +393,18 @@ def _first_marker(report: Report, x_of: _Scale, y1: float, y2: float) -> list[st
                   anchor)]
 
 
-def _series(report: Report, x_of: _Scale, scale: _Scale, value: Callable[[Metrics], float],
-            name: str) -> list[str]:
+def _series(report: Report, x_of: _Scale, scale: _Scale,
+            value: Callable[[PairResult], float | None], name: str) -> list[str]:
     """A grey polyline through the pairs with metrics and one circle per pair."""
     points, circles = [], []
     radius = min(4.5, max(1.5, (x_of.end - x_of.start) / len(report.pairs) * 0.35))
     for index, pair in enumerate(report.pairs):
         x = x_of(index)
-        if pair.metrics is None:
-            y = scale.end  # shape mismatch: no value; a hollow marker on the top edge
+        shown = value(pair)
+        if shown is None or not math.isfinite(shown):
+            y = scale.end  # shape mismatch or non-finite: a marker on the top edge
         else:
-            y = scale(value(pair.metrics))
+            y = scale(min(max(shown, scale.lo), scale.hi))
             points.append(f"{x:.1f},{y:.1f}")
         circles.append(_point(index, pair, (x, y), radius, pair is report.first_divergence,
                               name))
@@ -390,7 +421,11 @@ def _point(index: int, pair: PairResult, at: tuple[float, float], radius: float,
     radius += 2 if first else 0
     tip = f"#{index} {pair.a} ⟷ {pair.b} ({pair.op}): {pair.status}"
     if pair.metrics is not None:
-        tip += f", max-abs {pair.metrics.max_abs:.3g}, cosine {pair.metrics.cosine:.6f}"
+        tip += f", {judged(pair)}, max-abs {pair.metrics.max_abs:.3g}, " \
+               f"cosine {pair.metrics.cosine:.6f}"
+    v = pair.verdict
+    if v is not None and v.amplification is not None and v.amplification >= _JUMP:
+        css += " jump"  # amplified the error it received beyond smooth growth
     return (f"<circle class=\"{css}\" data-series=\"{name}\" cx=\"{x:.1f}\" cy=\"{y:.1f}\" "
             f"r=\"{radius}\"><title>{escape(tip)}</title></circle>")
 
@@ -401,7 +436,9 @@ def _legend(report: Report) -> str:
             ("mismatch", "shape mismatch (no metrics)", SHAPE_MISMATCH in statuses)]
     items = "".join(f"<span><i class=\"dot {css}\"></i>{text}</span>"
                     for css, text, shown in keys if shown)
-    items += ("<span><i class=\"dash tol\"></i>atol</span>"
+    bound = "noise bound" if report.tolerance is None else "atol"
+    items += (f"<span><i class=\"dash tol\"></i>{bound}</span>"
+              f"<span><i class=\"dot jump\"></i>amplification ≥ {_JUMP:g}x</span>"
               "<span><i class=\"dash first-dash\"></i>first divergence</span>")
     return f"<p class=\"legend\">{items} <em>Hover a point for its names and values.</em></p>"
 
@@ -417,12 +454,19 @@ def _channel_section(report: Report) -> str:
         note = ("<p class=\"empty\">No per-channel view: the pair has no channel axis or "
                 "its shapes differ.</p>")
         return _section(title, note)
-    values, atol = first.channel_max_abs, report.tolerance.atol
+    values = first.channel_max_abs
+    atol = report.tolerance.atol if report.tolerance else _noise_level(first)
     worst = max(range(len(values)), key=lambda i: values[i])
     outside = sum(v > atol for v in values)
     caption = (f"<p class=\"caption\">{outside} of {len(values)} channels exceed atol "
                f"{atol:g}; worst: channel {worst} ({values[worst]:.3g}).</p>")
     return _section(title, caption + _channel_chart(values, atol, worst))
+
+
+def _noise_level(pair: PairResult) -> float:
+    """The absolute difference the numerics bound allows a pair (bound times scale)."""
+    v, m = pair.verdict, pair.metrics
+    return v.bound * m.scale if v and v.bound is not None and m else 0.0
 
 
 def _channel_chart(values: Sequence[float], atol: float, worst: int) -> str:
@@ -511,8 +555,10 @@ svg text { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Arial, "De
 .pt.mismatch { fill: #fff; stroke: var(--mismatch); stroke-width: 2; }
 .band { fill: var(--mismatch); opacity: 0.08; }
 .pt.first { stroke: var(--ink); stroke-width: 2.5; }
+.pt.jump { stroke: #8250df; stroke-width: 2.5; } .dot.jump { background: #8250df; }
 .dense .pt:not(.first) { stroke: none; } .dense .trace { stroke-width: 1; opacity: 0.45; }
 .tol { stroke: #d29922; stroke-width: 1.5; stroke-dasharray: 7 5; }
+.bound { fill: none; }
 .tol-label { font-size: 12px; fill: #9a6700; font-weight: 600; }
 .first-line { stroke: var(--fail); stroke-width: 1.5; stroke-dasharray: 3 4; }
 .first-label { font-size: 13px; fill: var(--fail); font-weight: 600; }

@@ -12,7 +12,14 @@ from parity.metrics import Metrics
 from parity.report import OK, PairResult, Report
 
 from .columns import PAIR_COLUMNS
-from .summary import grouped_hints, names_list, nonfinite, status_text, unmatched_text
+from .summary import (
+    grouped_hints,
+    judged,
+    names_list,
+    nonfinite,
+    status_text,
+    unmatched_text,
+)
 
 BUDGET = 60_000  # characters; GitHub rejects comments over 65,536
 CONTEXT = 3  # rows on each side of the first divergence in the summary table
@@ -35,10 +42,9 @@ def _summary(report: Report) -> list[str]:
         title = f"### parity: models diverge at `{first.a}` ({first.op})"
     else:
         title = "### parity: not ok"
-    tol = report.tolerance
     lines = [title, "",
              f"**{failed} of {len(report.pairs)} pairs outside tolerance** "
-             f"(atol {tol.atol:g}, rtol {tol.rtol:g}); {unmatched_text(report)}."]
+             f"({report.criteria.text()}); {unmatched_text(report)}."]
     if first is not None:
         index = report.pairs.index(first)
         lines += ["", f"**First divergence**, pair #{index}: `{first.a}` ↔ `{first.b}` "
@@ -65,7 +71,7 @@ def _metrics(pair: PairResult) -> str:
     if m is None:
         return "shapes differ"
     text = (f"max-abs {m.max_abs:.3g}, mean-abs {m.mean_abs:.3g}, max-rel {m.max_rel:.3g}, "
-            f"cosine {m.cosine:.6f}")
+            f"cosine {m.cosine:.6f}" + (f"; {judged(pair)}" if pair.verdict else ""))
     return text + (f"; {nonfinite(m)}" if nonfinite(m) else "")
 
 

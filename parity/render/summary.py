@@ -57,7 +57,25 @@ def first_detail(pair: PairResult) -> str:
         return f"shape {dims_text(pair.shape_a)} vs {dims_text(pair.shape_b)}"
     if nonfinite(m):
         return f"{nonfinite(m)} (max-abs {m.max_abs:.3g} over finite values)"
-    return f"max-abs {m.max_abs:.3g}, cosine {m.cosine:.6f}"
+    text = f"max-abs {m.max_abs:.3g}, cosine {m.cosine:.6f}"
+    return text + (f"; {judged(pair)}" if pair.verdict is not None else "")
+
+
+def judged(pair: PairResult) -> str:
+    """The pair's verdict in words: its error against the noise bound, or the allclose
+    rule that judged it, and its amplification of the error it received."""
+    v = pair.verdict
+    if v is None:
+        return pair.status
+    if v.bound is not None:
+        text = f"error {v.error:.3g} of scale vs noise bound {v.bound:.2g} ({v.ratio:.3g}x)"
+    else:
+        text = f"error {v.error:.3g} of scale, judged by {v.rule}"
+    if v.amplification is not None:
+        text += f", amplification {v.amplification:.3g}x"
+    if pair.worst_input:
+        text += f", worst on {pair.worst_input}"
+    return text
 
 
 def nonfinite(m: Metrics) -> str:

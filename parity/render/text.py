@@ -73,7 +73,7 @@ def report_renderable(report: Report, *, width: int | None = None, show_all: boo
     header.append(f"{report.b.path} [{report.b.backend}]\n")
     if report.b.inputs:
         header.append(f"   fed {report.b.inputs}\n", style="dim")
-    header.append(f"tolerance: atol={report.tolerance.atol:g} rtol={report.tolerance.rtol:g}")
+    header.append(f"verdict: {report.criteria.text()}")
     parts: list[object] = [header, _table(report, show_all, width, verbosity > 0)]
     if verbosity > 0:
         parts += _node_lists(report)

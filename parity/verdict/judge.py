@@ -1,0 +1,168 @@
+"""Judge each pair as it is compared: by an explicit tolerance, or by the noise bound.
+
+The numerics rule (docs/numerics.md): a pair's error relative to scale,
+``e = rms(a - b) / max(rms(a), rms(b))``, passes when it is at most
+
+    bound = PROPAGATION_SLACK * e_prop + LOCAL_SLACK * (u * (sqrt(K) + ulps) + floor / scale)
+
+where ``e_prop`` is the error its inputs carried, taken through the layer's gain on
+rounding noise (estimated from the reference's spread within each channel, out over in,
+widened by 1 + 2/sqrt(n) for a gain measured on n values); an input that failed counts
+only with the noise expected of it (its bound without the slacks), so a bug upstream is
+not passed on as noise. ``u`` is the unit roundoff of the coarsest dtype of the pair,
+``K`` its reduction length. Smooth growth stays under the bound; a layer that adds error
+beyond it fails, and the first such layer whose inputs passed is the first divergence.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from parity.align import Match
+from parity.graph import Graph
+from parity.metrics import Groups, Metrics, Tolerance
+
+from . import numerics
+from .criteria import NUMERICS, Criteria
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How one pair was judged.
+
+    ``error`` is the error relative to scale; ``bound`` the noise bound it was held to
+    (numerics rule only); ``amplification`` the error relative to scale the pair outputs
+    over the one its compared inputs carried (None at an input, or when they carried none).
+    """
+
+    rule: str
+    passed: bool
+    error: float
+    bound: float | None = None
+    amplification: float | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        """Error over bound: above 1 fails."""
+        if self.bound is None:
+            return None
+        if self.bound <= 0:
+            return 0.0 if self.error == 0 else math.inf
+        return self.error / self.bound
+
+
+@dataclass(frozen=True)
+class _Carried:
+    """What a judged pair hands its consumers: its statistics and its allowed share."""
+
+    groups: Groups
+    scale: float
+    allowed: float  # factor on its mean square error: 1 within bound, bound^2/error^2 beyond
+
+
+class Judge:
+    """Judges pairs in (roughly) topological order; each pair's upstream must come first."""
+
+    def __init__(self, graph_a: Graph, graph_b: Graph, matches: tuple[Match, ...],
+                 criteria: Criteria) -> None:
+        self.graph_a, self.graph_b = graph_a, graph_b
+        self.criteria = criteria
+        self.nearest = graph_a.nearest({m.a for m in matches})
+        self.carried: dict[str, _Carried] = {}
+        self.shapes: dict[str, tuple[int, ...]] = {}
+
+    def tolerance(self, match: Match) -> Tolerance | None:
+        """The allclose tolerance of ``match``, None under the numerics rule."""
+        return self.criteria.for_pair(match.a, match.b)[1]
+
+    def judge(self, match: Match, metrics: Metrics, groups: Groups, shape: tuple[int, ...],
+              dtypes: tuple[np.dtype, np.dtype]) -> Verdict:
+        """The verdict of one compared pair (and remember it for its consumers)."""
+        rule, tol = self.criteria.for_pair(match.a, match.b)
+        inputs = [self.carried[u] for u in self.nearest.get(match.a, ()) if u in self.carried]
+        error = metrics.error
+        expected, bound = self._noise(match, metrics, groups, shape, dtypes, inputs)
+        if rule == NUMERICS:
+            passed = metrics.unmatched == 0 and error <= bound
+        else:
+            passed = bool(metrics.within)
+        # What the pair hands on as noise: all of its error when it passed, else only the
+        # noise expected there (not the slack over it, which would compound downstream).
+        allowed = 1.0 if passed or error <= bound else (expected / error) ** 2
+        self.carried[match.a] = _Carried(groups, metrics.scale, allowed)
+        self.shapes[match.a] = shape
+        return Verdict(rule, passed, error, bound if rule == NUMERICS else None,
+                       _amplification(error, inputs))
+
+    def forget(self, name: str) -> None:
+        """Drop a pair's statistics once no pair downstream needs them."""
+        self.carried.pop(name, None)
+
+    def _noise(self, match: Match, metrics: Metrics, groups: Groups,
+               shape: tuple[int, ...], dtypes: tuple[np.dtype, np.dtype],
+               inputs: list[_Carried]) -> tuple[float, float]:
+        """``(expected, bound)``: the noise the pair's computation is expected to show,
+        and the bound it is held to (the same terms with their slack)."""
+        upstream = self.nearest.get(match.a, ())
+        in_shape = self.shapes.get(upstream[0]) if upstream else None
+        # Either side's op, or the input-to-output size ratio when uncompared reductions
+        # (a pooling before a 1x1 conv) lie between the pair and its compared inputs.
+        reduction = max(numerics.reduction_length(self.graph_a, match.a, in_shape, shape),
+                        numerics.reduction_length(self.graph_b, match.b, in_shape, shape),
+                        numerics.size_ratio(in_shape, shape))
+        ulps = max(numerics.ulps(self.graph_a, match.a), numerics.ulps(self.graph_b, match.b))
+        u = numerics.unit_roundoff(*dtypes)
+        scale = metrics.scale
+        floor = numerics.subnormal(*dtypes) / scale if scale > 0 else 0.0
+        local = u * (math.sqrt(reduction) + ulps) + floor
+        propagated = math.sqrt(_propagated_msq(groups, inputs)) / scale if scale > 0 else 0.0
+        # A gain measured on few values is itself uncertain (about 1/sqrt(n) relative).
+        propagated *= 1.0 + 2.0 / math.sqrt(max(groups.size, 1))
+        return (propagated + local, numerics.PROPAGATION_SLACK * propagated
+                + numerics.LOCAL_SLACK * local)
+
+
+def _propagated_msq(out: Groups, inputs: list[_Carried]) -> float:
+    """Mean square error the inputs' noise becomes at the output of the layer.
+
+    The layer's gain on noise is estimated from the reference, out over in: its spread
+    per channel when every input has the output's channels (BatchNorm, activations,
+    Add: exact for a per-channel affine map), over the whole tensor otherwise (Conv,
+    MatMul, Concat, pooling), where the larger of the spread and mean-square ratios is
+    taken.
+    """
+    if not inputs:
+        return 0.0
+    same = out.per_channel and all(
+        i.groups.per_channel and i.groups.var_b.size == out.var_b.size
+        and i.groups.size == out.size for i in inputs)
+    if same:
+        var_in = sum(i.groups.var_b for i in inputs)
+        msq_in = sum(i.allowed * i.groups.msq_diff for i in inputs)
+        gain = np.divide(out.var_b, var_in, out=np.ones_like(out.var_b), where=var_in > 0)
+        return float((gain * msq_in * out.count).sum() / max(out.count.sum(), 1.0))
+    total = sum(i.groups.size for i in inputs) or 1
+    var_in = sum(i.groups.size * i.groups.mean_var() for i in inputs) / total
+    square_in = sum(i.groups.size * i.groups.mean_square() for i in inputs) / total
+    msq_in = sum(i.groups.size * i.allowed * i.groups.mean_msq() for i in inputs) / total
+    # The larger of the gains on the inputs' fluctuation and on their whole values: a
+    # layer mixing channels may amplify either, and rounding noise has both.
+    gain = max(out.mean_var() / var_in if var_in > 0 else 1.0,
+               out.mean_square() / square_in if square_in > 0 else 1.0)
+    return gain * msq_in
+
+
+def _amplification(error: float, inputs: list[_Carried]) -> float | None:
+    """Error relative to scale out over the (size-weighted) one the inputs carried."""
+    if not inputs:
+        return None
+    total = sum(i.groups.size for i in inputs) or 1
+    msq = sum(i.groups.size * i.groups.mean_msq() for i in inputs) / total
+    scale_sq = sum(i.groups.size * i.scale ** 2 for i in inputs) / total
+    carried = math.sqrt(msq / scale_sq) if scale_sq > 0 else 0.0
+    if carried == 0:
+        return None if error == 0 else math.inf
+    return error / carried
