@@ -55,6 +55,11 @@ class Metrics:
     within: bool | None = None
 
     @property
+    def passed(self) -> bool:
+        """numpy ``allclose`` against the tolerance measured with (False without one)."""
+        return bool(self.within)
+
+    @property
     def scale(self) -> float:
         """The tensors' scale: the larger RMS of the two sides."""
         return max(self.rms_a, self.rms_b)
