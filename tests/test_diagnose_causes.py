@@ -500,8 +500,9 @@ def test_replay_downstream_of_the_bug_says_received_error(zoo):
     from parity.api import make_feeds
     from parity.diagnose import Evidence
     from parity.diagnose.replay import replay
-    from parity.diff import diff_models
+    from parity.diff import Sample, diff_models
     from parity.metrics import Tolerance
+    from parity.verdict import Criteria
 
     model, _, script = zoo.original("decoder")
     buggy = zoo.converted("decoder", "align", replace_modules(
@@ -518,8 +519,8 @@ def test_replay_downstream_of_the_bug_says_received_error(zoo):
         kept_a[name], kept_b[b_of[name]] = va, vb
 
     tolerance = Tolerance(ATOL, 1e-5)
-    report = diff_models(a, b, feeds_a.arrays, feeds_b.arrays, alignment, tolerance,
-                         on_pair=keep)
+    report = diff_models(a, b, [Sample("random", feeds_a.arrays, feeds_b.arrays)], alignment,
+                         Criteria(tolerance), on_pair=keep)
     evidence = Evidence(a, b, alignment, report.pairs, (), tolerance, kept_a, kept_b)
     pairs = {p.a: p for p in report.pairs}
     assert pairs["head"].failed and pairs["up"].failed

@@ -52,6 +52,10 @@ _PASSING = {
     *(f"efficientnet-{a}-{b}" for a, b in (("pt", "onnx_dynamo"), ("pt2", "onnx_legacy"),
                                            ("pt2", "onnx_dynamo"), ("factory", "onnx_dynamo"),
                                            ("onnx_legacy", "onnx_dynamo"))),
+    *(f"mobilenet_v2-{a}-{b}" for a, b in (("pt", "onnx_legacy"), ("pt", "onnx_dynamo"),
+                                           ("pt2", "onnx_legacy"), ("pt2", "onnx_dynamo"),
+                                           ("onnx_legacy", "onnx_dynamo"))),
+    "efficientnet-pt-onnx_legacy",
     "vit-pt-onnx_dynamo", "vit-pt2-onnx_dynamo", "vit-onnx_legacy-onnx_dynamo",
     *(f"{m}-{a}-{b}" for m in ("mx_resnet18", "mx_mobilenet_v2")
       for a, b in (("mxnet", "mx_onnx"), ("mxnet", "caffe"), ("mx_onnx", "caffe"))),
