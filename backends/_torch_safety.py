@@ -66,10 +66,13 @@ def load_checked(path: Path, load: Callable[[Path], T], trust_code: bool = False
     process, before any of the model's code has run; ``trust_code`` skips every check.
     """
     if trust_code:
-        return load(path)
-    if path.suffix != ".pt2":
+        return _load_naming_unknown_ops(path, load)
+    if path.suffix == ".pt2":
+        for op in _serialized_targets(path):
+            _refuse(path, op)
+    else:
         _check_source(path)
-    loaded = load(path)
+    loaded = _load_naming_unknown_ops(path, load)
     ops = _exported_ops(loaded) if isinstance(loaded, torch.export.ExportedProgram) \
         else _script_ops(loaded)
     for op in ops:
@@ -156,6 +159,48 @@ def _custom_class_calls(node: Any) -> Iterator[str]:
 
 
 # -- torch.export -----------------------------------------------------------------------
+
+def _serialized_targets(path: Path) -> list[str]:
+    """``namespace::name`` of every ``torch.ops`` target in a torch.export archive's graphs.
+
+    Read from the archive's JSON before torch deserializes anything; higher-order ops are
+    left to the check of the loaded program.
+    """
+    targets: set[str] = set()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                if "/models/" in f"/{name}" and name.endswith(".json"):
+                    targets.update(re.findall(r'"target":\s*"torch\.ops\.(\w+)\.(\w+)',
+                                              archive.read(name).decode("utf-8", "replace")))
+    except (OSError, zipfile.BadZipFile, RuntimeError):
+        return []  # torch.export.load says what is wrong in its own words
+    return sorted(f"{ns}::{op}" for ns, op in targets if ns != "higher_order")
+
+
+def _load_naming_unknown_ops(path: Path, load: Callable[[Path], T]) -> T:
+    """``load(path)``; a torch.export archive that fails on an op no library registered
+    says which op (torch itself only says "check the warnings above")."""
+    try:
+        return load(path)
+    except ModelLoadError:
+        if path.suffix != ".pt2":
+            raise
+        missing = [op for op in _serialized_targets(path) if not _registered(op)]
+        if not missing:
+            raise
+        raise ModelLoadError(path, f"calls {', '.join(missing)}, which no loaded library "
+                                   "registers: a custom op parity cannot run") from None
+
+
+def _registered(op: str) -> bool:
+    namespace, name = op.split("::", 1)
+    try:
+        getattr(getattr(torch.ops, namespace), name)
+    except (AttributeError, RuntimeError):
+        return False
+    return True
+
 
 # Higher-order ops that only structure the graph (their subgraphs are checked as modules).
 _STRUCTURAL = frozenset({"cond", "while_loop", "map_impl", "scan", "invoke_subgraph",

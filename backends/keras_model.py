@@ -14,8 +14,10 @@ unless the option ``trust_code=True`` is given.
 from __future__ import annotations
 
 import os
+import sys
 
-os.environ.setdefault("KERAS_BACKEND", "torch")  # must precede the first import of keras
+if "keras" not in sys.modules:  # parity runs Keras on torch, whatever the environment says
+    os.environ["KERAS_BACKEND"] = "torch"
 
 import json  # noqa: E402
 import zipfile  # noqa: E402
@@ -30,6 +32,7 @@ import torch  # noqa: E402
 from parity.backend import Backend  # noqa: E402
 from parity.errors import BackendUnavailable, ModelLoadError  # noqa: E402
 from parity.graph import Graph, Node, Shape, TensorSpec  # noqa: E402
+from parity.limits import check_depth  # noqa: E402
 
 _KERAS_BACKEND = "torch"
 _LAMBDA_REFUSED = ("contains a Lambda layer with Python code; refusing to deserialize it "
@@ -167,9 +170,15 @@ def _load_model(path: Path, trust_code: bool) -> keras.Model:
 def _lambda_layers(path: Path) -> list[str]:
     """Names of the Lambda layers in the model's saved config (empty when unreadable)."""
     try:
-        config = json.loads(_saved_config(path))
+        text = _saved_config(path)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return []  # Keras' own loader reports what is wrong with the file
+    check_depth(text if isinstance(text, str) else text.decode("utf-8", "replace"),
+                f"{path} (its Keras config)")
+    try:
+        config = json.loads(text)
+    except ValueError:
+        return []
     found: list[str] = []
     stack: list[Any] = [config]
     while stack:

@@ -6,6 +6,7 @@ import json
 
 from parity.errors import ModelLoadError
 from parity.formats import Probe
+from parity.limits import check_depth
 from parity.registry import BackendRecord, InputHabit
 
 
@@ -14,7 +15,9 @@ def _check(probe: Probe) -> None:
     if probe.suffix != ".json":
         return
     try:
-        data = json.loads(probe.path.read_text(encoding="utf-8"))
+        text = probe.path.read_text(encoding="utf-8")
+        check_depth(text, str(probe.path))
+        data = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelLoadError(probe.path, f"not valid JSON ({exc})") from None
     if not isinstance(data, dict) or "nodes" not in data or "heads" not in data:

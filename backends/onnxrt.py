@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping
 from functools import cached_property
@@ -17,8 +18,11 @@ from ..align.scopes import scope_from_namespace, scope_from_onnx_name
 from ..backend import Backend
 from ..errors import ModelLoadError
 from ..graph import Graph, Node, TensorSpec
+from ..limits import check_tensor
 from ..ops import is_ignored
 from ._onnx_index import index_ranges
+
+ort.set_default_logger_severity(3)  # errors are raised and reported as one line
 
 _DEFAULT_EPS = 1e-5
 # Initializers up to this size (shape and axes tensors that shape inference reads) stay in
@@ -44,6 +48,9 @@ class OnnxRuntimeBackend(Backend):
 
     def __init__(self, path: Path, weights: Path | None = None, **options: Any) -> None:
         super().__init__(path, weights, **options)
+        if weights is not None:
+            raise ModelLoadError(weights, f"not used: {path.name} holds its own weights "
+                                          "(drop the weights option for an .onnx model)")
         model = load_model(self.path)
         self._weights = detach_weights(model)
         # A fresh copy of the now weightless model lets the parsed weights' memory go.
@@ -199,7 +206,8 @@ def load_model(path: Path) -> onnx.ModelProto:
     if not model.graph.node and not model.graph.input:
         raise ModelLoadError(path, "not an ONNX model: it parses as protobuf but holds no graph "
                                    "(no nodes, no inputs)")
-    external = [t for t in _all_tensors(model.graph)
+    functions = [t for f in model.functions for n in f.node for t in _node_tensors(n)]
+    external = [t for t in (*_all_tensors(model.graph), *functions)
                 if t.data_location == onnx.TensorProto.EXTERNAL]
     for tensor in external:
         _check_location(tensor, path)
@@ -244,6 +252,25 @@ def _check_location(tensor: onnx.TensorProto, path: Path) -> None:
                                    "refusing to read it: keep external data next to the model")
     if not target.is_file():
         raise ModelLoadError(path, f"{what}: {location} not found next to the model")
+    _check_external_size(tensor, target, path, what)
+
+
+def _check_external_size(tensor: onnx.TensorProto, target: Path, path: Path, what: str) -> None:
+    """The bytes to read must be what the tensor declares, under the cap, and in the file."""
+    fields = {e.key: e.value for e in tensor.external_data}
+    try:
+        offset, length = int(fields.get("offset") or 0), fields.get("length")
+        itemsize = helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    except (ValueError, KeyError, TypeError):
+        raise ModelLoadError(path, f"{what}: bad offset/length or data type") from None
+    check_tensor(tuple(tensor.dims), itemsize, f"{path}: {what}")
+    declared = math.prod(tensor.dims) * itemsize
+    if length is not None and int(length) != declared:
+        raise ModelLoadError(path, f"{what}: length {length} bytes, but its shape "
+                                   f"{tuple(tensor.dims)} needs {declared}")
+    if offset < 0 or offset + declared > target.stat().st_size:
+        raise ModelLoadError(path, f"{what}: {target.name} holds {target.stat().st_size} bytes, "
+                                   f"the tensor needs {declared} from offset {offset}")
 
 
 def _all_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
@@ -253,14 +280,19 @@ def _all_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
         yield sparse.values
         yield sparse.indices
     for node in graph.node:
-        for attribute in node.attribute:
-            if attribute.HasField("t"):
-                yield attribute.t
-            yield from attribute.tensors
-            if attribute.HasField("g"):
-                yield from _all_tensors(attribute.g)
-            for subgraph in attribute.graphs:
-                yield from _all_tensors(subgraph)
+        yield from _node_tensors(node)
+
+
+def _node_tensors(node: onnx.NodeProto) -> Iterator[onnx.TensorProto]:
+    """Tensor attributes of ``node`` and of its subgraphs."""
+    for attribute in node.attribute:
+        if attribute.HasField("t"):
+            yield attribute.t
+        yield from attribute.tensors
+        if attribute.HasField("g"):
+            yield from _all_tensors(attribute.g)
+        for subgraph in attribute.graphs:
+            yield from _all_tensors(subgraph)
 
 
 def _one_line(exc: Exception) -> str:

@@ -14,8 +14,10 @@ import importlib.util
 import logging
 import re
 import sys
+import traceback
 import zipfile
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,9 @@ class TorchBackend(Backend):
             self._capture: FxCapture | TorchScriptCapture | HookCapture = module_capture(
                 module.eval(), self.path
             )
+        elif weights is not None:
+            raise ModelLoadError(weights, f"not used: {self.path.name} holds its own weights "
+                                          "(weights go with a file.py:factory model)")
         elif self.path.suffix == ".pt2":
             self.was_training = False
             program = load_checked(self.path, _load_exported, options.get("trust_code", False))
@@ -103,7 +108,15 @@ class TorchBackend(Backend):
         name_of = {self._key_of[name]: name for name in fetch}
         args = [torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in self._capture.input_names]
         for key, value in self._capture.stream(args, list(name_of)):
-            yield name_of[key], value.detach().cpu().numpy()
+            yield name_of[key], _as_numpy(value.detach().cpu())
+
+
+def _as_numpy(value: torch.Tensor) -> np.ndarray:
+    """The tensor as an array; dtypes numpy lacks (bfloat16, float8) are widened to float32."""
+    try:
+        return value.numpy()
+    except TypeError:
+        return value.float().numpy()
 
 
 _PARAMETRIC = {"weight": "weight", "bias": "bias"}
@@ -167,7 +180,8 @@ def _module_from_factory(target: str, factory: str) -> torch.nn.Module:
             raise ModelLoadError(target, "cannot import this file")
         module = importlib.util.module_from_spec(spec)
         sys.modules.setdefault(spec.name, module)
-        spec.loader.exec_module(module)
+        with _user_code(target, "importing it"):
+            spec.loader.exec_module(module)
     else:
         try:
             module = importlib.import_module(target)
@@ -176,10 +190,23 @@ def _module_from_factory(target: str, factory: str) -> torch.nn.Module:
     fn = getattr(module, factory, None)
     if not callable(fn):
         raise ModelLoadError(target, f"has no callable {factory!r}")
-    model = fn()
+    with _user_code(target, f"in {factory}()"):
+        model = fn()
     if not isinstance(model, torch.nn.Module):
         raise ModelLoadError(target, f"{factory}() returned {type(model).__name__}, not nn.Module")
     return model
+
+
+@contextmanager
+def _user_code(target: str, when: str) -> Iterator[None]:
+    """An exception raised by the user's own code, as one line naming where (see --debug)."""
+    try:
+        yield
+    except Exception as exc:  # whatever the user's code raises
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        raise ModelLoadError(target, f"raised {type(exc).__name__} {when}: {exc} "
+                                     f"({Path(frame.filename).name}, line {frame.lineno}; "
+                                     "--debug shows the traceback)") from exc
 
 
 def _load_state_dict(module: torch.nn.Module, weights: Path) -> None:

@@ -1,13 +1,17 @@
 """Command line: ``parity compare``, ``parity inspect``, ``parity backends``.
 
-Exit codes: 0 all within tolerance, 1 divergence found, 2 usage or input error.
-A :class:`ParityError` prints as one line; ``--debug`` shows the traceback.
+Exit codes: 0 all within tolerance, 1 divergence found, 2 usage or input error,
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM). A :class:`ParityError` or a usage
+error prints as one ``parity: error:`` line; ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import traceback
+import warnings
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -22,12 +26,13 @@ FORMATS = ("table", "markdown", "json", "html")
 
 
 def _friendly_errors(command: F) -> F:
-    """Turn ParityError into a one-line message and its exit code."""
+    """Turn ParityError into a one-line message and its exit code; apply the --max-* caps."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         debug = click.get_current_context().find_root().params.get("debug", False)
         try:
+            _set_caps(kwargs)
             return command(*args, **kwargs)
         except ParityError as exc:
             if debug:
@@ -35,11 +40,100 @@ def _friendly_errors(command: F) -> F:
             click.echo(f"parity: error: {exc}", err=True)
             sys.exit(exc.exit_code)
 
-    return wrapper  # type: ignore[return-value]
+    return _limit_options(wrapper)  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def _limit_options(command: F) -> F:
+    """--max-tensor-size/--max-pixels/--max-depth: the caps of parity.limits, raisable."""
+    from .limits import Limits, readable_size
+
+    defaults = Limits()
+    command = click.option("--max-depth", type=click.IntRange(1), default=defaults.depth,
+                           show_default=True, help="Deepest nesting read from a JSON, TOML "
+                           "or prototxt file.")(command)
+    command = click.option("--max-pixels", type=click.IntRange(1),
+                           default=defaults.image_pixels, show_default=True,
+                           help="Largest --image, in pixels (read from its header).")(command)
+    return click.option("--max-tensor-size", default=readable_size(defaults.tensor_bytes)
+                        .replace(" ", "").replace("iB", ""), show_default=True,
+                        help="Largest single tensor parity allocates from an input: random "
+                        "inputs, .npy/.npz arrays, ONNX external data (e.g. 16G).")(command)
+
+
+def _set_caps(kwargs: dict[str, Any]) -> None:
+    from .limits import parse_size, set_caps
+
+    set_caps(tensor_bytes=parse_size(kwargs.pop("max_tensor_size"), "--max-tensor-size"),
+             image_pixels=kwargs.pop("max_pixels"), depth=kwargs.pop("max_depth"))
+
+
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM: unwinds like KeyboardInterrupt, so unfinished outputs are removed."""
+
+    def __init__(self, exit_code: int, what: str) -> None:
+        super().__init__(what)
+        self.exit_code = exit_code
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    raise Interrupted(128 + signum, "interrupted" if signum == signal.SIGINT else "terminated")
+
+
+class _Parity(click.Group):
+    """The ``parity`` group: one-line usage errors, exit 130/143 on Ctrl-C/SIGTERM.
+
+    Frameworks' warnings (torch, zipfile, numpy) are kept off stderr unless ``--debug``.
+    """
+
+    def main(self, args: Any = None, prog_name: str | None = None,  # type: ignore[override]
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        on_main_thread = threading.current_thread() is threading.main_thread()
+        previous = {number: signal.signal(number, _on_signal)
+                    for number in (signal.SIGINT, signal.SIGTERM)} if on_main_thread else {}
+        code: Any = 0
+        try:
+            with warnings.catch_warnings():
+                if "--debug" not in argv:
+                    warnings.simplefilter("ignore")
+                code = super().main(argv, prog_name, complete_var, standalone_mode=False,
+                                    **extra)
+        except (KeyboardInterrupt, click.exceptions.Abort):
+            code = _interrupted(Interrupted(130, "interrupted"))
+        except Interrupted as exc:
+            code = _interrupted(exc)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.format_message())
+            code = exc.exit_code
+        except click.ClickException as exc:
+            click.echo(f"parity: error: {_usage_line(exc)}", err=True)
+            code = exc.exit_code
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+        sys.exit(code)
+
+
+def _interrupted(exc: Interrupted) -> int:
+    """One line; on a terminal it starts a line of its own after the echoed ``^C``."""
+    start = "\n" if sys.stderr.isatty() else ""
+    click.echo(f"{start}parity: {exc}", err=True)
+    return exc.exit_code
+
+
+def _usage_line(exc: click.ClickException) -> str:
+    """A click error as one line, naming the --help of the command it came from."""
+    text = " ".join(exc.format_message().split())
+    context = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and context is not None:
+        command = " ".join(["parity", *context.command_path.split(" ")[1:]])
+        text += f" (see '{command} --help')"
+    return text
+
+
+@click.group(cls=_Parity, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks and warnings.")
 @click.version_option(package_name="parity")
 def cli(debug: bool) -> None:
     """Find the first layer where two versions of a neural network disagree."""
@@ -134,7 +228,8 @@ def _backend_option(command: F) -> F:
               help="Seeded random inputs typed as the models declare: normal floats, ids "
                    "within the table they index, 0/1 masks (the default when no input is "
                    "given).")
-@click.option("--seed", default=0, show_default=True, help="Seed for --random.")
+@click.option("--seed", default=0, type=click.IntRange(0), show_default=True,
+              help="Seed for --random.")
 @click.option("--samples", default=1, show_default=True,
               help="How many random inputs (seeds SEED, SEED+1, ...); each pair is judged on "
                    "its worst.")
@@ -366,7 +461,8 @@ def report(folder: Path, fmt: str, output: Path | None, show_all: bool, force: b
 @click.option("--image", type=click.Path(path_type=Path),
               help="Image fed through the model's default pipeline (see compare --image).")
 @click.option("--input", "input_file", type=click.Path(path_type=Path), help="Input .npy/.npz.")
-@click.option("--seed", default=0, show_default=True, help="Seed of random inputs.")
+@click.option("--seed", default=0, type=click.IntRange(0), show_default=True,
+              help="Seed of random inputs.")
 @click.option("--input-shape", help="Shape for random inputs, e.g. 1,3,224,224.")
 @click.option("--val-range", help="LO,HI of random floats (uniform) and of random integer "
               "inputs that index no table (LO <= i < HI); ids and masks are typed anyway.")

@@ -6,12 +6,14 @@ The file has an ``[a]`` and a ``[b]`` table with the keys ``rgb``, ``mean``, ``s
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
+from .limits import check_depth, read_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -19,6 +21,14 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 _KEYS = ("rgb", "mean", "scale", "std", "layout", "size")
+_EXPECTED = {
+    "mean": "one finite number or three, one per channel",
+    "std": "one non-zero finite number or three, one per channel",
+    "scale": "a finite number",
+    "size": "a positive height and width, e.g. 224x224",
+    "rgb": "true or false",
+    "layout": "NCHW or NHWC",
+}
 
 
 def preprocessing_options(
@@ -38,13 +48,11 @@ def preprocessing_options(
 
 
 def _read_config(path: Path) -> dict[str, dict[str, Any]]:
+    text = read_text(path, "config file")
+    check_depth(text, str(path))
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: config file not found") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read config file ({exc.strerror})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML ({exc})") from None
     unknown = set(data) - {"a", "b"}
     if unknown:
@@ -67,12 +75,21 @@ def _parse(key: str, value: Any, where: str) -> Any:
         if key in ("mean", "std"):
             items = value.split(",") if isinstance(value, str) else (
                 value if isinstance(value, list) else [value])
-            return tuple(float(v) for v in items)
+            values = tuple(float(v) for v in items)
+            if not all(math.isfinite(v) for v in values) or len(values) not in (1, 3):
+                raise ValueError
+            if key == "std" and 0 in values:
+                raise ValueError
+            return values
         if key == "scale":
+            if not math.isfinite(float(value)):
+                raise ValueError
             return float(value)
         if key == "size":
             items = value.replace("x", ",").split(",") if isinstance(value, str) else value
             height, width = (int(v) for v in items)
+            if height <= 0 or width <= 0:
+                raise ValueError
             return (height, width)
         if key == "rgb":
             if not isinstance(value, bool):
@@ -83,5 +100,5 @@ def _parse(key: str, value: Any, where: str) -> Any:
                 raise ValueError
             return value
     except (TypeError, ValueError):
-        raise UsageError(f"{where}: invalid value {value!r}") from None
+        raise UsageError(f"{where}: invalid value {value!r} ({_EXPECTED[key]})") from None
     return value

@@ -11,11 +11,13 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from .errors import InputError, UsageError
 from .graph import Graph, TensorSpec, fits, shape_text
+from .limits import check_tensor, regular_file
 
 
 @dataclass(frozen=True)
@@ -27,17 +29,52 @@ class Feeds:
 
 
 def load_arrays(path: Path) -> list[tuple[str | None, np.ndarray]]:
-    """Arrays from a ``.npy`` (one unnamed input) or ``.npz`` (named inputs) file."""
-    if not path.is_file():
-        raise InputError(f"{path}: input file not found")
+    """Arrays from a ``.npy`` (one unnamed input) or ``.npz`` (named inputs) file.
+
+    Every array's header is read and checked (no pickled objects, size under the cap)
+    before its data is.
+    """
+    regular_file(path, "input array file")
     try:
-        loaded = np.load(path, allow_pickle=False)
+        if zipfile.is_zipfile(path):
+            return read_npz(path)
+        with path.open("rb") as handle:
+            return [(None, _read_npy(handle, str(path)))]
+    except InputError:
+        raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: not a readable .npy/.npz array file ({exc})") from None
-    if isinstance(loaded, np.ndarray):
-        return [(None, loaded)]
-    with loaded:
-        return [(name, loaded[name]) for name in loaded.files]
+
+
+def read_npz(path: Path) -> list[tuple[str, np.ndarray]]:
+    """The arrays of an ``.npz`` archive, each member's header checked before its data."""
+    arrays = []
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            name = info.filename.removesuffix(".npy")
+            with archive.open(info) as handle:
+                arrays.append((name, _read_npy(handle, f"{path} member {name!r}")))
+    return arrays
+
+
+def _read_npy(handle: BinaryIO, what: str) -> np.ndarray:
+    """One ``.npy`` stream: header checked (numbers, size under the cap), then the data."""
+    version = np.lib.format.read_magic(handle)
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        raise ValueError(f"unknown .npy format version {version}")
+    header = np.lib.format._read_array_header(handle, version)
+    shape, fortran, dtype = header
+    if dtype.hasobject:
+        raise InputError(f"{what}: holds Python objects (a pickle), refused; save numbers")
+    check_tensor(shape, dtype.itemsize, what)
+    array = np.empty(math.prod(shape), dtype=dtype)
+    buffer, filled = memoryview(array).cast("B"), 0
+    while filled < len(buffer):
+        read = handle.readinto(buffer[filled:])
+        if not read:
+            raise ValueError(f"truncated: {filled} of {len(buffer)} data bytes")
+        filled += read
+    return array.reshape(shape[::-1]).transpose() if fortran else array.reshape(shape)
 
 
 ValRange = tuple[float, float]
@@ -128,8 +165,25 @@ def _rule(spec: TensorSpec, partner: TensorSpec | None, shape: tuple[int, ...],
     return RandomRule(spec.name, shape, dtype, "normal")
 
 
+_DRAW_CHUNK = 1 << 16
+
+
+def _standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """float32 standard-normal values, drawn in float64 chunks straight into the result.
+
+    The values equal ``rng.standard_normal(shape).astype(np.float32)`` (the generator's
+    stream is sequential) without the float64 array 2x the result's size.
+    """
+    out = np.empty(math.prod(shape), np.float32)
+    for start in range(0, out.size, _DRAW_CHUNK):
+        out[start:start + _DRAW_CHUNK] = rng.standard_normal(min(_DRAW_CHUNK, out.size - start))
+    return out.reshape(shape)
+
+
 def draw(rules: Sequence[RandomRule], seed: int) -> list[tuple[str | None, np.ndarray]]:
     """Seeded arrays following ``rules``."""
+    if seed < 0:
+        raise UsageError(f"--seed {seed}: a seed is a non-negative integer")
     rng = np.random.default_rng(seed)
     arrays = []
     for rule in rules:
@@ -137,6 +191,8 @@ def draw(rules: Sequence[RandomRule], seed: int) -> list[tuple[str | None, np.nd
             dtype = np.dtype(rule.dtype)
         except TypeError:
             dtype = np.dtype(np.float32)
+        check_tensor(rule.shape, max(dtype.itemsize, 8 if rule.kind != "normal" else 4),
+                     f"random input {rule.name!r}")
         if rule.kind == "binary":
             values = rng.integers(0, 2, rule.shape).astype(dtype)
         elif rule.kind == "ids":
@@ -144,7 +200,7 @@ def draw(rules: Sequence[RandomRule], seed: int) -> list[tuple[str | None, np.nd
         elif rule.kind == "uniform":
             values = rng.uniform(rule.low, rule.high, rule.shape).astype(dtype)
         else:
-            values = rng.standard_normal(rule.shape).astype(dtype)
+            values = _standard_normal(rng, rule.shape).astype(dtype, copy=False)
         arrays.append((rule.name, values))
     return arrays
 

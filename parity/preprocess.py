@@ -11,6 +11,7 @@ that lacks it, whichever side that is.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,7 +21,9 @@ import numpy as np
 
 from .errors import BackendUnavailable, InputError, UsageError
 from .graph import Graph, TensorSpec
+from .image_header import has_alpha, image_size
 from .layout import NCHW, NHWC, shape_layout
+from .limits import check_pixels, current, regular_file
 from .normalization import leading_affine
 from .registry import find_record
 
@@ -93,18 +96,23 @@ _CHANNEL_NOTES = {1: "grayscale image converted to 3 equal channels",
 
 
 def read_image(path: Path) -> DecodedImage:
-    """``cv2.imread(path, IMREAD_COLOR)``; gray and BGRA images are converted with a note.
+    """The image decoded once, as ``cv2.imread(path, IMREAD_COLOR)`` gives it.
 
-    Images of more than 8 bits per channel are refused: ``IMREAD_COLOR`` would silently
-    drop their low bits.
+    Its header is checked against the pixel cap first (:mod:`parity.limits`). Gray images
+    become 3 equal channels and an alpha channel is dropped, each with a note. Images of
+    more than 8 bits per channel are refused: ``IMREAD_COLOR`` would silently drop their
+    low bits.
     """
+    regular_file(path, "image")
+    size = image_size(path)
+    if size is not None:
+        check_pixels(*size, str(path))
+    cv2 = _opencv()
     try:
-        import cv2
-    except ImportError as exc:
-        raise BackendUnavailable("image", "caffe", "--image decodes with OpenCV") from exc
-    if not path.is_file():
-        raise InputError(f"{path}: image not found")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+        image = cv2.imread(str(path), cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
+    except cv2.error as exc:
+        reason = " ".join(str(exc).split()).rsplit(") ", 1)[-1]
+        raise InputError(f"{path}: OpenCV cannot decode this image ({reason})") from None
     if image is None:
         raise InputError(f"{path}: not an image OpenCV can decode")
     if image.dtype != np.uint8:
@@ -112,9 +120,19 @@ def read_image(path: Path) -> DecodedImage:
         raise InputError(f"{path}: {depth} image; --image feeds 8-bit images as cv2.imread does "
                          "and would drop the extra bits: convert it to 8 bits, or feed the "
                          "exact tensor with --input x.npy")
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    channels = 1 if raw is None or raw.ndim == 2 else raw.shape[2]
-    return DecodedImage(image, _CHANNEL_NOTES.get(channels, ""))
+    if image.ndim == 2:
+        return DecodedImage(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR), _CHANNEL_NOTES[1])
+    return DecodedImage(image, _CHANNEL_NOTES[4] if has_alpha(path) else "")
+
+
+def _opencv() -> Any:
+    """cv2, its own pixel cap set to parity's (for formats whose header is not read here)."""
+    os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(current().image_pixels))
+    try:
+        import cv2
+    except ImportError as exc:
+        raise BackendUnavailable("image", "caffe", "--image decodes with OpenCV") from exc
+    return cv2
 
 
 def pipelines(
@@ -170,11 +188,28 @@ def _with_options(pipeline: Pipeline, options: Mapping[str, Any]) -> Pipeline:
     for key in ("mean", "std"):
         if key in changes and not isinstance(changes[key], tuple):
             changes[key] = tuple(float(v) for v in np.atleast_1d(changes[key]))
+    _check_values(changes)
     if "layout" in changes and changes["layout"] not in (NCHW, NHWC):
         raise UsageError(f"layout must be NCHW or NHWC, not {changes['layout']!r}")
     given = ", ".join(sorted(changes))
     note = f"{pipeline.note}; {given} as given" if pipeline.note else f"{given} as given"
     return replace(pipeline, **changes, note=note)
+
+
+def _check_values(changes: Mapping[str, Any]) -> None:
+    """Values that would feed the model NaN or fail to broadcast over 3 channels."""
+    for key in ("mean", "std"):
+        values = changes.get(key, (0.0,))
+        if len(values) not in (1, 3) or not all(np.isfinite(values)):
+            raise UsageError(f"{key} {','.join(f'{v:g}' for v in values)}: expected one finite "
+                             "value or three (one per channel)")
+    if any(v == 0 for v in changes.get("std", ())):
+        raise UsageError("std 0 would divide by zero")
+    if not np.isfinite(changes.get("scale", 1.0)):
+        raise UsageError(f"scale {changes['scale']}: expected a finite number")
+    size = changes.get("size")
+    if size is not None and (len(size) != 2 or min(size) <= 0):
+        raise UsageError(f"size {size}: expected a positive height and width")
 
 
 def _image_input(graph: Graph) -> TensorSpec:

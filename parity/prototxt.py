@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelLoadError
+from .errors import ModelLoadError, shown_path
 from .graph import Graph, Node, Shape, TensorSpec
+from .limits import check_depth
 
 DATA_LAYERS = frozenset({"Input", "Data", "ImageData", "MemoryData", "HDF5Data", "DummyData",
                          "WindowData"})
@@ -230,6 +231,7 @@ def _word_value(text: str) -> Any:
 
 def parse_prototxt(text: str, source: str | Path = "<prototxt>") -> Message:
     """Parse prototxt ``text``; syntax errors raise :class:`ModelLoadError` with a line number."""
+    check_depth(text, shown_path(source), "{<")
     return _Parser(text, source).message()
 
 

@@ -8,6 +8,7 @@ pairs. Tensors are written as they are compared, so saving does not hold them in
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .errors import UsageError
+from .limits import check_depth, read_text
 from .metrics import Metrics
 from .report import (
     DEFAULT_MIN_COVERAGE,
@@ -98,16 +100,17 @@ class RunSaver:
 def load_report(folder: Path) -> Report:
     """The report of a saved run (``parity report DIR``)."""
     path = folder / REPORT if folder.is_dir() else folder
+    if not os.path.lexists(path):
+        raise UsageError(f"{path}: no saved report here (run compare with --save-tensors)")
+    text = read_text(path, "JSON report")
+    check_depth(text, str(path))
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no saved report here (run compare with --save-tensors)") \
-            from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise UsageError(f"{path}: not a parity JSON report ({exc})") from None
     try:
         return _report_from_dict(data)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise UsageError(f"{path}: not a parity JSON report (missing or bad {exc})") from None
 
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelLoadError
+from .errors import ModelLoadError, shown_path
 from .graph import Graph, Node, TensorSpec
+from .limits import check_depth
 
 # Ops whose inputs after the first are parameters (weights, biases, statistics, slopes).
 WEIGHT_OPS = frozenset({
@@ -71,7 +72,9 @@ def load_graph(path: str | Path, param_names: Collection[str] = ()) -> Graph:
 
 def _load_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        check_depth(text, shown_path(path))
+        data = json.loads(text)
     except OSError as exc:
         raise ModelLoadError(path, f"cannot read the symbol file ({exc.strerror})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -1,8 +1,10 @@
 """Property tests: the framework-free parsers raise nothing but ParityError on any input.
 
 Random bytes and text, and mutations of the real fixtures, go through format sniffing,
-the prototxt parser and graph builder, the symbol JSON reader, the mapping-file reader
-and the config reader. Bounded so the whole file runs in well under a minute.
+the prototxt parser and graph builder, the symbol JSON reader, the mapping-file reader,
+the config reader, the .npy/.npz reader (headers checked before data), the image-header
+reader and the saved report.json reader. Bounded so the whole file runs in well under a
+minute.
 """
 
 from __future__ import annotations
@@ -22,7 +24,11 @@ from parity.align.mapping_file import read_mapping
 from parity.config import preprocessing_options
 from parity.errors import ParityError
 from parity.formats import sniff
+from parity.image_header import image_size
+from parity.inputs import load_arrays
+from parity.limits import check_depth, using
 from parity.prototxt import build_graph, graph_inputs, input_transform, parse_prototxt
+from parity.saved_run import load_report
 from parity.symbol_json import read_symbol
 
 FUZZ = settings(max_examples=200, deadline=None,
@@ -199,3 +205,141 @@ def test_config_token_soup(tokens: list[str], cli: dict[str, Any]) -> None:
 def test_config_random_bytes(data: bytes) -> None:
     with _file("parity.toml", data) as path:
         _only_parity_errors(lambda: preprocessing_options(path, {}))
+
+
+# -- .npy / .npz headers ----------------------------------------------------------------
+
+def _npy(header: dict[str, Any], body: bytes, version: tuple[int, int] = (1, 0)) -> bytes:
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    try:
+        np.lib.format._write_array_header(buffer, header, version)
+    except (ValueError, TypeError):
+        return b"\x93NUMPY\x01\x00" + body
+    return buffer.getvalue() + body
+
+
+_DESCR = st.sampled_from(["<f4", "<f8", ">i8", "|u1", "|b1", "<c8", "|O", "<U3", "V8",
+                          "<f2", "x", "", "[('a', '<f4')]"])
+_SHAPE = st.lists(st.integers(-2, 10**12) | st.sampled_from([0, 1, 3, 2**31, 2**63]),
+                  max_size=5).map(tuple)
+
+
+@FUZZ
+@given(descr=_DESCR, shape=_SHAPE, fortran=st.booleans(), body=st.binary(max_size=300),
+       version=st.sampled_from([(1, 0), (2, 0), (3, 0)]))
+def test_npy_headers(descr: str, shape: tuple[int, ...], fortran: bool, body: bytes,
+                     version: tuple[int, int]) -> None:
+    data = _npy({"descr": descr, "fortran_order": fortran, "shape": shape}, body, version)
+    with using(tensor_bytes=1 << 20), _file("x.npy", data) as path:
+        _only_parity_errors(lambda: load_arrays(path))
+
+
+@FUZZ
+@given(members=st.dictionaries(st.text("abc/.", min_size=1, max_size=6),
+                               st.tuples(_DESCR, _SHAPE, st.binary(max_size=64)), max_size=3),
+       compressed=st.booleans())
+def test_npz_members(members: dict[str, tuple[str, tuple[int, ...], bytes]],
+                     compressed: bool) -> None:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    mode = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
+    with zipfile.ZipFile(buffer, "w", compression=mode) as archive:
+        for name, (descr, shape, body) in members.items():
+            header = {"descr": descr, "fortran_order": False, "shape": shape}
+            archive.writestr(f"{name}.npy", _npy(header, body))
+    with using(tensor_bytes=1 << 20), _file("x.npz", buffer.getvalue()) as path:
+        _only_parity_errors(lambda: load_arrays(path))
+
+
+# -- image headers ----------------------------------------------------------------------
+
+_IMAGE_MAGIC = st.sampled_from([b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", b"GIF89a", b"BM",
+                                b"RIFF\x00\x00\x00\x00WEBPVP8 ", b"RIFF....WEBPVP8L",
+                                b"RIFF....WEBPVP8X", b"\xff\xd8", b"\xff\xd8\xff\xc0",
+                                b"P6\n", b"P5 # c\n", b""])
+
+
+@FUZZ
+@given(head=_IMAGE_MAGIC, body=st.binary(max_size=200))
+def test_image_headers(head: bytes, body: bytes) -> None:
+    with _file("image.bin", head + body) as path:
+        size = image_size(path)
+    assert size is None or (len(size) == 2 and all(int(v) >= 0 for v in size))
+
+
+# -- saved report.json ------------------------------------------------------------------
+
+REPORT = {
+    "a": {"path": "a.onnx", "backend": "onnxrt"}, "b": {"path": "b.pt", "backend": "pytorch"},
+    "tolerance": {"atol": 1e-5, "rtol": 1e-5}, "ok": False, "pairs": [
+        {"a": "x", "b": "x", "op": "Conv", "how": "name", "shape_a": [1, 4], "shape_b": [1, 4],
+         "status": "ok", "max_abs": 0.0, "mean_abs": 0.0, "max_rel": 0.0, "cosine": 1.0,
+         "nan": [0, 0], "inf": [0, 0], "channel_max_abs": [0.0]}],
+    "first_divergence": None, "unmatched_a": [], "unmatched_b": [], "hints": [],
+    "coverage": {"min": 0.5},
+}
+
+
+@FUZZ
+@given(data=st.data())
+def test_report_json_mutated(data: st.DataObject) -> None:
+    report = json.loads(json.dumps(REPORT))
+    targets = [report, report["pairs"][0], report["a"], report["tolerance"], report["coverage"]]
+    for _ in range(data.draw(st.integers(1, 3))):
+        target = data.draw(st.sampled_from(targets))
+        key = data.draw(st.sampled_from(sorted(target) or ["x"]) | st.text(max_size=4))
+        if data.draw(st.booleans()):
+            target[key] = data.draw(_JSON)
+        else:
+            target.pop(key, None)
+    with _file("report.json", json.dumps(report).encode()) as path:
+        _only_parity_errors(lambda: load_report(path))
+
+
+@FUZZ
+@given(data=st.binary(max_size=300))
+def test_report_json_random_bytes(data: bytes) -> None:
+    with _file("report.json", data) as path:
+        _only_parity_errors(lambda: load_report(path))
+
+
+# -- nesting ----------------------------------------------------------------------------
+
+@FUZZ
+@given(text=st.text(st.sampled_from('[]{}<>"\'\\#\nab'), max_size=400),
+       depth=st.integers(1, 20))
+def test_depth_check_matches_json_nesting(text: str, depth: int) -> None:
+    """Where the JSON parses, the counted depth is its real nesting."""
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):
+        return
+    real = _nesting(document)
+    with using(depth=depth):
+        if real > depth:
+            _expect_refusal(lambda: check_depth(text, "doc"))
+        else:
+            check_depth(text, "doc")
+
+
+def _nesting(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_nesting, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_nesting, value), default=0)
+    return 0
+
+
+def _expect_refusal(call: Callable[[], Any]) -> None:
+    try:
+        call()
+    except ParityError as exc:
+        assert "nested more than" in str(exc)
+    else:
+        raise AssertionError("deep document accepted")

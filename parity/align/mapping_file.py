@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..errors import NodeNotFound, UsageError
 from ..graph import Graph
+from ..limits import check_depth, read_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -40,12 +41,8 @@ class MappingFile(dict[str, str]):
 
 def read_mapping(path: Path) -> MappingFile:
     """The ``{a_name: b_name}`` pairs of a TOML or JSON mapping file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{path}: mapping file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read mapping file ({exc})") from None
+    text = read_text(path, "mapping file")
+    check_depth(text, str(path))
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:

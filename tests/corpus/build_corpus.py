@@ -1110,6 +1110,349 @@ def failing_run_keeps_the_earlier_run(folder: Path) -> Case:
     return Case(args, 2, ("fails.onnx", "onnxruntime failed", "cannot be reshaped"), kept=run)
 
 
+# -- sizes: checked before anything is allocated -------------------------------------
+
+def _npy_header(shape: tuple[int, ...], dtype: str = "<f4") -> bytes:
+    """An .npy header declaring ``shape`` (followed by no data)."""
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+@case
+def random_input_over_the_cap(folder: Path) -> Case:
+    """--input-shape of 36 TiB: refused from the shape, never drawn (nor drawn as float64)."""
+    return Case(_compare(str(ONNX), str(SCRIPT), "--input-shape", "100000,100000,1000"), 2,
+                ("random input", "36.4 TiB", "--max-tensor-size"))
+
+
+@case
+def random_input_dimension_out_of_range(folder: Path) -> Case:
+    return Case(_compare(str(ONNX), str(SCRIPT), "--input-shape", "99999999999999999999"), 2,
+                ("--max-tensor-size",))
+
+
+@case
+def npy_header_over_the_cap(folder: Path) -> Case:
+    """A 100-byte .npy declaring 4 TB: the header is read, the data never is."""
+    path = write(folder / "x.npy", _npy_header((100000, 100000, 100)))
+    return Case(_compare(str(ONNX), str(SCRIPT), "--input", path), 2,
+                ("x.npy", "cap", "--max-tensor-size"))
+
+
+@case
+def npz_member_over_the_cap(folder: Path) -> Case:
+    """A small .npz whose compressed member inflates past the cap (here lowered to 1M)."""
+    path = folder / "x.npz"
+    np.savez_compressed(path, input=np.zeros((1, 3, 512, 512), np.float32))
+    return Case(_compare(str(ONNX), str(SCRIPT), "--inputs", str(path),
+                         "--max-tensor-size", "1M"), 2, ("x.npz", "'input'", "cap"))
+
+
+@case
+def npz_member_object_array(folder: Path) -> Case:
+    marker = folder / "MARKER"
+    array = np.empty(1, dtype=object)
+    array[0] = Payload(marker)
+    path = folder / "x.npz"
+    np.savez(path, input=array, allow_pickle=True)
+    return Case(_compare(str(ONNX), str(SCRIPT), "--inputs", str(path)), 2,
+                ("x.npz", "'input'", "pickle"), (str(marker),))
+
+
+def png_header(width: int, height: int, color_type: int = 2) -> bytes:
+    """A PNG signature and IHDR chunk declaring ``width`` x ``height`` (no pixel data)."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
+            + struct.pack(">I", zlib.crc32(chunk)))
+
+
+@case
+def image_header_over_the_pixel_cap(folder: Path) -> Case:
+    """60000x60000 in the header: refused before OpenCV decodes (or mis-decodes) it."""
+    image = write(folder / "huge.png", png_header(60000, 60000))
+    return Case(_compare(str(ONNX), str(SCRIPT), "--image", image), 2,
+                ("huge.png", "60000x60000", "--max-pixels"))
+
+
+@case
+def image_is_directory(folder: Path) -> Case:
+    (folder / "face.jpg").mkdir(exist_ok=True)
+    return Case(_compare(str(ONNX), str(SCRIPT), "--image", str(folder / "face.jpg")), 2,
+                ("face.jpg", "is a folder"))
+
+
+@case
+def input_is_directory(folder: Path) -> Case:
+    (folder / "x.npy").mkdir(exist_ok=True)
+    return Case(_compare(str(ONNX), str(SCRIPT), "--input", str(folder / "x.npy")), 2,
+                ("x.npy", "is a folder"))
+
+
+def _external(location: str, dims: tuple[int, ...] = (1, 4), length: int | None = 16,
+              ) -> object:
+    from onnx import TensorProto
+
+    weight = _constant("w", [1.0] * 4)
+    weight.ClearField("raw_data")
+    weight.ClearField("dims")
+    weight.dims.extend(dims)
+    weight.data_location = TensorProto.EXTERNAL
+    fields = [("location", location), ("offset", "0")]
+    fields += [("length", str(length))] if length is not None else []
+    for key, value in fields:
+        entry = weight.external_data.add()
+        entry.key, entry.value = key, value
+    return weight
+
+
+@case
+def onnx_external_data_shorter_than_declared(folder: Path) -> Case:
+    write(folder / "weights.bin", b"\x00" * 8)
+    model = onnx_model([onnx_node("Add", ["x", "w"], "y")], (_external("weights.bin"),))
+    bad = write(folder / "model.onnx", model)
+    return Case(("inspect", bad), 2, ("model.onnx", "weights.bin holds 8 bytes"))
+
+
+@case
+def onnx_external_data_length_mismatch(folder: Path) -> Case:
+    write(folder / "weights.bin", b"\x00" * 4096)
+    weight = _external("weights.bin", length=4096)
+    bad = write(folder / "model.onnx", onnx_model([onnx_node("Add", ["x", "w"], "y")], (weight,)))
+    return Case(("inspect", bad), 2, ("model.onnx", "length 4096", "needs 16"))
+
+
+@case
+def onnx_external_data_over_the_cap(folder: Path) -> Case:
+    write(folder / "weights.bin", b"\x00" * 16)
+    weight = _external("weights.bin", dims=(100000, 100000, 100), length=None)
+    bad = write(folder / "model.onnx", onnx_model([onnx_node("Add", ["x", "w"], "y")], (weight,)))
+    return Case(("inspect", bad), 2, ("model.onnx", "cap", "--max-tensor-size"))
+
+
+@case
+def onnx_function_external_data_escapes(folder: Path) -> Case:
+    """External data named inside a model-local function: checked like the graph's own."""
+    from onnx import helper
+
+    (folder / "models").mkdir(exist_ok=True)
+    constant = helper.make_node("Constant", [], ["c"], value=_external("../../../etc/passwd"))
+    body = [constant, helper.make_node("Add", ["a", "c"], ["out"])]
+    function = helper.make_function("local", "AddSecret", ["a"], ["out"], body,
+                                    [helper.make_opsetid("", 17)])
+    graph = helper.make_graph(
+        [helper.make_node("AddSecret", ["x"], ["y"], domain="local", name="out")], "corpus",
+        [helper.make_tensor_value_info("x", 1, [1, 4])],
+        [helper.make_tensor_value_info("y", 1, None)])
+    model = helper.make_model(graph, functions=[function], opset_imports=[
+        helper.make_opsetid("", 17), helper.make_opsetid("local", 1)])
+    bad = write(folder / "models" / "model.onnx", model.SerializeToString())
+    return Case(("inspect", bad), 2, ("model.onnx", "external data", "outside"))
+
+
+# -- nesting: counted before parsing ---------------------------------------------------
+
+DEEP = 5000
+
+
+@case
+def prototxt_nested_too_deep(folder: Path) -> Case:
+    bad = caffe_pair(folder, b"", 'name: "deep"\n' + "a { " * DEEP + "}" * DEEP)
+    return Case(("inspect", bad), 2, ("model.prototxt", "nested more than 100"))
+
+
+@case
+def symbol_json_nested_too_deep(folder: Path) -> Case:
+    bad = write(folder / "model-symbol.json",
+                '{"nodes": [], "heads": ' + "[" * DEEP + "]" * DEEP + "}")
+    return Case(("inspect", bad), 2, ("model-symbol.json", "nested more than 100"))
+
+
+@case
+def report_json_nested_too_deep(folder: Path) -> Case:
+    write(folder / "report.json", '{"pairs": ' + "[" * DEEP + "]" * DEEP + "}")
+    return Case(("report", str(folder)), 2, ("report.json", "nested more than 100"))
+
+
+@case
+def map_json_nested_too_deep(folder: Path) -> Case:
+    path = write(folder / "map.json", '{"a": ' + "[" * DEEP + "]" * DEEP + "}")
+    return Case(_compare(str(SCRIPT), str(ONNX), "--map", path), 2,
+                ("map.json", "nested more than 100"))
+
+
+@case
+def config_toml_nested_too_deep(folder: Path) -> Case:
+    path = write(folder / "parity.toml", "[a]\nmean = " + "[" * DEEP + "]" * DEEP + "\n")
+    args = _compare(str(ONNX), str(SCRIPT), "--image", str(IMAGE), "--config", path)
+    return Case(args, 2, ("parity.toml", "nested more than 100"))
+
+
+@case
+def keras_config_nested_too_deep(folder: Path) -> Case:
+    with zipfile.ZipFile(folder / "model.keras", "w") as archive:
+        archive.writestr("config.json", '{"config": ' + "[" * DEEP + "]" * DEEP + "}")
+        archive.writestr("metadata.json", "{}")
+    return Case(("inspect", str(folder / "model.keras")), 2,
+                ("model.keras", "nested more than 100"))
+
+
+@case
+def max_depth_can_be_raised(folder: Path) -> Case:
+    """Nesting of 150 passes --max-depth 200 and is then judged on its content."""
+    path = write(folder / "map.json", '{"a": ' + "[" * 150 + "]" * 150 + "}")
+    return Case(_compare(str(SCRIPT), str(ONNX), "--map", path, "--max-depth", "200"), 2,
+                ("map.json", "not a node name"))
+
+
+# -- pipes are never opened (opening one blocks) ---------------------------------------
+
+def _fifo(path: Path) -> str:
+    import os
+
+    if not path.exists():
+        os.mkfifo(path)
+    return str(path)
+
+
+@case
+def report_json_is_a_pipe(folder: Path) -> Case:
+    _fifo(folder / "report.json")
+    return Case(("report", str(folder)), 2, ("report.json", "not a regular file"))
+
+
+@case
+def map_is_a_pipe(folder: Path) -> Case:
+    pipe = _fifo(folder / "map.toml")
+    return Case(_compare(str(SCRIPT), str(ONNX), "--map", pipe), 2,
+                ("map.toml", "not a regular file"))
+
+
+@case
+def input_is_a_pipe(folder: Path) -> Case:
+    pipe = _fifo(folder / "x.npy")
+    return Case(_compare(str(ONNX), str(SCRIPT), "--input", pipe), 2,
+                ("x.npy", "not a regular file"))
+
+
+# -- values that would make a wrong verdict --------------------------------------------
+
+@case
+def atol_nan(folder: Path) -> Case:
+    return Case(_compare(str(ONNX), str(SCRIPT), "--atol", "nan"), 2, ("--atol", "finite"))
+
+
+@case
+def rtol_inf(folder: Path) -> Case:
+    return Case(_compare(str(ONNX), str(SCRIPT), "--rtol", "inf"), 2, ("--rtol", "finite"))
+
+
+@case
+def std_zero(folder: Path) -> Case:
+    args = _compare(str(ONNX), str(SCRIPT), "--image", str(IMAGE), "--a-std", "0")
+    return Case(args, 2, ("--a-std", "non-zero"))
+
+
+@case
+def std_two_values_for_three_channels(folder: Path) -> Case:
+    args = _compare(str(ONNX), str(SCRIPT), "--image", str(IMAGE), "--a-std", "1,2")
+    return Case(args, 2, ("--a-std", "three"))
+
+
+@case
+def seed_negative(folder: Path) -> Case:
+    return Case(_compare(str(ONNX), str(SCRIPT), "--seed", "-1"), 2, ("--seed",))
+
+
+@case
+def config_size_not_positive(folder: Path) -> Case:
+    path = write(folder / "parity.toml", "[a]\nsize = [0, -5]\n")
+    args = _compare(str(ONNX), str(SCRIPT), "--image", str(IMAGE), "--config", path)
+    return Case(args, 2, ("parity.toml", "size", "positive"))
+
+
+# -- saved reports that are not reports ------------------------------------------------
+
+@case
+def report_json_is_a_directory(folder: Path) -> Case:
+    (folder / "run" / "report.json").mkdir(parents=True, exist_ok=True)
+    return Case(("report", str(folder / "run")), 2, ("report.json", "is a folder"))
+
+
+@case
+def report_coverage_not_a_table(folder: Path) -> Case:
+    run = _saved_run(folder / "run")
+    data = json.loads(Path(run[0]).read_text())
+    data["coverage"] = 5
+    path = write(folder / "report.json", json.dumps(data))
+    return Case(("report", path), 2, ("report.json", "not a parity JSON report"))
+
+
+# -- messages --------------------------------------------------------------------------
+
+@case
+def factory_raises(folder: Path) -> Case:
+    """An exception in the user's own factory: one line naming it, its file and line."""
+    factory = write(folder / "net.py", "def build():\n    raise ValueError('no such layer')\n")
+    return Case(_compare(f"{factory}:build", str(ONNX)), 2,
+                ("net.py", "raised ValueError in build()", "no such layer", "line 2"))
+
+
+@case
+def factory_import_raises(folder: Path) -> Case:
+    factory = write(folder / "net.py", "import not_a_module_anywhere\n")
+    return Case(_compare(f"{factory}:build", str(ONNX)), 2,
+                ("net.py", "ModuleNotFoundError", "not_a_module_anywhere"))
+
+
+@case
+def weights_for_an_onnx_model(folder: Path) -> Case:
+    args = _compare(str(ONNX), str(SCRIPT), "--a-weights", str(STATE))
+    return Case(args, 2, ("smallcnn_state.pt", "not used", "smallcnn.onnx"))
+
+
+@case
+def usage_error_is_one_line(folder: Path) -> Case:
+    return Case(("compare", str(ONNX), "--no-such-option"), 2,
+                ("no such option", "parity compare --help"))
+
+
+@case
+def save_several_nodes_as_npy(folder: Path) -> Case:
+    args = ("run", str(ONNX), "--node", "/conv1/Conv", "--node", "/relu/Relu",
+            "--save", str(folder / "x.npy"))
+    return Case(args, 2, ("x.npy", "name the file .npz"), (str(folder / "x.npy"),))
+
+
+@case
+def exported_program_custom_op(folder: Path) -> Case:
+    """A .pt2 calling an op from a library of its own: refused, the op named."""
+    import torch
+
+    @torch.library.custom_op("parity_corpus::twice", mutates_args=(),
+                             schema="(Tensor x) -> Tensor")
+    def twice(x):  # the schema gives the types
+        return x * 2
+
+    twice.register_fake(lambda x: torch.empty_like(x))
+
+    class Twice(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return twice(x) + 1
+
+    program = torch.export.export(Twice(), (torch.zeros(4),))
+    torch.export.save(program, str(folder / "model.pt2"))
+    return Case(("inspect", str(folder / "model.pt2")), 2,
+                ("model.pt2", "parity_corpus::twice"))
+
+
 def main(argv: list[str]) -> int:
     """``build_corpus.py DIR``: write the corpus and print its cases as JSON."""
     if len(argv) != 1:
