@@ -1346,12 +1346,12 @@ def input_is_a_pipe(folder: Path) -> Case:
 
 @case
 def atol_nan(folder: Path) -> Case:
-    return Case(_compare(str(ONNX), str(SCRIPT), "--atol", "nan"), 2, ("--atol", "finite"))
+    return Case(_compare(str(ONNX), str(SCRIPT), "--atol", "nan"), 2, ("atol nan", "finite"))
 
 
 @case
 def rtol_inf(folder: Path) -> Case:
-    return Case(_compare(str(ONNX), str(SCRIPT), "--rtol", "inf"), 2, ("--rtol", "finite"))
+    return Case(_compare(str(ONNX), str(SCRIPT), "--rtol", "inf"), 2, ("rtol inf", "finite"))
 
 
 @case
