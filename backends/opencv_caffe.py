@@ -9,6 +9,10 @@ What this relies on (checked against OpenCV 4.11, see tests/test_caffe_backend.p
   ``BatchNorm`` -> ``Scale`` -> ``ReLU`` on one blob, fetching ``bn`` gives the normalised
   values and ``relu`` the activations. The graph (from :mod:`parity.prototxt`) names
   nodes by layer, so a name fetches that layer's own output.
+* OpenCV DNN names some layers after their top blob instead of their ``name`` (a
+  Convolution named ``conv1`` with ``top: "blob1"``, as pytorch2caffe writes every layer,
+  is OpenCV's layer ``blob1``); parity keeps the prototxt's names and looks each layer up
+  under the name OpenCV gave it.
 * Winograd convolution is switched off: it is off by about 1e-4 from the exact result.
 * OpenCV's protobuf schema has no BVLC ``round_mode`` (it has its own ``ceil_mode``
   under the same field number) and misreads the pooling layer when it meets one, so
@@ -29,7 +33,7 @@ import numpy as np
 from parity.backend import Backend
 from parity.errors import ModelLoadError
 from parity.graph import Graph, Node
-from parity.prototxt import build_graph, input_transform, parse_prototxt
+from parity.prototxt import build_graph, input_transform, layers, parse_prototxt
 
 _ROUND_MODE = re.compile(r"\bround_mode\s*:\s*(CEIL|FLOOR|0|1)\b")
 
@@ -48,7 +52,8 @@ class CaffeBackend(Backend):
         self._structure = build_graph(parsed, self.prototxt)
         self.transform = input_transform(parsed)
         self.net = _read_net(self.prototxt, text, self.weights)
-        _check_blobs(self.net, self._structure, self.weights)
+        self._opencv = opencv_names(self.net, parsed, self._structure)
+        _check_blobs(self.net, self._structure, self.weights, self._opencv)
 
     def _load_graph(self) -> Graph:
         shapes = self._layer_shapes()
@@ -71,7 +76,9 @@ class CaffeBackend(Backend):
             raise ModelLoadError(self.prototxt, "OpenCV cannot infer shapes "
                                                 f"({opencv_message(exc)})") from None
         by_id = {int(i): tuple(int(d) for d in out[0]) for i, out in zip(ids.ravel(), outs)}
-        return {name: by_id[self.net.getLayerId(name)] for name in self.net.getLayerNames()}
+        return {name: by_id[self.net.getLayerId(self._opencv.get(name, name))]
+                for name in (n.name for n in self._structure.nodes)
+                if self.net.getLayerId(self._opencv.get(name, name)) in by_id}
 
     def declared_preprocessing(self) -> dict[str, dict[str, Any]]:
         """Mean and scale from the input layers' ``transform_param``."""
@@ -86,7 +93,7 @@ class CaffeBackend(Backend):
         found = {}
         for index, key in enumerate(keys):
             try:
-                blob = self.net.getParam(node, index)
+                blob = self.net.getParam(self._opencv.get(node, node), index)
             except cv2.error:
                 break
             if blob is None or blob.size == 0:
@@ -104,7 +111,7 @@ class CaffeBackend(Backend):
             self.net.setInput(np.ascontiguousarray(feeds[spec.name], dtype=np.float32), spec.name)
         try:
             with quiet_opencv():
-                outputs = self.net.forward(fetch)
+                outputs = self.net.forward([self._opencv.get(name, name) for name in fetch])
         except cv2.error as exc:
             raise ModelLoadError(self.prototxt, f"OpenCV cannot run it ({opencv_message(exc)})"
                                  ) from None
@@ -192,13 +199,26 @@ _OPENCV_PREFIX = re.compile(r"^OpenCV\([^)]*\) \S+: error: \(-?\d+:[^)]*\) ")
 _LOG_SILENT = 0
 
 
-def _check_blobs(net: cv2.dnn.Net, structure: Graph, caffemodel: Path) -> None:
+def opencv_names(net: cv2.dnn.Net, parsed: Any, structure: Graph) -> dict[str, str]:
+    """The name OpenCV DNN gave each layer: its own, else its first top's."""
+    known = set(net.getLayerNames())
+    layer_tops = {layer.text("name"): layer.texts("top") for layer in layers(parsed)}
+    names = {}
+    for node in structure.nodes:
+        tops = layer_tops.get(node.name, [])
+        if node.name not in known and tops and tops[0] in known:
+            names[node.name] = tops[0]
+    return names
+
+
+def _check_blobs(net: cv2.dnn.Net, structure: Graph, caffemodel: Path,
+                 opencv: Mapping[str, str]) -> None:
     """Every layer that needs weights got some: else the caffemodel is not this net's."""
     for node in structure.nodes:
         if node.op not in _NEEDS_BLOBS:
             continue
         try:
-            found = net.getParam(node.name, 0) is not None
+            found = net.getParam(opencv.get(node.name, node.name), 0) is not None
         except cv2.error:
             found = False
         if not found:

@@ -382,3 +382,35 @@ def test_random_inputs_have_the_same_values_without_a_float64_copy() -> None:
     assert values.dtype == np.float32 and peak < 1.5 * values.nbytes
     expected = np.random.default_rng(3).standard_normal(values.shape).astype(np.float32)
     assert np.array_equal(values, expected)
+
+
+# -- Caffe layers whose top is not their name (pytorch2caffe writes every layer so) -----
+
+def test_caffe_layers_named_apart_from_their_tops_load_and_run(tmp_path: Path) -> None:
+    import torch
+
+    from fixtures.caffe_proto import caffemodel_bytes, write_prototxt
+    from parity.api import open_model
+
+    rng = np.random.default_rng(0)
+    w1, b1 = rng.standard_normal((4, 3, 3, 3), np.float32), rng.standard_normal(4, np.float32)
+    w2, b2 = rng.standard_normal((2, 4, 1, 1), np.float32), rng.standard_normal(2, np.float32)
+    net = {"name": "p2c", "input": ["data"], "input_shape": [{"dim": [1, 3, 8, 8]}], "layer": [
+        {"name": "conv1", "type": "Convolution", "bottom": ["data"], "top": ["blob1"],
+         "convolution_param": {"num_output": 4, "kernel_size": [3]}, "blobs": [w1, b1]},
+        {"name": "relu1", "type": "ReLU", "bottom": ["blob1"], "top": ["blob1"]},
+        {"name": "conv2", "type": "Convolution", "bottom": ["blob1"], "top": ["blob2"],
+         "convolution_param": {"num_output": 2, "kernel_size": [1]}, "blobs": [w2, b2]},
+        {"name": "relu2", "type": "ReLU", "bottom": ["blob2"], "top": ["blob3"]}]}
+    write_prototxt(tmp_path / "p2c.prototxt", net)
+    (tmp_path / "p2c.caffemodel").write_bytes(caffemodel_bytes(net))
+    x = rng.standard_normal((1, 3, 8, 8), np.float32)
+    with open_model(tmp_path / "p2c.prototxt") as model:
+        assert model.graph.node("conv2").shape == (1, 2, 6, 6)
+        assert set(model.parameters("conv1")) == {"weight", "bias"}
+        got = model.run({"data": x}, ["conv1", "relu1", "conv2", "relu2"])
+    conv1 = torch.conv2d(torch.from_numpy(x), torch.from_numpy(w1), torch.from_numpy(b1))
+    conv2 = torch.conv2d(conv1.relu(), torch.from_numpy(w2), torch.from_numpy(b2))
+    np.testing.assert_allclose(got["conv1"], conv1.numpy(), atol=1e-5)
+    np.testing.assert_allclose(got["relu1"], conv1.relu().numpy(), atol=1e-5)
+    np.testing.assert_allclose(got["relu2"], conv2.relu().numpy(), atol=1e-5)
