@@ -350,13 +350,13 @@ def _model_explorer_files(folder: Path | None, a: str, b: str) -> list[tuple[str
 
 def _saved_paths(folder: Path) -> tuple[str, str]:
     """The model paths of a saved run (for the names of its Model Explorer files)."""
-    import json
+    from .saved_run import load_report
 
-    try:
-        data = json.loads((folder / "report.json" if folder.is_dir() else folder).read_text())
-        return str(data["a"]["path"]), str(data["b"]["path"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return "a", "b"  # load_report says what is wrong with the file
+    try:  # read with load_report's checks (no pipe opened, nesting capped)
+        saved = load_report(folder)
+    except ParityError:
+        return "a", "b"  # load_report says what is wrong with the file when it runs
+    return saved.a.path, saved.b.path
 
 
 def _write_model_explorer(report: Any, folder: Path | None, force: bool) -> None:
