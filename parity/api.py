@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
@@ -217,9 +216,6 @@ def compare(
 
     Each pair's verdict is its worst over the inputs; the report names that input.
     """
-    if not (0 <= atol < math.inf and 0 <= rtol < math.inf):
-        raise UsageError(f"--atol {atol:g} --rtol {rtol:g}: tolerances must be finite and "
-                         "non-negative")
     criteria = Criteria.from_options(atol, rtol)
     if not 0 <= min_coverage <= 1:
         raise UsageError("--min-coverage must be between 0 and 1")
