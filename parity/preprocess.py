@@ -101,7 +101,7 @@ def read_image(path: Path) -> DecodedImage:
     try:
         import cv2
     except ImportError as exc:
-        raise BackendUnavailable("image", "caffe", "--image decodes with OpenCV") from exc
+        raise BackendUnavailable("image", "image", "--image decodes with OpenCV") from exc
     if not path.is_file():
         raise InputError(f"{path}: image not found")
     image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
