@@ -525,7 +525,8 @@ def inspect(model: str, weights: Path | None, epoch: int | None, fmt: str,
     console = _console()
     for spec in graph.inputs:
         shape = "not recorded" if spec.shape is None else dims_text(spec.shape)
-        console.print(f"input {spec.name}: shape {shape} {spec.dtype}")
+        dtype = f" {spec.dtype}" if spec.dtype else ""
+        console.print(f"input {spec.name}: shape {shape}{dtype}")
     console.print(table)
 
 

@@ -84,8 +84,8 @@ def test_image_without_opencv_names_the_image_extra(monkeypatch, tmp_path):
 @needs_frameworks
 def test_inspect_says_when_a_model_records_no_input_shape():
     result = CliRunner().invoke(cli, ["inspect", TORCH])
-    assert "input x: shape not recorded float32" in result.output
-    assert "None" not in result.output.splitlines()[0]
+    first = result.output.splitlines()[0]
+    assert first.startswith("input x: shape not recorded") and "None" not in first
 
 
 @needs_frameworks
