@@ -65,6 +65,9 @@ def default_map(group: click.Group, start: Path) -> dict[str, dict[str, Any]]:
                 raise UsageError(f"{path}: [tool.parity.{name}] {key}: not an option of "
                                  f"parity {name}")
             chosen[params[_key(key)]] = value
+        multiple = {p.name for p in command.params if getattr(p, "multiple", False)}
+        chosen = {k: [v] if k in multiple and not isinstance(v, list) else v
+                  for k, v in chosen.items()}
         if chosen:
             defaults[name] = chosen
     everywhere = set().union(*(_options(c) for c in group.commands.values()))
