@@ -34,6 +34,13 @@ class Backend(ABC):
         self.weights = weights
         self.options = options
 
+    @property
+    def label(self) -> str:
+        """The model as the user named it: its path, with ``:factory`` for a Python factory
+        (so two factories of one file read apart in reports)."""
+        factory = self.options.get("factory")
+        return f"{self.path}:{factory}" if factory else str(self.path)
+
     @cached_property
     def graph(self) -> Graph:
         """Nodes in topological order, inputs with shapes, outputs."""

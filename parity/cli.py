@@ -132,11 +132,31 @@ def _usage_line(exc: click.ClickException) -> str:
     return text
 
 
-@click.group(cls=_Parity, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Parity, context_settings={"help_option_names": ["-h", "--help"],
+                                          "auto_envvar_prefix": "PARITY"})
 @click.option("--debug", is_flag=True, help="Show tracebacks and warnings.")
 @click.version_option(package_name="parity")
-def cli(debug: bool) -> None:
-    """Find the first layer where two versions of a neural network disagree."""
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Find the first layer where two versions of a neural network disagree.
+
+    Defaults come from [tool.parity] in the nearest pyproject.toml, then
+    PARITY_<COMMAND>_<OPTION> environment variables (PARITY_COMPARE_ATOL=1e-4), then the
+    command line.
+    """
+    _load_project_defaults(ctx)
+
+
+def _load_project_defaults(ctx: click.Context) -> None:
+    """``[tool.parity]`` of the nearest pyproject.toml as the subcommands' defaults."""
+    from .errors import ParityError
+    from .project_defaults import default_map
+
+    try:
+        ctx.default_map = default_map(cli, Path.cwd())
+    except ParityError as exc:
+        click.echo(f"parity: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
 
 
 def _trust_code_option(command: F) -> F:
@@ -600,7 +620,9 @@ def inspect(model: str, weights: Path | None, epoch: int | None, fmt: str,
         table.add_row(str(index), node.name, node.op, shape, attrs)
     console = _console()
     for spec in graph.inputs:
-        console.print(f"input {spec.name}: shape {spec.shape} {spec.dtype}")
+        shape = "not recorded" if spec.shape is None else dims_text(spec.shape)
+        dtype = f" {spec.dtype}" if spec.dtype else ""
+        console.print(f"input {spec.name}: shape {shape}{dtype}")
     console.print(table)
 
 

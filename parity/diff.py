@@ -72,8 +72,8 @@ def diff_models(
                         tuple(divergence_roots(a.graph, chosen.pairs)),
                         criteria.tolerance or Tolerance(), chosen.kept_a, chosen.kept_b)
     return Report(
-        a=Side(str(a.path), a.name, inputs_a),
-        b=Side(str(b.path), b.name, inputs_b),
+        a=Side(a.label, a.name, inputs_a),
+        b=Side(b.label, b.name, inputs_b),
         tolerance=criteria.tolerance,
         pairs=pairs,
         unmatched_a=alignment.unmatched_a,

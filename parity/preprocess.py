@@ -131,7 +131,7 @@ def _opencv() -> Any:
     try:
         import cv2
     except ImportError as exc:
-        raise BackendUnavailable("image", "caffe", "--image decodes with OpenCV") from exc
+        raise BackendUnavailable("image", "image", "--image decodes with OpenCV") from exc
     return cv2
 
 

@@ -63,3 +63,38 @@ def _save_run_for(doc: str, tmp_path: Path) -> None:
     args = [str(tmp_path / a) if a.startswith("reports/") else a
             for a in shlex.split(previous[0])[1:]]
     CliRunner().invoke(cli, args)
+
+
+# ---------------------------------------------------------------- cli.md against --help
+
+SECTION = re.compile(r"^## `parity (\w+)([^`]*`\n.*?)(?=^## )", re.S | re.M)
+GLOBAL = {"--debug", "--version", "--help"}
+
+
+def documented_options() -> dict[str, set[str]]:
+    """Options mentioned in each command's section of cli.md; ``--a-x (and --b-*)`` and
+    ``--a-x/--a-y`` read as the ``--b-`` forms too."""
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8") + "\n## end\n"
+    found = {}
+    for command, body in SECTION.findall(text):
+        names = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", body))
+        if "--b-*" in body or "(and `--b-*`)" in body:
+            names |= {"--b-" + n[4:] for n in names if n.startswith("--a-")}
+        found[command] = names - {"--b-"}
+    return found
+
+
+def help_options(command: str) -> set[str]:
+    params = cli.commands[command].params
+    return {o for p in params for o in (*p.opts, *p.secondary_opts) if o.startswith("--")}
+
+
+@pytest.mark.parametrize("command", sorted(cli.commands))
+def test_cli_md_lists_every_option_of_the_help(command):
+    documented = documented_options()
+    assert command in documented, f"docs/cli.md has no section for parity {command}"
+    missing = help_options(command) - documented[command] - GLOBAL
+    assert not missing, f"parity {command} --help has options cli.md does not list: {missing}"
+    anywhere = set().union(*(help_options(c) for c in cli.commands))  # "as --x for compare"
+    unknown = documented[command] - anywhere - GLOBAL
+    assert not unknown, f"cli.md names options no parity command has: {unknown}"

@@ -188,3 +188,29 @@ def test_report_renders_markdown_in_a_notebook(bad_report):
     text = bad_report._repr_markdown_()
     assert text.startswith("### parity: models diverge at `/layer2/layer2.0/bn2/")
     assert "<details>" in text
+
+
+def test_hint_code_spans_become_code_elements(bad_report):
+    html = render_html(bad_report)
+    hints = html[html.index('<ul class="hints">'):]
+    hints = hints[:hints.index("</ul>")]
+    assert "`" not in hints
+    assert "<code>eps=0.1</code>" in hints
+
+
+def test_shape_mismatch_markers_sit_at_the_worst_end_of_each_panel():
+    plot = svg(render_html(hand_report()), "plot")
+    marks = re.findall(r'<circle class="pt mismatch" data-series="(\w[\w-]*)" cx="[\d.]+" '
+                       r'cy="([\d.]+)"', plot)
+    assert dict(marks) == {"max-abs": "40.0", "cosine": "450.0"}  # top error, lowest cosine
+
+
+def test_max_rel_is_not_shown_as_a_huge_number_on_passing_rows():
+    near_zero = Metrics(1e-7, 1e-8, 1e10, 1.0, 0, 0, 0, 0, True)
+    pair = PairResult("r", "r", "Relu", "exact", (1, 4), (1, 4), OK, near_zero)
+    report = Report(a=Side("a", "onnxrt"), b=Side("b", "pytorch"), tolerance=Tolerance(),
+                    pairs=(pair,), unmatched_a=(), unmatched_b=(), first_divergence=None)
+    row = re.search(r'<tr class="ok">.*?</tr>', render_html(report))[0]
+    cells = re.findall(r'<td class="num">(.*?)</td>', row)
+    assert "1e+10" not in "".join(re.sub(r'title="[^"]*"', "", c) for c in cells)
+    assert "max-rel 1e+10" in row  # only in the tooltip

@@ -9,6 +9,7 @@ from collections.abc import Callable, Container
 
 from ..graph import Graph, Node
 from ..ops import compatible, family
+from .structure import contradicts
 
 
 def scope_from_onnx_name(name: str) -> str:
@@ -145,8 +146,10 @@ def by_scope(mapping: dict[str, str]) -> Callable[[list[Node], list[Node]], list
         index_b = {k: name for name, k in keys_b.items()}
         count_a = Counter(k[:2] for k in keys_a.values())
         count_b = Counter(k[:2] for k in keys_b.values())
+        nodes_a, nodes_b = {n.name: n for n in left}, {n.name: n for n in right}
         return [(name, index_b[k]) for name, k in keys_a.items()
-                if k in index_b and count_a[k[:2]] == count_b[k[:2]]]
+                if k in index_b and count_a[k[:2]] == count_b[k[:2]]
+                and not contradicts(nodes_a[name], nodes_b[index_b[k]])]
 
     return strategy
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from ..graph import Graph, Node
 from ..ops import compatible
-from .structure import similarity
+from .structure import contradicts, similarity
 
 _MAX_CELLS = 1_000_000  # segments larger than this are left alone rather than slow
 
@@ -87,7 +87,7 @@ def _align(xs: list[Node], ys: list[Node], matched: Mapping[str, str]) -> list[t
 
 def _score(x: Node, y: Node, matched: Mapping[str, str]) -> float:
     """Worth of pairing ``x`` with ``y``; not positive means they must not pair."""
-    if not compatible(x.op, y.op):
+    if not compatible(x.op, y.op) or contradicts(x, y):
         return 0.0
     neighbours = sum(matched.get(parent) in y.inputs for parent in x.inputs)
     return 2.0 + similarity(x, y) + 2.0 * neighbours

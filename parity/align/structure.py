@@ -179,10 +179,10 @@ def contradicts(x: Node, y: Node) -> bool:
     perm_x, perm_y = _permutation(x), _permutation(y)
     if perm_x is None or perm_y is None:
         return False
-    rank = len(perm_x) if isinstance(perm_x, tuple) else len(perm_y) if isinstance(
-        perm_y, tuple) else None
-    if rank is None:
+    known = [perm for perm in (perm_x, perm_y) if perm[:1] != ("swap",)]
+    if not known:
         return False
+    rank = len(known[0])
     full_x, full_y = _full(perm_x, rank), _full(perm_y, rank)
     return full_x is not None and full_y is not None and full_x != full_y
 

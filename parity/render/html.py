@@ -132,10 +132,15 @@ def _hints(report: Report) -> str:
     groups = grouped_hints(report)
     items = "".join(
         f"<li><span class=\"code\">{escape(h.code)}</span> at <code>{escape(h.node)}</code>"
-        f"<p>{escape(h.message)}</p>{_same_cause(others)}</li>"
+        f"<p>{_inline_code(h.message)}</p>{_same_cause(others)}</li>"
         for h, others in groups
     )
     return _section(f"Hints ({len(groups)})", f"<ul class=\"hints\">{items}</ul>")
+
+
+def _inline_code(text: str) -> str:
+    """Escaped ``text`` with its markdown `code` spans as ``<code>``."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text))
 
 
 def _same_cause(nodes: list[str]) -> str:
@@ -182,7 +187,7 @@ def _pair_row(index: int, pair: PairResult, first: bool) -> str:
     css = "first" if first else ("fail" if pair.failed else "ok")
     m = pair.metrics
     numbers = (["–"] * 4 if m is None else
-               [_num(m.max_abs), _num(m.mean_abs), _num(m.max_rel), f"{m.cosine:.6f}"])
+               [_num(m.max_abs), _num(m.mean_abs), _max_rel(pair), f"{m.cosine:.6f}"])
     status = escape(pair.status) + (" <b>◀ first</b>" if first else "")
     cells = [f"<td class=\"num\">{index}</td>", f"<td><code>{_breakable(pair.a)}</code></td>",
              f"<td><code>{_breakable(pair.b)}</code></td>", f"<td>{escape(pair.op)}</td>",
@@ -191,6 +196,18 @@ def _pair_row(index: int, pair: PairResult, first: bool) -> str:
              f"<td class=\"status\">{status}</td>"]
     anchor = " id=\"first-divergence\"" if first else ""
     return f"<tr class=\"{css}\"{anchor}>{''.join(cells)}</tr>"
+
+
+def _max_rel(pair: PairResult) -> str:
+    """max-rel, except on a passing pair where it exceeds 1: there it only says that some
+    of B's values are near 0, where the absolute tolerance decides."""
+    m = pair.metrics
+    if m is None:
+        return "–"
+    if not pair.failed and m.max_rel > 1:
+        return ("<span class=\"muted\" title=\"within tolerance; the relative error is large "
+                f"only where B is near 0 (max-rel {m.max_rel:.3g})\">–</span>")
+    return _num(m.max_rel)
 
 
 def _breakable(name: str) -> str:
@@ -401,8 +418,8 @@ def _series(report: Report, x_of: _Scale, scale: _Scale,
     for index, pair in enumerate(report.pairs):
         x = x_of(index)
         shown = value(pair)
-        if shown is None or not math.isfinite(shown):
-            y = scale.end  # shape mismatch or non-finite: a marker on the top edge
+        if shown is None or not math.isfinite(shown):  # shape mismatch or non-finite: a
+            y = scale.end if name == "max-abs" else scale.start  # marker at the worst end
         else:
             y = scale(min(max(shown, scale.lo), scale.hi))
             points.append(f"{x:.1f},{y:.1f}")
@@ -587,7 +604,7 @@ details { border: 1px solid var(--line); border-radius: 6px; padding: 6px 12px;
   margin-bottom: 8px; } summary { cursor: pointer; font-weight: 600; }
 ul.names { columns: 2; margin: 8px 0 4px; padding-left: 20px; font-size: 13px; }
 .caption { color: var(--muted); margin: -4px 0 6px; }
-.empty { color: var(--muted); font-style: italic; }
+.empty { color: var(--muted); font-style: italic; } .muted { color: var(--muted); }
 @page { size: landscape; margin: 12mm; }
 @media print {
   body { font-size: 12px; } main { max-width: none; padding: 0; }

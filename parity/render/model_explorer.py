@@ -48,7 +48,8 @@ def _result(pair: PairResult, report: Report) -> dict[str, Any]:
         return {"value": value, "bgColor": MISMATCH_COLOR}
     if not pair.failed:
         return {"value": value, "bgColor": OK_COLOR}
-    past = m.max_abs / max(report.tolerance.atol, 1e-30)
+    atol = report.tolerance.atol if report.tolerance is not None else 1e-5  # judged by scale
+    past = m.max_abs / max(atol, 1e-30)
     return {"value": value, "bgColor": _mix(*FAIL_COLORS, math.log10(max(past, 1.0)) / 6)}
 
 
