@@ -109,13 +109,17 @@ def exported(tmp_path_factory):
             torch.manual_seed(0)
             model, example = MODELS[name]()
             paths = {form: folder / f"{name}.{form}" for form in FORMS}
+            fastpath = torch.backends.mha.get_fastpath_enabled()
             with warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore")
                 torch.backends.mha.set_fastpath_enabled(False)
-                torch.jit.trace(model, (example,), check_trace=False).save(str(paths["pt"]))
-                torch.onnx.export(model, (example,), str(paths["ts.onnx"]), dynamo=False,
-                                  opset_version=17)
-                torch.onnx.export(model, (example,), str(paths["dyn.onnx"]), verbose=False)
+                try:
+                    torch.jit.trace(model, (example,), check_trace=False).save(str(paths["pt"]))
+                    torch.onnx.export(model, (example,), str(paths["ts.onnx"]), dynamo=False,
+                                      opset_version=17)
+                    torch.onnx.export(model, (example,), str(paths["dyn.onnx"]), verbose=False)
+                finally:  # later tests check that capture restores the setting it found
+                    torch.backends.mha.set_fastpath_enabled(fastpath)
             cache[name] = paths
         return cache[name]
 
