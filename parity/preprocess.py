@@ -103,11 +103,11 @@ def read_image(path: Path) -> DecodedImage:
     more than 8 bits per channel are refused: ``IMREAD_COLOR`` would silently drop their
     low bits.
     """
+    cv2 = _opencv()
     regular_file(path, "image")
     size = image_size(path)
     if size is not None:
         check_pixels(*size, str(path))
-    cv2 = _opencv()
     try:
         image = cv2.imread(str(path), cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
     except cv2.error as exc:

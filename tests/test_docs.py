@@ -68,7 +68,10 @@ def _save_run_for(doc: str, tmp_path: Path) -> None:
 # ---------------------------------------------------------------- cli.md against --help
 
 SECTION = re.compile(r"^## `parity (\w+)([^`]*`\n.*?)(?=^## )", re.S | re.M)
-GLOBAL = {"--debug", "--version", "--help"}
+EVERY_COMMAND = re.compile(r"^## Every command\n(.*?)(?=^## )", re.S | re.M)
+GLOBAL = {"--version", "--help"} | set(re.findall(
+    r"(?<![\w-])--[a-z][a-z0-9-]*",
+    EVERY_COMMAND.search((ROOT / "docs" / "cli.md").read_text(encoding="utf-8"))[1]))
 
 
 def documented_options() -> dict[str, set[str]]:
