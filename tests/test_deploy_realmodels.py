@@ -10,9 +10,6 @@ pytest.importorskip("onnxruntime", reason="parity[onnx] not installed")
 import parity  # noqa: E402
 from parity.api import open_model  # noqa: E402
 
-FIXED_ATOL = ("the default tolerance is still the fixed atol=1e-5 while the numerics-aware "
-              "verdict (issue #14) is built: this correct pair differs by ~3e-5")
-
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["opencv", "onnxref", "openvino"])
@@ -40,7 +37,6 @@ def test_mobilenet_v2_depthwise_conv_on_1x1_is_wrong_in_opencv(real_corpus):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=FIXED_ATOL)
 def test_mobilenet_v2_agrees_in_the_reference_evaluator(real_corpus):
     path = real_corpus.export("mobilenet_v2", "onnx_dynamo")
     report = parity.compare(path, path, b_backend="onnxref",
