@@ -34,6 +34,7 @@ from ..graph import Graph
 from ..normalization import effective_input, leading_affine
 from ..ops import family, is_no_op
 from .activations import activation_graph
+from .ancestry import out_of_order
 from .confidence import agreement, confidence, contradicted
 from .folds import bypassed, fold_head, move_to_fold_end
 from .mapping_file import resolve_mapping
@@ -150,10 +151,15 @@ def _run(
 
 
 def _drop_contradicted(a: Graph, b: Graph, found: dict[str, Match]) -> None:
-    """Drop the pairs whose producers are all paired elsewhere: a name or a position said
-    they match, their neighbours say they do not."""
+    """Drop the pairs whose producers are all paired elsewhere, then those whose nearest
+    paired producers are not upstream of their partner: a name or a position said they
+    match, their neighbours say they do not."""
     pairs = {m.a: m.b for m in found.values()}
     for x in contradicted(a, b, pairs, {m.a: m.how for m in found.values()}):
+        del found[x]
+        del pairs[x]
+    certain = [m.a for m in found.values() if m.how.split("+")[0] in ("manual", "input")]
+    for x in out_of_order(a, b, pairs, keep=set(certain)):
         del found[x]
 
 
