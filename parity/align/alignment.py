@@ -41,6 +41,7 @@ from .mapping_file import resolve_mapping
 from .names import Strategy, by_key, named_key
 from .scopes import by_scope, has_scopes, match_scope_outputs, scope_map
 from .sequence import match_sequences
+from .slices import merge_repeated
 from .structure import match_structure
 
 
@@ -83,7 +84,10 @@ def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignm
     full_a, full_b = a, b
     a, inert_a = activation_graph(a)
     b, inert_b = activation_graph(b)
-    skipped_a, skipped_b = _normalisation_steps(a), _normalisation_steps(b)
+    a, repeated_a = merge_repeated(a)
+    b, repeated_b = merge_repeated(b)
+    skipped_a = {*_normalisation_steps(a), *repeated_a}
+    skipped_b = {*_normalisation_steps(b), *repeated_b}
     found = {x: Match(x, y, "manual")
              for x, y in resolve_mapping(full_a, full_b, manual or {})}
     taken_b = {m.b for m in found.values()}
@@ -131,8 +135,8 @@ def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignm
                           if n.name not in taken_a and n.name not in skipped_a),
         unmatched_b=tuple(n.name for n in b.nodes
                           if n.name not in taken_b and n.name not in skipped_b),
-        skipped_a=tuple(n.name for n in a.nodes if n.name in skipped_a),
-        skipped_b=tuple(n.name for n in b.nodes if n.name in skipped_b),
+        skipped_a=tuple(n.name for n in full_a.nodes if n.name in skipped_a),
+        skipped_b=tuple(n.name for n in full_b.nodes if n.name in skipped_b),
         inert_a=tuple(name for name in inert_a if name not in taken_a),
         inert_b=tuple(name for name in inert_b if name not in taken_b),
     )

@@ -20,6 +20,7 @@ from collections.abc import Container, Mapping
 from ..graph import Graph, Node
 from ..ops import compatible, decomposes, family
 from .folds import fold_tail, interior, move_to_fold_end
+from .slices import cuts_differ
 
 _TIE_ATTRS = ("kernel", "stride", "group", "dilation", "axis", "perm")
 _WINDOW = 48  # B nodes looked at below an ancestor's partner, per node of A
@@ -175,7 +176,10 @@ class _Nearest:
 
 
 def contradicts(x: Node, y: Node) -> bool:
-    """Two transposes that move different axes cannot hold one value."""
+    """Two transposes that move different axes, or two slices that cut different elements,
+    cannot hold one value."""
+    if cuts_differ(x, y):
+        return True
     perm_x, perm_y = _permutation(x), _permutation(y)
     if perm_x is None or perm_y is None:
         return False
