@@ -54,7 +54,8 @@ _PASSING = {
                                    ("pt2", "onnx_legacy"), ("pt2", "onnx_dynamo"),
                                    ("onnx_legacy", "onnx_dynamo"))),
     "swin-pt-onnx_legacy",
-    *(f"{m}-factory-onnx_dynamo" for m in ("bert", "vit", "resnet", "convnext", "mobilenet_v2")),
+    *(f"{m}-factory-onnx_dynamo" for m in ("bert", "gpt2", "vit", "resnet", "convnext",
+                                           "mobilenet_v2")),
     *(f"{m}-{a}-{b}" for m in ("mx_resnet18", "mx_mobilenet_v2")
       for a, b in (("mxnet", "mx_onnx"), ("mxnet", "caffe"), ("mx_onnx", "caffe"))),
 }
