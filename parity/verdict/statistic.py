@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from parity.errors import UsageError
+from parity.metrics import saturation
 
 RMS, ELEMWISE, MAX, MEAN, MEDIAN, QUANTILE = "rms", "elemwise", "max", "mean", "median", \
     "quantile"
@@ -93,12 +94,15 @@ class Reduced:
 
 def reduce(stat: str, quantile: float, a: np.ndarray, b: np.ndarray) -> Reduced:
     """``stat`` of the absolute and relative difference of ``a`` against reference ``b``,
-    over the elements finite on both sides (0 when there are none)."""
+    over the elements ordinary on both sides, as :func:`parity.metrics.measure` sums
+    them: neither NaN nor saturated (0 when there are none)."""
+    limits = saturation(np.asarray(a).dtype), saturation(np.asarray(b).dtype)
     xa = np.asarray(a, dtype=np.float64).ravel()
     xb = np.asarray(b, dtype=np.float64).ravel()
-    finite = np.isfinite(xa) & np.isfinite(xb)
-    if not finite.all():
-        xa, xb = xa[finite], xb[finite]
+    with np.errstate(invalid="ignore"):
+        ordinary = (np.abs(xa) < limits[0]) & (np.abs(xb) < limits[1])  # False for NaN
+    if not ordinary.all():
+        xa, xb = xa[ordinary], xb[ordinary]
     if xa.size == 0:
         return Reduced(0.0, 0.0)
     diff = np.abs(xa - xb)
