@@ -12,6 +12,7 @@ from parity.metrics import Tolerance
 from .statistic import ErrorStat
 
 NUMERICS = "numerics"
+NUMERICS_INT8 = "numerics int8"  # the numerics rule with a quantization grid's term
 ALLCLOSE = "allclose"
 _PER_RULE = ErrorStat()  # each rule its own statistic (rms, elemwise)
 _DEFAULT = Tolerance()  # the counterpart of a tolerance given alone (atol or rtol 1e-5)
