@@ -42,7 +42,7 @@ from .names import Strategy, by_key, named_key
 from .scopes import by_scope, has_scopes, match_scope_outputs, scope_map
 from .sequence import match_sequences
 from .slices import merge_repeated
-from .structure import match_structure
+from .structure import chain_transposes, match_structure
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,8 @@ def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignm
     full_a, full_b = a, b
     a, inert_a = activation_graph(a)
     b, inert_b = activation_graph(b)
-    a, repeated_a = merge_repeated(a)
-    b, repeated_b = merge_repeated(b)
+    a, repeated_a = merge_repeated(chain_transposes(a))
+    b, repeated_b = merge_repeated(chain_transposes(b))
     skipped_a = {*_normalisation_steps(a), *repeated_a}
     skipped_b = {*_normalisation_steps(b), *repeated_b}
     found = {x: Match(x, y, "manual")
