@@ -28,7 +28,9 @@ session's temporary folder, from ``tests/conftest.py``)::
 
 Forms: ``pt`` (torch.jit.trace), ``pt2`` (torch.export), ``factory`` (``model.py:build``,
 rebuilding the same seeded model), ``onnx_legacy`` (``torch.onnx.export(dynamo=False)``,
-BatchNorm folded), ``onnx_dynamo`` (the default dynamo exporter); for MXNet models
+BatchNorm folded), ``onnx_dynamo`` (the default dynamo exporter), ``onnx2torch`` (the
+third-party converter onnx2torch on the legacy export, traced to .pt; ViT, ResNet,
+ConvNeXt, MobileNetV2 and Swin); for MXNet models
 ``mxnet`` (symbol JSON + params), ``mx_onnx`` (``mx.onnx.export_model``) and ``caffe``
 (prototxt + caffemodel from the repository's MXNet->Caffe converter).
 
@@ -41,6 +43,7 @@ Every export is written once per ``cache_dir`` and reused; a process builds each
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -73,22 +76,22 @@ class Pair(NamedTuple):
 
 TORCH_FORMS = ("pt", "pt2", "factory", "onnx_legacy", "onnx_dynamo")
 MXNET_FORMS = ("mxnet", "mx_onnx", "caffe")
-# Swin's window-size check guards on a tensor value: torch.export (so .pt2 and the dynamo
-# ONNX exporter) refuses it.
-_SWIN_FORMS = ("pt", "factory", "onnx_legacy")
+# onnx2torch 1.5.15 converts these models' legacy exports; it lacks GreaterOrEqual-16 (BERT),
+# LessOrEqual-16 (GPT-2) and auto_pad SAME_UPPER (EfficientNet's depthwise convs).
+_ONNX2TORCH = ("vit", "resnet", "convnext", "mobilenet_v2", "swin")
 
 MODELS: dict[str, Model] = {
     **{name: Model("torch", "tokens", TORCH_FORMS) for name in ("bert", "gpt2")},
-    **{name: Model("torch", "image", TORCH_FORMS)
-       for name in ("vit", "resnet", "convnext", "mobilenet_v2", "efficientnet")},
-    "swin": Model("torch", "image", _SWIN_FORMS),
+    **{name: Model("torch", "image", TORCH_FORMS + ("onnx2torch",) * (name in _ONNX2TORCH))
+       for name in ("vit", "resnet", "convnext", "mobilenet_v2", "efficientnet", "swin")},
     "mx_resnet18": Model("mxnet", "image", MXNET_FORMS),
     "mx_mobilenet_v2": Model("mxnet", "image", MXNET_FORMS),
 }
 
 _TORCH_PAIRS = (("pt", "onnx_legacy"), ("pt", "onnx_dynamo"), ("pt2", "onnx_legacy"),
                 ("pt2", "onnx_dynamo"), ("factory", "onnx_dynamo"),
-                ("onnx_legacy", "onnx_dynamo"))
+                ("onnx_legacy", "onnx_dynamo"), ("onnx2torch", "onnx_legacy"),
+                ("onnx2torch", "onnx_dynamo"))
 _MXNET_PAIRS = (("mxnet", "mx_onnx"), ("mxnet", "caffe"), ("mx_onnx", "caffe"))
 
 PAIRS: list[Pair] = [
@@ -170,9 +173,16 @@ def _export_torch(name: str, form: str, size: str, folder: Path) -> str:
     if form == "factory":
         return torch_forms.factory(name, size, folder / "model.py")
     target = folder / {"pt": "model.pt", "pt2": "model.pt2", "onnx_legacy": "legacy.onnx",
-                       "onnx_dynamo": "dynamo.onnx"}[form]
-    if not target.exists():
-        model, example = _built(name, size), inputs(name, size)
+                       "onnx_dynamo": "dynamo.onnx", "onnx2torch": "onnx2torch.pt"}[form]
+    if form == "onnx2torch" and not target.exists():
+        from . import onnx2torch_form
+
+        source = Path(_export_torch(name, "onnx_legacy", size, folder))
+        onnx2torch_form.convert(source, inputs(name, size), target)
+    elif not target.exists():
+        # A fresh copy each time: tracing changes some models (Swin keeps a traced window
+        # size as a tensor, and torch.export then fails on a data-dependent guard).
+        model, example = copy.deepcopy(_built(name, size)), inputs(name, size)
         if form == "pt":
             torch_forms.torchscript(model, example, target)
         elif form == "pt2":
