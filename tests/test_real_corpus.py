@@ -38,9 +38,6 @@ HOOKS = ("a hook-captured factory's module-tree graph (no functional ops, contai
 SWIN = ("Swin's patch merging (a multi-axis Slice of the window grid) and its window "
         "Reshapes are mispaired at a shape mismatch, or under 95% paired (#13 alignment: "
         "align helper)")
-ONNX2TORCH_GATHER = ("onnx2torch's Gather traces as aten::slice + a select: the scope's first "
-                     "op (the slice) is paired with ONNX Gather at a shape mismatch and its "
-                     "output `model/Gather:1` is skipped (#13 alignment: align helper)")
 ONNX2TORCH_GELU = ("onnx2torch keeps the legacy export's erf-GELU (Div/Erf/Add/Mul/Mul) as "
                    "torch ops: its Add is paired with the dynamo export's Linear at a shape "
                    "mismatch, 81-86% of nodes paired (#13 alignment: align helper)")
@@ -68,7 +65,7 @@ _PASSING = {
       for a, b in (("mxnet", "mx_onnx"), ("mxnet", "caffe"), ("mx_onnx", "caffe"))),
     *(f"{m}-onnx2torch-{b}" for m in ("resnet", "mobilenet_v2")
       for b in ("onnx_legacy", "onnx_dynamo")),
-    "convnext-onnx2torch-onnx_legacy",
+    "convnext-onnx2torch-onnx_legacy", "vit-onnx2torch-onnx_legacy",
 }
 _CLI_PASSING = {"bert-onnx_dynamo-pt", "resnet-pt2-onnx_dynamo", "mx_resnet18-mxnet-caffe"}
 
@@ -78,7 +75,7 @@ def known_failure(pair: Pair, cli: bool = False) -> str | None:
     if pair.id in (_CLI_PASSING if cli else _PASSING):
         return None
     if pair.a == "onnx2torch" and pair.model != "swin":
-        return ONNX2TORCH_GATHER if pair.model == "vit" else ONNX2TORCH_GELU
+        return ONNX2TORCH_GELU
     if "factory" in (pair.a, pair.b):
         return HOOKS
     if pair.model == "swin":

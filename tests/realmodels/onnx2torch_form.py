@@ -27,6 +27,7 @@ import torch
 
 from .torch_forms import quiet
 
+
 def convert(onnx_path: Path, example: dict[str, np.ndarray], target: Path) -> Path:
     """``onnx2torch.convert`` of ``onnx_path``, traced on ``example`` and saved as ``target``."""
     import onnx
