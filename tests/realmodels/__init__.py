@@ -1,9 +1,10 @@
 """The shared real-model corpus: real architectures, seeded random weights, every form.
 
 Models come from ``transformers`` configs (BERT, GPT-2, ViT, ResNet, ConvNeXt, MobileNetV2,
-EfficientNet, Swin) and ``mxnet.gluon.model_zoo.vision`` (ResNet-18 v1, MobileNetV2 1.0);
-nothing is downloaded. ``size="small"`` is for tests (1-2 layers, tiny widths, 32 px images
-(64 px for the MXNet MobileNetV2), 16 tokens); ``size="full"`` for benchmarks (BERT-base,
+EfficientNet, Swin) and ``mxnet.gluon.model_zoo.vision`` (ResNet-18 v1, MobileNetV2 1.0,
+DenseNet-121); nothing is downloaded. ``size="small"`` is for tests (1-2 layers, tiny widths,
+32 px images (64 px for the MXNet MobileNetV2, 224 px for DenseNet-121, whose last pool is
+a fixed 7x7), 16 tokens); ``size="full"`` for benchmarks (BERT-base,
 GPT-2, ViT-B/16, ResNet-50, ConvNeXt-tiny, MobileNetV2, EfficientNet-B0, Swin-tiny at 224 px
 / 128 tokens, and the MXNet models at 224 px); ``python -m tests.realmodels DIR --size full``
 writes them to a folder. BatchNorm statistics are randomised (seeded) so eps matters.
@@ -15,8 +16,9 @@ API (import as ``realmodels`` from tests, ``tests.realmodels`` from the reposito
     build(name, size)           # the nn.Module (eval) or gluon HybridBlock
     inputs(name, size, pixels=False, seed=0, padding=None)   # {input name: array}
     export(name, form, size, cache_dir)    # -> model spec parity opens (str)
+    export_bug(bug_id, size, cache_dir)    # an injected bug of bugs.BUGS, same
     inputs_file(name, size, cache_dir, ...)   # the inputs as an .npz (for --inputs)
-    Corpus(cache_dir, size)     # export/inputs/inputs_file bound to a cache and a size
+    Corpus(cache_dir, size)     # export/export_bug/inputs/inputs_file bound to a cache, size
 
 In tests use the session fixture ``real_corpus`` (a small-size :class:`Corpus` in the
 session's temporary folder, from ``tests/conftest.py``)::
@@ -86,6 +88,7 @@ MODELS: dict[str, Model] = {
        for name in ("vit", "resnet", "convnext", "mobilenet_v2", "efficientnet", "swin")},
     "mx_resnet18": Model("mxnet", "image", MXNET_FORMS),
     "mx_mobilenet_v2": Model("mxnet", "image", MXNET_FORMS),
+    "mx_densenet121": Model("mxnet", "image", MXNET_FORMS),
 }
 
 _TORCH_PAIRS = (("pt", "onnx_legacy"), ("pt", "onnx_dynamo"), ("pt2", "onnx_legacy"),
@@ -119,8 +122,9 @@ def image_size(name: str, size: str = "small") -> int:
     The MXNet MobileNetV2 gets 64 px when small: at 32 px its last blocks run on 1x1 maps,
     where OpenCV DNN's depthwise 3x3 convolution (pad 1) is wrong (max-abs 0.03, cosine
     0.53 against MXNet and a numpy reference), a runtime bug, not a conversion's.
+    DenseNet-121 ends in a fixed 7x7 average pool over its 1/32 map: 224 px at any size.
     """
-    if size == "full":
+    if size == "full" or name == "mx_densenet121":
         return 224
     return 64 if name == "mx_mobilenet_v2" else 32
 
@@ -192,6 +196,34 @@ def _export_torch(name: str, form: str, size: str, folder: Path) -> str:
     return str(target)
 
 
+def export_bug(bug_id: str, size: str = "small", cache_dir: str | Path = ".") -> str:
+    """The injected bug ``bug_id`` of :data:`realmodels.bugs.BUGS` written (once) under
+    ``cache_dir``: its model in its form with the bug in; the spec parity opens."""
+    from .bugs import BUGS
+
+    bug = BUGS[bug_id]
+    folder = Path(cache_dir) / size / bug.model / f"bug-{bug_id}"
+    folder.mkdir(parents=True, exist_ok=True)
+    if MODELS[bug.model].framework == "mxnet":
+        from . import mxnet_models
+
+        symbol = Path(export(bug.model, "mxnet", size, cache_dir))
+        target = folder / "deploy.prototxt"
+        if not target.exists():
+            side = image_size(bug.model, size)
+            mxnet_models.to_caffe(symbol, (1, 3, side, side), target, inject=bug.inject)
+        return str(target)
+    from . import torch_forms
+
+    target = folder / f"{bug.form}.onnx"
+    if not target.exists():
+        model = copy.deepcopy(_built(bug.model, size))
+        bug.inject(model)
+        torch_forms.onnx(model, inputs(bug.model, size), target,
+                         dynamo=bug.form == "onnx_dynamo")
+    return str(target)
+
+
 def _export_mxnet(name: str, form: str, size: str, folder: Path) -> str:
     from . import mxnet_models
 
@@ -225,6 +257,9 @@ class Corpus:
 
     def inputs(self, name: str, **options: Any) -> dict[str, np.ndarray]:
         return inputs(name, self.size, **options)
+
+    def export_bug(self, bug_id: str) -> str:
+        return export_bug(bug_id, self.size, self.cache_dir)
 
     def inputs_file(self, name: str, **options: Any) -> Path:
         return inputs_file(name, self.size, self.cache_dir, **options)
