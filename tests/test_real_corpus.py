@@ -60,7 +60,7 @@ _PASSING = {
     *(f"bert-{a}-{b}" for a in ("pt", "pt2") for b in ("onnx_legacy", "onnx_dynamo")),
     "gpt2-pt-onnx_legacy", "bert-onnx_legacy-onnx_dynamo",
     *(f"{m}-factory-onnx_dynamo" for m in ("bert", "vit", "resnet", "convnext", "mobilenet_v2")),
-    *(f"{m}-{a}-{b}" for m in ("mx_resnet18", "mx_mobilenet_v2")
+    *(f"{m}-{a}-{b}" for m in ("mx_resnet18", "mx_mobilenet_v2", "mx_densenet121")
       for a, b in (("mxnet", "mx_onnx"), ("mxnet", "caffe"), ("mx_onnx", "caffe"))),
     *(f"{m}-onnx2torch-{b}" for m in ("resnet", "mobilenet_v2")
       for b in ("onnx_legacy", "onnx_dynamo")),
@@ -165,3 +165,17 @@ def test_cli_compare_with_inputs_file_exits_0(pair: Pair, real_corpus: Any) -> N
                                       real_corpus.export(pair.model, pair.b),
                                       "--inputs", str(inputs)])
     assert result.exit_code == 0, result.output[-3000:]
+
+
+@pytest.mark.skipif(not ONNX2TORCH, reason="onnx2torch is installed by `make setup`")
+def test_onnx2torch_imports_without_torchvision() -> None:
+    """The stand-in torchvision.ops is gone once onnx2torch is imported (transformers still
+    sees no torchvision); onnx2torch's NMS converter raises a clear error if it ever runs."""
+    from realmodels import onnx2torch_form
+
+    onnx2torch_form._onnx2torch()
+    assert importlib.util.find_spec("torchvision") is None
+    from onnx2torch.node_converters import nms
+
+    with pytest.raises(RuntimeError, match="imported without torchvision"):
+        nms.torchvision.ops.nms(None, None, 0.5)
