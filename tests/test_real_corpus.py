@@ -50,6 +50,8 @@ _PASSING = {
     "efficientnet-pt-onnx_legacy",
     "vit-pt-onnx_dynamo", "vit-pt2-onnx_dynamo", "vit-onnx_legacy-onnx_dynamo",
     "vit-pt-onnx_legacy", "vit-pt2-onnx_legacy",
+    *(f"bert-{a}-{b}" for a in ("pt", "pt2") for b in ("onnx_legacy", "onnx_dynamo")),
+    "gpt2-pt-onnx_legacy", "bert-onnx_legacy-onnx_dynamo",
     *(f"{m}-{a}-{b}" for m in ("mx_resnet18", "mx_mobilenet_v2")
       for a, b in (("mxnet", "mx_onnx"), ("mxnet", "caffe"), ("mx_onnx", "caffe"))),
 }
