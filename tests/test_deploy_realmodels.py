@@ -44,6 +44,28 @@ def test_mobilenet_v2_agrees_in_the_reference_evaluator(real_corpus):
     assert report.ok, report.first_divergence
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(("form", "reason"), [
+    ("onnx_legacy", "node /model/embeddings/GatherElements (GatherElements): Mixed input "
+                    "data types. Required type: 4 (int32), actual type: 5 (float32)"),
+    ("onnx_dynamo", "Unsupported data type: BOOL"),
+])
+def test_opencv_cannot_load_bert_and_says_so_in_one_line(real_corpus, form, reason):
+    """An OpenCV DNN 4.11 limitation, not a parity one: its ONNX importer refuses BERT's
+    int64 index arithmetic (legacy export) and boolean mask tensors (dynamo export)."""
+    pytest.importorskip("cv2")
+    from click.testing import CliRunner
+
+    from parity.cli import cli
+
+    path = real_corpus.export("bert", form)
+    result = CliRunner().invoke(cli, ["compare", path, path, "--b-backend", "opencv",
+                                      "--inputs", str(real_corpus.inputs_file("bert"))])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"parity: error: {path}: OpenCV DNN cannot load it ({reason})"]
+
+
 @pytest.fixture(scope="session")
 def resnet_ir(real_corpus, tmp_path_factory):
     ov = pytest.importorskip("openvino")
