@@ -225,6 +225,8 @@ def compare(
         model_a, model_b, inputs, seed=seed, samples=samples, input_shape=input_shape,
         image=image, preprocess_a=preprocess_a, preprocess_b=preprocess_b, val_range=val_range,
     )
+    model_a.observe(runs[0].feeds_a)
+    model_b.observe(runs[0].feeds_b)
     alignment = align(model_a.graph, model_b.graph, mapping)
     saver = RunSaver(Path(save_tensors), [m.a for m in alignment.pairs], force) \
         if save_tensors else None

@@ -16,9 +16,9 @@ from .graph import Graph
 from .layout import same_layout
 from .metrics import Groups, Tolerance, channel_max_abs, measure, squeeze_to_common
 from .pairing import paired
-from .quantized import QuantizationBound
 from .report import DEFAULT_MIN_COVERAGE, FAIL, OK, SHAPE_MISMATCH, PairResult, Report, Side
 from .verdict import Criteria, Judge
+from .verdict.quantization import Quantization
 
 _DIAGNOSED_ROOTS = 8  # divergence roots whose tensors are kept for diagnosis
 OnPair = Callable[[str, np.ndarray, np.ndarray], None]
@@ -99,15 +99,12 @@ def _run_sample(a: Backend, b: Backend, sample: Sample, alignment: Alignment,
     matches = alignment.pairs
     stream_a = a.stream(sample.feeds_a, [m.a for m in matches])
     stream_b = b.stream(sample.feeds_b, [m.b for m in matches])
-    judge = Judge(a.graph, b.graph, matches, criteria)
+    judge = Judge(a.graph, b.graph, matches, criteria, Quantization.of(a, b))
     retention = _Retention(a.graph, matches)
-    quantization = QuantizationBound.needed(a, b, [m.a for m in matches])
     results: dict[str, PairResult] = {}
     for m, va, vb in paired(stream_a, stream_b, matches):
         va, vb, note = same_layout(a.graph, b.graph, m.a, m.b, va, vb)
         result, groups = diff_pair(m, a.graph.op_of(m.a), note, va, vb, judge)
-        if quantization is not None:  # an int8 side: its own bound (parity.quantized)
-            result = quantization.judge(result, va, vb)
         if groups is not None and retention.is_root(result, results):
             result = replace(result, channel_max_abs=channel_max_abs(groups))
         results[m.a] = result

@@ -35,9 +35,11 @@ class Tolerance:
 class Metrics:
     """How far tensor ``a`` is from tensor ``b``.
 
-    Sums run over the elements finite on both sides; ``unmatched`` counts the elements
-    where the sides are not both finite and do not hold the same infinity (NaN always
-    counts). ``within`` is numpy ``allclose`` against the tolerance asked for, if any.
+    Sums run over the elements that are ordinary on both sides: neither NaN nor saturated
+    (at the dtype's ``finfo.max`` in magnitude, or infinite). ``unmatched`` counts the
+    elements where the sides are not both ordinary and do not agree: NaN on both sides,
+    or saturated on both with the same sign, agree. ``within`` is numpy ``allclose``
+    (``equal_nan=True``) against the tolerance asked for, if any.
     """
 
     max_abs: float
@@ -140,7 +142,8 @@ def measure(a: np.ndarray, b: np.ndarray,
     ``a - b``, which is exact where it matters (near 1).
     """
     rows_a, rows_b, channels = _rows(a), _rows(b), _channels(a)
-    acc = _Accumulator(rows_a.shape[0], channels, tol)
+    limits = (saturation(a.dtype), saturation(b.dtype))
+    acc = _Accumulator(rows_a.shape[0], channels, tol, limits)
     width = rows_a.shape[1]
     step_rows = max(1, _CHUNK // max(width, 1))
     step_cols = min(width, _CHUNK) or 1
@@ -149,6 +152,19 @@ def measure(a: np.ndarray, b: np.ndarray,
             block = (slice(r0, r0 + step_rows), slice(c0, c0 + step_cols))
             acc.add(r0, rows_a[block], rows_b[block])
     return acc.metrics(), acc.groups(channels, a.size)
+
+
+def saturation(dtype: np.dtype) -> float:
+    """The largest finite magnitude of a floating ``dtype`` (infinity for other dtypes):
+    a value there has saturated (overflowed, or been set to ``finfo.min`` as a mask)."""
+    if np.issubdtype(dtype, np.floating):
+        return float(np.finfo(dtype).max)
+    return math.inf
+
+
+def _reaches(x: np.ndarray, squares: np.ndarray, limit: float) -> bool:
+    """Whether a value of ``x`` (whose row sums of squares are ``squares``) is at ``limit``."""
+    return bool(squares.sum() >= limit * limit and np.abs(x).max() >= limit)
 
 
 def _channels(a: np.ndarray) -> int:
@@ -166,11 +182,18 @@ def _rows(a: np.ndarray) -> np.ndarray:
 
 
 class _Accumulator:
-    """Running sums and extremes of one pair, per row and in total."""
+    """Running sums and extremes of one pair, per row and in total.
 
-    def __init__(self, rows: int, channels: int, tol: Tolerance | None) -> None:
+    ``saturation`` holds each side's largest finite magnitude (its dtype's ``finfo.max``):
+    a value there or beyond (an infinity) is saturated and, like NaN, is left out of the
+    sums; it agrees with a saturated value of the same sign on the other side.
+    """
+
+    def __init__(self, rows: int, channels: int, tol: Tolerance | None,
+                 saturation: tuple[float, float] = (math.inf, math.inf)) -> None:
         self.tol = tol
         self.channels = channels
+        self.saturation = saturation
         self.nan_a = self.nan_b = self.inf_a = self.inf_b = self.unmatched = 0
         self.max_abs = self.max_rel = self.total = 0.0
         self.sq_a = self.sq_b = 0.0
@@ -185,13 +208,20 @@ class _Accumulator:
         xa = xa.astype(np.float64)
         xb = xb.astype(np.float64)
         rows = slice(r0, r0 + xa.shape[0])
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):
             diff = xa - xb
+            sq_a = np.einsum("ij,ij->i", xa, xa)
+            sq_b = np.einsum("ij,ij->i", xb, xb)
         valid = None
-        if not np.isfinite(diff.sum()):
-            valid = self._mask_nonfinite(rows, xa, xb)
+        # Any NaN or infinity makes the difference's sum non-finite; a saturated value
+        # needs a sum of squares of at least finfo.max squared. Masks only for such chunks.
+        if (not np.isfinite(diff.sum()) or _reaches(xa, sq_a, self.saturation[0])
+                or _reaches(xb, sq_b, self.saturation[1])):
+            valid = self._mask_special(rows, xa, xb)
             xa, xb = np.where(valid, xa, 0.0), np.where(valid, xb, 0.0)
             diff = xa - xb
+            sq_a = np.einsum("ij,ij->i", xa, xa)
+            sq_b = np.einsum("ij,ij->i", xb, xb)
         ad = np.abs(diff)
         ref = np.abs(xb)
         if ad.size:
@@ -201,8 +231,7 @@ class _Accumulator:
                 self.within = self.within and bool(
                     np.all(ad <= self.tol.atol + self.tol.rtol * ref))
         self.total += float(ad.sum())
-        self.sq_a += float(np.einsum("ij,ij->", xa, xa))
-        sq_b = np.einsum("ij,ij->i", xb, xb)
+        self.sq_a += float(sq_a.sum())
         self.sq_b += float(sq_b.sum())
         self.row_sq_b[rows] += sq_b
         self.row_sum_b[rows] += xb.sum(axis=1)
@@ -211,21 +240,34 @@ class _Accumulator:
             self.row_max_d[rows] = np.maximum(self.row_max_d[rows], ad.max(axis=1))
         self.row_count[rows] += ad.shape[1] if valid is None else valid.sum(axis=1)
 
-    def _mask_nonfinite(self, rows: slice, xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
-        """Count NaN/Inf; elements where the sides disagree count as unmatched (and make
-        their row's largest difference infinite). Returns where both sides are finite."""
-        nan_a, nan_b, inf_a, inf_b = np.isnan(xa), np.isnan(xb), np.isinf(xa), np.isinf(xb)
+    def _mask_special(self, rows: slice, xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
+        """Count NaN/Inf and leave NaN and saturated values out of the sums.
+
+        NaN agrees with NaN at the same place, a saturated value with one of the same
+        sign (``-inf`` with ``finfo.min``: both are "as negative as the dtype goes", as
+        attention masks are filled). Elements where the sides disagree count as
+        unmatched and make their row's largest difference infinite. Under an explicit
+        tolerance they are held to ``numpy.isclose(..., equal_nan=True)``. Returns where
+        both sides hold ordinary finite values.
+        """
+        nan_a, nan_b = np.isnan(xa), np.isnan(xb)
         self.nan_a += int(nan_a.sum())
         self.nan_b += int(nan_b.sum())
-        self.inf_a += int(inf_a.sum())
-        self.inf_b += int(inf_b.sum())
-        valid = ~(nan_a | nan_b | inf_a | inf_b)
-        same_inf = inf_a & inf_b & (xa == xb)  # numpy allclose: equal infinities agree
-        bad = ~valid & ~same_inf
+        self.inf_a += int(np.isinf(xa).sum())
+        self.inf_b += int(np.isinf(xb).sum())
+        with np.errstate(invalid="ignore"):
+            sat_a = np.abs(xa) >= self.saturation[0]
+            sat_b = np.abs(xb) >= self.saturation[1]
+        valid = ~(nan_a | nan_b | sat_a | sat_b)
+        agree = (nan_a & nan_b) | (sat_a & sat_b & (np.sign(xa) == np.sign(xb)))
+        bad = ~valid & ~agree
         if bad.any():
             self.unmatched += int(bad.sum())
-            self.within = False
             self.row_max_d[rows] = np.where(bad.any(axis=1), np.inf, self.row_max_d[rows])
+        if self.tol is not None and self.within:
+            special = ~valid
+            self.within = bool(np.all(np.isclose(xa[special], xb[special], self.tol.rtol,
+                                                 self.tol.atol, equal_nan=True)))
         return valid
 
     def metrics(self) -> Metrics:

@@ -166,16 +166,10 @@ def _json_report(*args: str) -> tuple[int, dict[str, Any]]:
     return result.exit_code, json.loads(result.stdout)
 
 
-NAN_AGREES_XFAIL = pytest.mark.xfail(
-    reason="NaN at the same places still fails in the verdict helper's new metrics (#14)",
-    strict=True)
-
-
 def _tiny(folder: Path, name: str, nodes: list[Any]) -> str:
     return write(folder / name, onnx_model(nodes))
 
 
-@NAN_AGREES_XFAIL
 def test_nan_at_the_same_places_on_both_sides_agrees(tmp_path: Path) -> None:
     """A model compared with itself agrees, NaN included; the counts stay in the report."""
     nodes = [onnx_node("Log", ["x"], "log"), onnx_node("Relu", ["log"], "y")]
@@ -187,7 +181,7 @@ def test_nan_at_the_same_places_on_both_sides_agrees(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("a", "b", "ok"), [
-    pytest.param([np.nan, 1.0], [np.nan, 1.0], True, marks=NAN_AGREES_XFAIL),
+    ([np.nan, 1.0], [np.nan, 1.0], True),
     ([np.inf, -np.inf], [np.inf, -np.inf], True),
     ([np.nan, 1.0], [1.0, np.nan], False),
     ([np.inf, 1.0], [-np.inf, 1.0], False),

@@ -24,12 +24,19 @@ def test_metrics_values():
     assert m.within is False and compare_arrays(a, b).within is None
 
 
-def test_nan_on_both_sides_is_reported_and_fails():
+def test_nan_at_the_same_places_is_reported_and_agrees():
     a = np.array([1.0, np.nan])
     b = np.array([1.0, np.nan])
     m = compare_arrays(a, b, Tolerance())
     assert (m.nan_a, m.nan_b) == (1, 1)
-    assert not m.within and m.unmatched == 1 and m.error == float("inf")
+    assert m.within and m.unmatched == 0 and m.error == 0.0
+    assert m.within == np.allclose(a, b, equal_nan=True)
+
+
+def test_nan_at_different_places_is_counted_as_unmatched():
+    m = compare_arrays(np.array([np.nan, 1.0, 2.0]), np.array([1.0, np.nan, 2.0]), Tolerance())
+    assert (m.nan_a, m.nan_b, m.unmatched) == (1, 1, 2)
+    assert not m.within and m.error == float("inf")
 
 
 def test_inf_is_counted():

@@ -108,3 +108,66 @@ def test_mapping_file_holds_per_node_tolerances(tmp_path):
     path.write_text('[atol]\n"x" = "big"\n')
     with pytest.raises(UsageError, match=r"\[atol\] must be a table"):
         read_mapping(path)
+
+
+# -- NaN, infinities and saturated values (attention masks) ---------------------------------
+
+def _mask(fill: float, dtype: type = np.float32, noise: float = 0.0) -> np.ndarray:
+    """A (1, 2, 8, 8) tensor of scores whose upper triangle is ``fill`` (a causal mask)."""
+    rng = np.random.default_rng(3)
+    scores = (rng.standard_normal((1, 2, 8, 8)) * (1.0 + noise)).astype(dtype)
+    scores[..., np.triu_indices(8, 1)[0], np.triu_indices(8, 1)[1]] = fill
+    return scores
+
+
+def _verdict(a: np.ndarray, b: np.ndarray):
+    graph = Graph(nodes=(Node("where", "Where", ("x",)),), inputs=(TensorSpec("x", a.shape),))
+    judge = Judge(graph, graph, (Match("where", "where", "exact"),), Criteria())
+    metrics, groups = measure(a, b)
+    return metrics, judge.judge(Match("where", "where", "exact"), metrics, groups, b.shape,
+                                (a.dtype, b.dtype))
+
+
+FMIN32 = float(np.finfo(np.float32).min)
+
+
+@pytest.mark.parametrize(("fill_a", "fill_b"), [
+    (FMIN32, FMIN32), (-np.inf, FMIN32), (-np.inf, -np.inf), (np.nan, np.nan)])
+def test_a_mask_filled_alike_passes_judged_on_its_ordinary_values(fill_a, fill_b):
+    metrics, verdict = _verdict(_mask(fill_a), _mask(fill_b))
+    assert verdict.passed and verdict.error == 0.0 and metrics.unmatched == 0
+    assert metrics.scale == pytest.approx(1.0, rel=0.3)  # the scores' scale, not 3e38
+
+
+def test_a_float16_mask_agrees_with_a_float32_one():
+    a = _mask(float(np.finfo(np.float16).min), np.float16)
+    metrics, verdict = _verdict(a, _mask(FMIN32).astype(np.float32))
+    assert verdict.passed and metrics.unmatched == 0
+
+
+def test_masked_scores_that_differ_fail_as_they_would_unmasked():
+    metrics, verdict = _verdict(_mask(FMIN32, noise=1e-3), _mask(FMIN32))
+    assert not verdict.passed and metrics.unmatched == 0
+    assert verdict.error == pytest.approx(1e-3 / (1 + 1e-3), rel=1e-3)
+
+
+@pytest.mark.parametrize(("fill_a", "fill_b"), [
+    (FMIN32, -1e4), (-np.inf, np.inf), (FMIN32, -FMIN32), (np.nan, FMIN32), (np.nan, 0.0)])
+def test_a_mask_that_differs_fails_with_its_count(fill_a, fill_b):
+    metrics, verdict = _verdict(_mask(fill_a), _mask(fill_b))
+    assert not verdict.passed and verdict.error == np.inf
+    assert metrics.unmatched == 2 * 28  # the masked upper triangle of both heads
+
+
+def test_a_mask_moved_by_one_place_fails():
+    a, b = _mask(FMIN32), _mask(FMIN32)
+    a[0, 0, 0, 1] = 0.5  # one masked place left open on side A
+    metrics, verdict = _verdict(a, b)
+    assert not verdict.passed and metrics.unmatched == 1
+
+
+def test_saturated_values_keep_allclose_exact():
+    a, b = _mask(-np.inf), _mask(FMIN32)
+    assert measure(a, b, Tolerance())[0].within is np.allclose(a, b) is False
+    same = _mask(FMIN32)
+    assert measure(same, same.copy(), Tolerance())[0].within is True

@@ -82,6 +82,8 @@ def nonfinite(m: Metrics) -> str:
     """``NaN 3 in A, 0 in B; Inf ...`` when either side has non-finite values, else ``""``."""
     parts = [f"{kind} {a} in A, {b} in B" for kind, a, b in
              (("NaN", m.nan_a, m.nan_b), ("Inf", m.inf_a, m.inf_b)) if a or b]
+    if m.unmatched:
+        parts.append(f"{m.unmatched} not at the same places")
     return "; ".join(parts)
 
 

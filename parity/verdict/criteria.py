@@ -10,6 +10,7 @@ from parity.errors import UsageError
 from parity.metrics import Tolerance
 
 NUMERICS = "numerics"
+NUMERICS_INT8 = "numerics int8"  # the numerics rule with a quantization grid's term
 ALLCLOSE = "allclose"
 _DEFAULT = Tolerance()  # the counterpart of a tolerance given alone (atol or rtol 1e-5)
 

@@ -10,8 +10,11 @@ rounding noise (estimated from the reference's spread within each channel, out o
 widened by 1 + 2/sqrt(n) for a gain measured on n values); an input that failed counts
 only with the noise expected of it (its bound without the slacks), so a bug upstream is
 not passed on as noise. ``u`` is the unit roundoff of the coarsest dtype of the pair,
-``K`` its reduction length. Smooth growth stays under the bound; a layer that adds error
-beyond it fails, and the first such layer whose inputs passed is the first divergence.
+``K`` its reduction length. A value quantized to an int8 grid (either side) adds its
+dtype term ``QUANT_SLACK * quantization noise`` (:mod:`.quantization`), and its layer's
+gain on noise is at least its gain on white noise; such pairs are judged by
+``numerics int8``. Smooth growth stays under the bound; a layer that adds error beyond it
+fails, and the first such layer whose inputs passed is the first divergence.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from parity.graph import Graph
 from parity.metrics import Groups, Metrics, Tolerance
 
 from . import numerics
-from .criteria import NUMERICS, Criteria
+from .criteria import NUMERICS, NUMERICS_INT8, Criteria
+from .quantization import Quantization
 
 
 @dataclass(frozen=True)
@@ -67,9 +71,10 @@ class Judge:
     """Judges pairs in (roughly) topological order; each pair's upstream must come first."""
 
     def __init__(self, graph_a: Graph, graph_b: Graph, matches: tuple[Match, ...],
-                 criteria: Criteria) -> None:
+                 criteria: Criteria, quantization: Quantization | None = None) -> None:
         self.graph_a, self.graph_b = graph_a, graph_b
         self.criteria = criteria
+        self.quantization = quantization
         self.nearest = graph_a.nearest({m.a for m in matches})
         self.carried: dict[str, _Carried] = {}
         self.shapes: dict[str, tuple[int, ...]] = {}
@@ -84,9 +89,11 @@ class Judge:
         rule, tol = self.criteria.for_pair(match.a, match.b)
         inputs = [self.carried[u] for u in self.nearest.get(match.a, ()) if u in self.carried]
         error = metrics.error
-        expected, bound = self._noise(match, metrics, groups, shape, dtypes, inputs)
+        expected, bound, quantized = self._noise(match, metrics, groups, shape, dtypes,
+                                                 inputs)
         if rule == NUMERICS:
             passed = metrics.unmatched == 0 and error <= bound
+            rule = NUMERICS_INT8 if quantized else rule
         else:
             passed = bool(metrics.within)
         # What the pair hands on as noise: all of its error when it passed, else only the
@@ -94,7 +101,7 @@ class Judge:
         allowed = 1.0 if passed or error <= bound else (expected / error) ** 2
         self.carried[match.a] = _Carried(groups, metrics.scale, allowed)
         self.shapes[match.a] = shape
-        return Verdict(rule, passed, error, bound if rule == NUMERICS else None,
+        return Verdict(rule, passed, error, bound if tol is None else None,
                        _amplification(error, inputs))
 
     def forget(self, name: str) -> None:
@@ -103,9 +110,10 @@ class Judge:
 
     def _noise(self, match: Match, metrics: Metrics, groups: Groups,
                shape: tuple[int, ...], dtypes: tuple[np.dtype, np.dtype],
-               inputs: list[_Carried]) -> tuple[float, float]:
-        """``(expected, bound)``: the noise the pair's computation is expected to show,
-        and the bound it is held to (the same terms with their slack)."""
+               inputs: list[_Carried]) -> tuple[float, float, bool]:
+        """``(expected, bound, quantized)``: the noise the pair's computation is expected
+        to show, the bound it is held to (the same terms with their slack), and whether
+        an int8 grid's rounding is part of it."""
         upstream = self.nearest.get(match.a, ())
         in_shape = self.shapes.get(upstream[0]) if upstream else None
         # Either side's op, or the input-to-output size ratio when uncompared reductions
@@ -118,21 +126,30 @@ class Judge:
         scale = metrics.scale
         floor = numerics.subnormal(*dtypes) / scale if scale > 0 else 0.0
         local = u * (math.sqrt(reduction) + ulps) + floor
-        propagated = math.sqrt(_propagated_msq(groups, inputs)) / scale if scale > 0 else 0.0
+        quant, white = 0.0, 0.0
+        if self.quantization is not None:
+            quant = self.quantization.local(match.a, match.b, scale)
+            white = self.quantization.white_gain(match.a, match.b)
+        msq = _propagated_msq(groups, inputs, white)
+        propagated = math.sqrt(msq) / scale if scale > 0 else 0.0
         # A gain measured on few values is itself uncertain (about 1/sqrt(n) relative).
         propagated *= 1.0 + 2.0 / math.sqrt(max(groups.size, 1))
-        return (propagated + local, numerics.PROPAGATION_SLACK * propagated
-                + numerics.LOCAL_SLACK * local)
+        # On an int8 value the grid's rounding dominates, and it is modelled exactly (its
+        # RMS is known, its gain bounded by the white-noise one): the smaller slack.
+        slack = numerics.QUANT_SLACK if quant > 0 else numerics.PROPAGATION_SLACK
+        return (propagated + local + quant,
+                slack * propagated + numerics.LOCAL_SLACK * local
+                + numerics.QUANT_SLACK * quant, quant > 0)
 
 
-def _propagated_msq(out: Groups, inputs: list[_Carried]) -> float:
+def _propagated_msq(out: Groups, inputs: list[_Carried], white_gain: float = 0.0) -> float:
     """Mean square error the inputs' noise becomes at the output of the layer.
 
     The layer's gain on noise is estimated from the reference, out over in: its spread
     per channel when every input has the output's channels (BatchNorm, activations,
     Add: exact for a per-channel affine map), over the whole tensor otherwise (Conv,
     MatMul, Concat, pooling), where the larger of the spread and mean-square ratios is
-    taken.
+    taken. ``white_gain`` (a quantized comparison: the gain on white noise) is a floor.
     """
     if not inputs:
         return 0.0
@@ -143,6 +160,7 @@ def _propagated_msq(out: Groups, inputs: list[_Carried]) -> float:
         var_in = sum(i.groups.var_b for i in inputs)
         msq_in = sum(i.allowed * i.groups.msq_diff for i in inputs)
         gain = np.divide(out.var_b, var_in, out=np.ones_like(out.var_b), where=var_in > 0)
+        gain = np.maximum(gain, white_gain)
         return float((gain * msq_in * out.count).sum() / max(out.count.sum(), 1.0))
     total = sum(i.groups.size for i in inputs) or 1
     var_in = sum(i.groups.size * i.groups.mean_var() for i in inputs) / total
@@ -151,7 +169,7 @@ def _propagated_msq(out: Groups, inputs: list[_Carried]) -> float:
     # The larger of the gains on the inputs' fluctuation and on their whole values: a
     # layer mixing channels may amplify either, and rounding noise has both.
     gain = max(out.mean_var() / var_in if var_in > 0 else 1.0,
-               out.mean_square() / square_in if square_in > 0 else 1.0)
+               out.mean_square() / square_in if square_in > 0 else 1.0, white_gain)
     return gain * msq_in
 
 

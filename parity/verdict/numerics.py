@@ -28,6 +28,9 @@ EXACT = 0.0  # integer tensors (indices, shapes, token ids) must match exactly
 # rounding noise; the local term is the probabilistic sqrt(K) u growth (docs/numerics.md).
 PROPAGATION_SLACK = 4.0
 LOCAL_SLACK = 4.0
+# Slack on an int8 grid's rounding noise (parity.verdict.quantization): that noise is
+# uniform with a known RMS (step / sqrt(12)), not a probabilistic bound.
+QUANT_SLACK = 2.0
 # Ulps a library's exp/tanh/erf/... may be off by (glibc, SLEEF, MLAS approximations).
 TRANSCENDENTAL_ULPS = 8.0
 _TRANSCENDENTAL = frozenset({
