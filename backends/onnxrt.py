@@ -14,17 +14,20 @@ import onnx
 import onnxruntime as ort
 from onnx import external_data_helper, helper, numpy_helper, shape_inference
 
-from ..align.scopes import scope_from_namespace, scope_from_onnx_name
-from ..backend import Backend
-from ..errors import ModelLoadError
-from ..graph import Graph, Node, TensorSpec
-from ..limits import check_tensor
-from ..ops import is_ignored
-from ._onnx_index import index_ranges
+from parity.align.scopes import scope_from_namespace, scope_from_onnx_name
+from parity.backend import Backend
+from parity.backends._onnx_index import index_ranges
+from parity.backends._onnx_weights import MappedWeights, read_without_weights
+from parity.errors import ModelLoadError
+from parity.graph import Graph, Node, TensorSpec
+from parity.limits import check_tensor
+from parity.ops import is_ignored
 
 ort.set_default_logger_severity(3)  # errors are raised and reported as one line
 
 _DEFAULT_EPS = 1e-5
+# The capture session's optimisation level (docs/performance.md compares the levels).
+_CAPTURE_LEVEL = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
 # Initializers up to this size (shape and axes tensors that shape inference reads) stay in
 # the model proto; larger ones are detached as arrays (see detach_weights).
 _INLINE_BYTES = 1024
@@ -51,14 +54,9 @@ class OnnxRuntimeBackend(Backend):
         if weights is not None:
             raise ModelLoadError(weights, f"not used: {path.name} holds its own weights "
                                           "(drop the weights option for an .onnx model)")
-        model = load_model(self.path)
-        self._weights = detach_weights(model)
-        # A fresh copy of the now weightless model lets the parsed weights' memory go.
-        self.model = onnx.ModelProto()
-        self.model.CopyFrom(model)
-        del model
+        self.model, self._weights, self._mapped = open_weightless(self.path)
         self._value_info = _inferred_value_infos(self.model)
-        self._capture: ort.InferenceSession | None = None
+        self._capture: tuple[frozenset[str], ort.InferenceSession] | None = None
 
     @cached_property
     def _protos(self) -> dict[str, onnx.NodeProto]:
@@ -105,8 +103,8 @@ class OnnxRuntimeBackend(Backend):
         return _dims(info)
 
     def _run(self, feeds: Mapping[str, np.ndarray], fetch: list[str]) -> dict[str, Any]:
-        session = self._session()
         tensors = [self._protos[name].output[0] for name in fetch]
+        session = self._session(frozenset(tensors))
         typed_feeds = {
             inp.name: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(
                 feeds[inp.name], dtype=_numpy_type(inp.type)))
@@ -122,23 +120,36 @@ class OnnxRuntimeBackend(Backend):
                                  ) from None
         return {name: values[tensor] for name, tensor in zip(fetch, tensors)}
 
-    def _session(self) -> ort.InferenceSession:
-        """The one session with every node's output as a graph output, built on first use."""
-        if self._capture is None:
-            tensors = dict.fromkeys(self._protos[node.name].output[0] for node in self.graph)
+    def _session(self, tensors: frozenset[str]) -> ort.InferenceSession:
+        """A session with ``tensors`` as its graph outputs, built on first use and reused
+        for any fetch list it covers.
+
+        Only the fetched tensors become outputs, so ORT still fuses (and frees) everything
+        between them: alignment decides the fetch list before the one run.
+        """
+        if self._capture is None or not tensors <= self._capture[0]:
             options = ort.SessionOptions()
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+            options.graph_optimization_level = _CAPTURE_LEVEL
             options.log_severity_level = 4  # errors are raised, and reported as one line
             options.add_external_initializers(
                 list(self._weights),
                 [ort.OrtValue.ortvalue_from_numpy(array) for array in self._weights.values()])
+            self._capture = None  # the session it replaces goes before the new one is built
+            ordered = tuple(t for t in self._tensor_order if t in tensors)
             try:
-                self._capture = ort.InferenceSession(
-                    self._with_outputs(tuple(tensors)), options,
-                    providers=["CPUExecutionProvider"])
+                session = ort.InferenceSession(self._with_outputs(ordered), options,
+                                               providers=["CPUExecutionProvider"])
             except Exception as exc:  # onnxruntime raises its own exception types
                 raise ModelLoadError(self.path, f"onnxruntime cannot run it ({exc})") from None
-        return self._capture
+            self._capture = (tensors, session)
+            if self._mapped is not None:  # the session holds its own copy of the weights
+                self._mapped.release()
+        return self._capture[1]
+
+    @cached_property
+    def _tensor_order(self) -> tuple[str, ...]:
+        """Every node's first output, in graph order (the order outputs are declared in)."""
+        return tuple(proto.output[0] for proto in self._protos.values())
 
     def _with_outputs(self, tensors: tuple[str, ...]) -> bytes:
         """The weightless model serialised with ``tensors`` as its outputs."""
@@ -197,6 +208,32 @@ class OnnxRuntimeBackend(Backend):
         self._capture = None
 
 
+def open_weightless(path: Path
+                    ) -> tuple[onnx.ModelProto, dict[str, np.ndarray], MappedWeights | None]:
+    """The model at ``path`` without its weights, and the weights as arrays (see
+    :func:`detach_weights`).
+
+    Weights stored in the model file are views of the memory-mapped file
+    (:mod:`parity.backends._onnx_weights`), never parsed into the proto; a model with
+    external data, or a file that reader does not cut, is parsed whole by :func:`load_model`.
+    """
+    try:
+        model, mapped = read_without_weights(path, _INLINE_BYTES)
+    except Exception:  # not cut here (mmap, wire format, protobuf): the checked path says why
+        mapped = None
+    if mapped is None or _external_tensors(model) or not (model.graph.node or model.graph.input):
+        parsed = load_model(path)
+        weights = detach_weights(parsed)
+        # A fresh copy of the now weightless model lets the parsed weights' memory go.
+        model = onnx.ModelProto()
+        model.CopyFrom(parsed)
+        return model, weights, None
+    for tensor in model.graph.initializer:
+        if tensor.name in mapped.arrays:
+            _stub(tensor)
+    return model, {**mapped.arrays, **detach_weights(model)}, mapped
+
+
 def load_model(path: Path) -> onnx.ModelProto:
     """The model at ``path``, its external data read only from inside the model's folder."""
     try:
@@ -206,9 +243,7 @@ def load_model(path: Path) -> onnx.ModelProto:
     if not model.graph.node and not model.graph.input:
         raise ModelLoadError(path, "not an ONNX model: it parses as protobuf but holds no graph "
                                    "(no nodes, no inputs)")
-    functions = [t for f in model.functions for n in f.node for t in _node_tensors(n)]
-    external = [t for t in (*_all_tensors(model.graph), *functions)
-                if t.data_location == onnx.TensorProto.EXTERNAL]
+    external = _external_tensors(model)
     for tensor in external:
         _check_location(tensor, path)
     if external:
@@ -232,11 +267,23 @@ def detach_weights(model: onnx.ModelProto) -> dict[str, np.ndarray]:
         if tensor.ByteSize() <= _INLINE_BYTES or tensor.data_type == onnx.TensorProto.STRING:
             continue
         arrays[tensor.name] = numpy_helper.to_array(tensor)
-        for field in _DATA_FIELDS:
-            tensor.ClearField(field)
-        tensor.data_location = onnx.TensorProto.EXTERNAL
-        tensor.external_data.add(key="location", value=_DETACHED)
+        _stub(tensor)
     return arrays
+
+
+def _stub(tensor: onnx.TensorProto) -> None:
+    """``tensor`` without its data, marked external (its name, type and dims stay)."""
+    for field in _DATA_FIELDS:
+        tensor.ClearField(field)
+    tensor.data_location = onnx.TensorProto.EXTERNAL
+    tensor.external_data.add(key="location", value=_DETACHED)
+
+
+def _external_tensors(model: onnx.ModelProto) -> list[onnx.TensorProto]:
+    """Tensors of the graph, its subgraphs and its functions whose data is in another file."""
+    functions = [t for f in model.functions for n in f.node for t in _node_tensors(n)]
+    return [t for t in (*_all_tensors(model.graph), *functions)
+            if t.data_location == onnx.TensorProto.EXTERNAL]
 
 
 def _check_location(tensor: onnx.TensorProto, path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The ONNX Runtime capture: weights detached once, one all-outputs session, real numbers."""
+"""The ONNX Runtime capture: weights mapped from the file, not parsed; one session exposing
+the fetched nodes only, reused for any fetch list it covers; real numbers."""
 
 from pathlib import Path
 
@@ -34,6 +35,15 @@ def test_weights_are_detached_from_the_proto_shape_inference_runs_on(backend):
     assert all(node.shape for node in backend.graph)  # shapes still inferred
 
 
+def test_weights_are_views_of_the_mapped_file_equal_to_the_parsed_ones(backend):
+    assert backend._mapped is not None
+    parsed = {t.name: onnx.numpy_helper.to_array(t)
+              for t in onnx.load(str(SMALLCNN)).graph.initializer}
+    for name, array in backend._weights.items():
+        assert not array.flags.owndata  # a view, not a copy
+        np.testing.assert_array_equal(array, parsed[name])
+
+
 def test_capture_matches_a_plain_session_and_builds_one_session(backend, feeds):
     names = [node.name for node in backend.graph]
     everything = backend.run(feeds, names)
@@ -43,9 +53,33 @@ def test_capture_matches_a_plain_session_and_builds_one_session(backend, feeds):
     expected = plain.run(None, feeds)[0]
     np.testing.assert_allclose(everything[final], expected, rtol=1e-4, atol=1e-5)
     some = backend.run(feeds, names[::3])
-    assert backend._capture is session  # a different fetch list reuses the session
+    assert backend._capture is session  # a fetch list it covers reuses the session
     for name in names[::3]:
         np.testing.assert_array_equal(some[name], everything[name])
+
+
+def test_the_session_exposes_only_the_fetched_nodes(feeds):
+    with open_model(SMALLCNN) as opened:
+        names = [node.name for node in opened.graph]
+        some = opened.run(feeds, names[:2])
+        exposed = [o.name for o in opened._capture[1].get_outputs()]
+        assert len(exposed) == 2
+        everything = opened.run(feeds, names)  # more nodes: a new session
+        assert len(opened._capture[1].get_outputs()) == len(names)
+        for name in names[:2]:
+            np.testing.assert_array_equal(some[name], everything[name])
+
+
+def test_a_model_with_external_data_is_parsed_and_runs_the_same(tmp_path, feeds):
+    model = onnx.load(str(SMALLCNN))
+    onnx.save_model(model, str(tmp_path / "m.onnx"), save_as_external_data=True,
+                    location="m.data", size_threshold=0)
+    with open_model(SMALLCNN) as inline, open_model(tmp_path / "m.onnx") as external:
+        assert external._mapped is None
+        names = [node.name for node in inline.graph]
+        a, b = inline.run(feeds, names), external.run(feeds, names)
+        for name in names:
+            np.testing.assert_array_equal(a[name], b[name])
 
 
 def test_parameters_come_from_the_detached_arrays(backend):

@@ -10,6 +10,8 @@ from parity.ops import compatible, family, op_class
     ("Pooling", "MaxPool"), ("Pooling", "AveragePool"), ("Eltwise", "Add"), ("Eltwise", "Mul"),
     ("BatchNorm", "Scale"), ("PRelu", "Relu"), ("aten::layer_norm", "LayerNormalization"),
     ("aten::permute", "Transpose"), ("aten::embedding", "Gather"), ("aten::linear", "MatMul"),
+    ("aten::to", "Cast"), ("aten::_to_copy", "Cast"), ("aten::__and__", "And"),
+    ("aten::bitwise_and", "And"), ("aten::index", "GatherND"), ("aten::addmm", "Gemm"),
 ])
 def test_compatible_pairs(a, b):
     assert compatible(a, b) and compatible(b, a)

@@ -37,7 +37,7 @@ from .activations import activation_graph
 from .confidence import agreement, confidence, contradicted
 from .folds import bypassed, fold_head, move_to_fold_end
 from .mapping_file import resolve_mapping
-from .names import Strategy, by_key, normalise_name
+from .names import Strategy, by_key, named_key
 from .scopes import by_scope, has_scopes, match_scope_outputs, scope_map
 from .sequence import match_sequences
 from .structure import match_structure
@@ -92,7 +92,7 @@ def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignm
     named: list[Match] = []
     strategies: list[tuple[str, Strategy]] = [
         ("exact", by_key(lambda n: n.name)),
-        ("normalised", by_key(lambda n: normalise_name(n.name))),
+        ("normalised", by_key(named_key)),
     ]
     scopes = scope_map(a, b) if has_scopes(a) and has_scopes(b) else {}
     for how, strategy in strategies:

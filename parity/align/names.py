@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable
 
 from ..graph import Node
+from ..ops import op_key
 
 Strategy = Callable[[list[Node], list[Node]], list[tuple[str, str]]]
 
@@ -16,6 +17,18 @@ def normalise_name(name: str) -> str:
     text = name.lower()
     text = re.sub(r"(_output\d*|_fwd|:0)$", "", text)
     return re.sub(r"[/.:\-]+", "_", text).strip("_")
+
+
+def named_key(node: Node) -> str:
+    """:func:`normalise_name` of a node whose name says more than its op: ``""`` for a name
+    an exporter generated from the op type and a counter (``/encoder/self/Reshape_1``,
+    ``encoder.self/reshape:1``). Such counters number each framework's own ops (a torch
+    ``view`` and ``reshape`` are both ONNX ``Reshape``; an exporter merges or drops some),
+    so equal names do not mean the same call: scope, family and call order decide those."""
+    last = re.split(r"[/.:]", re.sub(r":\d+$", "", node.name))[-1]
+    if re.sub(r"_\d+$", "", last).lower() == op_key(node.op):
+        return ""
+    return normalise_name(node.name)
 
 
 def by_key(key: Callable[[Node], Hashable]) -> Strategy:

@@ -1,0 +1,207 @@
+"""An ONNX file's weights as views of the memory-mapped file, its graph parsed without them.
+
+``onnx.load`` copies every weight into the parsed proto, and turning them into arrays copies
+them again: twice a BERT-base's 420 MB before a session is built. Here the file is mapped
+read-only and its protobuf wire format scanned for the ``raw_data`` of each top-level
+initializer; those byte ranges are cut out before parsing (the proto parsed is the graph
+alone, a few hundred KiB) and each weight becomes a numpy view of the mapping at its offset.
+Pages are read from the page cache when touched, and :meth:`MappedWeights.release` gives
+them back once a session holds its own copy.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper
+
+# Field numbers of onnx.proto3 (ModelProto.graph, GraphProto.initializer, TensorProto.*).
+_MODEL_GRAPH, _GRAPH_INITIALIZER = 7, 5
+_TENSOR_DATA_TYPE, _TENSOR_NAME, _TENSOR_RAW_DATA = 2, 8, 9
+_VARINT, _FIXED64, _LENGTH, _FIXED32 = 0, 1, 2, 5
+_VIEWABLE = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
+             onnx.TensorProto.INT8, onnx.TensorProto.UINT8, onnx.TensorProto.INT16,
+             onnx.TensorProto.UINT16, onnx.TensorProto.INT32, onnx.TensorProto.UINT32,
+             onnx.TensorProto.INT64, onnx.TensorProto.UINT64, onnx.TensorProto.BOOL}
+
+
+class WireFormatError(ValueError):
+    """The bytes are not the protobuf layout this reader handles (parse them normally)."""
+
+
+class MappedWeights:
+    """Weights by initializer name, each a read-only array over the mapped file."""
+
+    def __init__(self, mapping: mmap.mmap, spans: dict[str, tuple[int, int, int]],
+                 dims: dict[str, tuple[int, ...]]) -> None:
+        self._mapping = mapping
+        self.arrays: dict[str, np.ndarray] = {}
+        for name, (offset, length, data_type) in spans.items():
+            dtype = np.dtype(helper.tensor_dtype_to_np_dtype(data_type)).newbyteorder("<")
+            count = math.prod(dims[name])
+            if count * dtype.itemsize != length:
+                raise WireFormatError(f"{name}: {length} bytes of data for shape {dims[name]}")
+            self.arrays[name] = np.frombuffer(mapping, dtype, count, offset).reshape(dims[name])
+
+    def release(self) -> None:
+        """Drop the mapped pages from this process's resident set (they stay in the page
+        cache; touching a weight again reads it back)."""
+        if hasattr(mmap, "MADV_DONTNEED"):
+            self._mapping.madvise(mmap.MADV_DONTNEED)
+
+
+def read_without_weights(path: Path, inline_bytes: int) -> tuple[onnx.ModelProto, MappedWeights]:
+    """The model at ``path`` parsed without the ``raw_data`` of its top-level initializers
+    larger than ``inline_bytes``, and those weights as views of the mapped file.
+
+    Raises :class:`WireFormatError` when the file's layout is not one this reader cuts
+    (the caller then parses it whole).
+    """
+    if sys.byteorder != "little":
+        raise WireFormatError("raw_data is little-endian; this machine is not")
+    with open(path, "rb") as file:
+        mapping = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+    spans: dict[str, tuple[int, int, int]] = {}
+    data = memoryview(mapping)
+    try:
+        pieces = _cut(data, 0, len(data), _model_field, spans, inline_bytes)
+        model = onnx.ModelProto.FromString(b"".join(pieces))
+    finally:
+        data.release()
+    dims = {}
+    for tensor in model.graph.initializer:
+        if tensor.name in spans:
+            dims[tensor.name] = tuple(tensor.dims)
+    if set(dims) != set(spans):
+        raise WireFormatError("an initializer name appears twice")
+    return model, MappedWeights(mapping, spans, dims)
+
+
+def _cut(data: memoryview, start: int, end: int, rewrite, spans: dict, inline: int
+         ) -> list[bytes | memoryview]:
+    """The message in ``data[start:end]`` as pieces, each length-delimited field passed
+    to ``rewrite(field, data, start, end, spans, inline)``, which returns its new body or
+    None to keep it as it is."""
+    pieces: list[bytes | memoryview] = []
+    position = start
+    while position < end:
+        key_start = position
+        key, position = _varint(data, position)
+        field, wire = key >> 3, key & 7
+        if wire == _VARINT:
+            _, position = _varint(data, position)
+        elif wire == _FIXED64:
+            position += 8
+        elif wire == _FIXED32:
+            position += 4
+        elif wire == _LENGTH:
+            length, body = _varint(data, position)
+            position = body + length
+            if position > end:
+                raise WireFormatError("a field runs past the end of its message")
+            body_pieces = rewrite(field, data, body, position, spans, inline)
+            if body_pieces is not None:
+                size = sum(len(p) for p in body_pieces)
+                pieces += [_key_bytes(field), _varint_bytes(size), *body_pieces]
+                continue
+        else:
+            raise WireFormatError(f"wire type {wire} (groups) is not read here")
+        pieces.append(data[key_start:position])
+    if position != end:
+        raise WireFormatError("a field runs past the end of its message")
+    return pieces
+
+
+def _model_field(field: int, data: memoryview, start: int, end: int, spans: dict, inline: int
+                 ) -> list | None:
+    if field != _MODEL_GRAPH:
+        return None
+    return _cut(data, start, end, _graph_field, spans, inline)
+
+
+def _graph_field(field: int, data: memoryview, start: int, end: int, spans: dict, inline: int
+                 ) -> list | None:
+    if field != _GRAPH_INITIALIZER:
+        return None
+    return _tensor_without_raw_data(data, start, end, spans, inline)
+
+
+def _tensor_without_raw_data(data: memoryview, start: int, end: int, spans: dict, inline: int
+                             ) -> list | None:
+    """The TensorProto in ``data[start:end]`` without its ``raw_data``, recorded in
+    ``spans`` as ``name: (offset, length, data_type)``; None to keep it whole (small, not a
+    viewable type, or no raw_data)."""
+    name, data_type, raw = None, None, None
+    position = start
+    while position < end:
+        key, position = _varint(data, position)
+        field, wire = key >> 3, key & 7
+        field_start = position
+        if wire == _VARINT:
+            value, position = _varint(data, position)
+            if field == _TENSOR_DATA_TYPE:
+                data_type = value
+        elif wire == _FIXED64:
+            position += 8
+        elif wire == _FIXED32:
+            position += 4
+        elif wire == _LENGTH:
+            length, body = _varint(data, position)
+            position = body + length
+            if field == _TENSOR_NAME:
+                name = bytes(data[body:position]).decode("utf-8")
+            elif field == _TENSOR_RAW_DATA:
+                if raw is not None:
+                    raise WireFormatError("raw_data appears twice in one tensor")
+                raw = (_key_start(data, field_start), body, length)
+        else:
+            raise WireFormatError(f"wire type {wire} (groups) is not read here")
+    if raw is None or raw[2] <= inline or name is None or data_type not in _VIEWABLE:
+        return None
+    if name in spans:
+        raise WireFormatError(f"initializer {name!r} appears twice")
+    key_start, body, length = raw
+    spans[name] = (body, length, data_type)
+    return [data[start:key_start], data[body + length:end]]
+
+
+def _key_start(data: memoryview, after_key: int) -> int:
+    """Where the one-byte key of the field whose key ends at ``after_key`` starts
+    (raw_data's key, field 9 wire type 2, is the single byte 0x4a)."""
+    if data[after_key - 1] != (_TENSOR_RAW_DATA << 3 | _LENGTH):
+        raise WireFormatError("unexpected raw_data key")
+    return after_key - 1
+
+
+def _varint(data: memoryview, position: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        if position >= len(data) or shift > 63:
+            raise WireFormatError("truncated varint")
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, position
+        shift += 7
+
+
+def _varint_bytes(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _key_bytes(field: int) -> bytes:
+    return _varint_bytes(field << 3 | _LENGTH)
