@@ -64,6 +64,8 @@ FOLDS: dict[str, frozenset[str]] = {
     "conv": frozenset({"batchnorm", "scale", "relu", "prelu", "activation", "softmax"}),
     "linear": frozenset({"add", "batchnorm", "scale", "relu", "prelu", "activation", "softmax"}),
     "batchnorm": frozenset({"scale"}),
+    # consecutive reshapes are one reshape to an exporter that merges them
+    "flatten": frozenset({"flatten"}),
     "gelu": frozenset({"mul"}),
     "layernorm": frozenset({"mul", "add"}),
     # TFLite ADD/MUL carry a fused activation

@@ -62,7 +62,10 @@ _PASSING = {
     *(f"gpt2-{a}-{b}" for a, b in (("pt", "onnx_legacy"), ("pt", "onnx_dynamo"),
                                    ("pt2", "onnx_legacy"), ("pt2", "onnx_dynamo"),
                                    ("onnx_legacy", "onnx_dynamo"))),
-    "swin-pt-onnx_legacy", "swin-pt2-onnx_legacy", "swin-onnx2torch-onnx_legacy",
+    *(f"swin-{a}-{b}" for a, b in (("pt", "onnx_legacy"), ("pt", "onnx_dynamo"),
+                                   ("pt2", "onnx_legacy"), ("pt2", "onnx_dynamo"),
+                                   ("onnx_legacy", "onnx_dynamo"))),
+    "swin-onnx2torch-onnx_legacy",
     *(f"{m}-factory-onnx_dynamo" for m in ("bert", "gpt2", "vit", "resnet", "convnext",
                                            "mobilenet_v2")),
     *(f"{m}-{a}-{b}" for m in ("mx_resnet18", "mx_mobilenet_v2", "mx_densenet121")
