@@ -1,12 +1,14 @@
 """Injected conversion bugs on the real-model corpus: each one is the first divergence.
 
-Every bug of ``realmodels.bugs.BUGS`` (flatten and concat order in ViT's embeddings; BN
-eps, one conv's weights x1.05, pool ceil mode, channel order, a lost ReLU6 clip and a dense
-layer's concat order in the repository's MXNet->Caffe conversion of gluon ResNet-18,
-MobileNetV2 and DenseNet-121) is compared at
-default settings against the correct form of the same model: exit 1, ``first_divergence``
-exactly the injected layer, with an error far over its noise bound (or a shape mismatch
-where the bug changes the shape), and no pair before it failed.
+Every bug of ``realmodels.bugs.BUGS`` is compared at default settings against the correct
+form of the same model. torch -> ONNX: flatten and concat order in ViT's embeddings,
+ResNet's BN eps and max-pool ceil mode, a MobileNetV2 depthwise conv x1.05 and its first
+ReLU6 exported as ReLU, EfficientNet's input channels reversed. MXNet -> Caffe (the
+repository's converter on gluon ResNet-18, MobileNetV2, DenseNet-121): BN eps, a conv x1.05,
+pool ceil mode, channel order, ReLU6 lost, a dense layer's concat order. Each must exit 1
+with ``first_divergence`` exactly the injected layer (see ``realmodels.bugs``), its error
+far over its noise bound (or a shape mismatch where the bug changes the shape), and no
+pair before it failed.
 """
 
 from __future__ import annotations
