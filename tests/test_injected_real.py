@@ -23,14 +23,39 @@ pytest.importorskip("transformers", reason="the test extra (transformers) is not
 
 from realmodels import MODELS  # noqa: E402
 from realmodels.bugs import BUGS  # noqa: E402
+from realmodels.summary import SummaryTable  # noqa: E402
 
 import parity  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(scope="session")
+def bug_table(tmp_path_factory: pytest.TempPathFactory,
+              pytestconfig: pytest.Config) -> SummaryTable:
+    return SummaryTable.register(
+        pytestconfig, tmp_path_factory.getbasetemp(), "injected-bugs",
+        "parity injected bugs on the real-model corpus",
+        ["bug", "A", "B", "injected layer", "first divergence", "ratio / amplification",
+         "largest noise ratio before", "exit"])
+
+
+def _row(table: SummaryTable, bug_id: str, report: parity.Report) -> None:
+    bug, first = BUGS[bug_id], report.first_divergence
+    before = report.pairs[:report.pairs.index(first)] if first else report.pairs
+    noise = max((p.verdict.ratio for p in before if p.verdict and p.verdict.ratio is not None),
+                default=0.0)
+    found = f"{first.a} ~ {first.b}" if first else "-"
+    size = (f"{first.verdict.ratio:.3g} / {first.verdict.amplification:.3g}"
+            if first and first.verdict and first.verdict.ratio is not None
+            else (first.status if first else "-"))
+    table.add(bug_id, bug.reference, bug.form, bug.layer, found, size, f"{noise:.2f}",
+              0 if report.ok else 1)
+
+
 @pytest.mark.parametrize("bug_id", list(BUGS))
-def test_an_injected_bug_is_the_first_divergence(bug_id: str, real_corpus: Any) -> None:
+def test_an_injected_bug_is_the_first_divergence(bug_id: str, real_corpus: Any,
+                                                 bug_table: SummaryTable) -> None:
     bug = BUGS[bug_id]
     if MODELS[bug.model].framework == "mxnet":
         pytest.importorskip("parity.backends.mxnet_symbol", reason="parity[mxnet] not installed")
@@ -38,6 +63,7 @@ def test_an_injected_bug_is_the_first_divergence(bug_id: str, real_corpus: Any) 
     report = parity.compare(real_corpus.export(bug.model, bug.reference),
                             real_corpus.export_bug(bug_id),
                             inputs=real_corpus.inputs(bug.model, pixels=bug.pixels))
+    _row(bug_table, bug_id, report)
     first = report.first_divergence
     assert not report.ok and first is not None, f"{bug_id}: no divergence found"
     assert first.a == bug.layer, f"{bug_id}: first divergence {first.a} ~ {first.b}"
