@@ -58,8 +58,13 @@ _PASSING = {
     "vit-pt-onnx_dynamo", "vit-pt2-onnx_dynamo", "vit-onnx_legacy-onnx_dynamo",
     "vit-pt-onnx_legacy", "vit-pt2-onnx_legacy",
     *(f"bert-{a}-{b}" for a in ("pt", "pt2") for b in ("onnx_legacy", "onnx_dynamo")),
-    "gpt2-pt-onnx_legacy", "bert-onnx_legacy-onnx_dynamo",
-    *(f"{m}-factory-onnx_dynamo" for m in ("bert", "vit", "resnet", "convnext", "mobilenet_v2")),
+    "bert-onnx_legacy-onnx_dynamo",
+    *(f"gpt2-{a}-{b}" for a, b in (("pt", "onnx_legacy"), ("pt", "onnx_dynamo"),
+                                   ("pt2", "onnx_legacy"), ("pt2", "onnx_dynamo"),
+                                   ("onnx_legacy", "onnx_dynamo"))),
+    "swin-pt-onnx_legacy", "swin-pt2-onnx_legacy", "swin-onnx2torch-onnx_legacy",
+    *(f"{m}-factory-onnx_dynamo" for m in ("bert", "gpt2", "vit", "resnet", "convnext",
+                                           "mobilenet_v2")),
     *(f"{m}-{a}-{b}" for m in ("mx_resnet18", "mx_mobilenet_v2", "mx_densenet121")
       for a, b in (("mxnet", "mx_onnx"), ("mxnet", "caffe"), ("mx_onnx", "caffe"))),
     *(f"{m}-onnx2torch-{b}" for m in ("resnet", "mobilenet_v2")
