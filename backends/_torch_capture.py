@@ -63,7 +63,10 @@ _MODULE_ATTRS = {"kernel_size": "kernel", "stride": "stride", "padding": "pad",
                  "max_val": "max_val", "approximate": "approximate", "dim": "dim",
                  "align_corners": "align_corners", "mode": "mode",
                  "scale_factor": "scale_factor", "count_include_pad": "count_include_pad"}
-_DEFAULT_ATTRS = {"batch_norm": {"eps": 1e-5}}
+_CONV_DEFAULTS = {"stride": 1, "pad": 0, "dilation": 1, "group": 1}
+# Defaults of builtins called without them (``F.gelu(x)``, ``F.conv2d(x, w)``).
+_DEFAULT_ATTRS = {"batch_norm": {"eps": 1e-5}, "gelu": {"approximate": "none"},
+                  "conv1d": _CONV_DEFAULTS, "conv2d": _CONV_DEFAULTS}
 # Python argument names of the attributes whose name differs (``F.conv2d(padding=...)``).
 _PYTHON_NAMES = {"kernel": "kernel_size", "pad": "padding", "group": "groups", "axis": "dim"}
 # Ops that read a tensor's shape, not its values: what is computed from them is shape

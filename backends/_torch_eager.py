@@ -238,14 +238,32 @@ def _inplace_position(func: Any) -> int | None:
 def _attrs(name: str, func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]
            ) -> dict[str, Any]:
     """Attributes from the call's arguments, keywords and (Python functions) defaults."""
-    named: Mapping[str, Any] = kwargs
+    if name in ("select", "slice", "index", "index_put_"):  # ``x[...]``: no aten arguments
+        return {}
+    named = dict(kwargs)
     try:
         bound = inspect.signature(func).bind(*args, **kwargs)
-        bound.apply_defaults()
-        named = bound.arguments
     except (TypeError, ValueError):  # builtins have no signature
-        pass
-    return attrs_from_args(name, args, named)
+        return _spatial(name, attrs_from_args(name, args, named))
+    bound.apply_defaults()
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    named.update({key: value for key, value in bound.arguments.items()
+                  if bound.signature.parameters[key].kind not in variadic})
+    return _spatial(name, attrs_from_args(name, args, named))
+
+
+def _spatial(name: str, attrs: dict[str, Any]) -> dict[str, Any]:
+    """``kernel=3`` as aten's ``int[2]`` reads it for a 2-d op (``(3, 3)``); a pool's
+    missing stride is its kernel."""
+    rank = int(name[-2]) if name[-2:] in ("1d", "2d", "3d") else 0
+    if not rank:
+        return attrs
+    if "pool" in name and attrs.get("stride") in (None, ()) and "kernel" in attrs:
+        attrs["stride"] = attrs["kernel"]
+    for key in ("kernel", "stride", "pad", "dilation"):
+        if isinstance(attrs.get(key), int):
+            attrs[key] = (attrs[key],) * rank
+    return attrs
 
 
 def _tensors(value: Any) -> Iterator[torch.Tensor]:
