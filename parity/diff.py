@@ -19,6 +19,7 @@ from .pairing import paired
 from .report import DEFAULT_MIN_COVERAGE, FAIL, OK, SHAPE_MISMATCH, PairResult, Report, Side
 from .verdict import Criteria, Judge
 from .verdict.quantization import Quantization
+from .verdict.statistic import reduce
 
 _DIAGNOSED_ROOTS = 8  # divergence roots whose tensors are kept for diagnosis
 OnPair = Callable[[str, np.ndarray, np.ndarray], None]
@@ -85,6 +86,7 @@ def diff_models(
         min_coverage=min_coverage,
         overrides=criteria.overrides,
         samples=tuple(labels) if len(labels) > 1 else (),
+        error_stat=criteria.error_stat,
     )
 
 
@@ -122,7 +124,11 @@ def diff_pair(match: Match, op: str, note: str, va: np.ndarray, vb: np.ndarray,
     if common is None:
         return PairResult(match.a, match.b, op, how, va.shape, vb.shape, SHAPE_MISMATCH), None
     metrics, groups = measure(*common, judge.tolerance(match))
-    verdict = judge.judge(match, metrics, groups, common[1].shape, (va.dtype, vb.dtype))
+    stat = judge.statistic(match)
+    reduced = None if stat is None else reduce(stat, judge.criteria.error_stat.quantile,
+                                               *common)
+    verdict = judge.judge(match, metrics, groups, common[1].shape, (va.dtype, vb.dtype),
+                          reduced)
     status = OK if verdict.passed else FAIL
     return PairResult(match.a, match.b, op, how, va.shape, vb.shape, status, metrics,
                       verdict=verdict), groups

@@ -135,6 +135,7 @@ def _report_from_dict(data: dict[str, Any]) -> Report:
         environment={str(k): str(v) for k, v in data.get("environment", {}).items()},
         overrides=criteria.overrides,
         samples=tuple(data.get("samples", ())),
+        error_stat=criteria.error_stat,
     )
 
 
