@@ -172,8 +172,9 @@ def test_relu6_lost_in_conversion_is_found_on_a_recorded_factory(real_corpus, tm
     """The recorded ops carry the attributes diagnosis reads: MobileNetV2 (which torch.fx
     cannot trace) against its export with ReLU6 turned into ReLU."""
     import realmodels
-    from conftest import exact_hint
     from realmodels import torch_forms
+
+    from conftest import exact_hint
 
     model = realmodels.build("mobilenet_v2")
     for name, child in list(model.named_modules()):
