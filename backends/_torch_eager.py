@@ -63,6 +63,10 @@ def record_pass(module: torch.nn.Module, inputs: Mapping[str, torch.Tensor],
     finally:
         for handle in handles:
             handle.remove()
+    overwritten = recorder.overwritten()
+    if overwritten:
+        raise RuntimeError(f"the value of {overwritten[0]} was overwritten in place by an op "
+                           "parity did not see writing into it")
     recorded = recorder.result
     recorded.ops = _mark_module_outputs(recorded.ops, recorder.module_outputs)
     recorded.output_keys = list(dict.fromkeys(
@@ -101,6 +105,7 @@ class _Recorder(TorchFunctionMode):
         self.result = RecordedPass()
         self.scopes: list[str] = []
         self.module_outputs: set[str] = set()  # ops whose value a module call returned
+        self._versions: dict[str, int] = {}  # a kept value's version counter when kept
         self._keep = keep
         self._counts: Counter[str] = Counter()
         # id(tensor) -> (weak reference, the nodes or inputs its value comes from)
@@ -144,6 +149,7 @@ class _Recorder(TorchFunctionMode):
         self._track(output, (key,))
         if self._keep(key):
             self.result.values[key] = output
+            self._versions[key] = output._version
 
     def sources(self, tensor: torch.Tensor) -> tuple[str, ...]:
         """The nodes (or inputs) ``tensor``'s value was recorded from; () if none."""
@@ -173,6 +179,12 @@ class _Recorder(TorchFunctionMode):
         for key, value in values.items():
             if value.untyped_storage().data_ptr() == storage:
                 values[key] = value.clone()
+                self._versions[key] = values[key]._version
+
+    def overwritten(self) -> list[str]:
+        """Kept values some op changed in place without being seen as in-place (``out=``)."""
+        return [key for key, value in self.result.values.items()
+                if value._version != self._versions[key]]
 
 
 def _mark_module_outputs(ops: list[CapturedOp], outputs: set[str]) -> list[CapturedOp]:
@@ -227,11 +239,17 @@ def _inplace_flag(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> 
 
 
 @cache
-def _inplace_position(func: Any) -> int | None:
+def _signature(func: Any) -> inspect.Signature | None:
     try:
-        names = list(inspect.signature(func).parameters)
+        return inspect.signature(func)
     except (TypeError, ValueError):  # builtins have no signature
         return None
+
+
+@cache
+def _inplace_position(func: Any) -> int | None:
+    signature = _signature(func)
+    names = list(signature.parameters) if signature else []
     return names.index("inplace") if "inplace" in names else None
 
 
@@ -241,9 +259,12 @@ def _attrs(name: str, func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]
     if name in ("select", "slice", "index", "index_put_"):  # ``x[...]``: no aten arguments
         return {}
     named = dict(kwargs)
+    signature = _signature(func)
     try:
-        bound = inspect.signature(func).bind(*args, **kwargs)
-    except (TypeError, ValueError):  # builtins have no signature
+        bound = signature.bind(*args, **kwargs) if signature else None
+    except TypeError:
+        bound = None
+    if bound is None:
         return _spatial(name, attrs_from_args(name, args, named))
     bound.apply_defaults()
     variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
