@@ -109,15 +109,17 @@ class Runs:
     """One case's fresh-process runs, by task."""
 
     plain: list[Child]
+    held: list[Child]
     capture: list[Child]
     compare: list[Child]
     cli: list[Child]
 
 
 def measure(case: Case, repeats: int) -> Runs:
-    runs = Runs([], [], [], [])
+    runs = Runs([], [], [], [], [])
     for _ in range(repeats):  # interleaved, so load on the machine hits all alike
         runs.plain.append(run_child(stage_worker("plain", case)))
+        runs.held.append(run_child(stage_worker("plain_held", case)))
         runs.capture.append(run_child(stage_worker("capture", case)))
         runs.compare.append(run_child(stage_worker("compare", case)))
         runs.cli.append(run_child(case.cli(), ok=(0, 1)))
@@ -151,6 +153,7 @@ def rows(case: Case, runs: Runs) -> list[Row]:
     inproc = _per_run([c.result["seconds"] for c in runs.compare], both)
     whole = _per_run([c.wall for c in runs.cli], [c.wall for c in runs.plain])
     peak = _per_run([c.peak for c in runs.cli], [c.peak for c in runs.plain])
+    held = _per_run([c.peak for c in runs.cli], [c.peak for c in runs.held])
     pairs = runs.compare[0].result
     out += [
         Row("compare", f"{case.label}: `parity.compare` from the paths ({pairs['pairs']} "
@@ -162,6 +165,8 @@ def rows(case: Case, runs: Runs) -> list[Row]:
             verdict(whole[2].median, PROCESS_TARGET)),
         Row("compare", f"{case.label}: same, peak RSS", sizes(peak[0]), sizes(peak[1]),
             ratio(peak[2]), f"≤ {MEMORY_TARGET}×", verdict(peak[2].median, MEMORY_TARGET)),
+        Row("compare", f"{case.label}: same, peak RSS against a plain process holding both "
+            "models at once (info)", sizes(held[0]), sizes(held[1]), ratio(held[2])),
     ]
     return out
 
