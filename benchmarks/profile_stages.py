@@ -89,7 +89,7 @@ def instrument() -> None:
     cls.__init__ = timed("load: other (proto copy)", cls.__init__)
     cls._load_graph = timed("graph", cls._load_graph)
     cls._session = timed("session build", cls._session)
-    cls._run = timed("run (forward)", cls._run)
+    cls._run = timed("run: onnxruntime", cls._run)
     try:
         from parity.backends import _torch_capture, pytorch
     except ImportError:  # no torch: ONNX sides only
@@ -100,7 +100,7 @@ def instrument() -> None:
         script = _torch_capture.TorchScriptCapture
         script.__init__ = timed("load: TorchScript graph rewrite", script.__init__)
         pytorch.TorchBackend._load_graph = timed("graph", pytorch.TorchBackend._load_graph)
-        script._run = timed("run (forward)", script._run)
+        script._run = timed("run: TorchScript (compile on first use)", script._run)
     Backend.stream = _generator_timed("stream hand-out", Backend.stream)
     api.make_samples = timed("inputs", api.make_samples)
     api.align = timed("alignment", api.align)
