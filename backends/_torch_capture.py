@@ -5,7 +5,7 @@
 * :class:`FxCapture` interprets an ``torch.fx`` graph (from ``symbolic_trace`` or a
   ``torch.export`` program) and keeps the values of the requested nodes as they pass.
 
-(:mod:`._torch_hooks` adds a third, forward hooks, for modules torch.fx cannot trace.)
+(:mod:`._torch_hooks` adds a third, an eager pass, for modules torch.fx cannot trace.)
 torch's fused transformer fast path is off while parity traces or runs a module.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import operator
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -24,10 +24,10 @@ from typing import Any
 import torch
 import torch.fx
 
-from ..align.scopes import scope_from_hierarchy
-from ..errors import ModelLoadError
-from ..ops import is_ignored, op_key
-from ._torch_inputs import fx_dtypes, fx_index_ranges, script_index_ranges
+from parity.align.scopes import scope_from_hierarchy
+from parity.backends._torch_inputs import fx_dtypes, fx_index_ranges, script_index_ranges
+from parity.errors import ModelLoadError
+from parity.ops import is_ignored, op_key
 
 # Positional arguments of aten ops that carry the attributes parity normalises.
 _ATTR_POSITIONS: dict[str, dict[str, int]] = {
@@ -64,6 +64,8 @@ _MODULE_ATTRS = {"kernel_size": "kernel", "stride": "stride", "padding": "pad",
                  "align_corners": "align_corners", "mode": "mode",
                  "scale_factor": "scale_factor", "count_include_pad": "count_include_pad"}
 _DEFAULT_ATTRS = {"batch_norm": {"eps": 1e-5}}
+# Python argument names of the attributes whose name differs (``F.conv2d(padding=...)``).
+_PYTHON_NAMES = {"kernel": "kernel_size", "pad": "padding", "group": "groups", "axis": "dim"}
 # Ops that read a tensor's shape, not its values: what is computed from them is shape
 # arithmetic, which reads no activation.
 _SHAPE_READS = frozenset({"aten::size", "aten::dim", "aten::numel", "prim::shape"})
@@ -84,15 +86,18 @@ class CapturedOp:
 def name_ops(ops: Sequence[CapturedOp]) -> list[str]:
     """User-facing names: module path for a leaf module's op, ``scope/op`` otherwise.
 
-    A leaf module is a scope no other op's scope lies inside. The k-th repeat of a
-    name gets ``:k`` (a module called twice, two adds in one block).
+    A leaf module is a scope no other op's scope lies inside. Where a scope's ops mark
+    the module's call (``is_module_call``: its output), only those take the module path.
+    The k-th repeat of a name gets ``:k`` (a module called twice, two adds in one block).
     """
     scopes = {op.scope for op in ops if op.scope}
     parents = {s.rsplit(".", i)[0] for s in scopes for i in range(1, s.count(".") + 1)}
+    called = {op.scope for op in ops if op.is_module_call}
     seen: Counter[str] = Counter()
     names = []
     for op in ops:
-        leaf = op.scope and (op.is_module_call or op.scope not in parents)
+        leaf = op.scope and (op.is_module_call
+                             or (op.scope not in parents and op.scope not in called))
         if leaf:
             base = op.scope
         else:
@@ -131,12 +136,20 @@ def _normalise(key: str, value: Any) -> Any:
     return value
 
 
-def _attrs_from_args(op: str, args: Sequence[Any]) -> dict[str, Any]:
+def attrs_from_args(op: str, args: Sequence[Any],
+                    named: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The attributes parity normalises, from an op's arguments: positional as aten's
+    schema orders them, else by their Python name in ``named`` (keywords, defaults)."""
     short = op_key(op)
     attrs = dict(_DEFAULT_ATTRS.get(short, {}))
+    named = named or {}
     for attr, position in _ATTR_POSITIONS.get(short, {}).items():
-        if position < len(args) and args[position] is not None:
-            attrs[attr] = _normalise(attr, args[position])
+        if position < len(args):
+            value = args[position]
+        else:
+            value = named.get(_PYTHON_NAMES.get(attr, attr), named.get(attr))
+        if value is not None:
+            attrs[attr] = _normalise(attr, value)
     if "ceil_mode" in attrs:
         attrs["ceil_mode"] = bool(attrs["ceil_mode"])
     return attrs
@@ -219,7 +232,7 @@ class TorchScriptCapture:
                 op=kind,
                 scope=scope_from_hierarchy(node.getModuleHierarchy()),
                 reads=reads,
-                attrs=_attrs_from_args(kind, args),
+                attrs=attrs_from_args(kind, args),
             ))
         return ops
 
@@ -304,7 +317,7 @@ class FxCapture:
         elif node.op in ("call_function", "call_method"):
             op = _target_name(node.target)
             scope, is_call = _fx_scope(node), False
-            attrs = _attrs_from_args(op, [_fx_constant(a) for a in node.args])
+            attrs = attrs_from_args(op, [_fx_constant(a) for a in node.args])
         else:
             return None
         if is_ignored(op):

@@ -1,23 +1,24 @@
-"""Capture by forward hooks, for nn.Modules that torch.fx cannot trace.
+"""Capture by an eager pass, for nn.Modules that torch.fx cannot trace.
 
 ``torch.fx.symbolic_trace`` refuses data-dependent control flow (``if x.sum() > 0``) and
-much of ``transformers`` (BERT, GPT-2, ViT...). Such a module still runs: a forward hook on
-every submodule keeps its output, named by its module path, in one forward pass. The graph
-parity aligns comes from the module tree, since nothing runs before the inputs are known.
+much of ``transformers`` (BERT, GPT-2, ViT...). Such a module still runs: one eager pass on
+the real inputs records every op, with its module scope and its inputs
+(:mod:`._torch_eager`), and keeps their values for the comparison that follows. Until it
+has run (``parity align``, ``parity inspect``: no inputs), its graph is the module tree.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from ..errors import ModelLoadError
-from ..ops import is_ignored
-from ._torch_capture import CapturedOp, FxCapture, error_line, fused_fastpath_off, module_attrs
+from parity.backends._torch_capture import CapturedOp, FxCapture, error_line, module_attrs
+from parity.backends._torch_eager import RecordedPass, record_pass
+from parity.errors import ModelLoadError
+from parity.ops import is_ignored
 
 ROOT = "<model>"
 _CONTAINERS = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)
@@ -29,7 +30,7 @@ _SKIPPED = (torch.nn.modules.dropout._DropoutNd,)
 
 
 def module_capture(module: torch.nn.Module, path: Path) -> FxCapture | HookCapture:
-    """torch.fx when it can trace ``module`` (every op), else forward hooks (every module)."""
+    """torch.fx when it can trace ``module``, else an eager pass (every op either way)."""
     try:
         return FxCapture.from_module(module, path)
     except ModelLoadError:
@@ -37,14 +38,17 @@ def module_capture(module: torch.nn.Module, path: Path) -> FxCapture | HookCaptu
 
 
 class HookCapture:
-    """Every submodule's output through forward hooks, in one pass.
+    """Every op of an eager forward pass, recorded in that pass.
 
-    Nodes are the submodules but plain containers (``Sequential``, ``ModuleList``,
-    ``ModuleDict``), named by module path, in post-order (a module after its children, as
-    calls finish), each reading the one before it; the whole model is the last node and the
-    output. A module called several times keeps its first call's output; functional ops
-    between modules are not seen. Inputs are ``forward``'s parameters without a default
-    (else its first parameter), fed by position.
+    :meth:`record` runs the module once on the first input and makes :attr:`ops` the ops
+    it ran (``<module path>/<op>#k``, named by :func:`name_ops` as TorchScript ops are),
+    keeping every op's value by reference until :meth:`stream` hands out those asked for.
+    Later inputs are new passes that keep only the values asked for; an input that takes
+    another path through the module's code than the first is refused.
+
+    Before :meth:`record`, :attr:`ops` is the module tree: the submodules but plain
+    containers, by module path, in post-order, each reading the one before it.
+    Inputs are ``forward``'s parameters without a default (else its first), fed by position.
     """
 
     def __init__(self, module: torch.nn.Module, path: Path) -> None:
@@ -55,51 +59,64 @@ class HookCapture:
         self.input_shapes: list[tuple[int, ...] | None] = [None] * count
         self.input_ranges: list[tuple[int, int] | None] = [None] * count
         self.input_dtypes: list[str | None] = [None] * count
-        self._modules = {key: sub for key, sub in _post_order(module)
-                         if not (is_ignored(type(sub).__name__) or isinstance(sub, _SKIPPED))}
-        self.ops = []
-        previous = tuple(self.input_names)
-        for key, submodule in self._modules.items():
-            scope = "" if key == ROOT else key
-            self.ops.append(CapturedOp(key, type(submodule).__name__, scope, previous,
-                                       module_attrs(submodule), is_module_call=True))
-            previous = (key,)
+        self.ops = _module_tree(module)
         self.output_keys = [ROOT]
+        self.recorded = False
+        self._kept: dict[str, torch.Tensor] = {}
+        self._kept_for: list[torch.Tensor] | None = None
 
     def submodule(self, path: str) -> torch.nn.Module:
         """The submodule at a dotted module path."""
         return self.module.get_submodule(path)
 
+    def record(self, args: list[torch.Tensor]) -> None:
+        """The first pass: its ops become the graph, its values are kept for :meth:`stream`."""
+        if self.recorded:
+            return
+        recorded = self._pass(args, lambda _key: True)
+        self.ops, self.output_keys = recorded.ops, recorded.output_keys
+        self._kept, self._kept_for = recorded.values, args
+        self.recorded = True
+
     def stream(
         self, args: list[torch.Tensor], keys: list[str]
     ) -> Iterator[tuple[str, torch.Tensor]]:
-        """One forward pass, a hook on each requested module; values in graph order."""
+        """The requested values of the pass on ``args`` (the recorded one, or a new one)."""
+        self.record(args)
+        values, kept_for = self._kept, self._kept_for
+        self._kept, self._kept_for = {}, None  # kept for one stream of the recorded input
+        if args is not kept_for:
+            recorded = self._pass(args, set(keys).__contains__)
+            if [op.key for op in recorded.ops] != [op.key for op in self.ops]:
+                raise ModelLoadError(self.path, "this input took another path through the "
+                                                "module's code than the first input did; "
+                                                "compare such inputs one at a time")
+            values = recorded.values
         wanted = set(keys)
-        values: dict[str, torch.Tensor] = {}
+        for op in self.ops:
+            if op.key in wanted and op.key in values:
+                yield op.key, values.pop(op.key)
 
-        def keeper(key: str) -> Any:
-            def keep(_module: torch.nn.Module, _inputs: Any, output: Any) -> None:
-                tensor = _tensor_in(output)
-                if key not in values and tensor is not None:
-                    values[key] = tensor.detach().clone()  # a later in-place op may change it
-            return keep
-
-        handles = [self._modules[key].register_forward_hook(keeper(key))
-                   for key in self._modules if key in wanted and key != ROOT]
+    def _pass(self, args: list[torch.Tensor], keep: Callable[[str], bool]) -> RecordedPass:
         try:
-            with torch.no_grad(), fused_fastpath_off():
-                output = self.module(*args)
+            return record_pass(self.module, dict(zip(self.input_names, args)), keep)
         except Exception as exc:  # user model code may raise anything
-            raise ModelLoadError(self.path, f"forward pass failed ({error_line(exc)})") from None
-        finally:
-            for handle in handles:
-                handle.remove()
-        final = _tensor_in(output)
-        if ROOT in wanted and final is not None:
-            values[ROOT] = final.detach()
-        for key in self._modules:
-            if key in values:
-                yield key, values.pop(key)
+            raise ModelLoadError(self.path, f"forward pass failed ({error_line(exc)})"
+                                 ) from None
+
+
+def _module_tree(module: torch.nn.Module) -> list[CapturedOp]:
+    """The submodules as a chain in post-order, the whole model last (the output)."""
+    ops = []
+    previous = tuple(_forward_inputs(module))
+    for key, submodule in _post_order(module):
+        if is_ignored(type(submodule).__name__) or isinstance(submodule, _SKIPPED):
+            continue
+        scope = "" if key == ROOT else key
+        ops.append(CapturedOp(key, type(submodule).__name__, scope, previous,
+                              module_attrs(submodule), is_module_call=True))
+        previous = (key,)
+    return ops
 
 
 def _post_order(module: torch.nn.Module, prefix: str = ""
@@ -125,15 +142,3 @@ def _forward_inputs(module: torch.nn.Module) -> list[str]:
                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     required = [p.name for p in positional if p.default is p.empty]
     return required or [p.name for p in positional[:1]] or ["input"]
-
-
-def _tensor_in(output: Any) -> torch.Tensor | None:
-    """The tensor a module returned: itself, or the first in a tuple, list or mapping
-    (``transformers``' ModelOutput)."""
-    if isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, Mapping):
-        output = list(output.values())
-    if isinstance(output, (tuple, list)):
-        return next((item for item in output if isinstance(item, torch.Tensor)), None)
-    return None

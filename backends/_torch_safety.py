@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from ..errors import ModelLoadError
+from parity.errors import ModelLoadError
 
 T = TypeVar("T")
 

@@ -1,8 +1,9 @@
 """PyTorch adapter: TorchScript archives, torch.export programs and nn.Module factories.
 
-Factories torch.fx cannot trace are captured by forward hooks on their submodules.
-Every captured op is named by the module it runs in (``layer1.0.conv1``), so names read
-like ``model.named_modules()``; ops that run directly in a container module are named
+Factories torch.fx cannot trace are recorded op by op in an eager pass on the first input
+(their graph is known once they have run: :meth:`TorchBackend.observe`). Every captured op
+is named by the module it runs in (``layer1.0.conv1``), so names read like
+``model.named_modules()``; ops that run directly in a container module are named
 ``scope/op`` (``layer1.0/add``), and a repeated call gets a ``:k`` suffix.
 All requested nodes are captured in one forward pass under ``torch.no_grad()``.
 """
@@ -24,12 +25,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..backend import Backend
-from ..errors import ModelLoadError
-from ..graph import Graph, Node, TensorSpec
-from ._torch_capture import FxCapture, TorchScriptCapture, error_line, name_ops
-from ._torch_hooks import HookCapture, module_capture
-from ._torch_safety import load_checked
+from parity.backend import Backend
+from parity.backends._torch_capture import (
+    FxCapture,
+    TorchScriptCapture,
+    error_line,
+    name_ops,
+)
+from parity.backends._torch_hooks import HookCapture, module_capture
+from parity.backends._torch_safety import load_checked
+from parity.errors import ModelLoadError
+from parity.graph import Graph, Node, TensorSpec
 
 
 class TorchBackend(Backend):
@@ -60,8 +66,24 @@ class TorchBackend(Backend):
             module = load_checked(self.path, _load_torchscript, options.get("trust_code", False))
             self.was_training = module.training
             self._capture = TorchScriptCapture(module.eval(), self.path)
+        self._observed: tuple[Mapping[str, np.ndarray], list[torch.Tensor]] | None = None
+        self._name_ops()
+
+    def _name_ops(self) -> None:
         self._names = name_ops(self._capture.ops)
         self._key_of = {name: op.key for op, name in zip(self._capture.ops, self._names)}
+
+    def observe(self, feeds: Mapping[str, np.ndarray]) -> None:
+        """A factory recorded in an eager pass gets its op graph from its first input: the
+        pass runs here, its values are kept for the :meth:`stream` of the same feeds."""
+        capture = self._capture
+        if not isinstance(capture, HookCapture) or capture.recorded:
+            return
+        args = self._args(feeds)
+        capture.record(args)
+        self._observed = (feeds, args)
+        self.__dict__.pop("graph", None)  # the recorded graph replaces the module tree
+        self._name_ops()
 
     def _load_graph(self) -> Graph:
         ops = self._capture.ops
@@ -106,9 +128,15 @@ class TorchBackend(Backend):
     ) -> Iterator[tuple[str, np.ndarray]]:
         """Values as the pass makes them (torch.fx), or after it (TorchScript)."""
         name_of = {self._key_of[name]: name for name in fetch}
-        args = [torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in self._capture.input_names]
+        observed, self._observed = self._observed, None
+        args = observed[1] if observed and observed[0] is feeds else self._args(feeds)
         for key, value in self._capture.stream(args, list(name_of)):
             yield name_of[key], _as_numpy(value.detach().cpu())
+
+
+    def _args(self, feeds: Mapping[str, np.ndarray]) -> list[torch.Tensor]:
+        return [torch.from_numpy(np.ascontiguousarray(feeds[n]))
+                for n in self._capture.input_names]
 
 
 def _as_numpy(value: torch.Tensor) -> np.ndarray:

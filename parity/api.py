@@ -22,7 +22,7 @@ from .quantized import qdq_view
 from .registry import backend_class
 from .report import DEFAULT_MIN_COVERAGE, Report
 from .saved_run import RunSaver
-from .verdict import Criteria
+from .verdict import Criteria, ErrorStat
 from .wording import speaks_api
 
 InputsLike = str | Path | np.ndarray | Mapping[str, np.ndarray] | None
@@ -186,6 +186,8 @@ def compare(
     b_backend: str | None = None,
     force: bool = False,
     val_range: ValRange | None = None,
+    error_stat: str | None = None,
+    error_quantile: float | None = None,
 ) -> Report:
     """Run both models once per input and compare every aligned node.
 
@@ -206,9 +208,15 @@ def compare(
             computation can produce (docs/numerics.md); a number applies numpy
             ``allclose`` to every pair; ``{"conv1*": 1e-3}`` or ``["conv1*=1e-3"]``
             applies it to the nodes matching the glob.
+        error_stat: the statistic of the error judged (Polygraphy's
+            ``--check-error-stat``): ``rms``, ``elemwise``, ``max``, ``mean``, ``median``
+            or ``quantile``; None is ``rms`` under the numerics rule and ``elemwise``
+            (``allclose``) under a tolerance (docs/numerics.md#the-error-statistic).
+        error_quantile: the ``q`` of ``error_stat="quantile"`` (default 0.99).
         mapping: ``{a_name: b_name}`` pairs (``*`` globs allowed) that override alignment.
-        save_tensors: a folder to save every compared tensor (of the first input) and the
-            JSON report in (re-render it with ``parity report DIR``).
+        save_tensors: a folder to save every compared tensor (of every input: see
+            :mod:`parity.saved_run` for the keys) and the JSON report in (re-render it with
+            ``parity report DIR``).
         min_coverage: below this fraction of either side's nodes compared, not ok.
         a_backend, b_backend: the backend that runs a model given as a path, over the
             default for its format (``b_backend="opencv"`` runs an ``.onnx`` in OpenCV DNN).
@@ -216,7 +224,8 @@ def compare(
 
     Each pair's verdict is its worst over the inputs; the report names that input.
     """
-    criteria = Criteria.from_options(atol, rtol)
+    criteria = Criteria.from_options(atol, rtol,
+                                     error_stat=ErrorStat.from_options(error_stat, error_quantile))
     if not 0 <= min_coverage <= 1:
         raise UsageError("--min-coverage must be between 0 and 1")
     model_a = a if isinstance(a, Backend) else open_model(a, backend=a_backend)
@@ -225,6 +234,8 @@ def compare(
         model_a, model_b, inputs, seed=seed, samples=samples, input_shape=input_shape,
         image=image, preprocess_a=preprocess_a, preprocess_b=preprocess_b, val_range=val_range,
     )
+    model_a.observe(runs[0].feeds_a)
+    model_b.observe(runs[0].feeds_b)
     alignment = align(model_a.graph, model_b.graph, mapping)
     saver = RunSaver(Path(save_tensors), [m.a for m in alignment.pairs], force) \
         if save_tensors else None

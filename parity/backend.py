@@ -63,6 +63,7 @@ class Backend(ABC):
         from their single run, letting each array go once it has been consumed.
         """
         self._check_feeds(feeds)
+        self.observe(feeds)
         wanted = list(dict.fromkeys(fetch))
         for name in wanted:
             if not self.graph.has_point(name):
@@ -89,6 +90,10 @@ class Backend(ABC):
         for name in fetch:
             if name in outputs:
                 yield name, outputs.pop(name)
+
+    def observe(self, feeds: Mapping[str, np.ndarray]) -> None:
+        """See the inputs before the graph is aligned. A backend that learns its graph by
+        running (an eager torch module) records it here; the others know it already."""
 
     def declared_preprocessing(self) -> dict[str, dict[str, Any]]:
         """Preprocessing the model file declares per input (Caffe ``transform_param``):

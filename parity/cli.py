@@ -225,6 +225,21 @@ def _verbosity_options(command: F) -> F:
                         help="Print only the verdict line.")(command)
 
 
+def _error_stat_options(command: F) -> F:
+    """--error-stat/--error-quantile: the statistic of the error judged (Polygraphy's
+    --check-error-stat)."""
+    from .verdict.statistic import CHOICES
+
+    command = click.option(
+        "--error-quantile", type=float, metavar="Q",
+        help="The quantile of --error-stat quantile, between 0 and 1 (default 0.99).")(command)
+    return click.option(
+        "--error-stat", type=click.Choice(CHOICES),
+        help="Statistic of |a - b| judged: rms (the numerics rule's default), elemwise "
+             "(--atol/--rtol's default: every element), max, mean, median or quantile; see "
+             "docs/numerics.md.")(command)
+
+
 def _backend_option(command: F) -> F:
     """--backend: which runtime runs MODEL (``parity backends``)."""
     return click.option("--backend", metavar="NAME",
@@ -269,6 +284,7 @@ def _backend_option(command: F) -> F:
                    "numerics rule; NAME=VALUE (glob, repeatable) for matching nodes only.")
 @click.option("--rtol", multiple=True, metavar="[NAME=]VALUE",
               help="Relative tolerance of allclose (as --atol; the other one defaults to 1e-5).")
+@_error_stat_options
 @click.option("--min-coverage", default=0.5, show_default=True,
               help="Fail when fewer than this fraction of either model's nodes were compared.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
@@ -330,6 +346,8 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
             save_tensors=options["save_tensors"],
             min_coverage=options["min_coverage"],
             force=options["force"],
+            error_stat=options["error_stat"],
+            error_quantile=options["error_quantile"],
         )
     _emit_report(report, options["fmt"], options["output"], options["show_all"],
                  _verbosity(options), force=options["force"])

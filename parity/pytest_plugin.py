@@ -1,7 +1,8 @@
 """pytest plugin: the ``parity_compare`` fixture, the ``parity`` marker, reports of failures.
 
 * ``parity_compare(a, b, **kwargs)`` is :func:`parity.compare` with the defaults of the
-  test's ``@pytest.mark.parity(atol=..., rtol=..., seed=...)``; it records every report.
+  test's ``@pytest.mark.parity(atol=..., rtol=..., seed=..., error_stat=...)``; it records
+  every report.
 * ``--parity-report DIR`` writes JSON, markdown and HTML for every diverging comparison
   made through the fixture, or whose ``Report.assert_ok()`` (``parity.assert_parity``)
   failed a test, as ``DIR/<sanitised test id>.{json,md,html}``.
@@ -30,8 +31,9 @@ import parity
 from parity.api import compare
 from parity.errors import ParityAssertionError, ParityError
 from parity.report import Report
+from parity.verdict.statistic import CHOICES
 
-MARKER_KEYS = ("atol", "rtol", "seed")
+MARKER_KEYS = ("atol", "rtol", "seed", "error_stat", "error_quantile")
 
 
 @dataclass
@@ -110,8 +112,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "parity(atol=None, rtol=None, seed=None): defaults for the parity_compare "
-                   "fixture in this test",
+        "markers", "parity(atol=None, rtol=None, seed=None, error_stat=None, error_quantile=None): "
+                   "defaults for the parity_compare fixture in this test",
     )
     directory = config.getoption("parity_report")
     report_dir = None if directory is None else config.invocation_params.dir / directory
@@ -197,7 +199,15 @@ def _checked(nodeid: str, key: str, value: Any) -> Any:
     if key not in MARKER_KEYS:
         raise pytest.UsageError(f"{where}: unknown argument {key!r} "
                                 f"(allowed: {', '.join(MARKER_KEYS)})")
+    if key == "error_stat":
+        if value not in CHOICES:
+            raise pytest.UsageError(f"{where}: error_stat must be one of {', '.join(CHOICES)}, "
+                                    f"got {value!r}")
+        return value
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if key == "error_quantile" and not (number and 0 < value < 1):
+        raise pytest.UsageError(f"{where}: error_quantile must be between 0 and 1, "
+                                f"got {value!r}")
     if key == "seed" and not (number and isinstance(value, int) and value >= 0):
         raise pytest.UsageError(f"{where}: seed must be a non-negative int, got {value!r}")
     if key != "seed" and not (number and math.isfinite(value) and value >= 0):

@@ -7,7 +7,7 @@ from typing import Any
 
 from .graph import dims_text
 from .metrics import Metrics, Tolerance
-from .verdict import Criteria, Override, Verdict
+from .verdict import Criteria, ErrorStat, Override, Verdict
 
 OK, FAIL, SHAPE_MISMATCH = "ok", "fail", "shape_mismatch"
 # Version of the JSON contract (docs/json-report.md): 2 added the verdict of each pair
@@ -122,11 +122,13 @@ class Report:
     environment: dict[str, str] = field(default_factory=dict)
     overrides: tuple[Override, ...] = ()
     samples: tuple[str, ...] = ()
+    error_stat: ErrorStat = ErrorStat()
 
     @property
     def criteria(self) -> Criteria:
-        """The global tolerance (None: the numerics rule) and the per-node overrides."""
-        return Criteria(self.tolerance, self.overrides)
+        """The global tolerance (None: the numerics rule), the per-node overrides and the
+        error statistic judged."""
+        return Criteria(self.tolerance, self.overrides, self.error_stat)
 
     @property
     def ok(self) -> bool:
@@ -223,18 +225,21 @@ def criteria_dict(criteria: Criteria) -> dict[str, Any]:
             "atol": None if tol is None else tol.atol,
             "rtol": None if tol is None else tol.rtol,
             "overrides": [{"pattern": o.pattern, "atol": o.atol, "rtol": o.rtol}
-                          for o in criteria.overrides]}
+                          for o in criteria.overrides],
+            **criteria.error_stat.to_dict()}
 
 
 def criteria_from_dict(data: dict[str, Any]) -> Criteria:
-    """The inverse of :func:`criteria_dict` (version 1 reports held only atol/rtol)."""
+    """The inverse of :func:`criteria_dict` (version 1 reports held only atol/rtol; the
+    error statistic is absent from reports made before ``--error-stat``)."""
     if data.get("rule", "allclose") == "numerics":
         tol = None
     else:
         tol = Tolerance(float(data["atol"]), float(data["rtol"]))
     overrides = tuple(Override(o["pattern"], o.get("atol"), o.get("rtol"))
                       for o in data.get("overrides", ()))
-    return Criteria(tol, overrides)
+    stat = ErrorStat.from_options(data.get("error_stat"), data.get("error_quantile"))
+    return Criteria(tol, overrides, stat)
 
 
 def verdict_from_dict(data: dict[str, Any]) -> Verdict | None:

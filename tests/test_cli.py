@@ -59,7 +59,8 @@ def test_json_report_contract(tmp_path):
                            "inputs": "random normal, seed 0: input (1, 3, 32, 32) float32"}
     assert report["version"] == 2
     assert report["tolerance"] == {"rule": "numerics", "atol": None, "rtol": None,
-                                   "overrides": []}
+                                   "overrides": [], "error_stat": None,
+                                   "error_quantile": None}
     pair = report["pairs"][0]
     assert set(pair) >= {"a", "b", "op", "shape_a", "shape_b", "max_abs", "mean_abs", "max_rel",
                          "cosine", "status", "rule", "error", "bound", "ratio", "amplification",

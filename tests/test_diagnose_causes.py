@@ -14,6 +14,7 @@ import shutil
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -116,13 +117,14 @@ def trace(model: nn.Module, example: torch.Tensor, path: Path) -> Path:
     return path
 
 
-def export(model: nn.Module, example: torch.Tensor, path: Path, fold: bool = False) -> Path:
+def export(model: nn.Module, example: torch.Tensor, path: Path, fold: bool = False,
+           opset: int = 20) -> Path:
     """``model`` exported by the TorchScript-based exporter; BatchNorm folded into the
     convolutions (its default) or kept."""
     mode = torch.onnx.TrainingMode.EVAL if fold else torch.onnx.TrainingMode.PRESERVE
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=20,
+        torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=opset,
                           training=mode, input_names=["input"])
     return path
 
@@ -162,11 +164,20 @@ def randomise_batchnorm(model: nn.Module) -> nn.Module:
 
 
 class Zoo:
-    """Each real model traced once; buggy copies exported on demand into one folder."""
+    """Each real model traced and opened once; buggy copies exported on demand into one
+    folder, each compared once."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.models: dict[str, tuple[nn.Module, torch.Tensor, Path]] = {}
+        self.opened: dict[str, Any] = {}
+        self.reports: dict[tuple[str, str, bool], parity.Report] = {}
+
+    def reference(self, name: str) -> Any:
+        """The TorchScript original, opened once (its backend serves every comparison)."""
+        if name not in self.opened:
+            self.opened[name] = parity.open_model(self.original(name)[2])
+        return self.opened[name]
 
     def original(self, name: str) -> tuple[nn.Module, torch.Tensor, Path]:
         if name not in self.models:
@@ -177,15 +188,31 @@ class Zoo:
                                                        self.folder / f"{name}.pt"))
         return self.models[name]
 
-    def converted(self, name: str, bug: str, model: nn.Module, fold: bool = False) -> Path:
+    def converted(self, name: str, bug: str, model: nn.Module, fold: bool = False,
+                  opset: int = 20) -> Path:
         _, example, _ = self.original(name)
-        return export(model.eval(), example, self.folder / f"{name}-{bug}.onnx", fold)
+        return export(model.eval(), example, self.folder / f"{name}-{bug}.onnx", fold, opset)
+
+    def edited(self, name: str, bug: str, edit: Callable[[Any], object], fold: bool = False,
+               opset: int = 20) -> parity.Report:
+        """The correct export with ``edit(onnx_model)`` applied: the converter's mistake
+        written into the file."""
+        import onnx
+
+        path = self.converted(name, bug, self.original(name)[0], fold, opset)
+        proto = onnx.load(str(path))
+        edit(proto)
+        onnx.save(proto, str(path))
+        return parity.compare(self.reference(name), path, seed=0, atol=ATOL)
 
     def compare(self, name: str, bug: str, change: Callable[[nn.Module], nn.Module],
                 fold: bool = False) -> parity.Report:
-        model, _, script = self.original(name)
-        buggy = self.converted(name, bug, change(model), fold)
-        return parity.compare(script, buggy, seed=0, atol=ATOL)
+        if (name, bug, fold) not in self.reports:
+            model, _, _ = self.original(name)
+            buggy = self.converted(name, bug, change(model), fold)
+            self.reports[name, bug, fold] = parity.compare(self.reference(name), buggy, seed=0,
+                                                           atol=ATOL)
+        return self.reports[name, bug, fold]
 
 
 def _mobilenet_v2() -> tuple[nn.Module, torch.Tensor]:
@@ -219,6 +246,47 @@ def _vit() -> tuple[nn.Module, torch.Tensor]:
     return Logits(transformers.ViTForImageClassification(config)), torch.randn(1, 3, 32, 32)
 
 
+def _corpus(name: str) -> Callable[[], tuple[nn.Module, torch.Tensor]]:
+    """A model of the real-model corpus (tests/realmodels), small config."""
+    from realmodels import torch_models
+
+    return lambda: (torch_models.build(name), torch.randn(1, 3, 32, 32))
+
+
+def _segformer() -> tuple[nn.Module, torch.Tensor]:
+    config = transformers.SegformerConfig(
+        num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1], hidden_sizes=[8, 16],
+        num_attention_heads=[1, 2], decoder_hidden_size=16, num_labels=4, patch_sizes=[7, 3],
+        strides=[4, 2])
+    return Logits(transformers.SegformerForSemanticSegmentation(config)), torch.randn(
+        1, 3, 32, 32)
+
+
+class FaceEmbedding(nn.Module):
+    """ArcFace's embedding head on a ResNet: pooled features, Linear, BatchNorm1d (eps 1e-3,
+    Keras' default, as in models converted from Keras)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        config = transformers.ResNetConfig(embedding_size=8, hidden_sizes=[8, 16],
+                                           depths=[1, 1], layer_type="basic")
+        self.backbone = transformers.ResNetModel(config)
+        self.fc = nn.Linear(16, 8)
+        self.features = nn.BatchNorm1d(8, eps=1e-3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = self.backbone(pixel_values=x).pooler_output.flatten(1)
+        return self.features(self.fc(pooled))
+
+
+def _face() -> tuple[nn.Module, torch.Tensor]:
+    from realmodels import torch_models
+
+    model = FaceEmbedding()
+    torch_models._randomise_batchnorm(model, 32)
+    return model, torch.randn(1, 3, 32, 32)
+
+
 BUILDERS: dict[str, Callable[[], tuple[nn.Module, torch.Tensor]]] = {
     "mobilenet_v2": _mobilenet_v2,
     "resnet_leaky": _resnet_leaky,
@@ -228,6 +296,10 @@ BUILDERS: dict[str, Callable[[], tuple[nn.Module, torch.Tensor]]] = {
     "excite": lambda: (Excite(), torch.randn(1, 3, 16, 16)),
     "encoder": lambda: (Encoder(), torch.randn(5, 16)),
     "smallcnn": lambda: (trained_smallcnn(), torch.randn(1, 3, 32, 32)),
+    "efficientnet": _corpus("efficientnet"),
+    "convnext": _corpus("convnext"),
+    "segformer": _segformer,
+    "face": _face,
 }
 
 
@@ -246,12 +318,14 @@ def first(report: parity.Report) -> str:
 
 @pytest.mark.parametrize(("name", "folds"), [
     ("mobilenet_v2", (False,)), ("resnet_leaky", (False, True)), ("poolformer", (False,)),
-    ("decoder", (False,)), ("encoder", (False,)), ("smallcnn", (False, True))])
+    ("decoder", (False,)), ("encoder", (False,)), ("smallcnn", (False, True)),
+    ("efficientnet", (False,)), ("convnext", (False,)), ("segformer", (False,)),
+    ("face", (False,))])
 def test_correct_conversion_is_quiet(zoo, name, folds):
-    model, _, script = zoo.original(name)
+    model, _, _ = zoo.original(name)
     for fold in folds:
-        report = parity.compare(script, zoo.converted(name, f"correct{fold}", model, fold),
-                                seed=0, atol=ATOL)
+        report = parity.compare(zoo.reference(name), zoo.converted(
+            name, f"correct{fold}", model, fold), seed=0, atol=ATOL)
         assert report.hints == () or {h.code for h in report.hints} == {"precision"}, (
             report.hints)
 
@@ -631,7 +705,7 @@ def test_resnet_stem_pooling_rounds_up_in_the_conversion(zoo):
 
 
 def test_resnet_exported_in_training_mode(zoo):
-    model, example, script = zoo.original("resnet_leaky")
+    model, example, _ = zoo.original("resnet_leaky")
     path = zoo.folder / "resnet_leaky-train.onnx"
     training = copy.deepcopy(model).train()
     with warnings.catch_warnings(), torch.no_grad():
@@ -639,7 +713,7 @@ def test_resnet_exported_in_training_mode(zoo):
         torch.onnx.export(training, (example,), str(path), dynamo=False, opset_version=20,
                           training=torch.onnx.TrainingMode.TRAINING, input_names=["input"],
                           do_constant_folding=False)
-    report = parity.compare(script, path, seed=0, atol=ATOL)
+    report = parity.compare(zoo.reference("resnet_leaky"), path, seed=0, atol=ATOL)
     hint = exact_hint(report, "train_mode")
     assert hint.node == first(report) == "model.resnet.embedder.embedder.normalization"
     assert "B ran" in hint.message and "model.eval()" in hint.message
@@ -662,3 +736,214 @@ def test_corpus_correct_pairs_get_no_hint(real_corpus, model, a, b):
     report = parity.compare(real_corpus.export(model, a), real_corpus.export(model, b),
                             inputs=real_corpus.inputs(model))
     assert {h.code for h in report.hints} <= {"precision"}, report.hints
+
+
+# -- more causes on real architectures ------------------------------------------------------
+
+
+def _attribute(node: Any, name: str) -> Any:
+    return next(a for a in node.attribute if a.name == name)
+
+
+def _nodes(model: Any, op: str) -> list[Any]:
+    return [n for n in model.graph.node if n.op_type == op]
+
+
+def _silu(model: nn.Module) -> type:
+    return type(next(m for m in model.modules() if type(m).__name__ == "SiLU"))
+
+
+def test_efficientnet_silu_converted_as_hardswish(zoo):
+    report = zoo.compare("efficientnet", "hardswish", lambda m: replace_modules(
+        m, _silu(m), lambda _: nn.Hardswish()))
+    hint = exact_hint(report, "activation_changed")
+    assert hint.node == first(report) == "model.efficientnet.embeddings.activation"
+    assert "activation: A (pytorch) `model.efficientnet.embeddings.activation` silu" in (
+        hint.message)
+    assert "HardSwish` hardswish" in hint.message and "reproduces B's output" in hint.message
+
+
+class QuickSiLU(nn.Module):
+    """The converter's SiLU: x * sigmoid(1.702 x), the sigmoid approximation of GELU."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(1.702 * x)
+
+
+def test_efficientnet_silu_decomposed_with_the_gelu_constant(zoo):
+    report = zoo.compare("efficientnet", "quick", lambda m: replace_modules(
+        m, _silu(m), lambda _: QuickSiLU()))
+    hint = exact_hint(report, "activation_changed")
+    assert hint.node == first(report) == "model.efficientnet.embeddings.activation"
+    assert "A (pytorch) `model.efficientnet.embeddings.activation` silu" in hint.message
+    assert "computes x·sigmoid(1.702·x) (the sigmoid approximation of GELU)" in hint.message
+    assert hint.evidence["replay"]["verdict"] == "own_math"
+
+
+def test_poolformer_groupnorm_eps_written_as_keras_default(zoo):
+    """torch exports GroupNorm as Reshape, InstanceNormalization, Reshape, Mul, Add; the
+    alignment leaves those unmatched, the check reads them all."""
+    report = zoo.compare("poolformer", "gn_eps", lambda m: with_attribute(
+        m, nn.GroupNorm, eps=1e-3))
+    hint = report.hints[0]
+    assert {h.code for h in report.hints} == {"norm_eps_mismatch"}
+    assert hint.node == first(report)
+    assert "eps: A (pytorch) `model.poolformer.encoder.0.before_norm` 1e-05, B (onnxrt) " \
+           "`/model/poolformer/encoder/block.0.0/before_norm/InstanceNormalization` 0.001" in (
+               hint.message)
+
+
+def test_vit_layernorm_reduces_over_the_token_axis(zoo):
+    """opset 16 spells LayerNorm out (ReduceMean, Sub, Pow, ReduceMean...): the converter
+    wrote the reductions over axis 1 (tokens) instead of -1 (features)."""
+    def token_axis(model):
+        for node in _nodes(model, "ReduceMean")[:2]:  # the first LayerNorm's two means
+            _attribute(node, "axes").ints[:] = [1]
+
+    report = zoo.edited("vit", "ln_axes", token_axis, opset=16)
+    hint = exact_hint(report, "axis_mismatch")
+    assert hint.node == first(report) == "model.vit.0.layernorm_before"
+    assert "axes: A (pytorch) `model.vit.0.layernorm_before` (-1), B (onnxrt) " \
+           "`/model/vit/layers.0/layernorm_before/ReduceMean_1` (1)" in hint.message
+
+
+def test_convnext_permutation_swaps_height_and_width(zoo):
+    def swapped(model):
+        _attribute(_nodes(model, "Transpose")[2], "perm").ints[:] = [0, 3, 2, 1]
+
+    report = zoo.edited("convnext", "perm", swapped)
+    hint = exact_hint(report, "attribute_mismatch")
+    # the permuted tensors compare as a layout change: the error shows at the LayerNorm
+    assert hint.node == first(report) == "model.convnext.encoder.0.0.layernorm"
+    assert "permutation: A (pytorch) `model.convnext.encoder.0.0/permute` (0, 2, 3, 1), " \
+           "B (onnxrt)" in hint.message and "(0, 3, 2, 1)" in hint.message
+
+
+def test_resnet_convolution_dilated_in_the_conversion(zoo):
+    def dilated(model):
+        conv = [n for n in _nodes(model, "Conv") if list(_attribute(n, "kernel_shape").ints)
+                == [3, 3]][-1]
+        _attribute(conv, "dilations").ints[:] = [2, 2]
+        _attribute(conv, "pads").ints[:] = [2, 2, 2, 2]
+
+    report = zoo.edited("face", "dilation", dilated)
+    hint = exact_hint(report, "attribute_mismatch")
+    assert hint.node == first(report)
+    assert "dilation: A (pytorch)" in hint.message and "(1, 1), B (onnxrt)" in hint.message
+    assert "(2, 2)" in hint.message
+
+
+def test_mobilenet_depthwise_expanded_without_groups(zoo):
+    """A converter for a runtime without depthwise convolution expands it to a dense one,
+    tiling each filter over every input channel instead of the diagonal."""
+    from onnx import numpy_helper
+
+    def dense(model):
+        conv = next(n for n in _nodes(model, "Conv") if _attribute(n, "group").i > 1)
+        weight = next(i for i in model.graph.initializer if i.name == conv.input[1])
+        tiled = np.repeat(numpy_helper.to_array(weight), _attribute(conv, "group").i, axis=1)
+        weight.CopyFrom(numpy_helper.from_array(tiled, weight.name))
+        _attribute(conv, "group").i = 1
+
+    report = zoo.edited("mobilenet_v2", "groups", dense)
+    hint = exact_hint(report, "attribute_mismatch")
+    assert hint.node == first(report) == "model.mobilenet_v2.conv_stem.conv_3x3.convolution"
+    assert "groups: A (pytorch)" in hint.message and " 8, B (onnxrt)" in hint.message
+    assert "set `group` of node" in hint.message and "to 8" in hint.message
+
+
+def test_segformer_resize_sizes_baked_for_another_input(zoo):
+    """The decode head resizes every stage to the first one's size; the converter baked
+    the sizes of a 64-pixel input."""
+    from onnx import numpy_helper
+
+    def baked(model):
+        for node in _nodes(model, "Resize"):
+            name = f"{node.name}_baked_sizes"
+            model.graph.initializer.append(numpy_helper.from_array(
+                np.array([1, 16, 16, 16], np.int64), name))
+            node.input[3] = name
+
+    report = zoo.edited("segformer", "sizes", baked)
+    hint = report.hints[0]
+    assert {h.code for h in report.hints} == {"resize_size"}
+    assert hint.node == first(report) == "model.decode_head/upsample_bilinear2d"
+    assert "sizes: A (pytorch) `model.decode_head/upsample_bilinear2d` (8, 8), B (onnxrt) " \
+           "`/model/decode_head/Resize` (16, 16)" in hint.message
+
+
+def _linear_bn_folded(eps: float | None) -> Callable[[nn.Module], nn.Module]:
+    def fold(model: nn.Module) -> nn.Module:
+        from torch.nn.utils.fusion import fuse_linear_bn_eval
+
+        model = copy.deepcopy(model)
+        if eps is not None:
+            model.features.eps = eps
+        model.fc = fuse_linear_bn_eval(model.fc, model.features)
+        model.features = nn.Identity()
+        return model
+
+    return fold
+
+
+def test_linear_batchnorm_fold_is_quiet_when_right(zoo):
+    report = zoo.compare("face", "linear_fold", _linear_bn_folded(None))
+    assert report.ok and not report.hints
+
+
+def test_linear_batchnorm_folded_with_the_default_eps(zoo):
+    report = zoo.compare("face", "linear_fold_eps", _linear_bn_folded(1e-5))
+    hint = exact_hint(report, "bn_eps_mismatch")
+    assert hint.node == first(report) == "features"
+    assert "A's `features` uses 0.001, while B's `/fc/Gemm` has it folded in with eps 1e-05" \
+        in hint.message
+    assert np.allclose(hint.evidence["eps_per_channel"], 1e-5, rtol=1e-2)
+
+
+@pytest.fixture(scope="session")
+def mobilenet_int8(zoo) -> dict[str, Path]:
+    """MobileNetV2 (BatchNorm folded) and its int8 QDQ quantization by onnxruntime's
+    quantizer, calibrated on four seeded images; a copy with one activation scale 0.3x."""
+    import onnx
+    from onnx import numpy_helper
+    from onnxruntime import quantization
+
+    model, _, _ = zoo.original("mobilenet_v2")
+    source = zoo.converted("mobilenet_v2", "float", model, fold=True)
+
+    class Calibration(quantization.CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter([{"input": np.random.default_rng(seed).standard_normal(
+                (1, 3, 32, 32)).astype(np.float32)} for seed in range(4)])
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.batches, None)
+
+    int8 = zoo.folder / "mobilenet_v2-int8.onnx"
+    quantization.quantize_static(
+        str(source), str(int8), Calibration(), quant_format=quantization.QuantFormat.QDQ,
+        activation_type=quantization.QuantType.QInt8, weight_type=quantization.QuantType.QInt8)
+    proto = onnx.load(str(int8))
+    produced = {out: node for node in proto.graph.node for out in node.output}
+    after_conv = [n for n in _nodes(proto, "QuantizeLinear")
+                  if n.input[0] in produced and produced[n.input[0]].op_type == "Conv"]
+    scale = next(i for i in proto.graph.initializer if i.name == after_conv[1].input[1])
+    scale.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(scale) * np.float32(0.3),
+                                           scale.name))
+    narrow = zoo.folder / "mobilenet_v2-int8-narrow.onnx"
+    onnx.save(proto, str(narrow))
+    return {"float": source, "int8": int8, "narrow": narrow}
+
+
+def test_int8_quantization_is_quiet_when_right(mobilenet_int8):
+    report = parity.compare(mobilenet_int8["float"], mobilenet_int8["int8"], seed=0)
+    assert report.ok and not report.hints
+
+
+def test_int8_scale_too_small_saturates(mobilenet_int8):
+    report = parity.compare(mobilenet_int8["float"], mobilenet_int8["narrow"], seed=0)
+    hint = exact_hint(report, "quant_saturation")
+    assert hint.node == first(report) == "/model/mobilenet_v2/conv_stem/conv_3x3/activation/Clip"
+    assert "is quantized (step 0.00" in hint.message and "values are clipped" in hint.message
+    assert hint.evidence["range"][0] == 0.0 and hint.evidence["float_range"][1] > (
+        hint.evidence["range"][1] * 2)

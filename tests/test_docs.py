@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -101,3 +102,40 @@ def test_cli_md_lists_every_option_of_the_help(command):
     anywhere = set().union(*(help_options(c) for c in cli.commands))  # "as --x for compare"
     unknown = documented[command] - anywhere - GLOBAL
     assert not unknown, f"cli.md names options no parity command has: {unknown}"
+
+
+# ---------------------------------------------------------------- json-report.md against the schema
+
+def _key_tables() -> list[dict[str, str]]:
+    """The ``| key | type | meaning |`` tables of json-report.md: key -> its meaning."""
+    tables: list[dict[str, str]] = []
+    rows: dict[str, str] | None = None
+    for line in (ROOT / "docs" / "json-report.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("| key | type | meaning |"):
+            rows = {}
+            tables.append(rows)
+        elif rows is not None and line.startswith("| `"):
+            keys, _, meaning = (c.strip() for c in line.strip("|").split("|", 2))
+            for key in re.findall(r"`(\w+)`", keys):
+                rows[key] = meaning
+        elif rows is not None and not line.startswith("|"):
+            rows = None
+    return tables
+
+
+def test_json_report_md_keys_match_the_schema():
+    schema = json.loads((ROOT / "docs" / "report.schema.json").read_text(encoding="utf-8"))
+    report, pair = _key_tables()
+    assert set(report) == set(schema["properties"])
+    assert set(pair) == set(schema["$defs"]["pair"]["properties"])
+    props = schema["properties"]
+    nested = {"tolerance": props["tolerance"], "coverage": props["coverage"],
+              "a": schema["$defs"]["side"],
+              "first_divergence": props["first_divergence"]["oneOf"][1],
+              "hints": props["hints"]["items"]}
+    for key, sub in nested.items():
+        named = set(re.findall(r"`(\w+)`", report[key]))
+        missing = set(sub["properties"]) - named
+        assert not missing, f"json-report.md's {key} row does not name {missing}"
+    assert re.search(r"`version` is 2\b", (ROOT / "docs" / "json-report.md").read_text())
+    assert props["version"] == {"const": 2}

@@ -127,7 +127,8 @@ def test_call_wins(parity_compare):
 
 
 @pytest.mark.parametrize(("marker", "message"), [
-    ("parity(atoll=1e-3)", "unknown argument 'atoll' (allowed: atol, rtol, seed)"),
+    ("parity(atoll=1e-3)",
+     "unknown argument 'atoll' (allowed: atol, rtol, seed, error_stat, error_quantile)"),
     ("parity(1e-3)", "takes keyword arguments only"),
     ("parity(atol=-1)", "atol must be a non-negative number, got -1"),
     ("parity(seed=1.5)", "seed must be a non-negative int, got 1.5"),

@@ -1,4 +1,4 @@
-"""Capture of modules torch.fx cannot trace (forward hooks) and of torch's fused
+"""Capture of modules torch.fx cannot trace (an eager pass) and of torch's fused
 transformer fast path (disabled while capturing, so every layer shows its intermediates)."""
 
 from __future__ import annotations
@@ -42,19 +42,23 @@ import torch
 
 
 class Branchy(torch.nn.Module):
-    """Data-dependent control flow: torch.fx cannot trace it."""
+    """Data-dependent control flow (torch.fx cannot trace it), functional ops and in-place
+    ops on values parity keeps."""
 
     def __init__(self):
         super().__init__()
         torch.manual_seed(0)
         self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
         self.bn = torch.nn.BatchNorm2d(4)
+        self.act = torch.nn.ReLU(inplace=True)
         self.head = torch.nn.Linear(4, 2)
 
     def forward(self, x):
-        y = torch.relu(self.bn(self.conv(x)))
-        if y.mean() > 0:  # decided by the values
-            y = y * 2
+        y = self.bn(self.conv(x))
+        y += 0.5  # overwrites the BatchNorm's output
+        y = self.act(y)  # and again
+        if x.mean() > 0:  # decided by the values
+            y = torch.sigmoid(y) * 2
         return self.head(y.mean(dim=(2, 3)))
 
 
@@ -74,14 +78,17 @@ def test_transformer_encoder_layers_have_their_intermediates(tmp_path):
     would never run; parity turns it off for the pass."""
     spec = _factory(tmp_path, ENCODER)
     backend = open_model(spec)
+    x = np.random.default_rng(0).standard_normal((1, 5, 16)).astype(np.float32)
+    feeds = {backend.graph.inputs[0].name: x}
+    backend.observe(feeds)
     names = [node.name for node in backend.graph]
     for layer in (0, 1):
-        inside = {n for n in names if n.startswith(f"encoder.layers.{layer}.")}
+        inside = {n for n in names if n.startswith(f"encoder.layers.{layer}")}
         assert {f"encoder.layers.{layer}.{part}" for part in
                 ("self_attn", "linear1", "linear2", "norm1", "norm2")} <= inside, names
+        assert {f"encoder.layers.{layer}/add", f"encoder.layers.{layer}/relu"} <= inside
     assert not any("transformer_encoder_layer_fwd" in node.op for node in backend.graph)
-    x = np.random.default_rng(0).standard_normal((1, 5, 16)).astype(np.float32)
-    values = backend.run({backend.graph.inputs[0].name: x}, names)
+    values = backend.run(feeds, names)
     assert all(np.isfinite(v).all() for v in values.values())
     assert values["encoder.layers.0.linear1"].shape == (1, 5, 32)
     assert torch.backends.mha.get_fastpath_enabled()  # restored after the capture
@@ -101,39 +108,60 @@ def _module(spec: str) -> torch.nn.Module:
     return getattr(module, name)()
 
 
-def test_module_with_data_dependent_control_flow_is_captured_by_hooks(tmp_path):
+def test_module_with_data_dependent_control_flow_is_recorded_op_by_op(tmp_path):
     spec = _factory(tmp_path, BRANCHY)
     backend = open_model(spec)
-    assert [n.name for n in backend.graph][:3] == ["conv", "bn", "head"]
-    x = np.random.default_rng(1).standard_normal((1, 3, 8, 8)).astype(np.float32)
-    values = backend.run({"x": x}, ["conv", "bn", "head"])
+    assert [n.name for n in backend.graph][:3] == ["conv", "bn", "act"]  # the module tree
+    x = np.abs(np.random.default_rng(1).standard_normal((1, 3, 8, 8))).astype(np.float32)
+    feeds = {"x": x}
+    calls = []
+    backend._capture.module.register_forward_pre_hook(lambda *_: calls.append(1))
+    backend.observe(feeds)
+    graph = backend.graph
+    assert [n.name for n in graph] == ["conv", "bn", "add_", "act", "mean", "gt", "sigmoid",
+                                       "mul", "mean:1", "head"]
+    assert graph.node("add_").inputs == ("bn",)
+    assert graph.node("mul").inputs == ("sigmoid",)
+    assert graph.node("head").inputs == ("mean:1",)
+    assert graph.node("conv").attrs["pad"] == (1, 1)
+    assert graph.outputs == ("head",)
+    values = backend.run(feeds, ["conv", "bn", "add_", "act", "mul", "head"])
+    assert len(calls) == 1  # the pass that recorded the graph gave the values
     module = _module(spec)
     with torch.no_grad():
-        conv = module.conv(torch.from_numpy(x))
+        bn = module.bn(module.conv(torch.from_numpy(x)))
         expected = module(torch.from_numpy(x))
-    np.testing.assert_allclose(values["conv"], conv.numpy(), atol=1e-6)
+    np.testing.assert_allclose(values["bn"], bn.numpy(), atol=1e-6)  # before the += 0.5
+    np.testing.assert_allclose(values["add_"], bn.numpy() + 0.5, atol=1e-6)
+    np.testing.assert_allclose(values["act"], np.maximum(bn.numpy() + 0.5, 0), atol=1e-6)
     np.testing.assert_allclose(values["head"], expected.numpy(), atol=1e-6)
+    again = backend.run({"x": x + 0.1}, ["mul"])  # a new input: a new pass, same path
+    assert len(calls) == 2 and again["mul"].shape == (1, 4, 8, 8)
+    with pytest.raises(parity.ParityError, match="another path"):
+        backend.run({"x": -x}, ["head"])
     traced = tmp_path / "branchy.pt"
     torch.jit.trace(module, torch.from_numpy(x)).save(str(traced))
     report = parity.compare(spec, traced, inputs=x)
-    assert {"conv", "bn", "head"} <= {p.a for p in report.pairs}
-    assert all(not p.failed for p in report.pairs if p.a in ("conv", "bn", "head"))
+    assert report.ok and min(report.coverage) >= 0.95, report.pairs
+    assert {"conv", "bn", "act", "mul", "head"} <= {p.a for p in report.pairs}
 
 
 pytest.importorskip("transformers", reason="the test extra (transformers) is not installed")
 
 
 @pytest.mark.slow
-def test_transformers_bert_factory_runs_through_hooks(real_corpus):
+def test_transformers_bert_factory_is_recorded_op_by_op(real_corpus):
     spec = real_corpus.export("bert", "factory")
     backend = open_model(spec)
+    backend.observe(real_corpus.inputs("bert"))
     names = {node.name for node in backend.graph}
     for layer in (0, 1):
-        assert {f"model.encoder.layer.{layer}.attention.self.query",
-                f"model.encoder.layer.{layer}.output.LayerNorm"} <= names
-    report = parity.compare(spec, real_corpus.export("bert", "pt2"),
+        scope = f"model.encoder.layer.{layer}.attention"
+        assert {f"{scope}.self.query", f"{scope}.self/scaled_dot_product_attention",
+                f"{scope}.output/add", f"model.encoder.layer.{layer}.output.LayerNorm"} <= names
+    report = parity.compare(backend, real_corpus.export("bert", "pt2"),
                             inputs=real_corpus.inputs("bert"))
     last = [p for p in report.pairs if p.a == "model.encoder.layer.1.output.LayerNorm"]
     assert last and last[0].status == "ok", report.pairs
-    assert len(report.pairs) >= 15
+    assert len(report.pairs) >= 40
     assert all(p.status == "ok" for p in report.pairs)

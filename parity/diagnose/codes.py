@@ -16,6 +16,7 @@ PAD_PLACEMENT = "pad_placement"
 NORM_EPS_MISMATCH = "norm_eps_mismatch"
 ACTIVATION_CHANGED = "activation_changed"
 RESIZE_MODE = "resize_mode"
+RESIZE_SIZE = "resize_size"
 AXIS_MISMATCH = "axis_mismatch"
 ATTRIBUTE_MISMATCH = "attribute_mismatch"
 FLATTEN_ORDER = "flatten_order"
@@ -25,16 +26,17 @@ LAYER_MATH_DIFFERS = "layer_math_differs"
 RECEIVED_ERROR = "received_error"
 TRAIN_MODE = "train_mode"
 PRECISION = "precision"
+QUANT_SATURATION = "quant_saturation"
 
 MEANINGS: dict[str, str] = {
     CHANNEL_ORDER: "input (or first conv weights) match once RGB/BGR is reversed",
     INPUT_NORMALIZATION: "the inputs are an affine map of each other: different mean/scale",
     LAYOUT: "tensors match after an NHWC↔NCHW transpose",
     BN_EPS_MISMATCH: "BatchNorm eps differs (or recomputing with another eps closes the gap), "
-                     "also behind a BatchNorm folded into a convolution (eps recovered per "
-                     "channel)",
-    BN_STATS_DIFFER: "a BatchNorm folded into a convolution was folded with other running "
-                     "statistics",
+                     "also behind a BatchNorm folded into a convolution or a linear layer (eps "
+                     "recovered per channel)",
+    BN_STATS_DIFFER: "a BatchNorm folded into a convolution or a linear layer was folded with "
+                     "other running statistics",
     POOL_CEIL_MODE: "pooled sizes differ by one: one side rounds up, the other down",
     POOL_PADDING: "average pooling counts its padding differently (count_include_pad / "
                   "exclusive, padding on one side only)",
@@ -42,10 +44,15 @@ MEANINGS: dict[str, str] = {
     NORM_EPS_MISMATCH: "LayerNorm / InstanceNorm / GroupNorm eps differs, confirmed by "
                        "recomputing",
     ACTIVATION_CHANGED: "the activation or its parameters differ (ReLU6 clip lost, "
-                        "LeakyReLU/PReLU slope, GELU exact vs tanh, SiLU/hardswish variants)",
+                        "LeakyReLU/PReLU slope, GELU exact vs tanh, SiLU/hardswish variants), "
+                        "also an activation spelled out in other ops, identified by "
+                        "recomputing",
     RESIZE_MODE: "resize interpolation or coordinate mapping differs (nearest vs bilinear, "
                  "align_corners)",
-    AXIS_MISMATCH: "softmax / concat / reduction over another axis",
+    RESIZE_SIZE: "a resize produces another output size (sizes baked for another input, a "
+                 "scale written for another factor)",
+    AXIS_MISMATCH: "softmax / concat / reduction over another axis (also the axes a "
+                   "decomposed normalisation reduces over)",
     ATTRIBUTE_MISMATCH: "another attribute of the layer differs (kernel, stride, dilation, "
                         "groups, keepdims, permutation...)",
     FLATTEN_ORDER: "the first fully-connected layer expects the other flatten order",
@@ -57,5 +64,7 @@ MEANINGS: dict[str, str] = {
     RECEIVED_ERROR: "replayed alone on A's input, B's layer agrees with A: it only received "
                     "error from upstream",
     TRAIN_MODE: "a PyTorch model ran with batch statistics / dropout",
+    QUANT_SATURATION: "a quantized tensor's range is too narrow: values beyond its int8 "
+                      "grid's ends are clipped (calibration range or scale)",
     PRECISION: "the error is at the level of the dtype's rounding, not a bug",
 }

@@ -89,3 +89,23 @@ class Evidence:
                 break
             chain.insert(0, parents[0])
         return chain
+
+    def stretch(self, side: str, node: str) -> list[str]:
+        """``node`` preceded by every uncompared ancestor up to the compared nodes: its fold
+        interior and the layers the alignment left unmatched (a GroupNorm exported as
+        Reshape, InstanceNormalization, Reshape, Mul, Add), in graph order."""
+        graph = self.graph(side)
+        alignment = self.alignment
+        compared = {m.a if side == "a" else m.b for m in alignment.pairs}
+        loose = set(alignment.skipped_a if side == "a" else alignment.skipped_b) | set(
+            alignment.unmatched_a if side == "a" else alignment.unmatched_b)
+        found, todo = set(), [node]
+        while todo:
+            name = todo.pop()
+            if name not in graph:
+                continue
+            for parent in graph.node(name).inputs:
+                if parent in loose and parent not in compared and parent not in found:
+                    found.add(parent)
+                    todo.append(parent)
+        return [n.name for n in graph if n.name in found] + [node]

@@ -1,5 +1,6 @@
-"""A BatchNorm folded into the convolution before it (the torch.onnx default): re-fold
-the unfused side's convolution and BatchNorm and compare with the folded weights, per
+"""A BatchNorm folded into the convolution before it (the torch.onnx default), or into a
+Linear (an embedding head's BatchNorm1d, folded by optimisers): re-fold the unfused side's
+layer and BatchNorm and compare with the folded weights, per
 output channel, to tell an eps mismatch, other running statistics and a weight error
 apart."""
 
@@ -16,14 +17,16 @@ from .advice import set_eps
 from .evidence import Evidence
 from .layers import parameters_by_class
 
-_BATCHNORM, _CONV = op_class("BatchNorm"), op_class("Conv")
+_BATCHNORM = op_class("BatchNorm")
+_FOLDS_INTO = (op_class("Conv"), op_class("Gemm"))  # a convolution, or a Linear (Gemm/MatMul)
 _RTOL = 1e-4  # folded weights are float32: relative agreement that counts as equal
 _SHOWN = 8
 
 
 @dataclass(frozen=True)
 class Unfused:
-    """The unfused side's convolution and BatchNorm, and the folded side's weights."""
+    """The unfused side's layer (convolution or linear) and BatchNorm, and the folded
+    side's weights."""
 
     side: str  # the unfused side, "a" or "b"
     bn_node: str
@@ -37,6 +40,7 @@ class Unfused:
     eps: float
     folded_weight: np.ndarray  # (out, -1)
     folded_bias: np.ndarray
+    layer: str = "convolution"
 
     @property
     def scale(self) -> np.ndarray:
@@ -44,7 +48,8 @@ class Unfused:
 
 
 def folded_batchnorm(evidence: Evidence) -> list[Hint]:
-    """Divergence roots where one side's BatchNorm is folded into its convolution."""
+    """Divergence roots where one side's BatchNorm is folded into its convolution or linear
+    layer."""
     hints = []
     for pair in evidence.roots:
         if pair.status == SHAPE_MISMATCH or pair.is_input:
@@ -62,9 +67,10 @@ def _unfused(evidence: Evidence, pair: PairResult) -> Unfused | None:
                for side, node in (("a", pair.a), ("b", pair.b))}
     for side, other in (("a", "b"), ("b", "a")):
         mine, theirs = by_side[side], by_side[other]
-        if _BATCHNORM not in mine or _CONV not in mine or set(theirs) != {_CONV}:
+        layer = next((cls for cls in _FOLDS_INTO if cls in mine), None)
+        if _BATCHNORM not in mine or layer is None or set(theirs) != {layer}:
             continue
-        conv, norm, folded = mine[_CONV], mine[_BATCHNORM], theirs[_CONV]
+        conv, norm, folded = mine[layer], mine[_BATCHNORM], theirs[layer]
         if "weight" not in conv or "weight" not in folded or not {"mean", "var"} <= set(norm):
             return None
         weight = conv["weight"].reshape(conv["weight"].shape[0], -1)
@@ -80,7 +86,8 @@ def _unfused(evidence: Evidence, pair: PairResult) -> Unfused | None:
                        conv.get("bias", zeros).ravel(), norm.get("gamma", zeros + 1).ravel(),
                        norm.get("beta", zeros).ravel(), norm["mean"].ravel(),
                        norm["var"].ravel(), float(eps), folded_weight,
-                       folded.get("bias", zeros).ravel())
+                       folded.get("bias", zeros).ravel(),
+                       "convolution" if layer == _FOLDS_INTO[0] else "linear layer")
     return None
 
 
@@ -149,10 +156,10 @@ def _weights_hint(evidence: Evidence, pair: PairResult, u: Unfused, channels: np
     gap = float(np.abs(u.folded_weight - u.weight * u.scale[:, None]).max())
     other = evidence.backend("b" if u.side == "a" else "a")
     message = (f"`{pair.a}`: {folded}'s folded weights in `{u.folded_node}` {how} of "
-               f"{unfused}'s convolution and `{u.bn_node}` (largest difference {gap:.3g}, in "
+               f"{unfused}'s {u.layer} and `{u.bn_node}` (largest difference {gap:.3g}, in "
                f"output channel(s) {_channels(channels)}): the weights were changed in the "
                f"conversion, not the BatchNorm. Re-convert {folded} ({other.path.name}) from "
-               f"the same weights, or fold {unfused}'s convolution and BatchNorm again.")
+               f"the same weights, or fold {unfused}'s {u.layer} and BatchNorm again.")
     return Hint(codes.WEIGHTS_DIFFER, pair.a, message, {
         "b_node": pair.b, "folded": True, "parameters": {
             "weight": {"max_abs": gap, "channels": [int(c) for c in channels]}}})

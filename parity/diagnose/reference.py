@@ -20,7 +20,7 @@ def _erf(x: np.ndarray) -> np.ndarray:
     return np.vectorize(math.erf, otypes=[np.float64])(x)
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
@@ -45,7 +45,7 @@ def activation(x: np.ndarray, attrs: Mapping[str, Any], params: Params) -> np.nd
     if kind == "hardsigmoid":
         return np.clip(attrs.get("alpha", 0.2) * x + attrs.get("beta", 0.5), 0, 1)
     simple: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-        "sigmoid": _sigmoid, "tanh": np.tanh, "silu": lambda v: v * _sigmoid(v),
+        "sigmoid": sigmoid, "tanh": np.tanh, "silu": lambda v: v * sigmoid(v),
         "hardswish": lambda v: v * np.clip(v / 6 + 0.5, 0, 1),
         "softplus": lambda v: np.logaddexp(0, v),
         "mish": lambda v: v * np.tanh(np.logaddexp(0, v)),

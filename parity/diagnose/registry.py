@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..report import Hint
-from . import attributes, folded, inputs, layers, replay, runtime, settings
+from . import attributes, folded, inputs, layers, replay, runtime, saturation, settings
 from .codes import PRECISION
 from .evidence import Evidence
 
@@ -23,6 +23,7 @@ CHECKS: tuple[Check, ...] = (
     layers.concat_order,
     layers.weights_differ,
     runtime.train_mode,
+    saturation.quant_saturation,
     runtime.precision,
 )
 

@@ -13,13 +13,14 @@ from typing import Any
 import numpy as np
 
 from ..report import SHAPE_MISMATCH, Hint, PairResult
-from . import codes, reference
+from . import codes, identify, reference
 from .evidence import Evidence
 from .vocabulary import LABELS, describe, shown, where
 
 _ACTIVATION_KEYS = frozenset({"activation", "clip", "slope", "approximation", "alpha", "beta"})
 _RESIZE_KEYS = frozenset({"resize_mode", "coordinates"})
 _AXIS_KEYS = frozenset({"axis", "axes"})
+_SIZE_KEYS = frozenset({"sizes", "scales"})
 # Kinds (compared as ops by the alignment), what inference never uses (momentum), and
 # what another check owns (ceil_mode: pool_ceil_mode).
 _IGNORED = frozenset({"norm", "pool", "momentum", "ceil_mode"})
@@ -48,6 +49,7 @@ def attribute_mismatch(evidence: Evidence) -> list[Hint]:
             Setting(key, found_a[key][0], found_b[key][0], found_a[key][1], found_b[key][1])
             for key in found_a if key in found_b and key not in _IGNORED
             and not _same(key, found_a[key][1], found_b[key][1], pair)]
+        differing += _output_size(pair, found_a, found_b, differing)
         if any(s.key == "eps" for s in differing) and found_a.get("norm", ("", ""))[1] in (
                 "batch", ""):
             differing = [s for s in differing if s.key != "eps"]  # bn_eps_mismatch owns it
@@ -55,15 +57,32 @@ def attribute_mismatch(evidence: Evidence) -> list[Hint]:
         for setting in differing:
             groups.setdefault(_code(setting, found_a, found_b), []).append(setting)
         for code, settings in groups.items():
-            hints.append(_hint(evidence, pair, code, settings, found_a, found_b))
+            hint = _hint(evidence, pair, code, settings, found_a, found_b)
+            if hint is not None:
+                hints.append(hint)
     return hints
 
 
+def _output_size(pair: PairResult, found_a: Mapping[str, Any], found_b: Mapping[str, Any],
+                 differing: list[Setting]) -> list[Setting]:
+    """Two resizes whose output sizes differ, whether or not both sides state their sizes
+    (a traced torch model keeps them in the call's arguments)."""
+    if ("resize_mode" not in found_a or "resize_mode" not in found_b or len(pair.shape_a) < 3
+            or any(s.key in _SIZE_KEYS for s in differing)):
+        return []
+    size_a, size_b = tuple(pair.shape_a[2:]), tuple(pair.shape_b[2:])
+    if size_a == size_b:
+        return []
+    return [Setting("sizes", found_a["resize_mode"][0], found_b["resize_mode"][0], size_a,
+                    size_b)]
+
+
 def _settings(evidence: Evidence, side: str, node: str) -> dict[str, tuple[str, Any]]:
-    """Neutral attributes of ``node`` and its fold interior: key -> (holding node, value)."""
+    """Neutral attributes of ``node`` and the uncompared layers before it: key -> (holding
+    node, value); the nearest holder wins."""
     backend = evidence.backend(side)
     found: dict[str, tuple[str, Any]] = {}
-    for name in evidence.chain(side, node):
+    for name in evidence.stretch(side, node):
         for key, value in describe(backend, name).items():
             found[key] = (name, value)
     return found
@@ -100,6 +119,8 @@ def _code(setting: Setting, found_a: Mapping[str, Any], found_b: Mapping[str, An
         return codes.ACTIVATION_CHANGED
     if key in _RESIZE_KEYS:
         return codes.RESIZE_MODE
+    if key in _SIZE_KEYS:
+        return codes.RESIZE_SIZE
     if key == "eps":
         return codes.NORM_EPS_MISMATCH
     if key in _AXIS_KEYS:
@@ -121,10 +142,26 @@ def _same_totals(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
 # -- confirming by recomputation ----------------------------------------------------------
 
 
-def _recomputed(evidence: Evidence, pair: PairResult, code: str,
-                settings: list[Setting], found_a: Mapping[str, Any]) -> bool | None:
-    """Whether A's layer, recomputed on A's input with B's values of ``settings``,
-    reproduces B's output; None when it cannot be recomputed here."""
+@dataclass(frozen=True)
+class _Layer:
+    """A's input of the layer and both sides' outputs, as float64."""
+
+    x: np.ndarray
+    out_a: np.ndarray
+    out_b: np.ndarray
+    gap: float
+    atol: float
+
+    def reproduces_b(self, y: np.ndarray | None) -> bool:
+        """Whether ``y`` (computed from A's input) is B's output, to a tenth of the gap."""
+        if y is None or y.size != self.out_b.size:
+            return False
+        misfit = float(np.abs(y.reshape(self.out_b.shape) - self.out_b).max())
+        return misfit <= max(0.1 * self.gap, 10 * self.atol)
+
+
+def _layer(evidence: Evidence, pair: PairResult) -> _Layer | None:
+    """The layer's values when it has one compared input feeding its first node."""
     values = evidence.values(pair)
     upstream = evidence.upstream(pair)
     if values is None or len(upstream) != 1 or pair.status == SHAPE_MISMATCH:
@@ -134,15 +171,46 @@ def _recomputed(evidence: Evidence, pair: PairResult, code: str,
     if before is None or evidence.graph_a.node(head).inputs != (upstream[0].a,):
         return None
     x, out_a, out_b = (v.astype(np.float64) for v in (before[0], *values))
-    attrs = {key: value for key, (_, value) in found_a.items()}
-    attrs.update({s.key: s.value_b for s in settings})
-    y = _recompute(code, x, attrs, out_a, out_b, settings,
-                   evidence.parameters("a", pair.a))
-    if y is None or y.size != out_b.size:
+    if out_a.size != out_b.size:
         return None
     gap = float(np.abs(out_a - out_b.reshape(out_a.shape)).max())
-    misfit = float(np.abs(y.reshape(out_b.shape) - out_b).max())
-    return misfit <= max(0.1 * gap, 10 * evidence.tolerance.atol)
+    return _Layer(x, out_a, out_b.reshape(out_a.shape), gap, evidence.tolerance.atol)
+
+
+def _recomputed(evidence: Evidence, pair: PairResult, code: str, settings: list[Setting],
+                found_a: Mapping[str, Any], found_b: Mapping[str, Any]) -> bool | None:
+    """Whether A's layer, recomputed on A's input with B's values of ``settings`` (and
+    B's whole activation when that differs), reproduces B's output; None when it cannot
+    be recomputed here."""
+    layer = _layer(evidence, pair)
+    if layer is None:
+        return None
+    attrs = {key: value for key, (_, value) in found_a.items()}
+    attrs.update({s.key: s.value_b for s in settings})
+    if code == codes.ACTIVATION_CHANGED:
+        attrs = {key: value for key, value in attrs.items() if key not in _ACTIVATION_KEYS}
+        attrs.update({key: value for key, (_, value) in found_b.items()
+                      if key in _ACTIVATION_KEYS})
+    y = _recompute(code, layer.x, attrs, layer.out_a, layer.out_b, settings,
+                   evidence.parameters("a", pair.a))
+    return None if y is None or y.size != layer.out_b.size else layer.reproduces_b(y)
+
+
+def _identified(evidence: Evidence, pair: PairResult, found_a: Mapping[str, Any]
+                ) -> identify.Identified | None:
+    """What B's activation computes, found on A's input; ``FAITHFUL`` when it is A's own
+    activation (B only spells it in other ops), None when no known function fits."""
+    layer = _layer(evidence, pair)
+    if layer is None:
+        return None
+    attrs = {key: value for key, (_, value) in found_a.items()}
+    if layer.reproduces_b(reference.activation(layer.x, attrs, evidence.parameters(
+            "a", pair.a))):
+        return FAITHFUL
+    return identify.activation(layer.x, layer.out_b, layer.reproduces_b)
+
+
+FAITHFUL = identify.Identified("A's own activation", {})
 
 
 def _recompute(code: str, x: np.ndarray, attrs: dict[str, Any], out_a: np.ndarray,
@@ -191,6 +259,7 @@ def _norm_with_eps(x: np.ndarray, attrs: Mapping[str, Any], out_a: np.ndarray,
 _WHAT = {
     codes.ACTIVATION_CHANGED: "the activation differs",
     codes.RESIZE_MODE: "the resize differs",
+    codes.RESIZE_SIZE: "the resize's output size differs",
     codes.NORM_EPS_MISMATCH: "the normalisation eps differs",
     codes.AXIS_MISMATCH: "the axis differs",
     codes.POOL_PADDING: "the pooling counts its padding differently",
@@ -200,7 +269,14 @@ _WHAT = {
 
 
 def _hint(evidence: Evidence, pair: PairResult, code: str, settings: list[Setting],
-          found_a: Mapping[str, Any], found_b: Mapping[str, Any]) -> Hint:
+          found_a: Mapping[str, Any], found_b: Mapping[str, Any]) -> Hint | None:
+    confirmed = _recomputed(evidence, pair, code, settings, found_a, found_b)
+    if code == codes.ACTIVATION_CHANGED and not confirmed:
+        found = _identified(evidence, pair, found_a)
+        if found is FAITHFUL:
+            return None  # B decomposes A's activation faithfully: its ops only look other
+        if found is not None:
+            return _identified_hint(evidence, pair, settings, found)
     a, b = evidence.a, evidence.b
     described = "; ".join(
         f"{LABELS.get(s.key, s.key)}: A ({a.name}) `{s.node_a}` {shown(s.key, s.value_a)}, "
@@ -209,7 +285,6 @@ def _hint(evidence: Evidence, pair: PairResult, code: str, settings: list[Settin
     fix_a = "; ".join(where(a, s.node_a, s.key, s.value_b) for s in settings)
     message = (f"`{pair.a}`: {_WHAT[code]} ({described}). Make them agree on the converted "
                f"side: in B, {fix_b}; or in A, {fix_a}.")
-    confirmed = _recomputed(evidence, pair, code, settings, found_a)
     if confirmed:
         message += " Recomputing A's input with B's setting reproduces B's output."
     return Hint(code, pair.a, message, {
@@ -217,6 +292,27 @@ def _hint(evidence: Evidence, pair: PairResult, code: str, settings: list[Settin
         "attributes": {s.key: {"a": _plain(s.value_a), "b": _plain(s.value_b),
                                "node_a": s.node_a, "node_b": s.node_b} for s in settings},
         "recomputed_matches": confirmed})
+
+
+def _identified_hint(evidence: Evidence, pair: PairResult, settings: list[Setting],
+                     found: identify.Identified) -> Hint:
+    """B's activation named by what it computes (its ops do not say it)."""
+    a, b = evidence.a, evidence.b
+    kind = next((s for s in settings if s.key == "activation"), settings[0])
+    node_a, value_a = kind.node_a, shown(kind.key, kind.value_a)
+    if kind.key != "activation":
+        value_a = f"{LABELS.get(kind.key, kind.key)} {value_a}"
+    message = (f"`{pair.a}`: the activation differs (activation: A ({a.name}) `{node_a}` "
+               f"{value_a}, B ({b.name}) `{pair.b}` computes {found.formula}: recomputing "
+               f"A's input with it reproduces B's output). Make them agree on the converted "
+               f"side: in B ({b.path.name}), convert `{node_a}` as {value_a} (the ops ending "
+               f"at `{pair.b}` compute {found.formula}).")
+    return Hint(codes.ACTIVATION_CHANGED, pair.a, message, {
+        "b_node": pair.b, "identified": found.formula,
+        "attributes": {"activation": {"a": _plain(kind.value_a),
+                                      "b": _plain(found.attrs.get("activation")),
+                                      "node_a": node_a, "node_b": pair.b}},
+        "recomputed_matches": True})
 
 
 def _plain(value: Any) -> Any:

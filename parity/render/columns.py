@@ -1,15 +1,16 @@
 """The per-pair value columns every table shows (terminal, markdown), in one place.
 
 A renderer adds ``#``, the node names and the status around these. A new metric column is
-one entry here; ``drop_rank`` says how early a narrow terminal drops it.
+one entry here; ``drop_rank`` says how early a narrow terminal drops it. Renderers take
+them from :func:`pair_columns`, which titles the error column after the statistic judged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from parity.report import PairResult
+from parity.report import PairResult, Report
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ def _verdict(name: str, spec: str, suffix: str = "") -> Callable[[PairResult], s
     return cell
 
 
+ERROR_TITLE = "err/scale"
 PAIR_COLUMNS: tuple[Column, ...] = (
     Column("op", lambda pair: pair.op, drop_rank=3),
     Column("shape", lambda pair: pair.dims(), drop_rank=4),
@@ -45,7 +47,18 @@ PAIR_COLUMNS: tuple[Column, ...] = (
     Column("cosine", _metric("cosine", ".6f"), numeric=True, drop_rank=1),
     # error relative to scale, its ratio to the noise bound (numerics rule), and the
     # amplification of the error the pair's inputs carried
-    Column("err/scale", _verdict("error", ".2g"), numeric=True, drop_rank=6),
+    Column(ERROR_TITLE, _verdict("error", ".2g"), numeric=True, drop_rank=6),
     Column("/noise", _verdict("ratio", ".2g"), numeric=True),
     Column("amp", _verdict("amplification", ".2g", "x"), numeric=True, drop_rank=7),
 )
+
+
+def pair_columns(report: Report) -> tuple[Column, ...]:
+    """The columns of ``report``'s table: the error column is ``median/scale``,
+    ``q0.99/scale``... under ``--error-stat`` (and then never dropped), ``err/scale``
+    (the RMS) otherwise."""
+    label = report.error_stat.label()
+    if label == "err":
+        return PAIR_COLUMNS
+    return tuple(replace(c, title=f"{label}/scale", drop_rank=0) if c.title == ERROR_TITLE
+                 else c for c in PAIR_COLUMNS)

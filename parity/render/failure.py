@@ -38,7 +38,7 @@ def _divergence_lines(report: Report) -> list[str]:
     if m is None:
         lines.append(f"  shapes {dims_text(first.shape_a)} vs {dims_text(first.shape_b)}")
     else:
-        lines.append(f"  {judged(first)}, max-abs {m.max_abs:.3g}, "
+        lines.append(f"  {judged(first, report.error_stat.label())}, max-abs {m.max_abs:.3g}, "
                      f"mean-abs {m.mean_abs:.3g}, max-rel {m.max_rel:.3g}, "
                      f"cosine {m.cosine:.6f}" + (f", {nonfinite(m)}" if nonfinite(m) else ""))
     if first.channel_max_abs:

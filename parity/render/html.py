@@ -24,15 +24,7 @@ _FOLD_ABOVE = 40  # pairs; a longer table is folded in the notebook fragment
 def render_html(report: Report) -> str:
     """The whole report as one HTML document."""
     title = "parity report: " + _verdict(report)
-    body = "\n".join([
-        _header(report),
-        _first_divergence(report),
-        _hints(report),
-        _section("Error along the graph", _error_plot(report) + _legend(report)),
-        _channel_section(report),
-        _section(f"All pairs ({len(report.pairs)})", _pair_table(report)),
-        _node_lists(report),
-    ])
+    body = "\n".join([*_sections(report, _pair_table(report)), _node_lists(report)])
     return (
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -48,15 +40,20 @@ def render_fragment(report: Report) -> str:
     table = _pair_table(report)
     if len(report.pairs) > _FOLD_ABOVE:
         table = f"<details><summary>show the table</summary>\n{table}\n</details>"
-    body = "\n".join([
+    body = "\n".join(_sections(report, table))
+    return f"<div class=\"{_SCOPE}\">\n<style>{_scoped_css()}</style>\n{body}\n</div>\n"
+
+
+def _sections(report: Report, table: str) -> list[str]:
+    """The sections the document and the notebook fragment share, ``table`` the pairs'."""
+    return [
         _header(report),
         _first_divergence(report),
         _hints(report),
         _section("Error along the graph", _error_plot(report) + _legend(report)),
         _channel_section(report),
         _section(f"All pairs ({len(report.pairs)})", table),
-    ])
-    return f"<div class=\"{_SCOPE}\">\n<style>{_scoped_css()}</style>\n{body}\n</div>\n"
+    ]
 
 
 def _scoped_css() -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from parity.metrics import Metrics
 from parity.report import OK, PairResult, Report
 
-from .columns import PAIR_COLUMNS
+from .columns import pair_columns
 from .summary import (
     grouped_hints,
     judged,
@@ -48,7 +48,8 @@ def _summary(report: Report) -> list[str]:
     if first is not None:
         index = report.pairs.index(first)
         lines += ["", f"**First divergence**, pair #{index}: `{first.a}` ↔ `{first.b}` "
-                      f"({first.op}, {first.dims()}): {_metrics(first)}."]
+                      f"({first.op}, {first.dims()}): "
+                      f"{_metrics(first, report.error_stat.label())}."]
     if report.low_coverage and report.pairs:
         cov_a, cov_b = report.coverage
         lines += ["", f"**Low coverage**: only {cov_a:.0%} of A's and {cov_b:.0%} of B's nodes "
@@ -66,12 +67,12 @@ def _fed(inputs: str) -> str:
     return f", fed {inputs}" if inputs else ""
 
 
-def _metrics(pair: PairResult) -> str:
+def _metrics(pair: PairResult, stat: str) -> str:
     m: Metrics | None = pair.metrics
     if m is None:
         return "shapes differ"
     text = (f"max-abs {m.max_abs:.3g}, mean-abs {m.mean_abs:.3g}, max-rel {m.max_rel:.3g}, "
-            f"cosine {m.cosine:.6f}" + (f"; {judged(pair)}" if pair.verdict else ""))
+            f"cosine {m.cosine:.6f}" + (f"; {judged(pair, stat)}" if pair.verdict else ""))
     return text + (f"; {nonfinite(m)}" if nonfinite(m) else "")
 
 
@@ -82,7 +83,7 @@ def _around(report: Report) -> list[str]:
         return []
     centre = report.pairs.index(first)
     rows = range(max(0, centre - CONTEXT), min(len(report.pairs), centre + CONTEXT + 1))
-    return ["", "#### Around the first divergence", "", *_header(),
+    return ["", "#### Around the first divergence", "", *_header(report),
             *(_row(report, i) for i in rows)]
 
 
@@ -90,7 +91,7 @@ def _folded_table(report: Report, room: int) -> list[str]:
     """Every pair inside ``<details>``; when ``room`` characters cannot hold them all, the
     rows on both sides of the first divergence that fit."""
     lines = ["", "<details>", f"<summary>All {len(report.pairs)} pairs</summary>", "",
-             *_header()]
+             *_header(report)]
     room -= sum(len(line) + 1 for line in lines) + 200  # the closing lines and the cut note
     rows = [_row(report, i) for i in range(len(report.pairs))]
     lo, hi = _window([len(row) + 1 for row in rows], _centre(report), room)
@@ -124,9 +125,10 @@ def _window(sizes: list[int], centre: int, room: int) -> tuple[int, int]:
             return lo, hi
 
 
-def _header() -> list[str]:
-    titles = ["#", "A node", "B node", *(c.title for c in PAIR_COLUMNS), "status"]
-    aligns = ["---:", "---", "---", *("---:" if c.numeric else "---" for c in PAIR_COLUMNS),
+def _header(report: Report) -> list[str]:
+    columns = pair_columns(report)
+    titles = ["#", "A node", "B node", *(c.title for c in columns), "status"]
+    aligns = ["---:", "---", "---", *("---:" if c.numeric else "---" for c in columns),
               "---"]
     return ["| " + " | ".join(titles) + " |", "|" + "|".join(aligns) + "|"]
 
@@ -137,8 +139,8 @@ def _row(report: Report, index: int) -> str:
         status = f"**{status_text(pair)}** ← first divergence"
     else:
         status = pair.status if pair.status == OK else f"**{status_text(pair)}**"
-    cells = [str(index), f"`{pair.a}`", f"`{pair.b}`", *(c.cell(pair) for c in PAIR_COLUMNS),
-             status]
+    cells = [str(index), f"`{pair.a}`", f"`{pair.b}`",
+             *(c.cell(pair) for c in pair_columns(report)), status]
     return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
 

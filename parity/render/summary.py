@@ -45,32 +45,35 @@ def summary_line(report: Report) -> str:
                  f"({cov_b:.0%}) were compared (minimum {report.min_coverage:.0%}): check the "
                  "pairing with parity align, or give a --map file")
     if first is not None:
-        text += f"\nfirst divergence: {first.a} <-> {first.b} ({first.op}) {first_detail(first)}"
+        text += (f"\nfirst divergence: {first.a} <-> {first.b} ({first.op}) "
+                 f"{first_detail(first, report.error_stat.label())}")
     elif report.ok:
         text += "\nok: every aligned pair is within tolerance"
     return text
 
 
-def first_detail(pair: PairResult) -> str:
+def first_detail(pair: PairResult, stat: str = "err") -> str:
     m = pair.metrics
     if m is None:
         return f"shape {dims_text(pair.shape_a)} vs {dims_text(pair.shape_b)}"
     if nonfinite(m):
         return f"{nonfinite(m)} (max-abs {m.max_abs:.3g} over finite values)"
     text = f"max-abs {m.max_abs:.3g}, cosine {m.cosine:.6f}"
-    return text + (f"; {judged(pair)}" if pair.verdict is not None else "")
+    return text + (f"; {judged(pair, stat)}" if pair.verdict is not None else "")
 
 
-def judged(pair: PairResult) -> str:
-    """The pair's verdict in words: its error against the noise bound, or the allclose
-    rule that judged it, and its amplification of the error it received."""
+def judged(pair: PairResult, stat: str = "err") -> str:
+    """The pair's verdict in words: its error (``stat`` the statistic judged, as
+    :meth:`~parity.verdict.ErrorStat.label` names it) against the noise bound, or the
+    allclose rule that judged it, and its amplification of the error it received."""
     v = pair.verdict
     if v is None:
         return pair.status
+    error = "error" if stat == "err" else f"{stat} error"
     if v.bound is not None:
-        text = f"error {v.error:.3g} of scale vs noise bound {v.bound:.2g} ({v.ratio:.3g}x)"
+        text = f"{error} {v.error:.3g} of scale vs noise bound {v.bound:.2g} ({v.ratio:.3g}x)"
     else:
-        text = f"error {v.error:.3g} of scale, judged by {v.rule}"
+        text = f"{error} {v.error:.3g} of scale, judged by {v.rule}"
     if v.amplification is not None:
         text += f", amplification {v.amplification:.3g}x"
     if pair.worst_input:
@@ -107,7 +110,7 @@ def verdict_line(report: Report) -> str:
     if first is not None:
         index = report.pairs.index(first)
         return (f"parity: diverge at pair #{index} of {len(report.pairs)}: {first.a} <-> "
-                f"{first.b} ({first.op}) {first_detail(first)}")
+                f"{first.b} ({first.op}) {first_detail(first, report.error_stat.label())}")
     if not report.pairs:
         return "parity: not ok: no node of A was aligned with a node of B"
     if report.low_coverage:

@@ -13,7 +13,7 @@ from parity.align import Alignment
 from parity.graph import Graph, dims_text
 from parity.report import Report
 
-from .columns import PAIR_COLUMNS, Column
+from .columns import Column, pair_columns
 from .fit import Layout, Natural, fit, middle_ellipsis
 from .json import alignment_dict
 from .summary import grouped_hints, names_list, status_text, summary_line, verdict_line
@@ -123,7 +123,7 @@ def _table(report: Report, show_all: bool, width: int | None, with_how: bool) ->
     """The pair table, fitted into ``width`` columns (see :mod:`parity.render.fit`)."""
     rows = visible_rows(report, show_all)
     pairs = [report.pairs[i] for i in rows if i is not None]
-    columns = (*PAIR_COLUMNS, _HOW) if with_how else PAIR_COLUMNS
+    columns = (*pair_columns(report), _HOW) if with_how else pair_columns(report)
     first = report.first_divergence
     natural = Natural(
         index=max([1, *(len(str(i)) for i in rows if i is not None)]),

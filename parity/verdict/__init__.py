@@ -3,5 +3,6 @@ floating-point noise its own computation can produce (see docs/numerics.md)."""
 
 from .criteria import Criteria, Override, parse_tolerance_option
 from .judge import Judge, Verdict
+from .statistic import ErrorStat
 
-__all__ = ["Criteria", "Override", "Judge", "Verdict", "parse_tolerance_option"]
+__all__ = ["Criteria", "ErrorStat", "Override", "Judge", "Verdict", "parse_tolerance_option"]

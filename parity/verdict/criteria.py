@@ -9,9 +9,12 @@ from fnmatch import fnmatchcase
 from parity.errors import UsageError
 from parity.metrics import Tolerance
 
+from .statistic import ErrorStat
+
 NUMERICS = "numerics"
 NUMERICS_INT8 = "numerics int8"  # the numerics rule with a quantization grid's term
 ALLCLOSE = "allclose"
+_PER_RULE = ErrorStat()  # each rule its own statistic (rms, elemwise)
 _DEFAULT = Tolerance()  # the counterpart of a tolerance given alone (atol or rtol 1e-5)
 
 
@@ -39,10 +42,12 @@ class Criteria:
     ``tolerance`` is the global ``--atol/--rtol`` (numpy ``allclose``); None means the
     numerics rule judges every pair no override names. An override takes the first
     matching pattern; the value it leaves out comes from the global tolerance, else 1e-5.
+    ``error_stat`` is the statistic of the error each rule judges (``--error-stat``).
     """
 
     tolerance: Tolerance | None = None
     overrides: tuple[Override, ...] = ()
+    error_stat: ErrorStat = ErrorStat()
 
     def for_pair(self, a: str, b: str) -> tuple[str, Tolerance | None]:
         """``(rule, tolerance)`` of the pair ``a``/``b``: ``numerics`` has no tolerance."""
@@ -62,12 +67,15 @@ class Criteria:
                 if self.tolerance is None else f"allclose {self.tolerance.text()}")
         if self.overrides:
             head += "; per node: " + ", ".join(o.text() for o in self.overrides)
+        if self.error_stat.text():
+            head += "; " + self.error_stat.text()
         return head
 
     @classmethod
     def from_options(cls, atol: Sequence[str] | Mapping[str, float] | float | None = None,
                      rtol: Sequence[str] | Mapping[str, float] | float | None = None,
-                     overrides: tuple[Override, ...] = ()) -> Criteria:
+                     overrides: tuple[Override, ...] = (),
+                     error_stat: ErrorStat = _PER_RULE) -> Criteria:
         """Criteria from ``--atol``/``--rtol`` values: numbers, or ``NAME=VALUE`` strings."""
         glob_atol, per_atol = parse_tolerance_option("--atol", atol)
         glob_rtol, per_rtol = parse_tolerance_option("--rtol", rtol)
@@ -80,7 +88,7 @@ class Criteria:
         if glob_atol is not None or glob_rtol is not None:
             tolerance = Tolerance(_DEFAULT.atol if glob_atol is None else glob_atol,
                                   _DEFAULT.rtol if glob_rtol is None else glob_rtol)
-        return cls(tolerance, tuple(merged.values()))
+        return cls(tolerance, tuple(merged.values()), error_stat)
 
 
 def parse_tolerance_option(

@@ -28,7 +28,7 @@ from parity.align import Match
 from parity.graph import Graph
 from parity.metrics import Groups, Metrics, Tolerance
 
-from . import numerics
+from . import numerics, statistic
 from .criteria import NUMERICS, NUMERICS_INT8, Criteria
 from .quantization import Quantization
 
@@ -83,26 +83,48 @@ class Judge:
         """The allclose tolerance of ``match``, None under the numerics rule."""
         return self.criteria.for_pair(match.a, match.b)[1]
 
+    def statistic(self, match: Match) -> str | None:
+        """The statistic ``judge`` needs reduced from the pair's values (``--error-stat``
+        max, mean, median, quantile); None when the pass of :mod:`parity.metrics` has it."""
+        stat = self.criteria.error_stat.for_rule(self.tolerance(match) is None)
+        return None if stat in (statistic.RMS, statistic.ELEMWISE) else stat
+
     def judge(self, match: Match, metrics: Metrics, groups: Groups, shape: tuple[int, ...],
-              dtypes: tuple[np.dtype, np.dtype]) -> Verdict:
-        """The verdict of one compared pair (and remember it for its consumers)."""
+              dtypes: tuple[np.dtype, np.dtype],
+              reduced: statistic.Reduced | None = None) -> Verdict:
+        """The verdict of one compared pair (and remember it for its consumers);
+        ``reduced`` is the chosen statistic of its difference, if :meth:`statistic` names
+        one."""
         rule, tol = self.criteria.for_pair(match.a, match.b)
         inputs = [self.carried[u] for u in self.nearest.get(match.a, ()) if u in self.carried]
         error = metrics.error
-        expected, bound, quantized = self._noise(match, metrics, groups, shape, dtypes,
+        expected, noise, quantized = self._noise(match, metrics, groups, shape, dtypes,
                                                  inputs)
+        bound = noise
+        if reduced is not None:
+            stat = self.criteria.error_stat
+            error = _relative(reduced.absolute, metrics)
+            bound = noise * statistic.noise_factor(stat.for_rule(tol is None), stat.quantile,
+                                                   groups.size)
         if rule == NUMERICS:
             passed = metrics.unmatched == 0 and error <= bound
             rule = NUMERICS_INT8 if quantized else rule
+        elif reduced is None and self.criteria.error_stat.for_rule(False) == statistic.RMS:
+            passed = metrics.unmatched == 0 and tol is not None and (
+                metrics.rms_diff <= tol.atol or metrics.rms_diff <= tol.rtol * metrics.rms_b)
+        elif reduced is not None and tol is not None:
+            passed = metrics.unmatched == 0 and (reduced.absolute <= tol.atol
+                                                 or reduced.relative <= tol.rtol)
         else:
             passed = bool(metrics.within)
         # What the pair hands on as noise: all of its error when it passed, else only the
         # noise expected there (not the slack over it, which would compound downstream).
-        allowed = 1.0 if passed or error <= bound else (expected / error) ** 2
+        rms = metrics.error
+        allowed = 1.0 if passed or rms <= noise else (expected / rms) ** 2
         self.carried[match.a] = _Carried(groups, metrics.scale, allowed)
         self.shapes[match.a] = shape
         return Verdict(rule, passed, error, bound if tol is None else None,
-                       _amplification(error, inputs))
+                       _amplification(rms, inputs))
 
     def forget(self, name: str) -> None:
         """Drop a pair's statistics once no pair downstream needs them."""
@@ -171,6 +193,16 @@ def _propagated_msq(out: Groups, inputs: list[_Carried], white_gain: float = 0.0
     gain = max(out.mean_var() / var_in if var_in > 0 else 1.0,
                out.mean_square() / square_in if square_in > 0 else 1.0, white_gain)
     return gain * msq_in
+
+
+def _relative(absolute: float, metrics: Metrics) -> float:
+    """A statistic of ``|a - b|`` over the pair's scale (infinite where values disagree)."""
+    if metrics.unmatched:
+        return math.inf
+    scale = metrics.scale
+    if scale > 0:
+        return absolute / scale
+    return 0.0 if absolute == 0 else math.inf
 
 
 def _amplification(error: float, inputs: list[_Carried]) -> float | None:

@@ -39,8 +39,10 @@ _SOFTMAX = OpWords(attrs={"dim": ("axis", "int")}, spelled={"axis": "dim"})
 _BATCH = OpWords(fixed={"norm": "batch"},
                  attrs={"eps": ("eps", "float"), "momentum": ("momentum", "float")},
                  defaults={"eps": 1e-5})
-_LAYER = OpWords(fixed={"norm": "layer"}, attrs={"eps": ("eps", "float")},
-                 defaults={"eps": 1e-5})
+# A traced layer_norm may not keep normalized_shape: one trailing axis, nn.LayerNorm(dim)'s.
+_LAYER = OpWords(fixed={"norm": "layer"},
+                 attrs={"eps": ("eps", "float"), "normalized_shape": ("axes", "trailing_axes")},
+                 defaults={"eps": 1e-5, "axes": (-1,)}, spelled={"axes": "normalized_shape"})
 _GROUP = OpWords(fixed={"norm": "group"}, attrs={"eps": ("eps", "float")},
                  defaults={"eps": 1e-5})
 _INSTANCE = OpWords(fixed={"norm": "instance"}, attrs={"eps": ("eps", "float")},

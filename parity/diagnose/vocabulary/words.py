@@ -46,6 +46,11 @@ def _torch_pad(value: Any) -> tuple[int, ...]:
     return tuple(p[0] for p in pairs) + tuple(p[1] for p in pairs)
 
 
+def _trailing_axes(value: Any) -> tuple[int, ...]:
+    """torch ``normalized_shape`` -> the trailing axes it spans."""
+    return tuple(range(-len(_ints(value)), 0))
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -77,6 +82,7 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "text": _text, "lower": lambda v: _text(v).lower(),
     "symmetric_pads": _symmetric_pads, "begin_end_pads": _begin_end_pads,
     "spatial_pad_op": _spatial_pad_op, "torch_pad": _torch_pad,
+    "trailing_axes": _trailing_axes,
 }
 
 
