@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from click.testing import CliRunner
@@ -66,3 +67,42 @@ def test_node_ids_are_the_onnx_adapters(written):
     ids = {node.id for graph in graphs for node in graph.nodes}
     keys = set(load(written / "A-smallcnn_bad_eps.onnx.json").results)
     assert keys <= ids, keys - ids
+
+
+def _ramp(past):
+    """The failing colour ``past`` times over the limit (one step a decade, six decades)."""
+    from parity.render.model_explorer import FAIL_COLORS, _mix
+
+    return _mix(*FAIL_COLORS, math.log10(max(past, 1.0)) / 6)
+
+
+def test_failing_nodes_are_coloured_by_their_own_noise_bound():
+    """Under the numerics rule the ramp is error over each pair's bound, not max-abs: two
+    pairs with the same max-abs but different bounds get different colours."""
+    import parity
+    from parity.render.model_explorer import node_data
+
+    report = parity.compare(BAD, FIXTURES / "smallcnn.pt")
+    results = node_data(report, "a")["results"]
+    after = [p for p in report.pairs if p.failed and p is not report.first_divergence]
+    assert len(after) >= 5
+    for pair in after:
+        assert results[pair.a]["bgColor"] == _ramp(pair.verdict.ratio), pair.a
+    add, relu = (next(p for p in after if p.a == n)
+                 for n in ("/layer2/layer2.0/Add", "/layer2/layer2.0/relu_1/Relu"))
+    assert add.metrics.max_abs == pytest.approx(relu.metrics.max_abs)
+    assert add.verdict.ratio > 1.5 * relu.verdict.ratio
+    assert results[add.a]["bgColor"] != results[relu.a]["bgColor"]
+
+
+def test_under_an_explicit_tolerance_the_ramp_is_max_abs_over_atol():
+    import parity
+    from parity.render.model_explorer import node_data
+
+    report = parity.compare(BAD, FIXTURES / "smallcnn.pt", atol=["1e-3", "/fc*=1e-4"])
+    results = node_data(report, "a")["results"]
+    failing = [p for p in report.pairs if p.failed and p is not report.first_divergence]
+    assert "/fc/Gemm" in {p.a for p in failing}
+    for pair in failing:
+        atol = 1e-4 if pair.a == "/fc/Gemm" else 1e-3  # each pair's own tolerance
+        assert results[pair.a]["bgColor"] == _ramp(pair.metrics.max_abs / atol), pair.a

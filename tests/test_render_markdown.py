@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -70,6 +71,54 @@ def test_a_1000_pair_report_fits_a_github_comment(thousand_pairs):
     assert "do not fit in a comment" in text
     assert "| 601 | `/encoder/layer.300/attention/output/dense/Add`" in text.split("<details>")[1]
     assert text.count("<details>") == text.count("</details>") == 1
+
+
+class _Outline(HTMLParser):
+    """Where the rendered page's headings, tables and folds are, and what holds them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[str] = []
+        self.events: list[tuple[str, tuple[str, ...]]] = []  # (tag, enclosing tags)
+        self.rows_in_details = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.events.append((tag, tuple(self.open)))
+        if tag == "tr" and "details" in self.open:
+            self.rows_in_details += 1
+        if tag not in ("br", "hr", "img", "input"):
+            self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.open:
+            del self.open[len(self.open) - 1 - self.open[::-1].index(tag):]
+
+
+def test_github_renders_the_full_table_folded(thousand_pairs):
+    """Through cmark-gfm (GitHub's own markdown parser, its GFM extensions on; raw HTML kept
+    as GitHub keeps <details>): the summary renders first, the full table is an HTML
+    table inside the fold, and nothing of it spills out as text."""
+    cmarkgfm = pytest.importorskip("cmarkgfm", reason="the test extra (cmarkgfm) is missing")
+    from cmarkgfm.cmark import Options
+
+    text = render_markdown(thousand_pairs)
+    html = cmarkgfm.github_flavored_markdown_to_html(text, options=Options.CMARK_OPT_UNSAFE)
+    outline = _Outline()
+    outline.feed(html)
+    tags = [tag for tag, _ in outline.events]
+    assert tags[0] == "h3"  # the verdict heading comes first
+    details = tags.index("details")
+    assert tags.index("summary") == details + 1
+    assert tags.index("strong") < details  # "N of M pairs outside tolerance", bold
+    tables = [enclosing for tag, enclosing in outline.events if tag == "table"]
+    assert len(tables) == 2  # the rows around the first divergence, then the full table
+    assert "details" not in tables[0] and "details" in tables[1]
+    assert [i for i, (t, _) in enumerate(outline.events) if t == "table"][1] > details
+    shown = sum(line.startswith("| ") for line in text.split("<details>")[1].splitlines())
+    assert outline.rows_in_details == shown  # every markdown row became an HTML row
+    folded = html.split("<details>")[1].split("</details>")[0]
+    assert '<td align="right">601</td>' in folded and "| " not in folded
+    assert "<h4>Environment</h4>" in html.split("</details>")[1]
 
 
 def test_environment_block_names_versions(thousand_pairs):

@@ -42,6 +42,9 @@ from .scopes import by_scope, has_scopes, match_scope_outputs, scope_map
 from .sequence import match_sequences
 from .structure import match_structure
 
+# Families whose own padding attribute can absorb a Pad before them.
+_PADDED = frozenset({"conv", "maxpool", "avgpool"})
+
 
 @dataclass(frozen=True)
 class Match:
@@ -117,6 +120,8 @@ def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignm
     _drop_contradicted(a, b, found)
     _skip_unmatched_no_ops(a, found, skipped_a)
     _skip_unmatched_no_ops(b, {m.b: m for m in found.values()}, skipped_b)
+    _skip_unmatched_pads(a, found, skipped_a)
+    _skip_unmatched_pads(b, {m.b: m for m in found.values()}, skipped_b)
     pairs = {m.a: m.b for m in found.values()}
     skipped_a.update(bypassed(a, b, pairs, skipped_b))
     skipped_b.update(bypassed(b, a, {y: x for x, y in pairs.items()}, skipped_a))
@@ -163,6 +168,17 @@ def _skip_unmatched_no_ops(graph: Graph, matched: Mapping[str, Match], skipped: 
     against coverage."""
     for node in graph.nodes:
         if node.name not in matched and is_no_op(node.op, node.attrs):
+            skipped.add(node.name)
+
+
+def _skip_unmatched_pads(graph: Graph, matched: Mapping[str, Match], skipped: set[str]) -> None:
+    """An unmatched Pad read only by convs or pools is padding the other side folded into
+    those ops' own ``pads`` (the dynamo exporter does; TFLite keeps a PAD): skipped, the
+    ops after it are compared."""
+    readers = graph.consumers
+    for node in graph.nodes:
+        if (node.name not in matched and family(node.op) == "pad" and readers.get(node.name)
+                and all(family(graph.op_of(r)) in _PADDED for r in readers[node.name])):
             skipped.add(node.name)
 
 

@@ -5,9 +5,10 @@ Model Explorer (``pip install ai-edge-model-explorer``, ONNX through
 node id. One file is written per side, keyed by that side's node names, which for ONNX
 are the node names Model Explorer uses as ids (graph inputs are its ``[value] name``
 nodes). The value is the pair's max-abs error (-1 where the shapes differ); passing nodes
-are green, failing ones orange to red by how far past the tolerance they are, and the
-first divergence is vivid red with white text. Nodes parity did not compare keep
-Model Explorer's own colours.
+are green, failing ones orange to red by how far past what the pair was held to they are
+(its error over its own noise bound under the numerics rule, its max-abs over its atol
+under an explicit tolerance), and the first divergence is vivid red with white text.
+Nodes parity did not compare keep Model Explorer's own colours.
 
 The format is ``GraphNodeData`` of ``model_explorer.node_data_builder``:
 ``{"results": {node_id: {"value", "bgColor", "textColor"}}, ...}``.
@@ -48,9 +49,19 @@ def _result(pair: PairResult, report: Report) -> dict[str, Any]:
         return {"value": value, "bgColor": MISMATCH_COLOR}
     if not pair.failed:
         return {"value": value, "bgColor": OK_COLOR}
-    atol = report.tolerance.atol if report.tolerance is not None else 1e-5  # judged by scale
-    past = m.max_abs / max(atol, 1e-30)
+    past = _past(pair, report)
     return {"value": value, "bgColor": _mix(*FAIL_COLORS, math.log10(max(past, 1.0)) / 6)}
+
+
+def _past(pair: PairResult, report: Report) -> float:
+    """How many times past its limit a failing pair is: error over the pair's own noise
+    bound (the numerics rule), or max-abs over the atol of the tolerance that judged it."""
+    tol = report.criteria.for_pair(pair.a, pair.b)[1]
+    if tol is None:
+        ratio = pair.verdict.ratio if pair.verdict is not None else None
+        return math.inf if ratio is None else ratio  # None: an infinite error
+    assert pair.metrics is not None
+    return pair.metrics.max_abs / max(tol.atol, 1e-30)
 
 
 def _mix(low: str, high: str, t: float) -> str:
