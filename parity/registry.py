@@ -83,9 +83,9 @@ class BackendRecord:
             (:data:`parity.ops.FAMILIES`), for the ops whose names do not say it.
         runtime: the runtime that executes it, when not the framework itself
             (``OpenCV DNN`` runs Caffe files).
-        vocabulary: the module of parity.backends whose ``VOCABULARY`` says what its ops
-            and attributes mean in parity's neutral terms (read by diagnosis, imported
-            only then).
+        vocabulary: the module (relative to parity.backends unless dotted) whose
+            ``VOCABULARY`` says what its ops and attributes mean in parity's neutral
+            terms (read by diagnosis, imported only then).
     """
 
     name: str

@@ -37,11 +37,13 @@ LABELS: dict[str, str] = {
 
 @cache
 def vocabulary(name: str) -> Vocabulary | None:
-    """The vocabulary backend ``name``'s record names, None when it has none."""
+    """The vocabulary backend ``name``'s record names (a module of parity.backends, or a
+    dotted import name for a backend outside parity), None when it has none."""
     info = find_record(name)
     if info is None or not info.vocabulary:
         return None
-    return importlib.import_module(f"parity.backends.{info.vocabulary}").VOCABULARY
+    module = info.vocabulary if "." in info.vocabulary else f"parity.backends.{info.vocabulary}"
+    return importlib.import_module(module).VOCABULARY
 
 
 def words_of(backend: Backend, node: str) -> OpWords | None:
