@@ -9,7 +9,10 @@ Nodes are the subgraph's operators, named by their output tensor (names as Model
 and Netron show them); the scope is read from the torch module path a converter such as
 ``litert-torch`` writes into that name. 4-D tensors of the NHWC ops (conv, pooling...) and
 of what follows them carry ``attrs["layout"] == "NHWC"``, as Keras outputs do, so they are
-compared with the other side's NCHW tensors transposed. Quantized tensors (int8/uint8/
+compared with the other side's NCHW tensors transposed. The NCHW<->NHWC ``TRANSPOSE``s a
+converter inserts are layout plumbing, not nodes: consumers read the tensor before them,
+and a ``RESHAPE`` that flattens a 4-D tensor records the order it flattens in
+(``attrs["flatten_order"]``, NCHW after a transpose back). Quantized tensors (int8/uint8/
 int16) are dequantized with their scale and zero point (per channel where the tensor says
 so) and their step is the node's ``attrs["quant_step"]``; a quantized model's float inputs
 are quantized the way its own ``QUANTIZE`` would.
@@ -109,6 +112,9 @@ class LiteRtBackend(Backend):
             attrs = dict(options.get(int(op["index"]), {}))
             if layout == NHWC and len(shape) == 4:
                 attrs["layout"] = NHWC
+            order = _flatten_order(op, shape, layouts, self._tensors)
+            if order:
+                attrs["flatten_order"] = order
             step = _step(self._tensors[out])
             if step:
                 attrs[STEP] = step
@@ -121,10 +127,10 @@ class LiteRtBackend(Backend):
 
     def _is_plumbing(self, op: Mapping[str, Any], readers: list[str]) -> bool:
         """A converter's layout or padding plumbing, not a node: a TRANSPOSE between NCHW
-        and NHWC (unless a RESHAPE reads it), or a PAD read only by the pool or conv it
-        pads for (torch's ``padding=`` on that op)."""
-        if op["op_name"] == "TRANSPOSE":  # kept before a reshape: it fixes the flatten order
-            return self._perm(op) in ((0, 2, 3, 1), (0, 3, 1, 2)) and "RESHAPE" not in readers
+        and NHWC (a RESHAPE after it says which order it flattens, ``flatten_order``), or
+        a PAD read only by the pool or conv it pads for (torch's ``padding=`` on that op)."""
+        if op["op_name"] == "TRANSPOSE":
+            return self._perm(op) in ((0, 2, 3, 1), (0, 3, 1, 2))
         return op["op_name"] in ("PAD", "PADV2") and len(readers) == 1 and readers[0] in (
             "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D")
 
@@ -243,6 +249,17 @@ def _layout(op: Mapping[str, Any], shape: tuple[int, ...], layouts: dict[int, st
             return NHWC if layouts[source] == NCHW else NCHW
         if perm == (0, 3, 1, 2):
             return NCHW if layouts[source] == NHWC else NHWC
+    return layouts[source]
+
+
+def _flatten_order(op: Mapping[str, Any], shape: tuple[int, ...], layouts: Mapping[int, str],
+                   tensors: Mapping[int, Mapping[str, Any]]) -> str:
+    """The layout a RESHAPE of a 4-D tensor to 2-D flattens in (NCHW after the converter's
+    TRANSPOSE back from NHWC), else ``""``."""
+    source = int(op["inputs"][0])
+    if (op["op_name"] != "RESHAPE" or len(shape) != 2 or source not in layouts
+            or len(tensors[source]["shape"]) != 4):
+        return ""
     return layouts[source]
 
 

@@ -195,7 +195,12 @@ def exact_cpu(net: cv2.dnn.Net) -> cv2.dnn.Net:
 
 # Layer types whose computation needs blobs from the caffemodel.
 _NEEDS_BLOBS = frozenset({"Convolution", "Deconvolution", "InnerProduct", "BatchNorm", "PReLU"})
-_OPENCV_PREFIX = re.compile(r"^OpenCV\([^)]*\) \S+: error: \(-?\d+:[^)]*\) ")
+_OPENCV_PREFIX = re.compile(r"OpenCV\([^)]*\) \S+: error: \(-?\d+:[^)]*\) ")
+_IN_FUNCTION = re.compile(r"\s*in function '[^']*'\s*")
+_ONNX_NODE = re.compile(r"> Node \[(?P<op>[^@\]]+)[^\]]*\]:\(onnx_node!(?P<name>[^)]*)\) "
+                        r"parse error: ")
+_MAT_TYPE = re.compile(r"(?P<label>[Tt]ype:? )(?P<depth>[0-6])\b")
+_DEPTHS = ("uint8", "int8", "uint16", "int16", "int32", "float32", "float64")
 _LOG_SILENT = 0
 
 
@@ -238,5 +243,11 @@ def quiet_opencv() -> Iterator[None]:
 
 
 def opencv_message(exc: Exception) -> str:
-    """OpenCV's message without its ``OpenCV(4.x) file.cpp:123: error: (-2:...)`` prefix."""
-    return _OPENCV_PREFIX.sub("", " ".join(str(exc).split()))
+    """OpenCV's message on one line, without its ``OpenCV(4.x) file.cpp:123: error: (-2:...)``
+    prefixes and ``in function '...'`` trails; the ONNX importer's ``Node [Op@domain]:
+    (onnx_node!name) parse error:`` as ``node name (Op):``, matrix depth codes named."""
+    text = _IN_FUNCTION.sub(" ", _OPENCV_PREFIX.sub("", str(exc)))
+    text = _ONNX_NODE.sub(lambda m: f"node {m['name']} ({m['op']}): ", text)
+    text = _MAT_TYPE.sub(lambda m: f"{m['label']}{m['depth']} ({_DEPTHS[int(m['depth'])]})",
+                         text)
+    return " ".join(text.replace("\n>", " ").strip(" >").split())

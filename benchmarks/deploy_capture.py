@@ -1,38 +1,106 @@
 """Capture overhead of the deployment backends: ``python benchmarks/deploy_capture.py
-[--model resnet] [--size small|full] [--repeat 20]``.
+[--model resnet] [--size small|full] [--repeat 7]``.
 
 The corpus model (``tests/realmodels``) is exported to ONNX (legacy exporter), converted to
-OpenVINO IR (``openvino.convert_model``) and to TFLite (``litert_torch.convert``), then each
-backend runs it twice over: to its final outputs only (plain) and to every node of its
-graph (capture, one pass). Prints one markdown table: nodes, best-of-N milliseconds for
-each, and the ratio. Not a timed test: the figures go into the closing notes.
+OpenVINO IR (``openvino.convert_model``) and to TFLite (``litert_torch.convert``). For each
+backend, "plain" is the framework run as a user runs it, to the final outputs (an ONNX
+Runtime session, ``cv2.dnn`` ``forward()``, the reference evaluator, an OpenVINO compiled
+model, a LiteRT interpreter with its default XNNPACK delegate) and "capture" is parity's
+adapter fetching every node of its graph in one pass. The two alternate (interleaved, so
+a loaded machine slows both alike); the table gives the min and median milliseconds of
+each and the ratio of the medians. Not a timed test: the figures go into the closing notes.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+Run = Callable[[], object]
 
-def _best(run: Callable[[], object], repeat: int) -> float:
-    run()
-    times = []
+
+def _plain_onnxrt(path: str, feeds: dict[str, np.ndarray]) -> Run:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return lambda: session.run(None, feeds)
+
+
+def _plain_opencv(path: str, feeds: dict[str, np.ndarray]) -> Run:
+    import cv2
+
+    net = cv2.dnn.readNetFromONNX(path)
+
+    def run() -> object:
+        for name, value in feeds.items():
+            net.setInput(value, name)
+        return net.forward()
+
+    return run
+
+
+def _plain_onnxref(path: str, feeds: dict[str, np.ndarray]) -> Run:
+    from onnx.reference import ReferenceEvaluator
+
+    evaluator = ReferenceEvaluator(path)
+    return lambda: evaluator.run(None, feeds)
+
+
+def _plain_openvino(path: str, feeds: dict[str, np.ndarray]) -> Run:
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(path, "CPU")
+    return lambda: compiled(list(feeds.values()))
+
+
+def _plain_tflite(path: str, feeds: dict[str, np.ndarray]) -> Run:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path)
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    outputs = [d["index"] for d in interpreter.get_output_details()]
+
+    def run() -> object:
+        interpreter.set_tensor(detail["index"], next(iter(feeds.values())))
+        interpreter.invoke()
+        return [interpreter.get_tensor(index) for index in outputs]
+
+    return run
+
+
+PLAIN: dict[str, Callable[[str, dict[str, np.ndarray]], Run]] = {
+    "onnxrt": _plain_onnxrt, "opencv": _plain_opencv, "onnxref": _plain_onnxref,
+    "openvino": _plain_openvino, "tflite": _plain_tflite,
+}
+
+
+def interleaved(plain: Run, capture: Run, repeat: int) -> tuple[list[float], list[float]]:
+    """Seconds of ``repeat`` runs of each, alternated, after one warm-up run of each."""
+    plain(), capture()
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for run, found in ((plain, times[0]), (capture, times[1])):
+            start = time.perf_counter()
+            run()
+            found.append(time.perf_counter() - start)
+    return times
 
 
-def _converted(name: str, size: str, folder: Path, inputs: dict) -> list[tuple[str, str]]:
+def _converted(name: str, size: str, folder: Path, inputs: dict[str, Any]
+               ) -> list[tuple[str, str]]:
     import openvino as ov
     import realmodels
     import torch
@@ -59,7 +127,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet")
     parser.add_argument("--size", default="small", choices=("small", "full"))
-    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     import realmodels
@@ -67,18 +135,22 @@ def main() -> None:
     from parity.api import open_model
 
     inputs = realmodels.inputs(args.model, args.size)
-    print(f"| {args.model} ({args.size}) | file | nodes | plain ms | capture ms | ratio |")
+    print(f"| {args.model} ({args.size}) | file | nodes | plain ms min / median | "
+          "capture ms min / median | ratio (medians) |")
     print("|---|---|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         for path, backend in _converted(args.model, args.size, Path(tmp), inputs):
             model = open_model(path, backend=backend)
             feeds = {model.graph.inputs[0].name: next(iter(inputs.values()))}
             every = [node.name for node in model.graph]
-            outputs = list(model.graph.outputs)
-            plain = _best(lambda: model.run(feeds, outputs), args.repeat)  # noqa: B023
-            capture = _best(lambda: model.run(feeds, every), args.repeat)  # noqa: B023
-            print(f"| {backend} | {Path(path).suffix} | {len(every)} | {plain * 1e3:.2f} | "
-                  f"{capture * 1e3:.2f} | {capture / plain:.2f} |")
+            plain, capture = interleaved(PLAIN[backend](path, feeds),
+                                         lambda: model.run(feeds, every),  # noqa: B023
+                                         args.repeat)
+            cells = [f"{min(t) * 1e3:.2f} / {statistics.median(t) * 1e3:.2f}"
+                     for t in (plain, capture)]
+            ratio = statistics.median(capture) / statistics.median(plain)
+            print(f"| {backend} | {Path(path).suffix} | {len(every)} | {cells[0]} | "
+                  f"{cells[1]} | {ratio:.2f} |")
 
 
 if __name__ == "__main__":

@@ -31,10 +31,13 @@ def layout_of(graph: Graph, name: str) -> str:
 
 
 def flattened_from(graph: Graph, name: str) -> tuple[int, int, int] | None:
-    """``(H, W, C)`` when ``name`` flattens a channels-last 4-D tensor of that shape."""
+    """``(H, W, C)`` when ``name`` flattens a channels-last 4-D tensor of that shape (a
+    node whose ``flatten_order`` is NCHW transposed it back first)."""
     if name not in graph:
         return None
     node = graph.node(name)
+    if node.attrs.get("flatten_order") == NCHW:
+        return None
     if len(node.inputs) != 1 or node.inputs[0] not in graph:
         return None
     source = graph.node(node.inputs[0])

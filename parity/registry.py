@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from .formats import Probe
 
 # The registered backends, in the order that decides which one opens a file several can
-# open (the first whose suffixes or content sniffing claim it).
+# open (the first whose suffixes or content sniffing claim it). Each names the adapter
+# module, relative to parity.backends (a dotted name: a module outside parity); its record
+# is the module of the same name with ``_record`` appended.
 RECORD_MODULES = (
     "onnxrt",
     "pytorch",
@@ -61,7 +63,8 @@ class BackendRecord:
 
     Attributes:
         name: the backend's name (``--a-backend NAME``, ``Backend.name``).
-        adapter: ``module:Class`` of the adapter, ``module`` relative to parity.backends.
+        adapter: ``module:Class`` of the adapter, ``module`` relative to parity.backends
+            (or a dotted import name for an adapter outside parity).
         extra: the pip extra that installs the framework (``parity[extra]``).
         framework: the framework's import name (``onnxruntime``).
         distribution: the framework's distribution name, for its version.
@@ -116,7 +119,7 @@ def records() -> dict[str, BackendRecord]:
     """Every registered backend's record, by name, in registration order."""
     found = {}
     for module in RECORD_MODULES:
-        record = importlib.import_module(f"{_PACKAGE}.{module}_record").RECORD
+        record = importlib.import_module(f"{_qualified(module)}_record").RECORD
         found[record.name] = record
     return found
 
@@ -143,22 +146,23 @@ def backend_class(name: str) -> type[Backend]:
     """
     info = record(name)
     module_name, _, cls = info.adapter.partition(":")
+    module_name = _qualified(module_name)
     if importlib.util.find_spec(info.framework.split(".")[0]) is None:
         raise BackendUnavailable(name, info.extra, f"{info.framework} is not installed")
     try:
-        module = importlib.import_module(f"{_PACKAGE}.{module_name}")
+        module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         missing = (exc.name or "").split(".")[0]
         if missing == "parity":
             raise BackendUnavailable(name, info.extra, f"parity is not installed completely "
                                      f"where the adapter runs ({exc}): reinstall parity"
                                      ) from exc
-        if not _raised_in_parity(exc):
+        if not _raised_in_adapter(exc, module_name):
             raise BackendUnavailable(name, info.extra, f"{info.framework} needs {exc.name}, "
                                      "which is not installed") from exc
         raise AdapterBug(name, module_name, exc) from exc
     except Exception as exc:  # frameworks fail to import in many ways (AttributeError, OSError)
-        if isinstance(exc, SyntaxError) or _raised_in_parity(exc):
+        if isinstance(exc, SyntaxError) or _raised_in_adapter(exc, module_name):
             raise AdapterBug(name, module_name, exc) from exc
         raise BackendUnavailable(name, info.extra, f"{info.framework} fails to import: "
                                  f"{type(exc).__name__}: {exc}") from exc
@@ -170,16 +174,29 @@ class AdapterBug(RuntimeError):
     is a bug, and the CLI shows its traceback)."""
 
     def __init__(self, name: str, module: str, exc: BaseException) -> None:
-        super().__init__(f"the {name} adapter ({_PACKAGE}.{module}) failed to import: "
-                         f"{type(exc).__name__}: {exc}; this is a bug in parity")
+        super().__init__(f"the {name} adapter ({module}) failed to import: "
+                         f"{type(exc).__name__}: {exc}; this is a bug in the adapter, "
+                         "not a missing framework")
 
 
-def _raised_in_parity(exc: BaseException) -> bool:
-    """Whether the innermost frame of ``exc`` is parity's code (not a framework's)."""
+def _qualified(module: str) -> str:
+    """A registered module's import name: relative to parity.backends unless dotted."""
+    return module if "." in module else f"{_PACKAGE}.{module}"
+
+
+def _raised_in_adapter(exc: BaseException, module: str) -> bool:
+    """Whether the innermost frame of ``exc`` is the adapter's or parity's own code (not a
+    framework's)."""
     frames = traceback.extract_tb(exc.__traceback__)
     frames = [f for f in frames if "importlib" not in f.filename and "<frozen" not in f.filename]
     if not frames:
         return False
     where = Path(frames[-1].filename).resolve()
+    try:
+        origin = getattr(importlib.util.find_spec(module), "origin", None)
+    except Exception:  # its package itself fails to import
+        origin = None
+    if origin and where == Path(origin).resolve():
+        return True
     return any(where.is_relative_to(folder) for folder in _PARITY_DIRS)
 

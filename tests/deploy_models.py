@@ -8,8 +8,10 @@ add, a depthwise conv, a concat and a linear head.
 from __future__ import annotations
 
 import io
+import json
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -80,3 +82,19 @@ def torchscript(model: nn.Module, path: Path) -> Path:
     with torch.no_grad():
         torch.jit.trace(model, torch.from_numpy(example())).save(str(path))
     return path
+
+
+def cli_compare(a: Path | str, b: Path | str, *options: str) -> tuple[int, dict[str, Any]]:
+    """``parity compare A B OPTIONS --format json`` through the CLI: exit code and report."""
+    from click.testing import CliRunner
+
+    from parity.cli import cli
+
+    result = CliRunner().invoke(cli, ["compare", str(a), str(b), *options, "--format", "json"])
+    assert result.exit_code in (0, 1), result.output
+    return result.exit_code, json.loads(result.stdout)
+
+
+def coverage(report: dict[str, Any]) -> float:
+    """The smaller of the two sides' coverage in a JSON report."""
+    return min(report["coverage"]["a"], report["coverage"]["b"])

@@ -5,7 +5,6 @@ float ONNX export against the .tflite."""
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
 pytest.importorskip("ai_edge_litert", reason="parity[tflite] not installed")
 litert_torch = pytest.importorskip("litert_torch", reason="litert-torch (test extra) missing")
@@ -13,7 +12,6 @@ import deploy_models  # noqa: E402
 
 import parity  # noqa: E402
 from parity.api import open_model  # noqa: E402
-from parity.cli import cli  # noqa: E402
 from parity.errors import ModelLoadError  # noqa: E402
 
 
@@ -40,12 +38,21 @@ def pairs(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("source", ["pt", "onnx"])
 def test_source_vs_converted_tflite_agrees(pairs, source):
-    result = CliRunner().invoke(cli, ["compare", str(pairs[source]), str(pairs["tflite"])])
-    assert result.exit_code == 0, result.output
+    code, found = deploy_models.cli_compare(pairs[source], pairs["tflite"])
+    assert code == 0, found["first_divergence"]
+    assert deploy_models.coverage(found) == 1.0, (found["unmatched_a"], found["unmatched_b"])
     report = parity.compare(pairs[source], pairs["tflite"], inputs=deploy_models.example())
-    assert report.ok
-    assert report.coverage[0] >= 0.95, report.unmatched_a
-    assert report.coverage[1] >= 0.9, report.unmatched_b
+    assert report.ok and report.coverage == (1.0, 1.0)
+    tflite = open_model(pairs["tflite"]).graph
+    pooled = next(p for p in report.pairs if "avg" in p.a.lower())
+    assert tflite.op_of(pooled.b) == "AVERAGE_POOL_2D"  # not the TRANSPOSE after it
+
+
+@pytest.mark.slow
+def test_a_lost_eps_is_found_at_the_fused_conv_through_the_cli(pairs):
+    code, found = deploy_models.cli_compare(pairs["onnx"], pairs["bad"])
+    assert code == 1 and deploy_models.coverage(found) == 1.0
+    assert found["first_divergence"]["a"] == "/relu/Relu", found["first_divergence"]
 
 
 @pytest.mark.slow
@@ -63,6 +70,11 @@ def test_graph_layout_options_and_parameters(pairs):
     convs = [n for n in model.graph if n.op == "CONV_2D"]
     assert convs[0].attrs["layout"] == "NHWC" and convs[0].attrs["activation"] == "RELU"
     assert convs[0].scope == "relu"  # the outermost of the fused module locations
+    # the converter's NCHW<->NHWC transposes are plumbing; the flatten says its order
+    assert "TRANSPOSE" not in {n.op for n in model.graph}
+    flatten = next(n for n in model.graph if n.op == "RESHAPE")
+    assert flatten.attrs["flatten_order"] == "NCHW"
+    assert model.graph.op_of(flatten.inputs[0]) == "AVERAGE_POOL_2D"
     depthwise = next(n for n in model.graph if n.op == "DEPTHWISE_CONV_2D")
     assert depthwise.scope == "depthwise"
     params = model.parameters(depthwise.name)

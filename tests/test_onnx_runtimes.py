@@ -67,9 +67,9 @@ def test_works_in_onnxruntime_wrong_in_opencv(onnx_models, tmp_path):
     assert not report.ok
     first = report.first_divergence
     assert open_model(path).graph.op_of(first.a) == "AveragePool", first
-    result = CliRunner().invoke(cli, ["compare", str(path), str(path), "--b-backend", "opencv",
-                                      "--format", "json"])
-    assert result.exit_code == 1, result.output
+    code, found = deploy_models.cli_compare(path, path, "--b-backend", "opencv")
+    assert code == 1 and deploy_models.coverage(found) >= 0.95
+    assert found["first_divergence"]["a"] == first.a
     assert parity.compare(path, path, b_backend="onnxref", inputs=deploy_models.example()).ok
 
 
@@ -80,7 +80,21 @@ def test_cli_chooses_the_runtime(onnx_models):
         result = runner.invoke(cli, ["compare", path, path, "--b-backend", backend])
         assert result.exit_code == 0, result.output
         assert f"[{backend}]" in result.output
+        code, found = deploy_models.cli_compare(path, path, "--b-backend", backend)
+        assert code == 0 and deploy_models.coverage(found) >= 0.95
     wrong = runner.invoke(cli, ["compare", path, path, "--a-backend", "keras"])
     assert wrong.exit_code == 2
     assert "the keras backend does not open this model" in wrong.output
     assert "backends that do: onnxrt, openvino, onnxref, opencv" in wrong.output
+
+
+def test_the_reference_evaluator_finds_a_lost_eps_at_its_layer(onnx_models):
+    """``parity compare model.onnx bad.onnx --b-backend onnxref``: the converted model run
+    by the reference evaluator; its BatchNorm (folded into the stem conv) lost its eps."""
+    _skip_without("onnxref")
+    wrong = deploy_models.build()
+    wrong.bn.eps = 1e-2
+    bad = deploy_models.export_onnx(wrong, onnx_models["legacy"].with_name("bad_eps.onnx"))
+    code, found = deploy_models.cli_compare(onnx_models["legacy"], bad, "--b-backend", "onnxref")
+    assert code == 1 and deploy_models.coverage(found) == 1.0
+    assert found["first_divergence"]["a"] == "/stem/Conv", found["first_divergence"]

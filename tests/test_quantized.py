@@ -4,7 +4,6 @@ QuantizeLinear/DequantizeLinear, judged against each tensor's quantization step.
 import numpy as np
 import onnx
 import pytest
-from click.testing import CliRunner
 from onnx import numpy_helper
 
 quantization = pytest.importorskip("onnxruntime.quantization", reason="parity[onnx] missing")
@@ -12,7 +11,6 @@ import deploy_models  # noqa: E402
 
 import parity  # noqa: E402
 from parity.api import open_model  # noqa: E402
-from parity.cli import cli  # noqa: E402
 from parity.quantized import STEP, quantization_noise  # noqa: E402
 
 
@@ -82,5 +80,8 @@ def test_a_wrong_weight_scale_is_found_at_its_layer(models):
 
 
 def test_cli_float_vs_int8(models):
-    result = CliRunner().invoke(cli, ["compare", str(models["float"]), str(models["int8"])])
-    assert result.exit_code == 0, result.output
+    code, found = deploy_models.cli_compare(models["float"], models["int8"])
+    assert code == 0 and deploy_models.coverage(found) == 1.0, found["first_divergence"]
+    code, found = deploy_models.cli_compare(models["float"], models["bad"])
+    assert code == 1 and deploy_models.coverage(found) == 1.0
+    assert found["first_divergence"]["a"] == "/depthwise/Conv", found["first_divergence"]

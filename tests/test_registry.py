@@ -94,3 +94,86 @@ def test_an_adapter_parity_cannot_import_says_parity_is_not_installed(monkeypatc
     monkeypatch.setitem(records(), "lost", lost)
     with pytest.raises(BackendUnavailable, match="parity is not installed completely"):
         backend_class("lost")
+
+
+
+_RECORD = '''from parity.registry import BackendRecord
+
+RECORD = BackendRecord(name="npu", adapter="acme_parity.npu:NpuBackend", extra="npu",
+                       framework="{framework}", distribution="acme-npu-runtime",
+                       formats=".npu (a vendor's NPU runtime)", suffixes=(".npu",))
+'''
+_ADAPTER = '''{first_line}
+
+
+class NpuBackend(Backend):
+    name = "npu"
+'''
+_BUG = """from parity.backend import Backend
+
+_OPS = {"conv": "CONV"}
+_FUSED = _OPS["conv_relu"]  # the adapter's own bug, at import"""
+
+
+@pytest.fixture
+def npu_adapter(tmp_path, monkeypatch):
+    """``(framework, adapter's first lines) -> model.npu``: a third-party adapter package
+    ``acme_parity`` on sys.path, registered by its line in RECORD_MODULES."""
+    from parity import registry
+
+    def install(framework, first_line):
+        package = tmp_path / "acme_parity"
+        package.mkdir()
+        (package / "__init__.py").write_text("")
+        (package / "npu_record.py").write_text(_RECORD.format(framework=framework))
+        (package / "npu.py").write_text(_ADAPTER.format(first_line=first_line))
+        monkeypatch.syspath_prepend(str(tmp_path))
+        monkeypatch.setattr(registry, "RECORD_MODULES",
+                            (*registry.RECORD_MODULES, "acme_parity.npu"))
+        records.cache_clear()
+        model = tmp_path / "model.npu"
+        model.write_bytes(b"\x00" * 16)
+        return model
+
+    yield install
+    records.cache_clear()  # the registry without it once monkeypatch restores the tuple
+    for name in [m for m in sys.modules if m.split(".")[0] == "acme_parity"]:
+        del sys.modules[name]
+
+
+def test_an_adapter_that_raises_its_own_error_is_an_adapter_bug(npu_adapter):
+    from click.testing import CliRunner
+
+    from parity.api import open_model
+    from parity.cli import cli
+    from parity.registry import AdapterBug
+
+    model = npu_adapter("json", _BUG)  # its framework (json) is installed
+    assert record("npu").suffixes == (".npu",)
+    with pytest.raises(AdapterBug) as raised:
+        open_model(model)
+    message = str(raised.value)
+    assert message == ("the npu adapter (acme_parity.npu) failed to import: KeyError: "
+                       "'conv_relu'; this is a bug in the adapter, not a missing framework")
+    assert "pip install" not in message and "not installed" not in message
+    assert isinstance(raised.value.__cause__, KeyError)  # the traceback is kept
+    result = CliRunner().invoke(cli, ["inspect", str(model)])
+    assert isinstance(result.exception, AdapterBug), result.output
+
+
+@pytest.mark.parametrize(("framework", "first_line", "says"), [
+    ("acme_npu_sdk", "from parity.backend import Backend",
+     "the npu backend is not available (acme_npu_sdk is not installed): "
+     "pip install 'parity[npu]'"),
+    ("json", "from parity.no_such_module import Backend",
+     "the npu backend is not available (parity is not installed completely where the "
+     "adapter runs (No module named 'parity.no_such_module'): reinstall parity): "
+     "pip install 'parity[npu]'"),
+])
+def test_the_same_adapter_without_its_framework_or_parity(npu_adapter, framework, first_line,
+                                                          says):
+    from parity.api import open_model
+
+    with pytest.raises(BackendUnavailable) as raised:
+        open_model(npu_adapter(framework, first_line))
+    assert str(raised.value) == says

@@ -181,8 +181,11 @@ def _numpy_op(fam: str, inputs: list[np.ndarray], attrs: Mapping[str, Any],
     if fam == "concat" and "axis" in attrs:
         return np.concatenate(inputs, axis=int(attrs["axis"]))
     if fam == "linear" and "weight" in params:
-        flat = x.reshape(x.shape[0], -1) if x.ndim > 2 else x
-        return flat @ params["weight"].T + params.get("bias", 0.0)
+        weight = params["weight"]  # on the last axis (per token), else of the flattened x
+        flat = x if x.shape[-1] == weight.shape[1] else x.reshape(x.shape[0], -1)
+        if flat.shape[-1] != weight.shape[1]:
+            return None
+        return flat @ weight.T + params.get("bias", 0.0)
     if fam == "softmax":
         return reference.softmax(x, int(attrs.get("axis", 1)))
     return None
