@@ -89,12 +89,24 @@ class OnnxRuntimeBackend(Backend):
                 name=name,
                 op=proto.op_type,
                 inputs=reads,
-                attrs=_attrs(proto),
+                attrs={**_attrs(proto), **self._input_attrs(proto)},
                 shape=self._shape_of(proto.output[0]),
                 scope=_scope(proto, name),
             ))
         outputs = tuple(producer.get(o.name, o.name) for o in graph.output)
         return Graph(tuple(nodes), inputs, outputs, source=str(self.path))
+
+    def _input_attrs(self, proto: onnx.NodeProto) -> dict[str, tuple[int, ...]]:
+        """Parameters an op takes as constant inputs: a Slice's starts, ends, axes, steps
+        (what it cuts, so alignment can tell two slices of one tensor apart)."""
+        if proto.op_type != "Slice":
+            return {}
+        found = {}
+        for key, tensor in zip(("starts", "ends", "axes", "steps"), proto.input[1:]):
+            value = self.constant(tensor) if tensor else None
+            if value is not None:
+                found[key] = tuple(int(v) for v in np.asarray(value).reshape(-1))
+        return found
 
     def _shape_of(self, tensor: str) -> tuple[int | None, ...] | None:
         info = self._value_info.get(tensor)
