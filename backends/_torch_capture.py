@@ -40,7 +40,7 @@ _ATTR_POSITIONS: dict[str, dict[str, int]] = {
     "max_pool2d_with_indices": {"kernel": 1, "stride": 2, "pad": 3, "dilation": 4,
                                 "ceil_mode": 5},
     "avg_pool2d": {"kernel": 1, "stride": 2, "pad": 3, "ceil_mode": 4, "count_include_pad": 5},
-    # torch's own argument names, read by parity.diagnose.vocabulary.pytorch
+    # torch's own argument names, read by parity.backends.pytorch_vocabulary
     "hardtanh": {"min_val": 1, "max_val": 2}, "clamp": {"min": 1, "max": 2},
     "leaky_relu": {"negative_slope": 1}, "gelu": {"approximate": 1}, "elu": {"alpha": 1},
     "softmax": {"dim": 1}, "log_softmax": {"dim": 1},
