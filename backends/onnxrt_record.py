@@ -48,4 +48,5 @@ RECORD = BackendRecord(
     habit=ONNX_HABIT,
     advice=ONNX_ADVICE,
     attribute_names=ONNX_ATTRIBUTES,
+    vocabulary="onnxrt_vocabulary",
 )

@@ -18,4 +18,5 @@ RECORD = BackendRecord(
     advice=ONNX_ADVICE,
     attribute_names=ONNX_ATTRIBUTES,
     runtime="OpenCV DNN",
+    vocabulary="onnxrt_vocabulary",
 )
