@@ -214,8 +214,9 @@ def compare(
             (``allclose``) under a tolerance (docs/numerics.md#the-error-statistic).
         error_quantile: the ``q`` of ``error_stat="quantile"`` (default 0.99).
         mapping: ``{a_name: b_name}`` pairs (``*`` globs allowed) that override alignment.
-        save_tensors: a folder to save every compared tensor (of the first input) and the
-            JSON report in (re-render it with ``parity report DIR``).
+        save_tensors: a folder to save every compared tensor (of every input: see
+            :mod:`parity.saved_run` for the keys) and the JSON report in (re-render it with
+            ``parity report DIR``).
         min_coverage: below this fraction of either side's nodes compared, not ok.
         a_backend, b_backend: the backend that runs a model given as a path, over the
             default for its format (``b_backend="opencv"`` runs an ``.onnx`` in OpenCV DNN).

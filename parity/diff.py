@@ -22,7 +22,7 @@ from .verdict.quantization import Quantization
 from .verdict.statistic import reduce
 
 _DIAGNOSED_ROOTS = 8  # divergence roots whose tensors are kept for diagnosis
-OnPair = Callable[[str, np.ndarray, np.ndarray], None]
+OnPair = Callable[[str, np.ndarray, np.ndarray, int], None]
 
 
 @dataclass(frozen=True)
@@ -59,16 +59,18 @@ def diff_models(
 
     Each pair's verdict is its worst over the samples (the report names that sample when
     there are several); diagnosis looks at the sample worst at the first divergence.
-    ``on_pair(a_name, value_a, value_b)`` sees every pair of the first sample
-    (``--save-tensors``).
+    ``on_pair(a_name, value_a, value_b, sample_index)`` sees every pair of every sample
+    (``--save-tensors``). Samples are run one after the other and only one sample's
+    tensors kept for diagnosis (see :class:`_WorstSoFar`), so memory does not grow with
+    the number of samples.
     """
-    runs = [_run_sample(a, b, sample, alignment, criteria, on_pair if i == 0 else None)
-            for i, sample in enumerate(samples)]
     labels = [s.label for s in samples]
-    pairs = _worst_over(runs, labels) if len(runs) > 1 else runs[0].pairs
-    roots = divergence_roots(a.graph, pairs)
-    first = roots[0] if roots else None
-    chosen = runs[labels.index(first.worst_input)] if first and first.worst_input else runs[0]
+    worst = _WorstSoFar(a.graph, labels)
+    for i, sample in enumerate(samples):
+        worst.add(i, _run_sample(a, b, sample, alignment, criteria, on_pair, i))
+    pairs, first = worst.labelled()
+    chosen = worst.chosen
+    assert chosen is not None, "diff_models needs at least one sample"
     evidence = Evidence(a, b, alignment, chosen.pairs,
                         tuple(divergence_roots(a.graph, chosen.pairs)),
                         criteria.tolerance or Tolerance(), chosen.kept_a, chosen.kept_b)
@@ -91,7 +93,7 @@ def diff_models(
 
 
 def _run_sample(a: Backend, b: Backend, sample: Sample, alignment: Alignment,
-                criteria: Criteria, on_pair: OnPair | None) -> _Run:
+                criteria: Criteria, on_pair: OnPair | None, index: int = 0) -> _Run:
     """One forward pass of each side, every pair judged as soon as both values exist.
 
     Pairs are compared as they arrive (see :mod:`parity.pairing`) and their tensors let
@@ -112,7 +114,7 @@ def _run_sample(a: Backend, b: Backend, sample: Sample, alignment: Alignment,
         results[m.a] = result
         retention.add(result, va, vb, results)
         if on_pair is not None:
-            on_pair(m.a, va, vb)
+            on_pair(m.a, va, vb, index)
     return _Run(tuple(results[m.a] for m in matches), retention.kept_a, retention.kept_b)
 
 
@@ -134,13 +136,50 @@ def diff_pair(match: Match, op: str, note: str, va: np.ndarray, vb: np.ndarray,
                       verdict=verdict), groups
 
 
-def _worst_over(runs: list[_Run], labels: list[str]) -> tuple[PairResult, ...]:
-    """Each pair's result on the sample where it is worst, labelled with that sample."""
-    worst = []
-    for results in zip(*(run.pairs for run in runs)):
-        index = max(range(len(results)), key=lambda i: _badness(results[i]))
-        worst.append(replace(results[index], worst_input=labels[index]))
-    return tuple(worst)
+class _WorstSoFar:
+    """Each pair's worst result over the samples seen, and the one run diagnosis needs.
+
+    The first divergence is the first failing pair in A's order (its compared inputs,
+    earlier, pass). A new sample can only make pairs worse: the first divergence stays
+    where it was or moves to a pair that is worst on the new sample. So the run worst at
+    the first divergence is always the one kept or the new one, and the others' tensors
+    are let go as soon as a sample is merged.
+    """
+
+    def __init__(self, graph: Graph, labels: list[str]) -> None:
+        self.graph = graph
+        self.labels = labels
+        self.pairs: tuple[PairResult, ...] = ()
+        self.chosen: _Run | None = None
+        self._worst: list[int] = []  # per pair, the sample it is worst on
+        self._chosen = 0
+
+    def add(self, index: int, run: _Run) -> None:
+        """Merge sample ``index``'s results (samples come in order, from 0)."""
+        if self.chosen is None:
+            self.pairs, self.chosen, self._worst = run.pairs, run, [index] * len(run.pairs)
+        else:
+            merged = []
+            for k, (old, new) in enumerate(zip(self.pairs, run.pairs)):
+                if _badness(new) > _badness(old):  # the earlier sample on a tie
+                    old, self._worst[k] = new, index
+                merged.append(old)
+            self.pairs = tuple(merged)
+        roots = divergence_roots(self.graph, self.pairs)
+        if roots:
+            worst = self._worst[[p.a for p in self.pairs].index(roots[0].a)]
+            if worst == index and index != self._chosen:
+                self.chosen, self._chosen = run, index
+
+    def labelled(self) -> tuple[tuple[PairResult, ...], PairResult | None]:
+        """The worst results, each naming its sample when there are several, and the
+        first divergence among them."""
+        pairs = self.pairs
+        if len(self.labels) > 1:
+            pairs = tuple(replace(p, worst_input=self.labels[w])
+                          for p, w in zip(pairs, self._worst))
+        roots = divergence_roots(self.graph, pairs)
+        return pairs, roots[0] if roots else None
 
 
 def _badness(result: PairResult) -> tuple[bool, float]:

@@ -2,7 +2,9 @@
 
 ``DIR/report.json`` is the JSON report; ``DIR/tensors_a.npz`` and ``DIR/tensors_b.npz``
 hold every compared tensor, keyed ``p0000``, ``p0001``... in the order of the report's
-pairs. Tensors are written as they are compared, so saving does not hold them in memory.
+pairs, for the first input; with several inputs (the report's ``samples``) the ``k``-th
+input's (from 0) are keyed ``p0000_s{k}`` for ``k >= 1``. Tensors are written as they are
+compared, so saving does not hold them in memory.
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ from .safe_io import StagedFolder, open_new
 REPORT, TENSORS_A, TENSORS_B = "report.json", "tensors_a.npz", "tensors_b.npz"
 
 
-def pair_key(index: int) -> str:
-    """The npz key of the ``index``-th pair of the report."""
-    return f"p{index:04d}"
+def pair_key(index: int, sample: int = 0) -> str:
+    """The npz key of the ``index``-th pair of the report on input ``sample``."""
+    return f"p{index:04d}" if sample == 0 else f"p{index:04d}_s{sample}"
 
 
 class TensorWriter:
@@ -79,8 +81,8 @@ class RunSaver:
             self._b.close()
             self._staged.discard()
 
-    def __call__(self, name_a: str, va: np.ndarray, vb: np.ndarray) -> None:
-        key = pair_key(self._index[name_a])
+    def __call__(self, name_a: str, va: np.ndarray, vb: np.ndarray, sample: int = 0) -> None:
+        key = pair_key(self._index[name_a], sample)
         self._a.write(key, va)
         self._b.write(key, vb)
 

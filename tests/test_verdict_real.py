@@ -293,3 +293,67 @@ def test_float16_passes_unless_a_layer_overflows(tmp_path):
     assert not report.ok and first is not None
     assert first.a.replace("_", ".").endswith("layer1.body.0"), first.a
     assert first.metrics.inf_b > 0
+
+
+def _alive_during(monkeypatch, **compare_args) -> tuple[parity.Report, int]:
+    """The report, and the most compared arrays alive at once while it was made (the
+    inputs aside: they are read before the first run)."""
+    import gc
+    import weakref
+
+    import parity.diff
+
+    seen: list[weakref.ref] = []
+    alive = [0]
+    original = parity.diff.diff_pair
+
+    def spy(match, op, note, va, vb, judge):
+        gc.collect()
+        alive[0] = max(alive[0], sum(ref() is not None for ref in seen))
+        if not match.how.startswith("input"):
+            seen.extend([weakref.ref(va), weakref.ref(vb)])
+        return original(match, op, note, va, vb, judge)
+
+    monkeypatch.setattr(parity.diff, "diff_pair", spy)
+    report = parity.compare(**compare_args)
+    monkeypatch.undo()
+    return report, alive[0]
+
+
+def test_memory_with_several_inputs_holds_one_inputs_detail(built, monkeypatch):
+    """Only the input worst at the first divergence keeps its tensors for diagnosis: the
+    arrays alive at once do not grow with the number of inputs."""
+    a, b = built["mobilenet.pt2"], built["weights"]
+    one, alive_one = _alive_during(monkeypatch, a=a, b=b, samples=1, seed=4)
+    six, alive_six = _alive_during(monkeypatch, a=a, b=b, samples=6, seed=4)
+    print("compared arrays alive at once, 1 and 6 inputs:", alive_one, alive_six)
+    assert not one.ok and not six.ok
+    assert six.first_divergence.a == one.first_divergence.a
+    # Keeping every input's roots would hold six times the first input's set; one kept
+    # input plus the one being compared is at most twice it.
+    assert alive_six <= 2 * alive_one, (alive_one, alive_six)
+
+
+def test_save_tensors_keeps_every_input_and_diagnosis_the_worst(built, tmp_path):
+    """The second input is the one that shows the bug: its tensors are saved beside the
+    first's, and diagnosis looks at it (the first input's were let go)."""
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    np.savez(inputs / "a_dark.npz", input=image(1, 0.2))
+    np.savez(inputs / "b_bright.npz", input=image(2, 3.0))
+    folder = tmp_path / "run"
+    report = parity.compare(built["mobilenet.pt2"], built["clip"], inputs=inputs,
+                            save_tensors=folder)
+    saved_a, saved_b = np.load(folder / "tensors_a.npz"), np.load(folder / "tensors_b.npz")
+    count = len(report.pairs)
+    assert sorted(saved_a.files) == sorted(saved_b.files) == sorted(
+        [f"p{i:04d}" for i in range(count)] + [f"p{i:04d}_s1" for i in range(count)])
+    first = report.first_divergence
+    index = report.pairs.index(first)
+    dark, bright = (np.abs(saved_a[k] - saved_b[k]).max()
+                    for k in (f"p{index:04d}", f"p{index:04d}_s1"))
+    assert first.worst_input == str(inputs / "b_bright.npz")
+    assert bright == pytest.approx(first.metrics.max_abs)
+    assert dark < 1e-3 < bright  # the clip is reached by the bright input only
+    assert any(h.code == "activation_changed" and h.node in (first.a, first.b)
+               for h in report.hints), report.hints

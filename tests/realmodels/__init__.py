@@ -1,9 +1,10 @@
 """The shared real-model corpus: real architectures, seeded random weights, every form.
 
 Models come from ``transformers`` configs (BERT, GPT-2, ViT, ResNet, ConvNeXt, MobileNetV2,
-EfficientNet, Swin) and ``mxnet.gluon.model_zoo.vision`` (ResNet-18 v1, MobileNetV2 1.0);
-nothing is downloaded. ``size="small"`` is for tests (1-2 layers, tiny widths, 32 px images
-(64 px for the MXNet MobileNetV2), 16 tokens); ``size="full"`` for benchmarks (BERT-base,
+EfficientNet, Swin) and ``mxnet.gluon.model_zoo.vision`` (ResNet-18 v1, MobileNetV2 1.0,
+DenseNet-121); nothing is downloaded. ``size="small"`` is for tests (1-2 layers, tiny widths,
+32 px images (64 px for the MXNet MobileNetV2, 224 px for DenseNet-121, whose last pool is
+a fixed 7x7), 16 tokens); ``size="full"`` for benchmarks (BERT-base,
 GPT-2, ViT-B/16, ResNet-50, ConvNeXt-tiny, MobileNetV2, EfficientNet-B0, Swin-tiny at 224 px
 / 128 tokens, and the MXNet models at 224 px); ``python -m tests.realmodels DIR --size full``
 writes them to a folder. BatchNorm statistics are randomised (seeded) so eps matters.
@@ -15,8 +16,9 @@ API (import as ``realmodels`` from tests, ``tests.realmodels`` from the reposito
     build(name, size)           # the nn.Module (eval) or gluon HybridBlock
     inputs(name, size, pixels=False, seed=0, padding=None)   # {input name: array}
     export(name, form, size, cache_dir)    # -> model spec parity opens (str)
+    export_bug(bug_id, size, cache_dir)    # an injected bug of bugs.BUGS, same
     inputs_file(name, size, cache_dir, ...)   # the inputs as an .npz (for --inputs)
-    Corpus(cache_dir, size)     # export/inputs/inputs_file bound to a cache and a size
+    Corpus(cache_dir, size)     # export/export_bug/inputs/inputs_file bound to a cache, size
 
 In tests use the session fixture ``real_corpus`` (a small-size :class:`Corpus` in the
 session's temporary folder, from ``tests/conftest.py``)::
@@ -28,7 +30,9 @@ session's temporary folder, from ``tests/conftest.py``)::
 
 Forms: ``pt`` (torch.jit.trace), ``pt2`` (torch.export), ``factory`` (``model.py:build``,
 rebuilding the same seeded model), ``onnx_legacy`` (``torch.onnx.export(dynamo=False)``,
-BatchNorm folded), ``onnx_dynamo`` (the default dynamo exporter); for MXNet models
+BatchNorm folded), ``onnx_dynamo`` (the default dynamo exporter), ``onnx2torch`` (the
+third-party converter onnx2torch on the legacy export, traced to .pt; ViT, ResNet,
+ConvNeXt, MobileNetV2 and Swin); for MXNet models
 ``mxnet`` (symbol JSON + params), ``mx_onnx`` (``mx.onnx.export_model``) and ``caffe``
 (prototxt + caffemodel from the repository's MXNet->Caffe converter).
 
@@ -41,6 +45,7 @@ Every export is written once per ``cache_dir`` and reused; a process builds each
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -73,22 +78,23 @@ class Pair(NamedTuple):
 
 TORCH_FORMS = ("pt", "pt2", "factory", "onnx_legacy", "onnx_dynamo")
 MXNET_FORMS = ("mxnet", "mx_onnx", "caffe")
-# Swin's window-size check guards on a tensor value: torch.export (so .pt2 and the dynamo
-# ONNX exporter) refuses it.
-_SWIN_FORMS = ("pt", "factory", "onnx_legacy")
+# onnx2torch 1.5.15 converts these models' legacy exports; it lacks GreaterOrEqual-16 (BERT),
+# LessOrEqual-16 (GPT-2) and auto_pad SAME_UPPER (EfficientNet's depthwise convs).
+_ONNX2TORCH = ("vit", "resnet", "convnext", "mobilenet_v2", "swin")
 
 MODELS: dict[str, Model] = {
     **{name: Model("torch", "tokens", TORCH_FORMS) for name in ("bert", "gpt2")},
-    **{name: Model("torch", "image", TORCH_FORMS)
-       for name in ("vit", "resnet", "convnext", "mobilenet_v2", "efficientnet")},
-    "swin": Model("torch", "image", _SWIN_FORMS),
+    **{name: Model("torch", "image", TORCH_FORMS + ("onnx2torch",) * (name in _ONNX2TORCH))
+       for name in ("vit", "resnet", "convnext", "mobilenet_v2", "efficientnet", "swin")},
     "mx_resnet18": Model("mxnet", "image", MXNET_FORMS),
     "mx_mobilenet_v2": Model("mxnet", "image", MXNET_FORMS),
+    "mx_densenet121": Model("mxnet", "image", MXNET_FORMS),
 }
 
 _TORCH_PAIRS = (("pt", "onnx_legacy"), ("pt", "onnx_dynamo"), ("pt2", "onnx_legacy"),
                 ("pt2", "onnx_dynamo"), ("factory", "onnx_dynamo"),
-                ("onnx_legacy", "onnx_dynamo"))
+                ("onnx_legacy", "onnx_dynamo"), ("onnx2torch", "onnx_legacy"),
+                ("onnx2torch", "onnx_dynamo"))
 _MXNET_PAIRS = (("mxnet", "mx_onnx"), ("mxnet", "caffe"), ("mx_onnx", "caffe"))
 
 PAIRS: list[Pair] = [
@@ -116,8 +122,9 @@ def image_size(name: str, size: str = "small") -> int:
     The MXNet MobileNetV2 gets 64 px when small: at 32 px its last blocks run on 1x1 maps,
     where OpenCV DNN's depthwise 3x3 convolution (pad 1) is wrong (max-abs 0.03, cosine
     0.53 against MXNet and a numpy reference), a runtime bug, not a conversion's.
+    DenseNet-121 ends in a fixed 7x7 average pool over its 1/32 map: 224 px at any size.
     """
-    if size == "full":
+    if size == "full" or name == "mx_densenet121":
         return 224
     return 64 if name == "mx_mobilenet_v2" else 32
 
@@ -170,15 +177,50 @@ def _export_torch(name: str, form: str, size: str, folder: Path) -> str:
     if form == "factory":
         return torch_forms.factory(name, size, folder / "model.py")
     target = folder / {"pt": "model.pt", "pt2": "model.pt2", "onnx_legacy": "legacy.onnx",
-                       "onnx_dynamo": "dynamo.onnx"}[form]
-    if not target.exists():
-        model, example = _built(name, size), inputs(name, size)
+                       "onnx_dynamo": "dynamo.onnx", "onnx2torch": "onnx2torch.pt"}[form]
+    if form == "onnx2torch" and not target.exists():
+        from . import onnx2torch_form
+
+        source = Path(_export_torch(name, "onnx_legacy", size, folder))
+        onnx2torch_form.convert(source, inputs(name, size), target)
+    elif not target.exists():
+        # A fresh copy each time: tracing changes some models (Swin keeps a traced window
+        # size as a tensor, and torch.export then fails on a data-dependent guard).
+        model, example = copy.deepcopy(_built(name, size)), inputs(name, size)
         if form == "pt":
             torch_forms.torchscript(model, example, target)
         elif form == "pt2":
             torch_forms.exported(model, example, target)
         else:
             torch_forms.onnx(model, example, target, dynamo=form == "onnx_dynamo")
+    return str(target)
+
+
+def export_bug(bug_id: str, size: str = "small", cache_dir: str | Path = ".") -> str:
+    """The injected bug ``bug_id`` of :data:`realmodels.bugs.BUGS` written (once) under
+    ``cache_dir``: its model in its form with the bug in; the spec parity opens."""
+    from .bugs import BUGS
+
+    bug = BUGS[bug_id]
+    folder = Path(cache_dir) / size / bug.model / f"bug-{bug_id}"
+    folder.mkdir(parents=True, exist_ok=True)
+    if MODELS[bug.model].framework == "mxnet":
+        from . import mxnet_models
+
+        symbol = Path(export(bug.model, "mxnet", size, cache_dir))
+        target = folder / "deploy.prototxt"
+        if not target.exists():
+            side = image_size(bug.model, size)
+            mxnet_models.to_caffe(symbol, (1, 3, side, side), target, inject=bug.inject)
+        return str(target)
+    from . import torch_forms
+
+    target = folder / f"{bug.form}.onnx"
+    if not target.exists():
+        model = copy.deepcopy(_built(bug.model, size))
+        bug.inject(model)
+        torch_forms.onnx(model, inputs(bug.model, size), target,
+                         dynamo=bug.form == "onnx_dynamo")
     return str(target)
 
 
@@ -215,6 +257,9 @@ class Corpus:
 
     def inputs(self, name: str, **options: Any) -> dict[str, np.ndarray]:
         return inputs(name, self.size, **options)
+
+    def export_bug(self, bug_id: str) -> str:
+        return export_bug(bug_id, self.size, self.cache_dir)
 
     def inputs_file(self, name: str, **options: Any) -> Path:
         return inputs_file(name, self.size, self.cache_dir, **options)

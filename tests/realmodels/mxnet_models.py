@@ -8,6 +8,7 @@ import importlib.util
 import os
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ import mxnet as mx  # noqa: E402
 SEED = 0
 IMAGE_SIZE = {"small": 32, "full": 224}
 CLASSES = {"small": 10, "full": 1000}
-ZOO = {"mx_resnet18": "resnet18_v1", "mx_mobilenet_v2": "mobilenetv2_1.0"}
+ZOO = {"mx_resnet18": "resnet18_v1", "mx_mobilenet_v2": "mobilenetv2_1.0",
+       "mx_densenet121": "densenet121"}
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
@@ -93,14 +95,18 @@ def _provide_onnx_mapping() -> None:
     onnx.mapping = module
 
 
-def to_caffe(symbol_path: Path, shape: tuple[int, ...], prototxt: Path) -> Path:
-    """``deploy.prototxt`` + ``.caffemodel`` beside it, from the symbol and its params."""
+def to_caffe(symbol_path: Path, shape: tuple[int, ...], prototxt: Path,
+             inject: Callable[[list[dict[str, Any]]], None] | None = None) -> Path:
+    """``deploy.prototxt`` + ``.caffemodel`` beside it, from the symbol and its params;
+    ``inject`` changes the converted layers before they are written (an injected bug)."""
     converter_module = _fixture_converter()
     caffe_proto = converter_module.caffe_proto
     prefix = Path(str(symbol_path).removesuffix("-symbol.json"))
     sym, params = converter_module.load_mxnet(prefix)
     converter = _gluon_converter(converter_module)(sym, params)
     layers = converter.convert()
+    if inject is not None:
+        inject(layers)
     net = {"name": prefix.name, "input": converter.inputs,
            "input_shape": [{"dim": list(shape)} for _ in converter.inputs], "layer": layers}
     caffe_proto.write_prototxt(prototxt, net)
@@ -121,7 +127,8 @@ def _fixture_converter() -> types.ModuleType:
 
 
 def _gluon_converter(base: types.ModuleType) -> type:
-    """The fixture's MXNet->Caffe converter plus ReLU, ReLU6 (clip 0..6), Pooling, Flatten."""
+    """The fixture's MXNet->Caffe converter plus ReLU, ReLU6 (clip 0..6), Pooling, Flatten
+    and Concat."""
 
     class GluonConverter(base.Converter):  # type: ignore[name-defined,misc]
         def convert(self) -> list[dict[str, Any]]:
@@ -130,6 +137,7 @@ def _gluon_converter(base: types.ModuleType) -> type:
                 "BatchNorm": self._batchnorm, "elemwise_add": self._add,
                 "FullyConnected": self._fully_connected, "Activation": self._activation,
                 "clip": self._clip, "Pooling": self._pooling, "Flatten": self._flatten,
+                "Concat": self._concat,
             }
             for index, node in enumerate(self.nodes):
                 if node["op"] not in handlers:
@@ -156,6 +164,12 @@ def _gluon_converter(base: types.ModuleType) -> type:
 
         def _flatten(self, index: int, node: dict[str, Any]) -> None:
             self._simple(index, node, "Flatten", in_place=False)
+
+        def _concat(self, index: int, node: dict[str, Any]) -> None:
+            bottoms = [self.blob[source] for source, _, _ in node["inputs"]]
+            self.layers.append({"name": node["name"], "type": "Concat", "bottom": bottoms,
+                                "top": [self._top(index, node, in_place=False)],
+                                "concat_param": {"axis": int(node["attrs"].get("dim", 1))}})
 
         def _pooling(self, index: int, node: dict[str, Any]) -> None:
             attrs = node["attrs"]

@@ -22,7 +22,7 @@ def _args(example: dict[str, np.ndarray]) -> tuple[torch.Tensor, ...]:
 
 
 @contextlib.contextmanager
-def _quiet():
+def quiet():
     """Exporters print progress and warnings; a test log does not need them."""
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
@@ -31,7 +31,7 @@ def _quiet():
 
 def torchscript(model: torch.nn.Module, example: dict[str, np.ndarray], path: Path) -> Path:
     """``torch.jit.trace`` saved as ``.pt``."""
-    with _quiet(), torch.no_grad():
+    with quiet(), torch.no_grad():
         traced = torch.jit.trace(model, _args(example), check_trace=False)
     traced.save(str(path))
     return path
@@ -39,7 +39,7 @@ def torchscript(model: torch.nn.Module, example: dict[str, np.ndarray], path: Pa
 
 def exported(model: torch.nn.Module, example: dict[str, np.ndarray], path: Path) -> Path:
     """``torch.export.export`` saved as ``.pt2``."""
-    with _quiet():
+    with quiet():
         program = torch.export.export(model, _args(example))
     torch.export.save(program, str(path))
     return path
@@ -64,7 +64,7 @@ def onnx(model: torch.nn.Module, example: dict[str, np.ndarray], path: Path, *,
     """``torch.onnx.export``: the TorchScript-based exporter (``dynamo=False``, folds
     BatchNorm into Conv) or the default dynamo exporter."""
     options = {"opset_version": 17} if not dynamo else {}
-    with _quiet():
+    with quiet():
         torch.onnx.export(model, _args(example), str(path), input_names=list(example),
                           output_names=["output"], dynamo=dynamo, **options)
     return path

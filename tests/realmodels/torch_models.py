@@ -107,6 +107,9 @@ def _swin(size: str) -> Any:
                             num_heads=[1, 2], window_size=4, num_labels=10)
     else:  # Swin-tiny
         config = SwinConfig(num_labels=1000)
+    # Eager attention: with SDPA the dynamo exporter's decomposition fails (a view of the
+    # transposed attention output, "Cannot view a tensor with shape [1, 16, 2, 16]").
+    config._attn_implementation = "eager"
     return SwinForImageClassification(config)
 
 
