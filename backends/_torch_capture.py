@@ -40,7 +40,7 @@ _ATTR_POSITIONS: dict[str, dict[str, int]] = {
     "max_pool2d_with_indices": {"kernel": 1, "stride": 2, "pad": 3, "dilation": 4,
                                 "ceil_mode": 5},
     "avg_pool2d": {"kernel": 1, "stride": 2, "pad": 3, "ceil_mode": 4, "count_include_pad": 5},
-    # torch's own argument names, read by parity.diagnose.vocabulary.pytorch
+    # torch's own argument names, read by parity.backends.pytorch_vocabulary
     "hardtanh": {"min_val": 1, "max_val": 2}, "clamp": {"min": 1, "max": 2},
     "leaky_relu": {"negative_slope": 1}, "gelu": {"approximate": 1}, "elu": {"alpha": 1},
     "softmax": {"dim": 1}, "log_softmax": {"dim": 1},
@@ -322,7 +322,7 @@ class FxCapture:
             return None
         if is_ignored(op):
             return None
-        reads = tuple(n.name for n in node.all_input_nodes)
+        reads = tuple(dict.fromkeys(r for n in node.all_input_nodes for r in _fx_reads(n)))
         return CapturedOp(node.name, op, scope, reads, attrs, is_module_call=is_call)
 
     def submodule(self, path: str) -> torch.nn.Module:
@@ -413,6 +413,14 @@ def _target_name(target: Any) -> str:
     if schema is not None:
         return schema.name
     return getattr(target, "__name__", str(target))
+
+
+def _fx_reads(node: torch.fx.Node) -> list[str]:
+    """The captured nodes a read of ``node`` reaches: ``node`` itself, or through an
+    ignored op (``getitem`` of a ``split``'s chunks) the nodes that op reads."""
+    if node.op in ("call_function", "call_method") and is_ignored(_target_name(node.target)):
+        return [name for parent in node.all_input_nodes for name in _fx_reads(parent)]
+    return [node.name]
 
 
 def _fx_scope(node: torch.fx.Node) -> str:

@@ -30,4 +30,5 @@ RECORD = BackendRecord(
         "round_up": "pad the input of `{node}` (Keras has no ceil_mode; use padding='same')",
         "round_down": "pad the input of `{node}` (Keras has no ceil_mode; use padding='same')",
     },
+    vocabulary="keras_model_vocabulary",
 )

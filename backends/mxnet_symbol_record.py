@@ -39,4 +39,5 @@ RECORD = BackendRecord(
         "round_up": "set `pooling_convention='full'` on Pooling `{node}` in {file}",
         "round_down": "set `pooling_convention='valid'` on Pooling `{node}` in {file}",
     },
+    vocabulary="mxnet_symbol_vocabulary",
 )

@@ -40,10 +40,12 @@ ONNX_ATTRIBUTES = {"kernel_shape": "kernel", "strides": "stride", "pads": "pad",
 
 def onnx_record(**fields: Any) -> BackendRecord:
     """The record of a backend that runs ``.onnx`` files: ONNX's suffix, file check, input
-    habit, advice and attribute names, unless ``fields`` gives its own."""
+    habit, advice, attribute names and parameter vocabulary, unless ``fields`` gives its
+    own."""
     defaults: dict[str, Any] = {"suffixes": (".onnx",), "check": check_onnx,
                                 "habit": ONNX_HABIT, "advice": ONNX_ADVICE,
-                                "attribute_names": ONNX_ATTRIBUTES}
+                                "attribute_names": ONNX_ATTRIBUTES,
+                                "vocabulary": "onnxrt_vocabulary"}
     return BackendRecord(**{**defaults, **fields})
 
 

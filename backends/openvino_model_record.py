@@ -46,4 +46,5 @@ RECORD = BackendRecord(
                  "GroupConvolutionBackpropData": "conv", "BatchNormInference": "batchnorm",
                  "AvgPool": "avgpool", "Multiply": "mul", "Subtract": "sub",
                  "Swish": "silu", "HSwish": "hardswish"},
+    vocabulary="openvino_model_vocabulary",
 )

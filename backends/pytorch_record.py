@@ -33,4 +33,5 @@ RECORD = BackendRecord(
                       "(nn.MaxPool2d(..., ceil_mode=False))",
         "reexport": "then torch.jit.trace / torch.export it again to rewrite {file}",
     },
+    vocabulary="pytorch_vocabulary",
 )

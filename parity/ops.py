@@ -26,6 +26,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "maxpool": ("maxpool", "max_pool2d", "max_pool2d_with_indices", "max_pool1d", "maxpool2d",
                 "maxpool1d", "maxpooling2d", "globalmaxpool", "globalmaxpooling2d"),
     "avgpool": ("averagepool", "avg_pool2d", "adaptive_avg_pool2d", "globalaveragepool",
+                "avg_pool1d", "adaptive_avg_pool1d", "adaptiveavgpool1d",
                 "avgpool2d", "adaptiveavgpool2d", "averagepooling2d", "globalaveragepooling2d",
                 "mean", "reducemean"),
     "pooling": ("pooling",),

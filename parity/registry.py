@@ -84,6 +84,9 @@ class BackendRecord:
             (:data:`parity.ops.FAMILIES`), for the ops whose names do not say it.
         runtime: the runtime that executes it, when not the framework itself
             (``OpenCV DNN`` runs Caffe files).
+        vocabulary: the module (relative to parity.backends unless dotted) whose
+            ``VOCABULARY`` says what its ops and attributes mean in parity's neutral
+            terms (read by diagnosis, imported only then).
     """
 
     name: str
@@ -101,6 +104,7 @@ class BackendRecord:
     attribute_names: Mapping[str, str] = field(default_factory=dict)
     op_families: Mapping[str, str] = field(default_factory=dict)
     runtime: str = ""
+    vocabulary: str = ""
 
     def advise(self, kind: str, **fields: Any) -> str | None:
         """The ``kind`` advice filled in with ``fields``; None when the record has none."""

@@ -1,12 +1,14 @@
 """Injected conversion bugs on the real-model corpus: each one is the first divergence.
 
-Every bug of ``realmodels.bugs.BUGS`` (flatten and concat order in ViT's embeddings; BN
-eps, one conv's weights x1.05, pool ceil mode, channel order, a lost ReLU6 clip and a dense
-layer's concat order in the repository's MXNet->Caffe conversion of gluon ResNet-18,
-MobileNetV2 and DenseNet-121) is compared at
-default settings against the correct form of the same model: exit 1, ``first_divergence``
-exactly the injected layer, with an error far over its noise bound (or a shape mismatch
-where the bug changes the shape), and no pair before it failed.
+Every bug of ``realmodels.bugs.BUGS`` is compared at default settings against the correct
+form of the same model. torch -> ONNX: flatten and concat order in ViT's embeddings,
+ResNet's BN eps and max-pool ceil mode, a MobileNetV2 depthwise conv x1.05 and its first
+ReLU6 exported as ReLU, EfficientNet's input channels reversed. MXNet -> Caffe (the
+repository's converter on gluon ResNet-18, MobileNetV2, DenseNet-121): BN eps, a conv x1.05,
+pool ceil mode, channel order, ReLU6 lost, a dense layer's concat order. Each must exit 1
+with ``first_divergence`` exactly the injected layer (see ``realmodels.bugs``), its error
+far over its noise bound (or a shape mismatch where the bug changes the shape), and no
+pair before it failed.
 """
 
 from __future__ import annotations
@@ -21,14 +23,39 @@ pytest.importorskip("transformers", reason="the test extra (transformers) is not
 
 from realmodels import MODELS  # noqa: E402
 from realmodels.bugs import BUGS  # noqa: E402
+from realmodels.summary import SummaryTable  # noqa: E402
 
 import parity  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(scope="session")
+def bug_table(tmp_path_factory: pytest.TempPathFactory,
+              pytestconfig: pytest.Config) -> SummaryTable:
+    return SummaryTable.register(
+        pytestconfig, tmp_path_factory.getbasetemp(), "injected-bugs",
+        "parity injected bugs on the real-model corpus",
+        ["bug", "A", "B", "injected layer", "first divergence", "ratio / amplification",
+         "largest noise ratio before", "exit"])
+
+
+def _row(table: SummaryTable, bug_id: str, report: parity.Report) -> None:
+    bug, first = BUGS[bug_id], report.first_divergence
+    before = report.pairs[:report.pairs.index(first)] if first else report.pairs
+    noise = max((p.verdict.ratio for p in before if p.verdict and p.verdict.ratio is not None),
+                default=0.0)
+    found = f"{first.a} ~ {first.b}" if first else "-"
+    size = (f"{first.verdict.ratio:.3g} / {first.verdict.amplification:.3g}"
+            if first and first.verdict and first.verdict.ratio is not None
+            else (first.status if first else "-"))
+    table.add(bug_id, bug.reference, bug.form, bug.layer, found, size, f"{noise:.2f}",
+              0 if report.ok else 1)
+
+
 @pytest.mark.parametrize("bug_id", list(BUGS))
-def test_an_injected_bug_is_the_first_divergence(bug_id: str, real_corpus: Any) -> None:
+def test_an_injected_bug_is_the_first_divergence(bug_id: str, real_corpus: Any,
+                                                 bug_table: SummaryTable) -> None:
     bug = BUGS[bug_id]
     if MODELS[bug.model].framework == "mxnet":
         pytest.importorskip("parity.backends.mxnet_symbol", reason="parity[mxnet] not installed")
@@ -36,6 +63,7 @@ def test_an_injected_bug_is_the_first_divergence(bug_id: str, real_corpus: Any) 
     report = parity.compare(real_corpus.export(bug.model, bug.reference),
                             real_corpus.export_bug(bug_id),
                             inputs=real_corpus.inputs(bug.model, pixels=bug.pixels))
+    _row(bug_table, bug_id, report)
     first = report.first_divergence
     assert not report.ok and first is not None, f"{bug_id}: no divergence found"
     assert first.a == bug.layer, f"{bug_id}: first divergence {first.a} ~ {first.b}"

@@ -14,7 +14,6 @@ divergence) is printed in the terminal summary and written to
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +24,7 @@ pytest.importorskip("transformers", reason="the test extra (transformers) is not
 
 from click.testing import CliRunner  # noqa: E402
 from realmodels import PAIRS, Pair  # noqa: E402
+from realmodels.summary import SummaryTable  # noqa: E402
 
 import parity  # noqa: E402
 from parity.cli import cli  # noqa: E402
@@ -58,8 +58,13 @@ _PASSING = {
     "vit-pt-onnx_dynamo", "vit-pt2-onnx_dynamo", "vit-onnx_legacy-onnx_dynamo",
     "vit-pt-onnx_legacy", "vit-pt2-onnx_legacy",
     *(f"bert-{a}-{b}" for a in ("pt", "pt2") for b in ("onnx_legacy", "onnx_dynamo")),
-    "gpt2-pt-onnx_legacy", "bert-onnx_legacy-onnx_dynamo",
-    *(f"{m}-factory-onnx_dynamo" for m in ("bert", "vit", "resnet", "convnext", "mobilenet_v2")),
+    "bert-onnx_legacy-onnx_dynamo",
+    *(f"gpt2-{a}-{b}" for a, b in (("pt", "onnx_legacy"), ("pt", "onnx_dynamo"),
+                                   ("pt2", "onnx_legacy"), ("pt2", "onnx_dynamo"),
+                                   ("onnx_legacy", "onnx_dynamo"))),
+    "swin-pt-onnx_legacy", "swin-pt2-onnx_legacy", "swin-onnx2torch-onnx_legacy",
+    *(f"{m}-factory-onnx_dynamo" for m in ("bert", "gpt2", "vit", "resnet", "convnext",
+                                           "mobilenet_v2")),
     *(f"{m}-{a}-{b}" for m in ("mx_resnet18", "mx_mobilenet_v2", "mx_densenet121")
       for a, b in (("mxnet", "mx_onnx"), ("mxnet", "caffe"), ("mx_onnx", "caffe"))),
     *(f"{m}-onnx2torch-{b}" for m in ("resnet", "mobilenet_v2")
@@ -89,38 +94,14 @@ def _param(pair: Pair, cli: bool = False) -> Any:
     return pytest.param(pair, id=pair.id, marks=marks)
 
 
-class _Table:
-    """Rows of the corpus table, printed at the end of the session and written to a file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.rows: list[str] = []
-
-    def add(self, pair: Pair, report: Any | None, error: str = "") -> None:
-        if report is None:
-            self.rows.append(f"| {pair.model} | {pair.a} | {pair.b} | - | - | - | - | "
-                             f"error: {error[:120]} |")
-            return
-        cov_a, cov_b = report.coverage
-        self.rows.append(
-            f"| {pair.model} | {pair.a} | {pair.b} | {len(report.pairs)} | "
-            f"{len(report.unmatched_a)}/{len(report.unmatched_b)} | "
-            f"{cov_a:.0%}/{cov_b:.0%} | {0 if report.ok else 1} | "
-            f"{_first(report)} |")
-
-    def text(self) -> str:
-        header = ("| model | A | B | pairs | unmatched A/B | coverage A/B | exit | "
-                  "first divergence |\n|---|---|---|---|---|---|---|---|")
-        return "\n".join([header, *self.rows]) + "\n"
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.rows:
-            return
-        self.path.write_text(self.text(), encoding="utf-8")
-        terminalreporter.section("parity real-model corpus")
-        for line in self.text().splitlines():
-            terminalreporter.write_line(line)
-        terminalreporter.write_line(f"(written to {self.path})")
+def _row(table: SummaryTable, pair: Pair, report: Any | None, error: str = "") -> None:
+    if report is None:
+        table.add(pair.model, pair.a, pair.b, "-", "-", "-", "-", f"error: {error[:120]}")
+        return
+    cov_a, cov_b = report.coverage
+    table.add(pair.model, pair.a, pair.b, len(report.pairs),
+              f"{len(report.unmatched_a)}/{len(report.unmatched_b)}",
+              f"{cov_a:.0%}/{cov_b:.0%}", 0 if report.ok else 1, _first(report))
 
 
 def _first(report: Any) -> str:
@@ -133,22 +114,24 @@ def _first(report: Any) -> str:
 
 @pytest.fixture(scope="session")
 def corpus_table(tmp_path_factory: pytest.TempPathFactory,
-                 pytestconfig: pytest.Config) -> _Table:
-    table = _Table(tmp_path_factory.getbasetemp() / "real-corpus.md")
-    pytestconfig.pluginmanager.register(table, "parity-real-corpus-table")
-    return table
+                 pytestconfig: pytest.Config) -> SummaryTable:
+    return SummaryTable.register(
+        pytestconfig, tmp_path_factory.getbasetemp(), "real-corpus", "parity real-model corpus",
+        ["model", "A", "B", "pairs", "unmatched A/B", "coverage A/B", "exit",
+         "first divergence"])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("pair", [_param(p) for p in PAIRS])
-def test_correct_conversion_exits_0(pair: Pair, real_corpus: Any, corpus_table: _Table) -> None:
+def test_correct_conversion_exits_0(pair: Pair, real_corpus: Any,
+                                    corpus_table: SummaryTable) -> None:
     a, b = real_corpus.export(pair.model, pair.a), real_corpus.export(pair.model, pair.b)
     try:
         report = parity.compare(a, b, inputs=real_corpus.inputs(pair.model))
     except parity.ParityError as exc:
-        corpus_table.add(pair, None, str(exc))
+        _row(corpus_table, pair, None, str(exc))
         raise
-    corpus_table.add(pair, report)
+    _row(corpus_table, pair, report)
     assert report.ok, f"{pair.id}: first divergence {_first(report)}"
     assert min(report.coverage) >= MIN_COVERAGE, f"{pair.id}: coverage {report.coverage}"
 

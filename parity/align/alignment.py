@@ -34,13 +34,15 @@ from ..graph import Graph
 from ..normalization import effective_input, leading_affine
 from ..ops import family, is_no_op
 from .activations import activation_graph
+from .ancestry import out_of_order
 from .confidence import agreement, confidence, contradicted
 from .folds import bypassed, fold_head, move_to_fold_end
 from .mapping_file import resolve_mapping
 from .names import Strategy, by_key, named_key
 from .scopes import by_scope, has_scopes, match_scope_outputs, scope_map
 from .sequence import match_sequences
-from .structure import match_structure
+from .slices import merge_repeated
+from .structure import chain_transposes, match_structure
 
 # Families whose own padding attribute can absorb a Pad before them.
 _PADDED = frozenset({"conv", "maxpool", "avgpool"})
@@ -85,7 +87,10 @@ def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignm
     full_a, full_b = a, b
     a, inert_a = activation_graph(a)
     b, inert_b = activation_graph(b)
-    skipped_a, skipped_b = _normalisation_steps(a), _normalisation_steps(b)
+    a, repeated_a = merge_repeated(chain_transposes(a))
+    b, repeated_b = merge_repeated(chain_transposes(b))
+    skipped_a = {*_normalisation_steps(a), *repeated_a}
+    skipped_b = {*_normalisation_steps(b), *repeated_b}
     found = {x: Match(x, y, "manual")
              for x, y in resolve_mapping(full_a, full_b, manual or {})}
     taken_b = {m.b for m in found.values()}
@@ -135,8 +140,8 @@ def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignm
                           if n.name not in taken_a and n.name not in skipped_a),
         unmatched_b=tuple(n.name for n in b.nodes
                           if n.name not in taken_b and n.name not in skipped_b),
-        skipped_a=tuple(n.name for n in a.nodes if n.name in skipped_a),
-        skipped_b=tuple(n.name for n in b.nodes if n.name in skipped_b),
+        skipped_a=tuple(n.name for n in full_a.nodes if n.name in skipped_a),
+        skipped_b=tuple(n.name for n in full_b.nodes if n.name in skipped_b),
         inert_a=tuple(name for name in inert_a if name not in taken_a),
         inert_b=tuple(name for name in inert_b if name not in taken_b),
     )
@@ -155,10 +160,15 @@ def _run(
 
 
 def _drop_contradicted(a: Graph, b: Graph, found: dict[str, Match]) -> None:
-    """Drop the pairs whose producers are all paired elsewhere: a name or a position said
-    they match, their neighbours say they do not."""
+    """Drop the pairs whose producers are all paired elsewhere, then those whose nearest
+    paired producers are not upstream of their partner: a name or a position said they
+    match, their neighbours say they do not."""
     pairs = {m.a: m.b for m in found.values()}
     for x in contradicted(a, b, pairs, {m.a: m.how for m in found.values()}):
+        del found[x]
+        del pairs[x]
+    certain = [m.a for m in found.values() if m.how.split("+")[0] in ("manual", "input")]
+    for x in out_of_order(a, b, pairs, keep=set(certain)):
         del found[x]
 
 

@@ -77,6 +77,11 @@ def move_to_fold_end(
     """``(new_x, new_y, skipped_a, skipped_b)`` when one side of the pair has a tail the
     other lacks: all of it, or the part before a tail both sides share (Conv -> BN -> ReLU
     vs a Conv with the BN folded in -> ReLU: the pair moves to the BN)."""
+    sandwich_a, sandwich_b = transposed_into(a, x, taken_a), transposed_into(b, y, taken_b)
+    if sandwich_b and not sandwich_a:
+        return x, sandwich_b[1], [], [sandwich_b[0], y]
+    if sandwich_a and not sandwich_b:
+        return sandwich_a[1], y, [sandwich_a[0], x], []
     tail_a = fold_tail(a, x, taken_a)
     tail_b = fold_tail(b, y, taken_b)
     if tail_a and not tail_b and not _reads_like(b, y, taken_b, a.node(tail_a[0])):
@@ -88,6 +93,38 @@ def move_to_fold_end(
         return tail_a[extra_a - 1], y, [x, *tail_a[:extra_a - 1]], []
     if extra_b:
         return x, tail_b[extra_b - 1], [], [y, *tail_b[:extra_b - 1]]
+    return None
+
+
+def transposed_into(graph: Graph, name: str, taken: Container[str]) -> tuple[str, str] | None:
+    """``(opening, closing)`` when ``name`` runs between a transpose and its inverse, both
+    unmatched and used only there: the older ONNX exporter computes a softmax over a
+    non-last axis as Transpose -> Softmax -> Transpose, so the value torch's softmax holds
+    is the closing transpose's."""
+    node = graph.node(name)
+    users = graph.consumers.get(name, ())
+    if len(node.inputs) != 1 or node.inputs[0] not in graph or len(users) != 1:
+        return None
+    opening, closing = graph.node(node.inputs[0]), graph.node(users[0])
+    if (opening.name in taken or closing.name in taken
+            or graph.consumers.get(opening.name) != (name,)):
+        return None
+    perm_in, perm_out = _perm(opening), _perm(closing)
+    if perm_in is None or perm_out is None or len(perm_in) != len(perm_out):
+        return None
+    undone = all(perm_in[perm_out[i]] == i for i in range(len(perm_in)))
+    return (opening.name, closing.name) if undone and perm_in != tuple(range(len(perm_in))) \
+        else None
+
+
+def _perm(node: Node) -> tuple[int, ...] | None:
+    """A transpose's full permutation (ONNX ``perm``, torch ``permute`` dims), else None."""
+    if family(node.op) != "transpose":
+        return None
+    for key in ("perm", "dims"):
+        value = node.attrs.get(key)
+        if isinstance(value, tuple) and sorted(value) == list(range(len(value))):
+            return tuple(int(v) for v in value)
     return None
 
 

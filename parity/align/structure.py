@@ -16,12 +16,14 @@ costs about O(N x window) rather than a pass over both graphs per step of a chai
 from __future__ import annotations
 
 from collections.abc import Container, Mapping
+from dataclasses import replace
 
 from ..graph import Graph, Node
 from ..ops import compatible, decomposes, family
 from .folds import fold_tail, interior, move_to_fold_end
+from .slices import cuts_differ
 
-_TIE_ATTRS = ("kernel", "stride", "group", "dilation", "axis", "perm")
+_TIE_ATTRS = ("kernel", "stride", "pad", "group", "dilation", "axis", "perm")
 _WINDOW = 48  # B nodes looked at below an ancestor's partner, per node of A
 _SURE = 4  # similarity of equal output shapes: no deeper candidate is looked for
 
@@ -175,16 +177,57 @@ class _Nearest:
 
 
 def contradicts(x: Node, y: Node) -> bool:
-    """Two transposes that move different axes cannot hold one value."""
-    perm_x, perm_y = _permutation(x), _permutation(y)
-    if perm_x is None or perm_y is None:
+    """Two transposes (or chains of them) that move different axes, or two slices that cut
+    different elements, cannot hold one value."""
+    if cuts_differ(x, y):
+        return True
+    chain_x, chain_y = _transposes(x), _transposes(y)
+    if not chain_x or not chain_y:
         return False
-    known = [perm for perm in (perm_x, perm_y) if perm[:1] != ("swap",)]
+    known = [perm for perm in (*chain_x, *chain_y) if perm[:1] != ("swap",)]
     if not known:
         return False
     rank = len(known[0])
-    full_x, full_y = _full(perm_x, rank), _full(perm_y, rank)
+    full_x, full_y = _composed(chain_x, rank), _composed(chain_y, rank)
     return full_x is not None and full_y is not None and full_x != full_y
+
+
+def chain_transposes(graph: Graph) -> Graph:
+    """``graph`` with each transpose that reads another one (used only there) carrying the
+    whole chain as its ``transposes`` attribute: torch's ``k.transpose(1, 2)`` then
+    ``.transpose(-1, -2)`` is the one Transpose ``perm=(0, 2, 3, 1)`` an exporter writes."""
+    chains: dict[str, tuple] = {}
+    nodes = []
+    for node in graph.nodes:
+        own = _permutation(node)
+        if own is not None and len(node.inputs) == 1 and node.inputs[0] in chains \
+                and len(graph.consumers.get(node.inputs[0], ())) == 1:
+            chains[node.name] = (*chains[node.inputs[0]], own)
+            node = replace(node, attrs={**node.attrs, "transposes": chains[node.name]})
+        elif own is not None:
+            chains[node.name] = (own,)
+        nodes.append(node)
+    return replace(graph, nodes=tuple(nodes))
+
+
+def _transposes(node: Node) -> tuple:
+    """The permutations that made ``node``'s value from the tensor its transposes start
+    from (one for a lone transpose; none for other ops)."""
+    if "transposes" in node.attrs:
+        return node.attrs["transposes"]
+    own = _permutation(node)
+    return (own,) if own is not None else ()
+
+
+def _composed(chain: tuple, rank: int) -> tuple[int, ...] | None:
+    """The one permutation doing what ``chain`` does in turn."""
+    total = tuple(range(rank))
+    for perm in chain:
+        full = _full(perm, rank)
+        if full is None:
+            return None
+        total = tuple(total[i] for i in full)
+    return total
 
 
 def _permutation(node: Node) -> tuple[int, ...] | tuple[str, int, int] | None:

@@ -4,7 +4,10 @@ A bug is a correct conversion with one thing changed the way a converter gets it
 copy of the torch model with one module's computation changed, then exported; or the
 repository's MXNet->Caffe conversion with one layer of its output changed before it is
 written. ``reference`` is the correct form it is compared against (side A) and ``layer``
-the node of side A that must be the first divergence.
+the node of side A that must be the first divergence: the injected layer's own node, named
+as TorchScript names it (ModuleList indices without their attribute: ``encoder.1.0``), or,
+where the exporter folds the BatchNorm after an injected conv into it (the dynamo
+exporter's optimiser does), the BatchNorm's node, the end of the folded pair.
 
 ``BUGS`` maps a bug id to its :class:`Bug`; :func:`realmodels.export_bug` writes it.
 """
@@ -62,6 +65,56 @@ def _class_token_last(model: Any) -> None:
         return embeddings.dropout(tokens + embeddings.position_embeddings)
 
     embeddings.forward = forward
+
+
+def _module_eps(path: str) -> Callable[[Any], None]:
+    """BatchNorm eps 1e-5 exported as 1e-3."""
+    def inject(model: Any) -> None:
+        model.get_submodule(path).eps *= 100
+
+    return inject
+
+
+def _module_weights(path: str) -> Callable[[Any], None]:
+    """One convolution's weights scaled by 1.05."""
+    def inject(model: Any) -> None:
+        import torch
+
+        with torch.no_grad():
+            model.get_submodule(path).weight.mul_(1.05)
+
+    return inject
+
+
+def _module_channels_reversed(path: str) -> Callable[[Any], None]:
+    """RGB/BGR: the first convolution's input channels in reverse order."""
+    def inject(model: Any) -> None:
+        import torch
+
+        conv = model.get_submodule(path)
+        with torch.no_grad():
+            conv.weight.copy_(conv.weight.flip(1))
+
+    return inject
+
+
+def _module_ceil_mode(path: str) -> Callable[[Any], None]:
+    """Max pooling's output size rounded up instead of down."""
+    def inject(model: Any) -> None:
+        model.get_submodule(path).ceil_mode = True
+
+    return inject
+
+
+def _module_clip_lost(path: str) -> Callable[[Any], None]:
+    """ReLU6 exported as plain ReLU."""
+    def inject(model: Any) -> None:
+        import torch
+
+        parent, _, child = path.rpartition(".")
+        setattr(model.get_submodule(parent), child, torch.nn.ReLU())
+
+    return inject
 
 
 # -- MXNet -> Caffe: one layer of the converter's output changed -------------------------------
@@ -126,7 +179,25 @@ def _clip_lost(name: str) -> Callable[[list[dict[str, Any]]], None]:
 _R18 = "resnetv10_"
 _MB2 = "mobilenetv20_features_"
 
+_RES = "model.resnet."
+_MOB = "model.mobilenet_v2."
+
 BUGS: dict[str, Bug] = {
+    "resnet-bn-eps": Bug("resnet", "pt", "onnx_dynamo",
+                         f"{_RES}encoder.1.0.layer.1.normalization",
+                         _module_eps(f"{_RES}encoder.stages.1.layers.0.layer.1.normalization")),
+    "resnet-pool-ceil": Bug("resnet", "pt", "onnx_legacy", f"{_RES}embedder.pooler",
+                            _module_ceil_mode(f"{_RES}embedder.pooler"), shape=True),
+    "mobilenet_v2-depthwise-weights": Bug(
+        "mobilenet_v2", "pt", "onnx_dynamo", f"{_MOB}2.conv_3x3.normalization",
+        _module_weights(f"{_MOB}layer.2.conv_3x3.convolution")),
+    "mobilenet_v2-clip-lost": Bug("mobilenet_v2", "pt", "onnx_legacy",
+                                  f"{_MOB}conv_stem.first_conv.activation",
+                                  _module_clip_lost(f"{_MOB}conv_stem.first_conv.activation"),
+                                  pixels=True),
+    "efficientnet-channel-order": Bug(
+        "efficientnet", "pt", "onnx_dynamo", "model.efficientnet.embeddings.batchnorm",
+        _module_channels_reversed("model.efficientnet.embeddings.convolution")),
     "vit-flatten-order": Bug("vit", "pt", "onnx_legacy",
                              "model.vit.embeddings.patch_embeddings/flatten",
                              _patch_grid_transposed),

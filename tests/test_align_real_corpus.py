@@ -1,0 +1,61 @@
+"""Every pair right on the real transformer corpus: BERT, GPT-2, ViT and Swin, TorchScript
+``.pt`` and ``torch.export`` ``.pt2`` against both ONNX exporters.
+
+Each pair's nodes must come from the same module (both sides record module scopes: torch's
+module path, the exporter's node-name or namespace scope, compared without container
+names), have ops that may compute one value (compatible, or one side's single op ending the
+other's decomposition), and together cover at least 95% of each side's comparable nodes.
+That the paired values agree is asserted by ``test_real_corpus``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytest.importorskip("torch", reason="parity[torch] not installed")
+pytest.importorskip("onnxruntime", reason="parity[onnx] not installed")
+pytest.importorskip("transformers", reason="the test extra (transformers) is not installed")
+
+from parity.align import align  # noqa: E402
+from parity.align.scopes import index_free  # noqa: E402
+from parity.api import open_model  # noqa: E402
+from parity.graph import Graph  # noqa: E402
+from parity.ops import FOLDS, compatible, decomposes, family  # noqa: E402
+
+CASES = [(model, a, b) for model in ("bert", "gpt2", "vit") for a in ("pt", "pt2")
+         for b in ("onnx_legacy", "onnx_dynamo")] + [("swin", "pt", "onnx_legacy")]
+
+
+def wrong_pairs(a: Graph, b: Graph, pairs: list[tuple[str, str]]) -> list[str]:
+    """Pairs from different modules, or of ops that cannot hold one value."""
+    wrong = []
+    for x, y in pairs:
+        node_a, node_b = a.node(x), b.node(y)
+        if node_a.scope and node_b.scope and index_free(node_a.scope) != index_free(node_b.scope):
+            wrong.append(f"{x} ({node_a.scope}) ~ {y} ({node_b.scope}): other module")
+        if not _may_hold_one_value(node_a.op, node_b.op):
+            wrong.append(f"{x} ({node_a.op}) ~ {y} ({node_b.op}): other op")
+    return wrong
+
+
+def _may_hold_one_value(op_a: str, op_b: str) -> bool:
+    """Compatible ops, one side's op ending the other's decomposition, or the end of a
+    chain the other side folds into its op (a Linear's bias Add)."""
+    fam_a, fam_b = family(op_a), family(op_b)
+    return (compatible(op_a, op_b) or decomposes(op_a, op_b) or decomposes(op_b, op_a)
+            or fam_b in FOLDS.get(fam_a, ()) or fam_a in FOLDS.get(fam_b, ()))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model, form_a, form_b", CASES, ids=["-".join(c) for c in CASES])
+def test_every_pair_follows_its_module(model: str, form_a: str, form_b: str,
+                                       real_corpus: Any) -> None:
+    a = open_model(real_corpus.export(model, form_a)).graph
+    b = open_model(real_corpus.export(model, form_b)).graph
+    alignment = align(a, b)
+    pairs = [(m.a, m.b) for m in alignment.pairs if m.how != "input"]
+    assert wrong_pairs(a, b, pairs) == [], "\n".join(wrong_pairs(a, b, pairs))
+    for unmatched in (alignment.unmatched_a, alignment.unmatched_b):
+        assert len(pairs) / (len(pairs) + len(unmatched)) >= 0.95, unmatched

@@ -1,0 +1,56 @@
+"""Slices by what they cut (align/slices.py): Swin's patch merging, traced by torch as one
+slice per axis (whole axes included, quarters repeating their row slice) and exported as
+shared single-axis Slices."""
+
+from parity.align import align
+from parity.align.slices import merge_repeated
+from parity.graph import Graph, Node, TensorSpec
+
+END = 9223372036854775807
+
+
+def _torch_quarters() -> Graph:
+    nodes = [Node("view", "aten::view", ("x",))]
+    ends = []
+    for k, (row, col) in enumerate(((0, 0), (1, 0), (0, 1), (1, 1))):
+        last = "view"
+        for axis, start, step in ((0, 0, 1), (1, row, 2), (2, col, 2), (3, 0, 1)):
+            name = f"slice:{4 * k + axis}"
+            nodes.append(Node(name, "aten::slice", (last,),
+                              {"dim": axis, "start": start, "end": END, "step": step}))
+            last = name
+        ends.append(last)
+    nodes.append(Node("cat", "aten::cat", tuple(ends)))
+    return Graph(tuple(nodes), (TensorSpec("x", (1, 64, 16)),), ("cat",))
+
+
+def _onnx_quarters() -> Graph:
+    def cut(name, source, axis, start):
+        return Node(name, "Slice", (source,), {"starts": (start,), "ends": (END,),
+                                              "axes": (axis,), "steps": (2,)}, (1, 4, 4, 16))
+
+    nodes = [Node("Reshape", "Reshape", ("x",), shape=(1, 8, 8, 16)),
+             cut("Slice", "Reshape", 1, 0), cut("Slice_1", "Slice", 2, 0),
+             cut("Slice_2", "Reshape", 1, 1), cut("Slice_3", "Slice_2", 2, 0),
+             cut("Slice_4", "Slice", 2, 1), cut("Slice_5", "Slice_2", 2, 1),
+             Node("Concat", "Concat", ("Slice_1", "Slice_3", "Slice_4", "Slice_5"))]
+    return Graph(tuple(nodes), (TensorSpec("x", (1, 64, 16)),), ("Concat",))
+
+
+def test_repeated_and_whole_axis_slices_are_merged():
+    graph, merged = merge_repeated(_torch_quarters())
+    kept = {n.name: n for n in graph.nodes}
+    assert set(merged) == {"slice:0", "slice:3", "slice:4", "slice:7", "slice:8", "slice:9",
+                           "slice:11", "slice:12", "slice:13", "slice:15"}
+    assert kept["slice:10"].inputs == ("slice:1",)  # the row slice it repeats
+    assert kept["cat"].inputs == ("slice:2", "slice:6", "slice:10", "slice:14")
+    assert dict(kept["slice:14"].attrs["cut"]) == {1: (1, 2, None), 2: (1, 2, None)}
+
+
+def test_each_quarter_pairs_with_the_slice_that_cuts_it():
+    alignment = align(_torch_quarters(), _onnx_quarters())
+    pairs = {m.a: m.b for m in alignment.pairs}
+    assert pairs["slice:1"] == "Slice" and pairs["slice:5"] == "Slice_2"
+    assert [pairs[f"slice:{k}"] for k in (2, 6, 10, 14)] == [
+        "Slice_1", "Slice_3", "Slice_4", "Slice_5"]
+    assert alignment.unmatched_a == alignment.unmatched_b == ()
