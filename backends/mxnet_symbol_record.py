@@ -29,7 +29,6 @@ RECORD = BackendRecord(
     adapter="mxnet_symbol:MXNetBackend",
     extra="mxnet",
     framework="mxnet",
-    distribution="mxnet",
     formats="prefix-symbol.json + prefix-NNNN.params",
     suffixes=(".json", ".params"),
     sniff=lambda probe: (probe.text or "").lstrip().startswith("{"),

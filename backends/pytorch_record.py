@@ -20,7 +20,6 @@ RECORD = BackendRecord(
     adapter="pytorch:TorchBackend",
     extra="torch",
     framework="torch",
-    distribution="torch",
     formats="TorchScript .pt/.ts, torch.export .pt2, file.py:factory or module:factory",
     suffixes=(".pt", ".pth", ".ts", ".torchscript", ".pt2"),
     sniff=lambda probe: probe.is_zip,

@@ -67,8 +67,9 @@ class BackendRecord:
             (or a dotted import name for an adapter outside parity).
         extra: the pip extra that installs the framework (``parity[extra]``).
         framework: the framework's import name (``onnxruntime``).
-        distribution: the framework's distribution name, for its version.
         formats: what it opens, in words (``parity backends`` shows it).
+        distribution: the framework's distribution name, for its version, when it is not
+            the import name (``opencv-python-headless`` for ``cv2``).
         suffixes: file suffixes it opens (lowercase, with the dot).
         sniff: recognises its files by content when the suffix says nothing.
         check: raises :class:`~parity.errors.ModelLoadError` for a file of another format
@@ -92,8 +93,8 @@ class BackendRecord:
     adapter: str
     extra: str
     framework: str
-    distribution: str
     formats: str
+    distribution: str = ""
     suffixes: tuple[str, ...] = ()
     sniff: Callable[[Probe], bool] | None = None
     check: Callable[[Probe], None] | None = None
@@ -113,7 +114,7 @@ class BackendRecord:
     def version(self) -> str | None:
         """The installed framework's version, None when it is not installed."""
         try:
-            return importlib.metadata.version(self.distribution)
+            return importlib.metadata.version(self.distribution or self.framework)
         except importlib.metadata.PackageNotFoundError:
             return None
 
