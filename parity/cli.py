@@ -228,7 +228,7 @@ def _verbosity_options(command: F) -> F:
 def _error_stat_options(command: F) -> F:
     """--error-stat/--error-quantile: the statistic of the error judged (Polygraphy's
     --check-error-stat)."""
-    from .verdict.statistic import CHOICES
+    from .error_stat_names import CHOICES
 
     command = click.option(
         "--error-quantile", type=float, metavar="Q",

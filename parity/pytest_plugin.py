@@ -29,9 +29,9 @@ import pytest
 
 import parity
 from parity.api import compare
+from parity.error_stat_names import CHOICES
 from parity.errors import ParityAssertionError, ParityError
 from parity.report import Report
-from parity.verdict.statistic import CHOICES
 
 MARKER_KEYS = ("atol", "rtol", "seed", "error_stat", "error_quantile")
 

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from parity.error_stat_names import CHOICES, ELEMWISE, MAX, MEAN, MEDIAN, QUANTILE, RMS
 from parity.errors import UsageError
 from parity.metrics import saturation
 
-RMS, ELEMWISE, MAX, MEAN, MEDIAN, QUANTILE = "rms", "elemwise", "max", "mean", "median", \
-    "quantile"
-CHOICES = (RMS, ELEMWISE, MAX, MEAN, MEDIAN, QUANTILE)
+__all__ = ["CHOICES", "ELEMWISE", "MAX", "MEAN", "MEDIAN", "QUANTILE", "RMS", "ErrorStat",
+           "Reduced", "noise_factor", "reduce"]
 DEFAULT_QUANTILE = 0.99
 # Correct MobileNetV2 conversions (depthwise convs, ReLU6) reach 1.48 times the Gaussian
 # extreme; with this slack the largest max ratio of the real-model corpus is 0.74.
