@@ -40,6 +40,7 @@ class MappedWeights:
     def __init__(self, mapping: mmap.mmap, spans: dict[str, tuple[int, int, int]],
                  dims: dict[str, tuple[int, ...]]) -> None:
         self._mapping = mapping
+        self.spans = {name: (offset, length) for name, (offset, length, _) in spans.items()}
         self.arrays: dict[str, np.ndarray] = {}
         for name, (offset, length, data_type) in spans.items():
             dtype = np.dtype(helper.tensor_dtype_to_np_dtype(data_type)).newbyteorder("<")

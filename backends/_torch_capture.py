@@ -40,7 +40,7 @@ _ATTR_POSITIONS: dict[str, dict[str, int]] = {
     "max_pool2d_with_indices": {"kernel": 1, "stride": 2, "pad": 3, "dilation": 4,
                                 "ceil_mode": 5},
     "avg_pool2d": {"kernel": 1, "stride": 2, "pad": 3, "ceil_mode": 4, "count_include_pad": 5},
-    # torch's own argument names, read by parity.diagnose.vocabulary.pytorch
+    # torch's own argument names, read by parity.backends.pytorch_vocabulary
     "hardtanh": {"min_val": 1, "max_val": 2}, "clamp": {"min": 1, "max": 2},
     "leaky_relu": {"negative_slope": 1}, "gelu": {"approximate": 1}, "elu": {"alpha": 1},
     "softmax": {"dim": 1}, "log_softmax": {"dim": 1},
@@ -63,7 +63,10 @@ _MODULE_ATTRS = {"kernel_size": "kernel", "stride": "stride", "padding": "pad",
                  "max_val": "max_val", "approximate": "approximate", "dim": "dim",
                  "align_corners": "align_corners", "mode": "mode",
                  "scale_factor": "scale_factor", "count_include_pad": "count_include_pad"}
-_DEFAULT_ATTRS = {"batch_norm": {"eps": 1e-5}}
+_CONV_DEFAULTS = {"stride": 1, "pad": 0, "dilation": 1, "group": 1}
+# Defaults of builtins called without them (``F.gelu(x)``, ``F.conv2d(x, w)``).
+_DEFAULT_ATTRS = {"batch_norm": {"eps": 1e-5}, "gelu": {"approximate": "none"},
+                  "conv1d": _CONV_DEFAULTS, "conv2d": _CONV_DEFAULTS}
 # Python argument names of the attributes whose name differs (``F.conv2d(padding=...)``).
 _PYTHON_NAMES = {"kernel": "kernel_size", "pad": "padding", "group": "groups", "axis": "dim"}
 # Ops that read a tensor's shape, not its values: what is computed from them is shape

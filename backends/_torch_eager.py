@@ -63,6 +63,10 @@ def record_pass(module: torch.nn.Module, inputs: Mapping[str, torch.Tensor],
     finally:
         for handle in handles:
             handle.remove()
+    overwritten = recorder.overwritten()
+    if overwritten:
+        raise RuntimeError(f"the value of {overwritten[0]} was overwritten in place by an op "
+                           "parity did not see writing into it")
     recorded = recorder.result
     recorded.ops = _mark_module_outputs(recorded.ops, recorder.module_outputs)
     recorded.output_keys = list(dict.fromkeys(
@@ -101,6 +105,7 @@ class _Recorder(TorchFunctionMode):
         self.result = RecordedPass()
         self.scopes: list[str] = []
         self.module_outputs: set[str] = set()  # ops whose value a module call returned
+        self._versions: dict[str, int] = {}  # a kept value's version counter when kept
         self._keep = keep
         self._counts: Counter[str] = Counter()
         # id(tensor) -> (weak reference, the nodes or inputs its value comes from)
@@ -144,6 +149,7 @@ class _Recorder(TorchFunctionMode):
         self._track(output, (key,))
         if self._keep(key):
             self.result.values[key] = output
+            self._versions[key] = output._version
 
     def sources(self, tensor: torch.Tensor) -> tuple[str, ...]:
         """The nodes (or inputs) ``tensor``'s value was recorded from; () if none."""
@@ -173,6 +179,12 @@ class _Recorder(TorchFunctionMode):
         for key, value in values.items():
             if value.untyped_storage().data_ptr() == storage:
                 values[key] = value.clone()
+                self._versions[key] = values[key]._version
+
+    def overwritten(self) -> list[str]:
+        """Kept values some op changed in place without being seen as in-place (``out=``)."""
+        return [key for key, value in self.result.values.items()
+                if value._version != self._versions[key]]
 
 
 def _mark_module_outputs(ops: list[CapturedOp], outputs: set[str]) -> list[CapturedOp]:
@@ -227,25 +239,52 @@ def _inplace_flag(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> 
 
 
 @cache
-def _inplace_position(func: Any) -> int | None:
+def _signature(func: Any) -> inspect.Signature | None:
     try:
-        names = list(inspect.signature(func).parameters)
+        return inspect.signature(func)
     except (TypeError, ValueError):  # builtins have no signature
         return None
+
+
+@cache
+def _inplace_position(func: Any) -> int | None:
+    signature = _signature(func)
+    names = list(signature.parameters) if signature else []
     return names.index("inplace") if "inplace" in names else None
 
 
 def _attrs(name: str, func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]
            ) -> dict[str, Any]:
     """Attributes from the call's arguments, keywords and (Python functions) defaults."""
-    named: Mapping[str, Any] = kwargs
+    if name in ("select", "slice", "index", "index_put_"):  # ``x[...]``: no aten arguments
+        return {}
+    named = dict(kwargs)
+    signature = _signature(func)
     try:
-        bound = inspect.signature(func).bind(*args, **kwargs)
-        bound.apply_defaults()
-        named = bound.arguments
-    except (TypeError, ValueError):  # builtins have no signature
-        pass
-    return attrs_from_args(name, args, named)
+        bound = signature.bind(*args, **kwargs) if signature else None
+    except TypeError:
+        bound = None
+    if bound is None:
+        return _spatial(name, attrs_from_args(name, args, named))
+    bound.apply_defaults()
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    named.update({key: value for key, value in bound.arguments.items()
+                  if bound.signature.parameters[key].kind not in variadic})
+    return _spatial(name, attrs_from_args(name, args, named))
+
+
+def _spatial(name: str, attrs: dict[str, Any]) -> dict[str, Any]:
+    """``kernel=3`` as aten's ``int[2]`` reads it for a 2-d op (``(3, 3)``); a pool's
+    missing stride is its kernel."""
+    rank = int(name[-2]) if name[-2:] in ("1d", "2d", "3d") else 0
+    if not rank:
+        return attrs
+    if "pool" in name and attrs.get("stride") in (None, ()) and "kernel" in attrs:
+        attrs["stride"] = attrs["kernel"]
+    for key in ("kernel", "stride", "pad", "dilation"):
+        if isinstance(attrs.get(key), int):
+            attrs[key] = (attrs[key],) * rank
+    return attrs
 
 
 def _tensors(value: Any) -> Iterator[torch.Tensor]:

@@ -20,7 +20,6 @@ RECORD = BackendRecord(
     adapter="keras_model:KerasBackend",
     extra="keras",
     framework="keras",
-    distribution="keras",
     formats=".keras archives and Keras 2 .h5 files (Keras 3 on its torch backend)",
     suffixes=(".keras", ".h5", ".hdf5"),
     sniff=lambda probe: probe.head.startswith(HDF5_MAGIC),
@@ -31,4 +30,5 @@ RECORD = BackendRecord(
         "round_up": "pad the input of `{node}` (Keras has no ceil_mode; use padding='same')",
         "round_down": "pad the input of `{node}` (Keras has no ceil_mode; use padding='same')",
     },
+    vocabulary="keras_model_vocabulary",
 )

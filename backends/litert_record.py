@@ -45,4 +45,5 @@ RECORD = BackendRecord(
                  "HARD_SWISH": "hardswish", "QUANTIZE": "quantize",
                  "DEQUANTIZE": "dequantize"},
     runtime="LiteRT",
+    vocabulary="litert_vocabulary",
 )

@@ -29,7 +29,6 @@ RECORD = BackendRecord(
     adapter="mxnet_symbol:MXNetBackend",
     extra="mxnet",
     framework="mxnet",
-    distribution="mxnet",
     formats="prefix-symbol.json + prefix-NNNN.params",
     suffixes=(".json", ".params"),
     sniff=lambda probe: (probe.text or "").lstrip().startswith("{"),
@@ -40,4 +39,5 @@ RECORD = BackendRecord(
         "round_up": "set `pooling_convention='full'` on Pooling `{node}` in {file}",
         "round_down": "set `pooling_convention='valid'` on Pooling `{node}` in {file}",
     },
+    vocabulary="mxnet_symbol_vocabulary",
 )

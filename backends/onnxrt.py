@@ -140,23 +140,45 @@ class OnnxRuntimeBackend(Backend):
         between them: alignment decides the fetch list before the one run.
         """
         if self._capture is None or not tensors <= self._capture[0]:
-            options = ort.SessionOptions()
-            options.graph_optimization_level = _CAPTURE_LEVEL
-            options.log_severity_level = 4  # errors are raised, and reported as one line
-            options.add_external_initializers(
-                list(self._weights),
-                [ort.OrtValue.ortvalue_from_numpy(array) for array in self._weights.values()])
             self._capture = None  # the session it replaces goes before the new one is built
-            ordered = tuple(t for t in self._tensor_order if t in tensors)
+            model = self._with_outputs(tuple(t for t in self._tensor_order if t in tensors))
             try:
-                session = ort.InferenceSession(self._with_outputs(ordered), options,
-                                               providers=["CPUExecutionProvider"])
+                session = self._new_session(model, in_file=True)
             except Exception as exc:  # onnxruntime raises its own exception types
-                raise ModelLoadError(self.path, f"onnxruntime cannot run it ({exc})") from None
+                if self._mapped is None:
+                    raise ModelLoadError(self.path, f"onnxruntime cannot run it ({exc})"
+                                         ) from None
+                session = self._new_session(model, in_file=False)  # an older onnxruntime
             self._capture = (tensors, session)
-            if self._mapped is not None:  # the session holds its own copy of the weights
-                self._mapped.release()
         return self._capture[1]
+
+    def _new_session(self, model: bytes, in_file: bool) -> ort.InferenceSession:
+        """An ORT session of the weightless ``model``.
+
+        ``in_file``: the weights still in the model file are read by ORT itself from it,
+        at the offsets their stubs name; only the weights detached as arrays are handed
+        over (uncopied OrtValues). Otherwise every weight is handed over from the arrays
+        (onnxruntime versions that cannot resolve a file location for a model given as
+        bytes), and the mapped pages are dropped from the resident set afterwards.
+        """
+        options = ort.SessionOptions()
+        options.graph_optimization_level = _CAPTURE_LEVEL
+        options.log_severity_level = 4  # errors are raised, and reported as one line
+        handed = self._weights
+        if in_file and self._mapped is not None:
+            options.add_session_config_entry(
+                "session.model_external_initializers_file_folder_path",
+                str(self.path.resolve().parent))
+            handed = {k: v for k, v in self._weights.items() if k not in self._mapped.arrays}
+        options.add_external_initializers(
+            list(handed), [ort.OrtValue.ortvalue_from_numpy(a) for a in handed.values()])
+        try:
+            return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelLoadError(self.path, f"onnxruntime cannot run it ({exc})") from None
+        finally:
+            if not in_file and self._mapped is not None:
+                self._mapped.release()
 
     @cached_property
     def _tensor_order(self) -> tuple[str, ...]:
@@ -240,9 +262,13 @@ def open_weightless(path: Path
         model = onnx.ModelProto()
         model.CopyFrom(parsed)
         return model, weights, None
+    location = path.resolve().name
     for tensor in model.graph.initializer:
-        if tensor.name in mapped.arrays:
-            _stub(tensor)
+        if tensor.name in mapped.spans:
+            offset, length = mapped.spans[tensor.name]
+            tensor.data_location = onnx.TensorProto.EXTERNAL
+            for key, value in (("location", location), ("offset", offset), ("length", length)):
+                tensor.external_data.add(key=key, value=str(value))
     return model, {**mapped.arrays, **detach_weights(model)}, mapped
 
 

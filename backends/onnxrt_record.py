@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from parity.errors import ModelLoadError
 from parity.formats import Probe
 from parity.registry import BackendRecord, InputHabit
@@ -35,17 +37,18 @@ ONNX_ADVICE = {
 ONNX_ATTRIBUTES = {"kernel_shape": "kernel", "strides": "stride", "pads": "pad",
                    "dilations": "dilation", "epsilon": "eps"}
 
-RECORD = BackendRecord(
-    name="onnxrt",
-    adapter="onnxrt:OnnxRuntimeBackend",
-    extra="onnx",
-    framework="onnxruntime",
-    distribution="onnxruntime",
-    formats=".onnx (ONNX Runtime, CPU)",
-    suffixes=(".onnx",),
-    sniff=is_onnx,
-    check=check_onnx,
-    habit=ONNX_HABIT,
-    advice=ONNX_ADVICE,
-    attribute_names=ONNX_ATTRIBUTES,
-)
+
+def onnx_record(**fields: Any) -> BackendRecord:
+    """The record of a backend that runs ``.onnx`` files: ONNX's suffix, file check, input
+    habit, advice, attribute names and parameter vocabulary, unless ``fields`` gives its
+    own."""
+    defaults: dict[str, Any] = {"suffixes": (".onnx",), "check": check_onnx,
+                                "habit": ONNX_HABIT, "advice": ONNX_ADVICE,
+                                "attribute_names": ONNX_ATTRIBUTES,
+                                "vocabulary": "onnxrt_vocabulary"}
+    return BackendRecord(**{**defaults, **fields})
+
+
+RECORD = onnx_record(name="onnxrt", adapter="onnxrt:OnnxRuntimeBackend", extra="onnx",
+                     framework="onnxruntime", formats=".onnx (ONNX Runtime, CPU)",
+                     sniff=is_onnx)

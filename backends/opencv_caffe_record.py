@@ -36,4 +36,5 @@ RECORD = BackendRecord(
         "round_down": "set `round_mode: FLOOR` in the pooling_param of layer `{node}` in {file}",
     },
     runtime="OpenCV DNN",
+    vocabulary="opencv_caffe_vocabulary",
 )

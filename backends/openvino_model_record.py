@@ -26,7 +26,6 @@ RECORD = BackendRecord(
     adapter="openvino_model:OpenVinoBackend",
     extra="openvino",
     framework="openvino",
-    distribution="openvino",
     formats="OpenVINO IR .xml + .bin, and .onnx (CPU plugin, f32)",
     suffixes=(".xml", ".onnx"),
     sniff=_is_ir,
@@ -47,4 +46,5 @@ RECORD = BackendRecord(
                  "GroupConvolutionBackpropData": "conv", "BatchNormInference": "batchnorm",
                  "AvgPool": "avgpool", "Multiply": "mul", "Subtract": "sub",
                  "Swish": "silu", "HSwish": "hardswish"},
+    vocabulary="openvino_model_vocabulary",
 )

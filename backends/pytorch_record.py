@@ -20,7 +20,6 @@ RECORD = BackendRecord(
     adapter="pytorch:TorchBackend",
     extra="torch",
     framework="torch",
-    distribution="torch",
     formats="TorchScript .pt/.ts, torch.export .pt2, file.py:factory or module:factory",
     suffixes=(".pt", ".pth", ".ts", ".torchscript", ".pt2"),
     sniff=lambda probe: probe.is_zip,
@@ -34,4 +33,5 @@ RECORD = BackendRecord(
                       "(nn.MaxPool2d(..., ceil_mode=False))",
         "reexport": "then torch.jit.trace / torch.export it again to rewrite {file}",
     },
+    vocabulary="pytorch_vocabulary",
 )

@@ -89,17 +89,18 @@ def instrument() -> None:
     cls.__init__ = timed("load: other (proto copy)", cls.__init__)
     cls._load_graph = timed("graph", cls._load_graph)
     cls._session = timed("session build", cls._session)
-    cls._run = timed("run (forward)", cls._run)
+    cls._run = timed("run: onnxruntime", cls._run)
     try:
-        from parity.backends import pytorch
-        for name in ("TorchBackend",):
-            torch_cls = getattr(pytorch, name, None)
-            if torch_cls is not None:
-                torch_cls.__init__ = timed("load: torch", torch_cls.__init__)
-                torch_cls._load_graph = timed("graph", torch_cls._load_graph)
-                torch_cls._run = timed("run (forward)", torch_cls._run)
-    except ImportError:
-        pass
+        from parity.backends import _torch_capture, pytorch
+    except ImportError:  # no torch: ONNX sides only
+        pytorch = None
+    if pytorch is not None:
+        pytorch.load_checked = timed("load: torch op check", pytorch.load_checked)
+        pytorch._load_torchscript = timed("load: torch.jit.load", pytorch._load_torchscript)
+        script = _torch_capture.TorchScriptCapture
+        script.__init__ = timed("load: TorchScript graph rewrite", script.__init__)
+        pytorch.TorchBackend._load_graph = timed("graph", pytorch.TorchBackend._load_graph)
+        script._run = timed("run: TorchScript (compile on first use)", script._run)
     Backend.stream = _generator_timed("stream hand-out", Backend.stream)
     api.make_samples = timed("inputs", api.make_samples)
     api.align = timed("alignment", api.align)
@@ -120,6 +121,8 @@ def main() -> None:
     parser.add_argument("--inputs", type=Path)
     parser.add_argument("--input-shape")
     parser.add_argument("--tol", type=float)
+    parser.add_argument("--json", action="store_true", help="also print the stages as one "
+                                                            "JSON line")
     opts = parser.parse_args()
     import onnx  # noqa: F401
     import onnxruntime  # noqa: F401
@@ -151,6 +154,11 @@ def main() -> None:
     for stage, seconds in sorted(_seconds.items(), key=lambda kv: -kv[1]):
         print(f"| {stage} | {_calls.get(stage, '')} | {seconds:.2f} | {seconds / total:.0%} | "
               f"{_grown.get(stage, 0):+.0f} | {_peak.get(stage, 0):.0f} |")
+    if opts.json:
+        import json
+
+        print(json.dumps({"total": total, "peak": max(_peak.values()), "seconds": _seconds,
+                          "peak_in": _peak}))
 
 
 if __name__ == "__main__":

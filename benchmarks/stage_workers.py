@@ -2,7 +2,8 @@
 
 ``python benchmarks/stage_workers.py TASK '{"a": ..., "b": ..., "inputs": ids.npy}'`` prints
 one JSON line of seconds (imports excluded; the parent reads wall time and peak RSS).
-Tasks: ``plain`` (each side loaded and run the framework's normal way, outputs only),
+Tasks: ``plain`` (each side loaded and run the framework's normal way, outputs only, one
+after the other), ``plain_held`` (the same with both models loaded at once),
 ``capture`` (each side opened by parity and run once to every node), ``compare``
 (``parity.compare`` from the two paths, loading included).
 """
@@ -37,9 +38,20 @@ def import_frameworks(*specs: str) -> None:
 
 def plain_side(spec: str, x: np.ndarray) -> dict[str, float]:
     """Load + first forward, and a warm forward, the way the framework's users do."""
+    start = time.perf_counter()
+    forward = plain_forward(spec, x)
+    loaded = time.perf_counter()
+    forward()
+    first = time.perf_counter()
+    forward()
+    return {"load": loaded - start, "first": first - loaded,
+            "warm": time.perf_counter() - first}
+
+
+def plain_forward(spec: str, x: np.ndarray) -> Callable[[], Any]:
+    """The model at ``spec`` loaded the framework's normal way, as a forward call on ``x``."""
     from plain import load_factory, torch_eager
 
-    start = time.perf_counter()
     if spec.endswith(".onnx"):
         import onnxruntime as ort
 
@@ -55,18 +67,26 @@ def plain_side(spec: str, x: np.ndarray) -> dict[str, float]:
         forward = torch_eager(torch.jit.load(spec, map_location="cpu"), {"x": x})
     else:
         forward = torch_eager(load_factory(*spec.rsplit(":", 1)), {"x": x})
-    loaded = time.perf_counter()
-    forward()
-    first = time.perf_counter()
-    forward()
-    return {"load": loaded - start, "first": first - loaded,
-            "warm": time.perf_counter() - first}
+    return forward
 
 
 def task_plain(args: dict[str, Any]) -> dict[str, Any]:
+    """Each side loaded, run and let go in turn (one model in memory at a time)."""
     import_frameworks(args["a"], args["b"])
     x = feeds_for(args)
     return {"a": plain_side(args["a"], x), "b": plain_side(args["b"], x)}
+
+
+def task_plain_held(args: dict[str, Any]) -> dict[str, Any]:
+    """Both sides loaded, then both run: the two models in memory at once, as a comparison
+    of their outputs by hand holds them."""
+    import_frameworks(args["a"], args["b"])
+    x = feeds_for(args)
+    start = time.perf_counter()
+    forwards = [plain_forward(args[side], x) for side in "ab"]
+    for forward in forwards:
+        forward()
+    return {"seconds": time.perf_counter() - start}
 
 
 def capture_side(spec: str, x: np.ndarray) -> dict[str, float]:
@@ -106,7 +126,8 @@ def task_compare(args: dict[str, Any]) -> dict[str, Any]:
 
 
 TASKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "plain": task_plain, "capture": task_capture, "compare": task_compare,
+    "plain": task_plain, "plain_held": task_plain_held, "capture": task_capture,
+    "compare": task_compare,
 }
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def export_cases(work: Path, quick: bool) -> list[Case]:
                       str(FIXTURES / "smallcnn.onnx"), input_shape=(1, 3, 32, 32))]
     else:
         cases = [_resnet50(work)]
-    return [*cases, _bert(work, quick)]
+    return [*cases, *_bert(work, quick)]
 
 
 def _resnet50(work: Path) -> Case:
@@ -81,27 +81,30 @@ def _resnet50(work: Path) -> Case:
                 input_shape=INPUT_SHAPE)
 
 
-def _bert(work: Path, quick: bool) -> Case:
-    """BERT exported by both ONNX exporters (TorchScript-based and dynamo)."""
+def _bert(work: Path, quick: bool) -> list[Case]:
+    """BERT exported by both ONNX exporters (TorchScript-based and dynamo), and traced."""
     import numpy as np
     import torch
     from bert import build, token_ids
 
     stem = "bert_quick" if quick else "bert"
     legacy, dynamo = work / f"{stem}.onnx", work / f"{stem}_dynamo.onnx"
-    ids = work / f"{stem}_ids.npy"
-    if not dynamo.exists():
+    traced, ids = work / f"{stem}.pt", work / f"{stem}_ids.npy"
+    if not dynamo.exists() or not traced.exists():
         model, x = build(quick), token_ids()
         np.save(ids, x.numpy())
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
+            torch.jit.trace(model, x, strict=False).save(str(traced))
             torch.onnx.export(model, (x,), str(legacy), dynamo=False,
                               input_names=["input_ids"])
             torch.onnx.export(model, (x,), str(dynamo), dynamo=True,
                               input_names=["input_ids"], external_data=False)
     label = "BERT 2-layer d=128" if quick else "BERT-base"
-    return Case(f"{label} ONNX (TorchScript exporter) vs ONNX (dynamo)", str(legacy),
-                str(dynamo), inputs=str(ids))
+    return [Case(f"{label} ONNX (TorchScript exporter) vs ONNX (dynamo)", str(legacy),
+                 str(dynamo), inputs=str(ids)),
+            Case(f"{label} TorchScript vs ONNX (TorchScript exporter)", str(traced),
+                 str(legacy), inputs=str(ids))]
 
 
 @dataclass
@@ -109,15 +112,17 @@ class Runs:
     """One case's fresh-process runs, by task."""
 
     plain: list[Child]
+    held: list[Child]
     capture: list[Child]
     compare: list[Child]
     cli: list[Child]
 
 
 def measure(case: Case, repeats: int) -> Runs:
-    runs = Runs([], [], [], [])
+    runs = Runs([], [], [], [], [])
     for _ in range(repeats):  # interleaved, so load on the machine hits all alike
         runs.plain.append(run_child(stage_worker("plain", case)))
+        runs.held.append(run_child(stage_worker("plain_held", case)))
         runs.capture.append(run_child(stage_worker("capture", case)))
         runs.compare.append(run_child(stage_worker("compare", case)))
         runs.cli.append(run_child(case.cli(), ok=(0, 1)))
@@ -151,6 +156,7 @@ def rows(case: Case, runs: Runs) -> list[Row]:
     inproc = _per_run([c.result["seconds"] for c in runs.compare], both)
     whole = _per_run([c.wall for c in runs.cli], [c.wall for c in runs.plain])
     peak = _per_run([c.peak for c in runs.cli], [c.peak for c in runs.plain])
+    held = _per_run([c.peak for c in runs.cli], [c.peak for c in runs.held])
     pairs = runs.compare[0].result
     out += [
         Row("compare", f"{case.label}: `parity.compare` from the paths ({pairs['pairs']} "
@@ -162,6 +168,8 @@ def rows(case: Case, runs: Runs) -> list[Row]:
             verdict(whole[2].median, PROCESS_TARGET)),
         Row("compare", f"{case.label}: same, peak RSS", sizes(peak[0]), sizes(peak[1]),
             ratio(peak[2]), f"≤ {MEMORY_TARGET}×", verdict(peak[2].median, MEMORY_TARGET)),
+        Row("compare", f"{case.label}: same, peak RSS against a plain process holding both "
+            "models at once (info)", sizes(held[0]), sizes(held[1]), ratio(held[2])),
     ]
     return out
 
@@ -199,8 +207,9 @@ def main() -> None:
     notes = [f"{repeats} fresh processes per measurement, parity's and the plain ones "
              "interleaved; median (min–max); ratios are per repetition.",
              "Plain: torch.jit.load + module(x) under no_grad; onnxruntime.InferenceSession "
-             "(default ORT_ENABLE_ALL) + run(None). Imports excluded in-process; the process "
-             "rows include them."]
+             "(default ORT_ENABLE_ALL) + run(None). parity's ONNX Runtime capture runs at "
+             "ORT_ENABLE_BASIC with the fetched nodes as outputs. Imports excluded in-process; "
+             "the process rows include them."]
     text = markdown(table, machine(), notes)
     print(text)
     opts.output.write_text(f"# Stage benchmark{' (quick)' if opts.quick else ''}\n\n"

@@ -67,8 +67,9 @@ class BackendRecord:
             (or a dotted import name for an adapter outside parity).
         extra: the pip extra that installs the framework (``parity[extra]``).
         framework: the framework's import name (``onnxruntime``).
-        distribution: the framework's distribution name, for its version.
         formats: what it opens, in words (``parity backends`` shows it).
+        distribution: the framework's distribution name, for its version, when it is not
+            the import name (``opencv-python-headless`` for ``cv2``).
         suffixes: file suffixes it opens (lowercase, with the dot).
         sniff: recognises its files by content when the suffix says nothing.
         check: raises :class:`~parity.errors.ModelLoadError` for a file of another format
@@ -83,14 +84,17 @@ class BackendRecord:
             (:data:`parity.ops.FAMILIES`), for the ops whose names do not say it.
         runtime: the runtime that executes it, when not the framework itself
             (``OpenCV DNN`` runs Caffe files).
+        vocabulary: the module (relative to parity.backends unless dotted) whose
+            ``VOCABULARY`` says what its ops and attributes mean in parity's neutral
+            terms (read by diagnosis, imported only then).
     """
 
     name: str
     adapter: str
     extra: str
     framework: str
-    distribution: str
     formats: str
+    distribution: str = ""
     suffixes: tuple[str, ...] = ()
     sniff: Callable[[Probe], bool] | None = None
     check: Callable[[Probe], None] | None = None
@@ -100,6 +104,7 @@ class BackendRecord:
     attribute_names: Mapping[str, str] = field(default_factory=dict)
     op_families: Mapping[str, str] = field(default_factory=dict)
     runtime: str = ""
+    vocabulary: str = ""
 
     def advise(self, kind: str, **fields: Any) -> str | None:
         """The ``kind`` advice filled in with ``fields``; None when the record has none."""
@@ -109,7 +114,7 @@ class BackendRecord:
     def version(self) -> str | None:
         """The installed framework's version, None when it is not installed."""
         try:
-            return importlib.metadata.version(self.distribution)
+            return importlib.metadata.version(self.distribution or self.framework)
         except importlib.metadata.PackageNotFoundError:
             return None
 

@@ -589,7 +589,7 @@ def test_replay_downstream_of_the_bug_says_received_error(zoo):
     kept_a: dict[str, np.ndarray] = {}
     kept_b: dict[str, np.ndarray] = {}
 
-    def keep(name: str, va: np.ndarray, vb: np.ndarray) -> None:
+    def keep(name: str, va: np.ndarray, vb: np.ndarray, sample: int) -> None:
         kept_a[name], kept_b[b_of[name]] = va, vb
 
     tolerance = Tolerance(ATOL, 1e-5)

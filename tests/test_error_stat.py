@@ -90,6 +90,10 @@ def test_reports_name_the_statistic(reports):
     assert "error statistic max" in markdown
     assert "max error" in markdown  # the first divergence's verdict in words
     assert "max/scale" in render_text(report, width=160)
+    from parity.render.html import render_html
+
+    html = render_html(report)
+    assert '<th class="num">max/scale</th>' in html and "max / scale (log)" in html
     tolerance = report.to_dict()["tolerance"]
     assert (tolerance["error_stat"], tolerance["error_quantile"]) == ("max", None)
     quantile = reports["q0.8"].to_dict()["tolerance"]

@@ -89,3 +89,26 @@ def test_parameters_come_from_the_detached_arrays(backend):
                        if t.dims == list(weight.shape))
     assert weight.dtype == np.float64 and weight.ndim == 4
     assert initializer.name in backend._weights
+
+
+def test_weights_are_read_by_onnxruntime_from_the_file_even_through_a_symlink(tmp_path, feeds):
+    link = tmp_path / "elsewhere" / "linked.onnx"
+    link.parent.mkdir()
+    link.symlink_to(SMALLCNN)
+    with open_model(SMALLCNN) as direct, open_model(link) as linked:
+        names = [node.name for node in direct.graph]
+        a, b = direct.run(feeds, names), linked.run(feeds, names)
+        for name in names:
+            np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_the_session_can_also_take_every_weight_from_the_arrays(backend, feeds):
+    """The route for onnxruntime versions that cannot read a file location for a model
+    given as bytes: same numbers."""
+    names = [node.name for node in backend.graph]
+    session = backend._new_session(backend._with_outputs(backend._tensor_order), in_file=False)
+    outputs = [o.name for o in session.get_outputs()]
+    values = dict(zip(outputs, session.run(outputs, feeds)))
+    expected = backend.run(feeds, names)
+    for name in names:
+        np.testing.assert_array_equal(values[backend._protos[name].output[0]], expected[name])

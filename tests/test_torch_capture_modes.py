@@ -165,3 +165,26 @@ def test_transformers_bert_factory_is_recorded_op_by_op(real_corpus):
     assert last and last[0].status == "ok", report.pairs
     assert len(report.pairs) >= 40
     assert all(p.status == "ok" for p in report.pairs)
+
+
+@pytest.mark.slow
+def test_relu6_lost_in_conversion_is_found_on_a_recorded_factory(real_corpus, tmp_path):
+    """The recorded ops carry the attributes diagnosis reads: MobileNetV2 (which torch.fx
+    cannot trace) against its export with ReLU6 turned into ReLU."""
+    import realmodels
+    from realmodels import torch_forms
+
+    from conftest import exact_hint
+
+    model = realmodels.build("mobilenet_v2")
+    for name, child in list(model.named_modules()):
+        if isinstance(child, torch.nn.ReLU6):
+            model.get_submodule(name.rsplit(".", 1)[0]).register_module(
+                name.rsplit(".", 1)[1], torch.nn.ReLU())
+    broken = torch_forms.onnx(model, real_corpus.inputs("mobilenet_v2"),
+                              tmp_path / "relu.onnx", dynamo=False)
+    report = parity.compare(real_corpus.export("mobilenet_v2", "factory"), broken,
+                            inputs=real_corpus.inputs("mobilenet_v2"))
+    hint = exact_hint(report, "activation_changed")
+    assert hint.node == report.first_divergence.a
+    assert hint.node.endswith(".activation") and "[0, 6]" in hint.message

@@ -171,3 +171,33 @@ def test_saturated_values_keep_allclose_exact():
     assert measure(a, b, Tolerance())[0].within is np.allclose(a, b) is False
     same = _mask(FMIN32)
     assert measure(same, same.copy(), Tolerance())[0].within is True
+
+
+# -- gated activations: error in ulps of the input ---------------------------------------
+
+def _silu_verdicts(x: np.ndarray, b_of: object) -> object:
+    graph = Graph(nodes=(Node("silu", "Silu", ("x",)),), inputs=(TensorSpec("x", x.shape),))
+    matches = (Match("x", "x", "input"), Match("silu", "silu", "exact"))
+    judge = Judge(graph, graph, matches, Criteria())
+    metrics, groups = measure(x, x)
+    judge.judge(matches[0], metrics, groups, x.shape, (x.dtype, x.dtype))
+    x64 = x.astype(np.float64)
+    a = (x64 / (1.0 + np.exp(-x64))).astype(np.float32)
+    b = b_of(x64).astype(np.float32)
+    metrics, groups = measure(a, b)
+    return judge.judge(matches[1], metrics, groups, a.shape, (a.dtype, b.dtype))
+
+
+def test_silu_far_below_its_input_is_judged_in_ulps_of_the_input():
+    """SiLU of -17 is -7e-7: a tanh-based sigmoid (0.5 + 0.5 tanh(x/2)) errs by ulps of 1,
+    a 20% error of the output that is rounding, not a bug (EfficientNet's SE on 0-255)."""
+    x = np.float32(-17.0 + np.random.default_rng(0).standard_normal((1, 8, 1, 1)))
+    tanh_based = _silu_verdicts(x, lambda v: v * (0.5 + 0.5 * np.tanh(
+        (v / 2).astype(np.float32)).astype(np.float32)))
+    assert tanh_based.passed and tanh_based.error > 1e-3
+
+
+def test_silu_converted_as_relu_still_fails():
+    x = np.float32(2.0 * np.random.default_rng(1).standard_normal((1, 8, 4, 4)))
+    relu = _silu_verdicts(x, lambda v: np.maximum(v, 0.0))
+    assert not relu.passed and relu.ratio > 100

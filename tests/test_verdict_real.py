@@ -298,7 +298,6 @@ def test_float16_passes_unless_a_layer_overflows(tmp_path):
 def _alive_during(monkeypatch, **compare_args) -> tuple[parity.Report, int]:
     """The report, and the most compared arrays alive at once while it was made (the
     inputs aside: they are read before the first run)."""
-    import gc
     import weakref
 
     import parity.diff
@@ -308,7 +307,6 @@ def _alive_during(monkeypatch, **compare_args) -> tuple[parity.Report, int]:
     original = parity.diff.diff_pair
 
     def spy(match, op, note, va, vb, judge):
-        gc.collect()
         alive[0] = max(alive[0], sum(ref() is not None for ref in seen))
         if not match.how.startswith("input"):
             seen.extend([weakref.ref(va), weakref.ref(vb)])

@@ -23,7 +23,7 @@ from ..ops import compatible, decomposes, family
 from .folds import fold_tail, interior, move_to_fold_end
 from .slices import cuts_differ
 
-_TIE_ATTRS = ("kernel", "stride", "group", "dilation", "axis", "perm")
+_TIE_ATTRS = ("kernel", "stride", "pad", "group", "dilation", "axis", "perm")
 _WINDOW = 48  # B nodes looked at below an ancestor's partner, per node of A
 _SURE = 4  # similarity of equal output shapes: no deeper candidate is looked for
 

@@ -10,6 +10,7 @@ from html import escape
 
 from parity.report import OK, SHAPE_MISMATCH, PairResult, Report, Side
 
+from .columns import Column, pair_columns
 from .summary import grouped_hints, judged, summary_line
 
 _WIDTH = 1100  # SVG user units; the SVGs scale to the page width
@@ -17,6 +18,7 @@ _LEFT, _RIGHT = 84, 28
 _JUMP = 10.0  # amplification marked on the plot
 _MAX_X_LABELS = 26
 _NUMERIC = {"#", "max-abs", "mean-abs", "max-rel", "cosine"}
+_METRIC_TITLES = {"op", "shape", "max-abs", "mean-abs", "cosine"}  # shown before the verdict
 _SCOPE = "parity-report"  # the class of the notebook fragment's div
 _FOLD_ABOVE = 40  # pairs; a longer table is folded in the notebook fragment
 
@@ -171,20 +173,31 @@ def _node_lists(report: Report) -> str:
 # ---------------------------------------------------------------- pair table
 
 def _pair_table(report: Report) -> str:
+    verdict = _verdict_columns(report)
     head = "".join(f"<th class=\"num\">{t}</th>" if t in _NUMERIC else f"<th>{t}</th>"
                    for t in ("#", "A node", "B node", "op", "shape", "max-abs", "mean-abs",
-                             "max-rel", "cosine", "status"))
-    rows = "\n".join(_pair_row(i, p, p is report.first_divergence)
+                             "max-rel", "cosine"))
+    head += "".join(f"<th class=\"num\">{escape(c.title)}</th>" for c in verdict)
+    head += "<th>status</th>"
+    rows = "\n".join(_pair_row(i, p, p is report.first_divergence, verdict)
                      for i, p in enumerate(report.pairs))
     return (f"<table class=\"pairs\">\n<thead><tr>{head}</tr></thead>\n"
             f"<tbody>\n{rows}\n</tbody>\n</table>")
 
 
-def _pair_row(index: int, pair: PairResult, first: bool) -> str:
+def _verdict_columns(report: Report) -> tuple[Column, ...]:
+    """The verdict's columns of the text and markdown tables: the error statistic over
+    scale (``err/scale``, ``median/scale``...), its ratio to the noise bound, the
+    amplification."""
+    return tuple(c for c in pair_columns(report) if c.title not in _METRIC_TITLES)
+
+
+def _pair_row(index: int, pair: PairResult, first: bool, verdict: tuple[Column, ...]) -> str:
     css = "first" if first else ("fail" if pair.failed else "ok")
     m = pair.metrics
     numbers = (["–"] * 4 if m is None else
                [_num(m.max_abs), _num(m.mean_abs), _max_rel(pair), f"{m.cosine:.6f}"])
+    numbers += [escape(c.cell(pair)) for c in verdict]
     status = escape(pair.status) + (" <b>◀ first</b>" if first else "")
     cells = [f"<td class=\"num\">{index}</td>", f"<td><code>{_breakable(pair.a)}</code></td>",
              f"<td><code>{_breakable(pair.b)}</code></td>", f"<td>{escape(pair.op)}</td>",
@@ -315,6 +328,12 @@ def _top_value(report: Report) -> Callable[[PairResult], float | None]:
     return lambda p: p.metrics.max_abs if p.metrics else None
 
 
+def _error_axis(report: Report) -> str:
+    """``error / scale (log)``, or the statistic ``--error-stat`` chose (``median / scale``)."""
+    label = report.error_stat.label()
+    return f"{'error' if label == 'err' else label} / scale (log)"
+
+
 def _bound(pair: PairResult) -> float | None:
     return pair.verdict.bound if pair.verdict else None
 
@@ -352,7 +371,7 @@ def _error_plot(report: Report) -> str:
     parts = _mismatch_bands(report, x_of, 40, 450)
     parts += _first_marker(report, x_of, 28, 450)
     parts += _y_axis(top, _log_ticks(top.lo, top.hi, floor),
-                     "error / scale (log)" if numerics else "max-abs (log)")
+                     _error_axis(report) if numerics else "max-abs (log)")
     parts += _y_axis(bottom, _linear_ticks(bottom.lo, bottom.hi, 4), "cosine")
     parts += _bound_line(report, x_of, top) if numerics else _tolerance_line(report, top)
     parts += _series(report, x_of, top, value, "error" if numerics else "max-abs")

@@ -60,6 +60,22 @@ def subnormal(*dtypes: np.dtype | str) -> float:
     return max((SUBNORMAL.get(n, 0.0) for n in names), default=0.0)
 
 
+# Activations f(x) = x * g(x) (or g itself) with g in [0, 1] or [-1, 1]: libraries
+# evaluate g with an absolute error of a few ulps of 1 (MLAS's sigmoid is tanh-based:
+# 0.5 + 0.5 * tanh(x / 2) cancels for x << 0), so where f(x) is far below |x| (SiLU of
+# -17 is -7e-7) the error is a few ulps of the input, not of the output.
+_GATED = frozenset({"sigmoid", "silu", "swish", "gelu", "gelu_new", "mish", "tanh",
+                    "softplus", "elu", "selu", "hardswish"})
+
+
+def gated(graph: Graph, name: str) -> bool:
+    """Whether node ``name`` is an activation whose error scales with its input."""
+    if name not in graph:
+        return False
+    key = op_key(graph.node(name).op)
+    return key in _GATED or family(key) in _GATED
+
+
 def ulps(graph: Graph, name: str) -> float:
     """Roundings an op adds per value besides its sums: a few ulps for a transcendental
     function, one for anything else."""

@@ -2,25 +2,25 @@
 
 Every backend describes an op in its own terms (ONNX ``LeakyRelu.alpha``, torch
 ``leaky_relu(x, negative_slope)``, Caffe ``relu_param.negative_slope``, MXNet
-``LeakyReLU(slope=...)``). The per-backend modules here are data only: which op means which
-neutral attributes, under which names, with which defaults. :func:`describe` reads a node
-through them, so checks compare ``{"activation": "leaky_relu", "slope": 0.1}`` with
-``{"activation": "leaky_relu", "slope": 0.01}`` whatever the frameworks.
-
-These tables are meant to move into the backend records (``backends/``) once those exist.
+``LeakyReLU(slope=...)``). Each backend's words are data, with its record: the module its
+record names as ``vocabulary`` (``parity/backends/<module>_vocabulary.py``) says which op
+means which neutral attributes, under which names, with which defaults, and how to word a
+change. :func:`describe` reads a node through them, so checks compare
+``{"activation": "leaky_relu", "slope": 0.1}`` with ``{"activation": "leaky_relu",
+"slope": 0.01}`` whatever the frameworks.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
-from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from ...backend import Backend
 from ...ops import op_key
-from . import caffe, mxnet, onnxrt, pytorch
-from .onnx_constants import constant_inputs
-from .words import OpWords
+from ...registry import find_record
+from .words import OpWords, Vocabulary
 
 # Neutral attribute -> how messages name it.
 LABELS: dict[str, str] = {
@@ -34,20 +34,24 @@ LABELS: dict[str, str] = {
     "perm": "permutation", "norm": "normalisation",
 }
 
-VOCABULARIES: dict[str, Mapping[str, OpWords]] = {
-    "onnxrt": onnxrt.OPS, "pytorch": pytorch.OPS, "caffe": caffe.OPS, "mxnet": mxnet.OPS,
-}
-# Backends whose attributes may also be constant inputs of the node.
-CONSTANT_INPUTS = {"onnxrt": constant_inputs}
-ADVICE = {"onnxrt": onnxrt.advice, "pytorch": pytorch.advice, "caffe": caffe.advice,
-          "mxnet": mxnet.advice}
+
+@cache
+def vocabulary(name: str) -> Vocabulary | None:
+    """The vocabulary backend ``name``'s record names (a module of parity.backends, or a
+    dotted import name for a backend outside parity), None when it has none."""
+    info = find_record(name)
+    if info is None or not info.vocabulary:
+        return None
+    module = info.vocabulary if "." in info.vocabulary else f"parity.backends.{info.vocabulary}"
+    return importlib.import_module(module).VOCABULARY
 
 
 def words_of(backend: Backend, node: str) -> OpWords | None:
     """The vocabulary entry of ``node``'s op in ``backend``, if it has one."""
     if node not in backend.graph:
         return None
-    return VOCABULARIES.get(backend.name, {}).get(op_key(backend.graph.node(node).op))
+    words = vocabulary(backend.name)
+    return None if words is None else words.ops.get(op_key(backend.graph.node(node).op))
 
 
 def describe(backend: Backend, node: str) -> dict[str, Any]:
@@ -59,7 +63,8 @@ def describe(backend: Backend, node: str) -> dict[str, Any]:
     found: dict[str, Any] = dict(words.fixed)
     for raw, value in attrs.items():
         found.update(words.meaning(raw, value))
-    constants = CONSTANT_INPUTS.get(backend.name)
+    known = vocabulary(backend.name)
+    constants = known.constant_inputs if known is not None else None
     if words.inputs and constants is not None:
         values = constants(backend, node)
         for position, spec in words.inputs.items():
@@ -72,7 +77,11 @@ def describe(backend: Backend, node: str) -> dict[str, Any]:
 
 def canonical(found: dict[str, Any]) -> dict[str, Any]:
     """One spelling per meaning: ReLU is a clip to [0, inf), a zero slope is no leak,
-    clip bounds are one pair, sequences are tuples."""
+    clip bounds are one pair, per-axis values (TFLite ``stride_h``, ``stride_w``) one
+    tuple, sequences are tuples."""
+    for base in ("kernel", "stride", "dilation"):
+        if f"{base}_h" in found and f"{base}_w" in found:
+            found[base] = (int(found.pop(f"{base}_h")), int(found.pop(f"{base}_w")))
     low, high = found.pop("clip_min", None), found.pop("clip_max", None)
     if low is not None or high is not None:
         found["clip"] = (-math.inf if low is None else float(low),
@@ -110,7 +119,8 @@ def where(backend: Backend, node: str, neutral: str, value: Any) -> str:
         return (f"pad explicitly before `{node}` ({op} pads both sides alike): {label} "
                 f"{shown(neutral, value)} in {backend.path.name}")
     spelled = words.spelling(neutral)
-    advise = ADVICE.get(backend.name)
+    known = vocabulary(backend.name)
+    advise = known.advice if known is not None else None
     text = shown(neutral, written)
     if advise is None:
         return f"set {spelled}={text} on `{node}` in {backend.path.name}"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ...backend import Backend
 
 
 def _floats(value: Any) -> Any:
@@ -24,6 +27,13 @@ def _symmetric_pads(value: Any) -> tuple[int, ...]:
     if len(pads) == 1:
         pads = pads * 2
     return pads + pads
+
+
+def _axis_or_begin_end_pads(value: Any) -> tuple[int, ...]:
+    """One value per spatial axis when symmetric, else begins then ends (Keras' pads as
+    parity's Keras reader gives them) -> (top, left, bottom, right)."""
+    pads = _ints(value)
+    return pads + pads if len(pads) <= 2 else pads
 
 
 def _begin_end_pads(value: Any) -> tuple[int, ...]:
@@ -82,7 +92,7 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "text": _text, "lower": lambda v: _text(v).lower(),
     "symmetric_pads": _symmetric_pads, "begin_end_pads": _begin_end_pads,
     "spatial_pad_op": _spatial_pad_op, "torch_pad": _torch_pad,
-    "trailing_axes": _trailing_axes,
+    "trailing_axes": _trailing_axes, "axis_or_begin_end_pads": _axis_or_begin_end_pads,
 }
 
 
@@ -152,3 +162,18 @@ class OpWords:
             return self.spelled[neutral]
         raw = [raw for raw, (name, _) in self.attrs.items() if name == neutral]
         return raw[0] if raw else neutral
+
+
+Advice = Callable[[str, str, "OpWords | None", str, str, str], str]
+"""``(node, scope, words, spelled, value, file) -> sentence``: how to change one attribute."""
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """One backend's ops in the neutral vocabulary (keyed by :func:`parity.ops.op_key`),
+    how to word a change in its terms, and, where attributes may be constant inputs of a
+    node (ONNX ``Clip`` bounds, ``Resize`` scales), how to read those inputs."""
+
+    ops: Mapping[str, OpWords]
+    advice: Advice | None = None
+    constant_inputs: Callable[[Backend, str], list[Any]] | None = None

@@ -3,7 +3,7 @@ reports them: ``dilate`` -> ``dilation``, ``num_group`` -> ``group``)."""
 
 from __future__ import annotations
 
-from .words import OpWords
+from parity.diagnose.vocabulary.words import OpWords, Vocabulary
 
 _WINDOW = {"kernel": ("kernel", "ints"), "stride": ("stride", "ints"),
            "pad": ("pads", "symmetric_pads"), "dilation": ("dilation", "ints")}
@@ -16,7 +16,7 @@ _LEAKY_TYPES = {"leaky": {"activation": "leaky_relu"}, "prelu": {"activation": "
                 "selu": {"activation": "selu"}}
 _REDUCE = {"axis": ("axes", "ints"), "keepdims": ("keepdims", "bool")}
 
-OPS: dict[str, OpWords] = {
+_OPS: dict[str, OpWords] = {
     "activation": OpWords(values={"act_type": _ACT_TYPES}),
     "leakyrelu": OpWords(values={"act_type": _LEAKY_TYPES},
                          attrs={"slope": ("slope", "float")}),
@@ -52,7 +52,10 @@ OPS: dict[str, OpWords] = {
 }
 
 
-def advice(node: str, scope: str, words: OpWords | None, spelled: str, value: str,
+def _advice(node: str, scope: str, words: OpWords | None, spelled: str, value: str,
            file: str) -> str:
     """How to change one attribute of an MXNet symbol node."""
     return f"set `{spelled}` of node `{node}` to {value} in {file}"
+
+
+VOCABULARY = Vocabulary(_OPS, _advice)

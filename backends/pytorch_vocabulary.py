@@ -4,7 +4,7 @@ arguments as the pytorch backend captures them, under torch's argument names) an
 
 from __future__ import annotations
 
-from .words import OpWords
+from parity.diagnose.vocabulary.words import OpWords, Vocabulary
 
 _POOL = {"kernel": ("kernel", "ints"), "stride": ("stride", "ints"),
          "pad": ("pads", "symmetric_pads"), "dilation": ("dilation", "ints"),
@@ -52,7 +52,7 @@ _BILINEAR = OpWords(fixed={"resize_mode": "bilinear"}, attrs=_UPSAMPLE,
 _NEAREST = OpWords(fixed={"resize_mode": "nearest", "coordinates": "asymmetric"},
                    attrs=_UPSAMPLE, spelled={"resize_mode": "mode"})
 
-OPS: dict[str, OpWords] = {
+_OPS: dict[str, OpWords] = {
     # TorchScript / torch.fx functions
     "relu": _act("relu"), "relu6": _act("relu6"), "hardtanh": _HARDTANH,
     "clamp": OpWords(fixed={"activation": "clip"},
@@ -89,8 +89,11 @@ OPS: dict[str, OpWords] = {
 }
 
 
-def advice(node: str, scope: str, words: OpWords | None, spelled: str, value: str,
+def _advice(node: str, scope: str, words: OpWords | None, spelled: str, value: str,
            file: str) -> str:
     """How to change one argument of a torch module or call."""
     where = f"module `{scope}`" if scope else f"the call behind `{node}`"
     return f"build {where} with `{spelled}={value}` (in the model code that produced {file})"
+
+
+VOCABULARY = Vocabulary(_OPS, _advice)

@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from .words import OpWords
+from parity.diagnose.vocabulary.onnx_constants import constant_inputs
+from parity.diagnose.vocabulary.words import OpWords, Vocabulary
 
 _WINDOW = {"kernel": ("kernel", "ints"), "stride": ("stride", "ints"),
            "pad": ("pads", "begin_end_pads"), "dilation": ("dilation", "ints"),
@@ -19,7 +20,7 @@ def _act(kind: str, **defaults: object) -> OpWords:
     return OpWords(fixed={"activation": kind}, defaults=defaults)
 
 
-OPS: dict[str, OpWords] = {
+_OPS: dict[str, OpWords] = {
     "relu": _act("relu"),
     "clip": OpWords(fixed={"activation": "clip"},
                     attrs={"min": ("clip_min", "float"), "max": ("clip_max", "float")},
@@ -81,8 +82,11 @@ OPS: dict[str, OpWords] = {
 }
 
 
-def advice(node: str, scope: str, words: OpWords | None, spelled: str, value: str,
+def _advice(node: str, scope: str, words: OpWords | None, spelled: str, value: str,
            file: str) -> str:
     """How to change one attribute of an ONNX node."""
     return (f"set `{spelled}` of node `{node}` to {value} in {file} (or re-export with the "
             f"right setting)")
+
+
+VOCABULARY = Vocabulary(_OPS, _advice, constant_inputs=constant_inputs)

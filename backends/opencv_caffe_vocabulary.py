@@ -3,12 +3,12 @@ them; Caffe averages over padded windows, counting the padding)."""
 
 from __future__ import annotations
 
-from .words import OpWords
+from parity.diagnose.vocabulary.words import OpWords, Vocabulary
 
 _WINDOW = {"kernel": ("kernel", "ints"), "stride": ("stride", "ints"),
            "pad": ("pads", "symmetric_pads"), "dilation": ("dilation", "ints")}
 
-OPS: dict[str, OpWords] = {
+_OPS: dict[str, OpWords] = {
     "relu": OpWords(fixed={"activation": "leaky_relu"},
                     attrs={"negative_slope": ("slope", "float")}, defaults={"slope": 0.0},
                     spelled={"slope": "negative_slope"}, block="relu_param"),
@@ -38,8 +38,11 @@ OPS: dict[str, OpWords] = {
 }
 
 
-def advice(node: str, scope: str, words: OpWords | None, spelled: str, value: str,
+def _advice(node: str, scope: str, words: OpWords | None, spelled: str, value: str,
            file: str) -> str:
     """How to change one field of a Caffe layer."""
     block = words.block if words is not None and words.block else "its *_param"
     return f"set `{spelled}: {value}` in the {block} of layer `{node}` in {file}"
+
+
+VOCABULARY = Vocabulary(_OPS, _advice)

@@ -1,0 +1,189 @@
+"""How close noise and bug come under the numerics rule, on the real-model corpus.
+
+For each corpus model, correct conversions (``.pt2`` against both ONNX exports, the two
+exports against each other; the MXNet models against their ONNX and Caffe conversions):
+the pairs compared and the largest error/bound ratio among the passing pairs (the closest
+noise came to failing). Then one bug injected at a time into the dynamo ONNX export (a
+BatchNorm or LayerNorm eps ×100, one conv's or linear's weights ×1.05, ReLU6 converted as
+ReLU), and every bug of the corpus's own list (``tests/realmodels/bugs.py``: flatten and
+concat order, MXNet->Caffe eps, weights, pool, channel order, clip): where the first
+divergence is, its ratio, and the largest noise ratio before it.
+
+    python -m benchmarks.verdict_margins [--size small|full] [--cache DIR] [--part P]
+
+prints two markdown tables (docs/numerics.md quotes them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import parity
+from tests import realmodels
+from tests.realmodels import torch_forms
+
+CORRECT = {
+    "torch": (("pt2", "onnx_legacy"), ("pt2", "onnx_dynamo"), ("onnx_legacy", "onnx_dynamo")),
+    "mxnet": (("mxnet", "mx_onnx"), ("mxnet", "caffe"), ("mx_onnx", "caffe")),
+}
+MODELS = ("resnet", "mobilenet_v2", "efficientnet", "convnext", "vit", "bert", "gpt2",
+          "mx_resnet18", "mx_mobilenet_v2")
+
+
+def correct_rows(corpus: realmodels.Corpus, models: tuple[str, ...] = MODELS) -> list[str]:
+    rows = []
+    for name in models:
+        model = realmodels.MODELS[name]
+        for a, b in CORRECT[model.framework]:
+            both = model.kind == "image" and (a, b) in (("pt2", "onnx_dynamo"),
+                                                        ("mxnet", "caffe"))
+            for pixels in (False, True) if both else (False,):
+                report = parity.compare(corpus.export(name, a), corpus.export(name, b),
+                                        inputs=realmodels.inputs(name, corpus.size,
+                                                                 pixels=pixels))
+                ratio, where = _largest(report.pairs)
+                rows.append(f"| {name} | {a} vs {b} | {'0-255' if pixels else 'normalised'} "
+                            f"| {len(report.pairs)} | {'0' if report.ok else '1'} "
+                            f"| {ratio:.2f} | {where} |")
+    return rows
+
+
+def _largest(pairs: Any) -> tuple[float, str]:
+    judged = [(p.verdict.ratio, p.a) for p in pairs
+              if p.verdict and p.verdict.ratio is not None and not p.failed]
+    return max(judged, default=(0.0, "-"))
+
+
+def _modules(model: Any, kind: str) -> list[tuple[str, Any]]:
+    import torch.nn as nn
+
+    types = {"norm": (nn.BatchNorm2d, nn.LayerNorm), "conv": (nn.Conv2d,),
+             "linear": (nn.Linear,), "relu6": (nn.ReLU6,)}[kind]
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, types)]
+
+
+def _eps(module: Any) -> None:
+    module.eps *= 100
+
+
+def _weights(module: Any) -> None:
+    import torch
+
+    with torch.no_grad():
+        module.weight.mul_(1.05)
+
+
+def _relu(model: Any, name: str) -> None:
+    import torch.nn as nn
+
+    parent, _, leaf = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, leaf, nn.ReLU())
+
+
+BUGS: dict[str, tuple[str, str, Callable[..., None]]] = {
+    "eps x100": ("norm", "module", _eps),
+    "weights x1.05": ("conv", "module", _weights),
+    "linear x1.05": ("linear", "module", _weights),
+    "ReLU6 as ReLU": ("relu6", "model", _relu),
+}
+_APPLIES = {"norm": ("resnet", "mobilenet_v2", "efficientnet", "convnext", "vit", "bert",
+                     "gpt2"),
+            "conv": ("resnet", "mobilenet_v2", "efficientnet", "convnext"),
+            "linear": ("vit", "bert"), "relu6": ("mobilenet_v2",)}
+
+
+def bug_rows(corpus: realmodels.Corpus, folder: Path) -> list[str]:
+    rows = []
+    for bug, (kind, target, mutate) in BUGS.items():
+        for name in _APPLIES[kind]:
+            source = realmodels.build(name, corpus.size)
+            candidates = _modules(source, kind)
+            if not candidates:
+                continue
+            # the middle layer of its kind; the first ReLU6, which bright pixels reach
+            layer = candidates[0 if kind == "relu6" else len(candidates) // 2][0]
+            broken = copy.deepcopy(source)
+            if target == "model":
+                mutate(broken, layer)
+            else:
+                mutate(broken.get_submodule(layer))
+            example = realmodels.inputs(name, corpus.size)
+            path = folder / f"{name}-{kind}.onnx"
+            torch_forms.onnx(broken, example, path, dynamo=True)
+            inputs = realmodels.inputs(name, corpus.size, pixels=kind == "relu6")
+            report = parity.compare(corpus.export(name, "pt2"), str(path), inputs=inputs)
+            rows.append(_bug_row(name, bug, layer, report))
+    return rows
+
+
+def corpus_bug_rows(corpus: realmodels.Corpus) -> list[str]:
+    from tests.realmodels.bugs import BUGS as CORPUS_BUGS
+
+    rows = []
+    for bug_id, bug in CORPUS_BUGS.items():
+        try:
+            report = parity.compare(corpus.export(bug.model, bug.reference),
+                                    corpus.export_bug(bug_id),
+                                    inputs=corpus.inputs(bug.model, pixels=bug.pixels))
+        except parity.ParityError as exc:
+            rows.append(f"| {bug.model} | {bug_id} | error: {exc} | | | |")
+            continue
+        rows.append(_bug_row(bug.model, bug_id, bug.layer, report, exact=True))
+    return rows
+
+
+def _bug_row(name: str, bug: str, layer: str, report: parity.Report,
+             exact: bool = False) -> str:
+    first = report.first_divergence
+    if first is None:
+        return f"| {name} | {bug} `{layer}` | missed (exit {0 if report.ok else 1}) | | | |"
+    found = first.a == layer if exact else (_normal(first.a).endswith(_normal(layer))
+                                            or _normal(layer) in _normal(first.a))
+    before = report.pairs[:report.pairs.index(first)]
+    noise, _ = _largest(before)
+    ratio = first.verdict.ratio if first.verdict and first.verdict.ratio is not None else None
+    shown = "shape" if ratio is None else f"{ratio:.3g}"
+    margin = "" if ratio is None or not noise else f"{ratio / noise:.3g}"
+    where = "yes" if found else f"NO: {first.a} ({first.how})"
+    return (f"| {name} | {bug} `{layer}` | {where} "
+            f"| {shown} | {noise:.2f} | {margin} |")
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", ".", name.lower()).strip(".")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="small", choices=("small", "full"))
+    parser.add_argument("--cache", type=Path, default=None)
+    parser.add_argument("--part", default="all", choices=("all", "correct", "bugs"))
+    parser.add_argument("--models", default=",".join(MODELS),
+                        help="comma-separated corpus models of the correct-pairs table")
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        cache = options.cache or Path(scratch) / "corpus"
+        corpus = realmodels.Corpus(cache, options.size)
+        if options.part != "bugs":
+            print("| model | comparison | input | pairs | exit | largest ratio (noise) | at |")
+            print("|---|---|---|---|---|---|---|")
+            for row in correct_rows(corpus, tuple(options.models.split(","))):
+                print(row, flush=True)
+            print()
+        if options.part == "correct":
+            return
+        print("| model | bug (layer) | first divergence there | its ratio "
+              "| largest noise ratio before it | bug / noise |")
+        print("|---|---|---|---|---|---|")
+        for row in [*corpus_bug_rows(corpus), *bug_rows(corpus, Path(scratch))]:
+            print(row, flush=True)
+
+
+if __name__ == "__main__":
+    main()
