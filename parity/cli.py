@@ -80,7 +80,8 @@ def _on_signal(signum: int, frame: object) -> None:
 
 
 class _Parity(click.Group):
-    """The ``parity`` group: one-line usage errors, exit 130/143 on Ctrl-C/SIGTERM.
+    """The ``parity`` group: one-line usage errors, exit 130/143 on Ctrl-C/SIGTERM, and
+    exit 3 with the traceback for a bug (parity's or an adapter's), never 1 ("diverged").
 
     Frameworks' warnings (torch, zipfile, numpy) are kept off stderr unless ``--debug``.
     """
@@ -109,6 +110,8 @@ class _Parity(click.Group):
         except click.ClickException as exc:
             click.echo(f"parity: error: {_usage_line(exc)}", err=True)
             code = exc.exit_code
+        except Exception as exc:  # not a ParityError: a bug, whose traceback is the report
+            code = _internal_error(exc)
         finally:
             for number, handler in previous.items():
                 signal.signal(number, handler)
@@ -120,6 +123,17 @@ def _interrupted(exc: Interrupted) -> int:
     start = "\n" if sys.stderr.isatty() else ""
     click.echo(f"{start}parity: {exc}", err=True)
     return exc.exit_code
+
+
+INTERNAL_ERROR = 3
+
+
+def _internal_error(exc: Exception) -> int:
+    """The traceback, then one line saying this is a bug and not a divergence."""
+    traceback.print_exc()
+    click.echo(f"parity: internal error: {type(exc).__name__}: {exc} (a bug, not a "
+               "divergence: please report it with the traceback above)", err=True)
+    return INTERNAL_ERROR
 
 
 def _usage_line(exc: click.ClickException) -> str:
