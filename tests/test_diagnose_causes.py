@@ -32,7 +32,6 @@ import parity  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ATOL = 1e-4  # float32 error accumulated over a real model's depth stays below this
-MISALIGNED = "alignment of transformer blocks (MatMul/Add) is being fixed in the align helper"
 
 
 class Logits(nn.Module):
@@ -239,10 +238,11 @@ def _poolformer() -> tuple[nn.Module, torch.Tensor]:
         1, 3, 32, 32)
 
 
-def _vit() -> tuple[nn.Module, torch.Tensor]:
+def _vit(initializer_range: float = 0.02) -> tuple[nn.Module, torch.Tensor]:
     config = transformers.ViTConfig(image_size=32, patch_size=8, hidden_size=32,
                                     num_hidden_layers=1, num_attention_heads=2,
-                                    intermediate_size=64, num_labels=10)
+                                    intermediate_size=64, num_labels=10,
+                                    initializer_range=initializer_range)
     return Logits(transformers.ViTForImageClassification(config)), torch.randn(1, 3, 32, 32)
 
 
@@ -292,6 +292,8 @@ BUILDERS: dict[str, Callable[[], tuple[nn.Module, torch.Tensor]]] = {
     "resnet_leaky": _resnet_leaky,
     "poolformer": _poolformer,
     "vit": _vit,
+    # weights at a trained model's scale: GELU's inputs reach the range where tanh differs
+    "vit_trained_scale": lambda: _vit(initializer_range=0.3),
     "decoder": lambda: (Decoder(), torch.randn(1, 3, 16, 16)),
     "excite": lambda: (Excite(), torch.randn(1, 3, 16, 16)),
     "encoder": lambda: (Encoder(), torch.randn(5, 16)),
@@ -362,12 +364,17 @@ def test_exact_gelu_converted_as_tanh_approximation(zoo):
     assert "tanh" in hint.message and "reproduces B's output" in hint.message
 
 
-@pytest.mark.xfail(strict=False, reason=MISALIGNED)
 def test_exact_gelu_converted_as_tanh_in_vit(zoo):
-    report = zoo.compare("vit", "gelu", lambda m: replace_modules(
-        m, nn.GELU, lambda _: nn.GELU(approximate="tanh")))
+    """transformers' ViT computes its exact GELU in a GELUActivation module (not nn.GELU)."""
+    from transformers.activations import GELUActivation
+
+    report = zoo.compare("vit_trained_scale", "gelu", lambda m: replace_modules(
+        m, GELUActivation, lambda _: nn.GELU(approximate="tanh")))
     hint = exact_hint(report, "activation_changed")
-    assert hint.node == first(report)
+    assert hint.node == first(report) == "model.vit.0.mlp.activation_fn"
+    assert "approximation: A (pytorch) `model.vit.0.mlp.activation_fn` none" in hint.message
+    assert "`/model/vit/layers.0/mlp/activation_fn/Gelu` tanh" in hint.message
+    assert hint.evidence["replay"]["verdict"] == "own_math"
 
 
 def test_hard_sigmoid_converted_with_the_keras_slope(zoo):
