@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import mmap
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -89,32 +90,14 @@ def _cut(data: memoryview, start: int, end: int, rewrite, spans: dict, inline: i
     to ``rewrite(field, data, start, end, spans, inline)``, which returns its new body or
     None to keep it as it is."""
     pieces: list[bytes | memoryview] = []
-    position = start
-    while position < end:
-        key_start = position
-        key, position = _varint(data, position)
-        field, wire = key >> 3, key & 7
-        if wire == _VARINT:
-            _, position = _varint(data, position)
-        elif wire == _FIXED64:
-            position += 8
-        elif wire == _FIXED32:
-            position += 4
-        elif wire == _LENGTH:
-            length, body = _varint(data, position)
-            position = body + length
-            if position > end:
-                raise WireFormatError("a field runs past the end of its message")
-            body_pieces = rewrite(field, data, body, position, spans, inline)
+    for field, wire, key_start, body, stop in _fields(data, start, end):
+        if wire == _LENGTH:
+            body_pieces = rewrite(field, data, body, stop, spans, inline)
             if body_pieces is not None:
                 size = sum(len(p) for p in body_pieces)
                 pieces += [_key_bytes(field), _varint_bytes(size), *body_pieces]
                 continue
-        else:
-            raise WireFormatError(f"wire type {wire} (groups) is not read here")
-        pieces.append(data[key_start:position])
-    if position != end:
-        raise WireFormatError("a field runs past the end of its message")
+        pieces.append(data[key_start:stop])
     return pieces
 
 
@@ -138,15 +121,38 @@ def _tensor_without_raw_data(data: memoryview, start: int, end: int, spans: dict
     ``spans`` as ``name: (offset, length, data_type)``; None to keep it whole (small, not a
     viewable type, or no raw_data)."""
     name, data_type, raw = None, None, None
+    for field, wire, key_start, body, stop in _fields(data, start, end):
+        if wire == _VARINT and field == _TENSOR_DATA_TYPE:
+            data_type = _varint(data, body)[0]
+        elif wire == _LENGTH and field == _TENSOR_NAME:
+            try:
+                name = bytes(data[body:stop]).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise WireFormatError("an initializer name is not UTF-8") from exc
+        elif wire == _LENGTH and field == _TENSOR_RAW_DATA:
+            if raw is not None:
+                raise WireFormatError("raw_data appears twice in one tensor")
+            raw = (key_start, body, stop)
+    if raw is None or raw[2] - raw[1] <= inline or name is None or data_type not in _VIEWABLE:
+        return None
+    if name in spans:
+        raise WireFormatError(f"initializer {name!r} appears twice")
+    key_start, body, stop = raw
+    spans[name] = (body, stop - body, data_type)
+    return [data[start:key_start], data[stop:end]]
+
+
+def _fields(data: memoryview, start: int, end: int) -> Iterator[tuple[int, int, int, int, int]]:
+    """``(field, wire type, key start, body start, end)`` of each field of the message in
+    ``data[start:end]``; a field that runs past the message's end is an error."""
     position = start
     while position < end:
+        key_start = position
         key, position = _varint(data, position)
         field, wire = key >> 3, key & 7
-        field_start = position
+        body = position
         if wire == _VARINT:
-            value, position = _varint(data, position)
-            if field == _TENSOR_DATA_TYPE:
-                data_type = value
+            _, position = _varint(data, position)
         elif wire == _FIXED64:
             position += 8
         elif wire == _FIXED32:
@@ -154,29 +160,11 @@ def _tensor_without_raw_data(data: memoryview, start: int, end: int, spans: dict
         elif wire == _LENGTH:
             length, body = _varint(data, position)
             position = body + length
-            if field == _TENSOR_NAME:
-                name = bytes(data[body:position]).decode("utf-8")
-            elif field == _TENSOR_RAW_DATA:
-                if raw is not None:
-                    raise WireFormatError("raw_data appears twice in one tensor")
-                raw = (_key_start(data, field_start), body, length)
         else:
             raise WireFormatError(f"wire type {wire} (groups) is not read here")
-    if raw is None or raw[2] <= inline or name is None or data_type not in _VIEWABLE:
-        return None
-    if name in spans:
-        raise WireFormatError(f"initializer {name!r} appears twice")
-    key_start, body, length = raw
-    spans[name] = (body, length, data_type)
-    return [data[start:key_start], data[body + length:end]]
-
-
-def _key_start(data: memoryview, after_key: int) -> int:
-    """Where the one-byte key of the field whose key ends at ``after_key`` starts
-    (raw_data's key, field 9 wire type 2, is the single byte 0x4a)."""
-    if data[after_key - 1] != (_TENSOR_RAW_DATA << 3 | _LENGTH):
-        raise WireFormatError("unexpected raw_data key")
-    return after_key - 1
+        if position > end:
+            raise WireFormatError("a field runs past the end of its message")
+        yield field, wire, key_start, body, position
 
 
 def _varint(data: memoryview, position: int) -> tuple[int, int]:

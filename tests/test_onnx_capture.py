@@ -112,3 +112,27 @@ def test_the_session_can_also_take_every_weight_from_the_arrays(backend, feeds):
     expected = backend.run(feeds, names)
     for name in names:
         np.testing.assert_array_equal(values[backend._protos[name].output[0]], expected[name])
+
+
+def test_the_wire_reader_cuts_exactly_the_weights_and_refuses_damaged_files(tmp_path):
+    """The graph parsed without its weights equals the whole model's graph less their
+    raw_data; a truncated or corrupted file raises WireFormatError (the caller then parses
+    it whole, where onnx names what is wrong), never another error."""
+    from parity.backends._onnx_weights import WireFormatError, read_without_weights
+
+    whole = onnx.load(str(SMALLCNN))
+    model, mapped = read_without_weights(SMALLCNN, 64)
+    assert {t.name for t in model.graph.initializer} == {t.name for t in whole.graph.initializer}
+    assert list(model.graph.node) == list(whole.graph.node)
+    for tensor in whole.graph.initializer:
+        if tensor.name in mapped.arrays:
+            np.testing.assert_array_equal(mapped.arrays[tensor.name],
+                                          onnx.numpy_helper.to_array(tensor))
+    data = SMALLCNN.read_bytes()
+    for name, damaged in (("truncated", data[: len(data) // 2]),
+                          ("length_past_end", data[:3] + b"\xff\xff\x3f" + data[4:]),
+                          ("group_wire_type", b"\x3b" + data[1:])):
+        path = tmp_path / f"{name}.onnx"
+        path.write_bytes(damaged)
+        with pytest.raises(WireFormatError):
+            read_without_weights(path, 64)
