@@ -137,6 +137,7 @@ def test_correct_conversion_exits_0(pair: Pair, real_corpus: Any,
     _row(corpus_table, pair, report)
     assert report.ok, f"{pair.id}: first divergence {_first(report)}"
     assert min(report.coverage) >= MIN_COVERAGE, f"{pair.id}: coverage {report.coverage}"
+    assert not report.hints, f"{pair.id}: a hint on a correct conversion: {report.hints}"
 
 
 _CLI_CASES = [Pair("bert", "onnx_dynamo", "pt"), Pair("resnet", "pt2", "onnx_dynamo"),
