@@ -240,11 +240,16 @@ class TorchScriptCapture:
         return ops
 
     def submodule(self, path: str) -> torch.nn.Module:
-        """The submodule at a dotted module path."""
+        """The submodule at a dotted module path, or at the one path it abbreviates: a
+        TorchScript scope leaves out some container names (``encoder.1.0`` for
+        ``encoder.stages.1.layers.0``)."""
         module = self.module
-        for part in path.split("."):
-            module = getattr(module, part)
-        return module
+        try:
+            for part in path.split("."):
+                module = getattr(module, part)
+            return module
+        except AttributeError:
+            return _abbreviated(self.module, path)
 
     def stream(
         self, args: list[torch.Tensor], keys: list[str]
@@ -478,4 +483,24 @@ def error_line(exc: BaseException) -> str:
     errors = [line for line in lines if _ERROR_LINE.match(line)]
     text = errors[-1] if errors else (lines[0] if lines else type(exc).__name__)
     return text if len(text) <= _MAX_REASON else text[:_MAX_REASON] + "..."
+
+
+def _abbreviated(root: torch.nn.Module, path: str) -> torch.nn.Module:
+    """The one submodule whose path holds ``path``'s parts in order, ends with its last part
+    and adds the fewest others; KeyError when there is none or more than one."""
+    parts = path.split(".")
+    found: list[tuple[int, torch.nn.Module]] = []
+    for name, module in root.named_modules():
+        names = name.split(".")
+        if names[-1] == parts[-1] and _in_order(parts, names):
+            found.append((len(names), module))
+    fewest = [module for size, module in found if size == min(s for s, _ in found)]
+    if len(fewest) != 1:
+        raise KeyError(path)
+    return fewest[0]
+
+
+def _in_order(parts: list[str], names: list[str]) -> bool:
+    remaining = iter(names)
+    return all(part in remaining for part in parts)
 

@@ -299,6 +299,7 @@ BUILDERS: dict[str, Callable[[], tuple[nn.Module, torch.Tensor]]] = {
     "encoder": lambda: (Encoder(), torch.randn(5, 16)),
     "smallcnn": lambda: (trained_smallcnn(), torch.randn(1, 3, 32, 32)),
     "efficientnet": _corpus("efficientnet"),
+    "resnet": _corpus("resnet"),
     "convnext": _corpus("convnext"),
     "segformer": _segformer,
     "face": _face,
@@ -524,6 +525,42 @@ def test_folded_batchnorm_running_statistics(zoo):
     hint = exact_hint(report, "bn_stats_differ")
     assert hint.node == first(report) == "layer1.0.bn1"
     assert hint.evidence["var_channels"] == [3] and "variance in channel(s) 3" in hint.message
+
+
+_RESNET_SHORTCUT = "model.resnet.encoder.stages.1.layers.0.shortcut"
+
+
+def _shortcut_changed(change: Callable[[nn.Module], None]) -> Callable[[nn.Module], nn.Module]:
+    def changed(model: nn.Module) -> nn.Module:
+        model = copy.deepcopy(model)
+        with torch.no_grad():
+            change(model.get_submodule(_RESNET_SHORTCUT))
+        return model
+    return changed
+
+
+def test_folded_batchnorm_eps_in_a_real_resnet(zoo):
+    """transformers' ResNet traced (its TorchScript scope drops `stages`/`layers`) against
+    the legacy export, which folds the shortcut's BatchNorm into its 1x1 convolution."""
+    def eps(shortcut: nn.Module) -> None:
+        shortcut.normalization.eps = 1e-3
+
+    report = zoo.compare("resnet", "fold_eps", _shortcut_changed(eps), fold=True)
+    hint = exact_hint(report, "bn_eps_mismatch")
+    assert hint.node == first(report) == "model.resnet.encoder.1.0.shortcut.normalization"
+    assert hint.evidence["folded"] and np.allclose(hint.evidence["eps_per_channel"], 1e-3,
+                                                   rtol=1e-2)
+    assert "uses 1e-05" in hint.message and "folded in with eps 0.001" in hint.message
+
+
+def test_folded_conv_weights_scaled_in_a_real_resnet(zoo):
+    def scaled(shortcut: nn.Module) -> None:
+        shortcut.convolution.weight *= 1.05
+
+    report = zoo.compare("resnet", "fold_weights", _shortcut_changed(scaled), fold=True)
+    hint = exact_hint(report, "weights_differ")
+    assert hint.node == first(report) == "model.resnet.encoder.1.0.shortcut.normalization"
+    assert hint.evidence["folded"] and "re-folded filters x1.05" in hint.message
 
 
 def test_one_folded_filter_changed(zoo):
