@@ -6,7 +6,6 @@ import copy
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from conftest import FIXTURES, exact_hint
@@ -15,7 +14,7 @@ torch = pytest.importorskip("torch", reason="parity[torch] not installed")
 onnx = pytest.importorskip("onnx", reason="parity[onnx] not installed")
 pytest.importorskip("onnxruntime", reason="parity[onnx] not installed")
 
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from realmodels.onnx_edits import to_float16  # noqa: E402
 from torch import nn  # noqa: E402
 
 import parity  # noqa: E402
@@ -82,28 +81,9 @@ def test_torchscript_traced_in_train_mode():
     assert "B ran `bn1` with batch statistics" in hint.message
 
 
-def to_float16(model: onnx.ModelProto) -> None:
-    """Weights and compute in float16 behind float32 inputs and outputs (keep_io_types)."""
-    graph = model.graph
-    for tensor in graph.initializer:
-        half = numpy_helper.to_array(tensor).astype(np.float16)
-        tensor.CopyFrom(numpy_helper.from_array(half, tensor.name))
-    source, result = graph.input[0].name, graph.output[0].name
-    for node in graph.node:
-        node.input[:] = [f"{source}_half" if t == source else t for t in node.input]
-        node.output[:] = [f"{result}_half" if t == result else t for t in node.output]
-    graph.node.insert(0, helper.make_node("Cast", [source], [f"{source}_half"], "to_half",
-                                          to=TensorProto.FLOAT16))
-    graph.node.append(helper.make_node("Cast", [f"{result}_half"], [result], "to_float",
-                                       to=TensorProto.FLOAT))
-    del graph.value_info[:]
-
-
 def test_float16_conversion_is_rounding(script, tmp_path):
     path = export(build(), tmp_path / "net.onnx", torch.onnx.TrainingMode.PRESERVE)
-    model = onnx.load(str(path))
-    to_float16(model)
-    onnx.save(model, str(path))
+    to_float16(path, path)
     assert parity.compare(script, path, seed=0).ok  # float16 rounding is within the noise bound
     hint = exact_hint(parity.compare(script, path, seed=0, atol=1e-5, rtol=1e-5), "precision")
     assert hint.node == "conv1"

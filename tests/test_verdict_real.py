@@ -19,7 +19,7 @@ onnx = pytest.importorskip("onnx", reason="parity[onnx] not installed")
 pytest.importorskip("onnxruntime", reason="parity[onnx] not installed")
 
 from click.testing import CliRunner  # noqa: E402
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from realmodels.onnx_edits import to_float16  # noqa: E402
 from torch import nn  # noqa: E402
 
 import parity  # noqa: E402
@@ -246,28 +246,6 @@ def test_random_samples_are_judged_on_their_worst(built):
     report = parity.compare(built["mobilenet.pt2"], built["clip"], samples=3, seed=4)
     assert report.samples == ("random seed 4", "random seed 5", "random seed 6")
     assert {p.worst_input for p in report.pairs} <= set(report.samples)
-
-
-def to_float16(path: Path, target: Path) -> Path:
-    """Weights and compute in float16 behind float32 inputs and outputs."""
-    model = onnx.load(str(path))
-    graph = model.graph
-    for tensor in graph.initializer:
-        if tensor.data_type == TensorProto.FLOAT:
-            with np.errstate(over="ignore"):  # the overflow test wants the inf
-                half = numpy_helper.to_array(tensor).astype(np.float16)
-            tensor.CopyFrom(numpy_helper.from_array(half, tensor.name))
-    source, result = graph.input[0].name, graph.output[0].name
-    for node in graph.node:
-        node.input[:] = [f"{source}_half" if t == source else t for t in node.input]
-        node.output[:] = [f"{result}_half" if t == result else t for t in node.output]
-    graph.node.insert(0, helper.make_node("Cast", [source], [f"{source}_half"], "to_half",
-                                          to=TensorProto.FLOAT16))
-    graph.node.append(helper.make_node("Cast", [f"{result}_half"], [result], "to_float",
-                                       to=TensorProto.FLOAT))
-    del graph.value_info[:]
-    onnx.save(model, str(target))
-    return target
 
 
 def test_float16_passes_unless_a_layer_overflows(tmp_path):
