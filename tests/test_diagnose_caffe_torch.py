@@ -21,6 +21,7 @@ transformers = pytest.importorskip("transformers", reason="transformers not inst
 pytest.importorskip("cv2", reason="parity[caffe] (OpenCV) not installed")
 pytest.importorskip("parity.backends.mxnet_symbol", reason="parity[mxnet] not installed")
 
+from realmodels.torch_models import ImageModel  # noqa: E402
 from torch import nn  # noqa: E402
 
 import parity  # noqa: E402
@@ -29,21 +30,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ATOL = 1e-4
 
 
-class Logits(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return self.model(pixel_values=pixel_values).logits
-
-
 def from_caffe(caffe: Any) -> nn.Module:
     """transformers' ResNet-18 holding the Caffe model's blobs: convolutions, BatchNorm +
     Scale and the classifier, matched in graph order (both list a block's shortcut first)."""
     config = transformers.ResNetConfig(embedding_size=64, hidden_sizes=[64, 128, 256, 512],
                                        depths=[2, 2, 2, 2], layer_type="basic", num_labels=10)
-    model = Logits(transformers.ResNetForImageClassification(config)).eval()
+    model = ImageModel(transformers.ResNetForImageClassification(config)).eval()
     layers = {op: [n.name for n in caffe.graph if n.op == op]
               for op in ("Convolution", "BatchNorm", "Scale", "InnerProduct")}
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]

@@ -26,23 +26,13 @@ pytest.importorskip("onnx", reason="parity[onnx] not installed")
 pytest.importorskip("onnxruntime", reason="parity[onnx] not installed")
 transformers = pytest.importorskip("transformers", reason="transformers not installed")
 
+from realmodels.torch_models import ImageModel  # noqa: E402
 from torch import nn  # noqa: E402
 
 import parity  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ATOL = 1e-4  # float32 error accumulated over a real model's depth stays below this
-
-
-class Logits(nn.Module):
-    """``pixel_values -> logits`` of a transformers image model."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return self.model(pixel_values=pixel_values).logits
 
 
 class Decoder(nn.Module):
@@ -217,7 +207,7 @@ class Zoo:
 def _mobilenet_v2() -> tuple[nn.Module, torch.Tensor]:
     config = transformers.MobileNetV2Config(image_size=32, depth_multiplier=0.25,
                                             num_labels=10)
-    model = Logits(transformers.MobileNetV2ForImageClassification(config))
+    model = ImageModel(transformers.MobileNetV2ForImageClassification(config))
     return randomise_batchnorm(model), torch.randn(1, 3, 32, 32)
 
 
@@ -225,7 +215,7 @@ def _resnet_leaky() -> tuple[nn.Module, torch.Tensor]:
     config = transformers.ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1],
                                        layer_type="basic", num_labels=10,
                                        hidden_act="leaky_relu")
-    model = Logits(transformers.ResNetForImageClassification(config))
+    model = ImageModel(transformers.ResNetForImageClassification(config))
     return with_attribute(randomise_batchnorm(model), nn.LeakyReLU,
                           negative_slope=0.1), torch.randn(1, 3, 32, 32)
 
@@ -234,7 +224,7 @@ def _poolformer() -> tuple[nn.Module, torch.Tensor]:
     config = transformers.PoolFormerConfig(hidden_sizes=[8, 16], depths=[1, 1],
                                            num_encoder_blocks=2, patch_sizes=[7, 3],
                                            strides=[4, 2], padding=[2, 1], num_labels=10)
-    return Logits(transformers.PoolFormerForImageClassification(config)), torch.randn(
+    return ImageModel(transformers.PoolFormerForImageClassification(config)), torch.randn(
         1, 3, 32, 32)
 
 
@@ -243,7 +233,7 @@ def _vit(initializer_range: float = 0.02) -> tuple[nn.Module, torch.Tensor]:
                                     num_hidden_layers=1, num_attention_heads=2,
                                     intermediate_size=64, num_labels=10,
                                     initializer_range=initializer_range)
-    return Logits(transformers.ViTForImageClassification(config)), torch.randn(1, 3, 32, 32)
+    return ImageModel(transformers.ViTForImageClassification(config)), torch.randn(1, 3, 32, 32)
 
 
 def _corpus(name: str) -> Callable[[], tuple[nn.Module, torch.Tensor]]:
@@ -258,7 +248,7 @@ def _segformer() -> tuple[nn.Module, torch.Tensor]:
         num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1], hidden_sizes=[8, 16],
         num_attention_heads=[1, 2], decoder_hidden_size=16, num_labels=4, patch_sizes=[7, 3],
         strides=[4, 2])
-    return Logits(transformers.SegformerForSemanticSegmentation(config)), torch.randn(
+    return ImageModel(transformers.SegformerForSemanticSegmentation(config)), torch.randn(
         1, 3, 32, 32)
 
 
