@@ -256,6 +256,8 @@ def _inplace_position(func: Any) -> int | None:
 def _attrs(name: str, func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]
            ) -> dict[str, Any]:
     """Attributes from the call's arguments, keywords and (Python functions) defaults."""
+    if name == "slice" and len(args) > 1 and isinstance(args[0], torch.Tensor):
+        return _slice_attrs(args[0].dim(), args[1])
     if name in ("select", "slice", "index", "index_put_"):  # ``x[...]``: no aten arguments
         return {}
     named = dict(kwargs)
@@ -271,6 +273,33 @@ def _attrs(name: str, func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]
     named.update({key: value for key, value in bound.arguments.items()
                   if bound.signature.parameters[key].kind not in variadic})
     return _spatial(name, attrs_from_args(name, args, named))
+
+
+def _slice_attrs(rank: int, index: Any) -> dict[str, Any]:
+    """``x[:, 0::2, 1::2]`` as one multi-axis Slice reads it (ONNX's ``starts``, ``ends``,
+    ``axes``, ``steps``; whole axes left out), so alignment knows what it cuts; empty when
+    that is not plain (``None`` axes, negative or computed bounds)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    if parts.count(Ellipsis) > 1 or any(p is None for p in parts):
+        return {}
+    found: dict[str, list[int]] = {"starts": [], "ends": [], "axes": [], "steps": []}
+    axis = 0
+    for part in parts:
+        if part is Ellipsis:
+            axis += rank - (len(parts) - 1)
+            continue
+        if not isinstance(part, slice):
+            return {}
+        bounds = (part.start or 0, part.stop, part.step or 1)
+        if not all(isinstance(b, int) and b >= 0 for b in bounds if b is not None):
+            return {}
+        if bounds != (0, None, 1):
+            for key, value in zip(("starts", "ends", "axes", "steps"),
+                                  (bounds[0], 2**63 - 1 if part.stop is None else part.stop,
+                                   axis, bounds[2])):
+                found[key].append(value)
+        axis += 1
+    return {key: tuple(values) for key, values in found.items()}
 
 
 def _spatial(name: str, attrs: dict[str, Any]) -> dict[str, Any]:

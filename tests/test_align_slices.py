@@ -54,3 +54,34 @@ def test_each_quarter_pairs_with_the_slice_that_cuts_it():
     assert [pairs[f"slice:{k}"] for k in (2, 6, 10, 14)] == [
         "Slice_1", "Slice_3", "Slice_4", "Slice_5"]
     assert alignment.unmatched_a == alignment.unmatched_b == ()
+
+
+def _recorded_quarters() -> Graph:
+    """The eager recorder's ``x[:, 0::2, 1::2, :]``: one multi-axis slice per quarter."""
+    nodes = [Node("view", "aten::view", ("x",))]
+    for k, (row, col) in enumerate(((0, 0), (1, 0), (0, 1), (1, 1))):
+        nodes.append(Node(f"slice:{k}", "aten::slice", ("view",),
+                          {"starts": (row, col), "ends": (END, END), "axes": (1, 2),
+                           "steps": (2, 2)}))
+    nodes.append(Node("cat", "aten::cat", tuple(f"slice:{k}" for k in range(4))))
+    return Graph(tuple(nodes), (TensorSpec("x", (1, 64, 16)),), ("cat",))
+
+
+def test_a_quarter_cut_in_one_slice_pairs_with_the_second_of_two():
+    """Nothing repeats in the recorder's graph: its cuts are still described, so a quarter
+    is not paired with the exporter's row slice (a shape mismatch)."""
+    pairs = {m.a: m.b for m in align(_recorded_quarters(), _onnx_quarters()).pairs}
+    assert [pairs[f"slice:{k}"] for k in range(4)] == ["Slice_1", "Slice_3", "Slice_4",
+                                                       "Slice_5"]
+
+
+def test_a_torch_slice_with_a_computed_start_cuts_something_unknown():
+    """onnx2torch reads a Slice's starts from a tensor: torch's slice then shows no start,
+    and is neither merged into the row slice before it nor taken to cut from 0."""
+    graph = _torch_quarters()
+    computed = Graph(tuple(Node(n.name, n.op, n.inputs, {"dim": n.attrs["dim"], "step": 2})
+                           if n.attrs.get("step") == 2 else n for n in graph.nodes),
+                     graph.inputs, graph.outputs)
+    merged_graph, merged = merge_repeated(computed)
+    assert not {"slice:5", "slice:9", "slice:13"} & set(merged)
+    assert all("cut" not in n.attrs for n in merged_graph.nodes if n.attrs.get("step") == 2)

@@ -21,6 +21,14 @@ def test_scope_from_hierarchy():
     assert scope_from_hierarchy("") == ""
 
 
+def test_scope_from_hierarchy_of_a_module_converted_from_onnx():
+    """onnx2torch names each submodule after its ONNX node, dots written as slashes."""
+    text = "model/vit/layers/0/mlp/activation_fn/Erf(OnnxErf)"
+    assert scope_from_hierarchy(text) == "model.vit.layers.0.mlp.activation_fn"
+    assert scope_from_hierarchy("Concat(OnnxConcat)") == "Concat"
+    assert scope_from_hierarchy("/Concat(OnnxConcat)") == ""
+
+
 def test_scope_from_namespace():
     text = (": smallcnn.SmallCNN/layer1: torch.nn.modules.container.Sequential/layer1.0: "
             "smallcnn.BasicBlock/relu: torch.nn.modules.activation.ReLU/relu: aten.relu.default")

@@ -56,6 +56,36 @@ def fold_head(graph: Graph, end: str, taken: Container[str], head_family: str) -
     return []
 
 
+def meeting_point(
+    graph: Graph, head: str, taken: Container[str], ends: Container[str], limit: int
+) -> tuple[str, list[str]] | None:
+    """``(end, inside)`` where every path leaving ``head`` meets again at an op of an
+    ``ends`` family reading two of the paths, and the nodes between them: another
+    framework's decomposition of one op reading ``head`` (the erf GELU's Div -> Erf -> Add
+    then Mul(x, .), SiLU's Sigmoid then Mul(x, .), LayerNorm's ReduceMean/Sub/Pow/Sqrt then
+    Div). None when a path reads another tensor, reaches a matched node or an output, or
+    runs past ``limit`` nodes."""
+    inside: list[str] = []
+    region = {head}
+    open_ = set(graph.consumers.get(head, ()))
+    while open_ and len(inside) < limit:
+        name = min(open_, key=graph.order.__getitem__)
+        node = graph.node(name)
+        if name in taken or not set(node.inputs) <= region:
+            return None
+        if (len(open_) == 1 and inside and family(node.op) in ends
+                and len(node.inputs) >= 2):
+            return name, inside
+        users = graph.consumers.get(name, ())
+        if not users or name in graph.outputs:
+            return None
+        open_.discard(name)
+        open_.update(users)
+        inside.append(name)
+        region.add(name)
+    return None
+
+
 def interior(graph: Graph, end: str, taken: Container[str], limit: int) -> list[str]:
     """The unmatched nodes ``end`` is computed from, back to matched ones (at most
     ``limit``): the inside of a decomposition whose end is ``end``."""

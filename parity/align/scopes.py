@@ -38,7 +38,10 @@ def _join(parts: list[str], segment: str) -> list[str]:
 def scope_from_hierarchy(hierarchy: str) -> str:
     """Module path from TorchScript's ``getModuleHierarchy()``.
 
-    ``layer1(Sequential).0(BasicBlock).conv1(Conv2d)`` -> ``layer1.0.conv1``.
+    ``layer1(Sequential).0(BasicBlock).conv1(Conv2d)`` -> ``layer1.0.conv1``. A module
+    converted from ONNX (onnx2torch) names each submodule after its ONNX node, dots written
+    as slashes (``vit/layers/0/mlp/fc1/MatMul``): such a name reads as the node name's
+    scope (``vit.layers.0.mlp.fc1``).
     """
     parts = []
     depth = 0
@@ -55,7 +58,9 @@ def scope_from_hierarchy(hierarchy: str) -> str:
             current += char
     if current:
         parts.append(current)
-    return ".".join(parts)
+    readable = (scope_from_onnx_name("/" + part.lstrip("/")) if "/" in part else part
+                for part in parts)
+    return ".".join(part for part in readable if part)
 
 
 def scope_from_namespace(namespace: str) -> str:

@@ -49,7 +49,7 @@ def merge_repeated(graph: Graph) -> tuple[Graph, tuple[str, ...]]:
         seen[key] = node.name
         cuts[node.name] = (base, cut)
         nodes.append(replace(node, attrs={**node.attrs, "cut": key[1]}))
-    if not alias:
+    if not alias and not cuts:
         return graph, ()
     outputs = tuple(dict.fromkeys(alias.get(name, name) for name in graph.outputs))
     return Graph(tuple(nodes), graph.inputs, outputs, graph.source), tuple(alias)
@@ -75,10 +75,15 @@ def cuts_differ(x: Node, y: Node) -> bool:
 def _own_cut(node: Node) -> dict[int, tuple[int, int, int | None]] | None:
     """What one slice op cuts, per axis (whole axes left out); None when it is not a slice
     or what it cuts is not known (its parameters are computed, or an axis is negative on a
-    tensor of unknown rank)."""
+    tensor of unknown rank).
+
+    torch records every slice's start (a TorchScript constant, a torch.export argument):
+    a torch slice without one computes it (onnx2torch reads it from a tensor)."""
     if op_key(node.op) != "slice":
         return None
     attrs = node.attrs
+    if "dim" in attrs and "start" not in attrs:
+        return None
     if "dim" in attrs:  # torch: one axis
         axes, starts, ends, steps = ((attrs["dim"],), (attrs.get("start"),),
                                      (attrs.get("end"),), (attrs.get("step"),))

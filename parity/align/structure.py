@@ -19,13 +19,14 @@ from collections.abc import Container, Mapping
 from dataclasses import replace
 
 from ..graph import Graph, Node
-from ..ops import compatible, decomposes, family
-from .folds import fold_tail, interior, move_to_fold_end
+from ..ops import DECOMPOSITIONS, compatible, decomposes, family
+from .folds import fold_tail, interior, meeting_point, move_to_fold_end
 from .slices import cuts_differ
 
 _TIE_ATTRS = ("kernel", "stride", "pad", "group", "dilation", "axis", "perm")
 _WINDOW = 48  # B nodes looked at below an ancestor's partner, per node of A
 _SURE = 4  # similarity of equal output shapes: no deeper candidate is looked for
+_REGION = 12  # most ops one op's decomposition is looked for in (tanh GELU: 8)
 
 
 def match_structure(
@@ -51,14 +52,17 @@ def match_structure(
         near_a[node.name] = frozenset().union(*(up_a(p) for p in node.inputs))
         if node.name in taken_a or not near_a[node.name]:
             continue
-        y = _best_candidate(node, b, {forward[p] for p in near_a[node.name]}, near_b, taken_b)
-        if y is None:
-            continue
-        x = node.name
-        if compatible(node.op, b.node(y).op):
-            moved = move_to_fold_end(a, b, x, y, taken_a, taken_b)
-        else:
-            moved = _decomposition(a, b, x, y, taken_a, taken_b)
+        moved = _one_op_and_its_decomposition(a, b, node, forward, taken_a, taken_b)
+        if moved is None:
+            y = _best_candidate(node, b, {forward[p] for p in near_a[node.name]}, near_b,
+                                taken_b)
+            if y is None:
+                continue
+            x = node.name
+            if compatible(node.op, b.node(y).op):
+                moved = move_to_fold_end(a, b, x, y, taken_a, taken_b)
+            else:
+                moved = _decomposition(a, b, x, y, taken_a, taken_b)
         if moved is not None:
             x, y, interior_a, interior_b = moved
             skip_a.update(interior_a)
@@ -111,21 +115,55 @@ def _best_candidate(
     return choice
 
 
+def _one_op_and_its_decomposition(
+    a: Graph, b: Graph, x: Node, forward: Mapping[str, str], taken_a: Container[str],
+    taken_b: Container[str],
+) -> tuple[str, str, list[str], list[str]] | None:
+    """The pair of one op (a GELU, SiLU, LayerNorm) and the other side's decomposition of
+    it, when ``x`` is either and reads a matched node: the one op must read the partner
+    of what the decomposition reads, and the decomposition's end is where its paths meet
+    again (:func:`.folds.meeting_point`), so none of its inner ops pairs on its own (the
+    erf GELU's Add with the next Linear's bias Add). The pair moves along the end's fold
+    tail (GELU's Mul by 0.5, LayerNorm's gamma and beta)."""
+    if len(x.inputs) != 1 or x.inputs[0] not in forward:
+        return None
+    p, q = x.inputs[0], forward[x.inputs[0]]
+    if family(x.op) in DECOMPOSITIONS:  # x is the one op, B may decompose it
+        if any(compatible(x.op, b.op_of(user)) for user in b.consumers.get(q, ())):
+            return None
+        found = meeting_point(b, q, taken_b, DECOMPOSITIONS[family(x.op)], _REGION)
+        return None if found is None else _decomposition(
+            a, b, x.name, found[0], taken_a, taken_b, found[1])
+    for user in b.consumers.get(q, ()):
+        one = b.node(user)
+        if (user in taken_b or one.inputs != (q,) or family(one.op) not in DECOMPOSITIONS
+                or any(compatible(one.op, a.op_of(mine)) for mine in a.consumers.get(p, ()))):
+            continue
+        found = meeting_point(a, p, taken_a, DECOMPOSITIONS[family(one.op)], _REGION)
+        if found is not None and x.name in found[1]:
+            return _decomposition(a, b, found[0], user, taken_a, taken_b, found[1])
+    return None
+
+
 def _decomposition(
-    a: Graph, b: Graph, x: str, y: str, taken_a: Container[str], taken_b: Container[str]
+    a: Graph, b: Graph, x: str, y: str, taken_a: Container[str], taken_b: Container[str],
+    inside: list[str] | None = None,
 ) -> tuple[str, str, list[str], list[str]]:
     """``(x, y)`` where one side is one op and the other ends its decomposition: the
     decomposed side's end is moved along its fold tail (GELU's Mul by 0.5, LayerNorm's
-    gamma and beta) and its inside is skipped."""
+    gamma and beta) and its inside (given, else what the end is computed from back to
+    matched nodes) is skipped."""
     op_x, op_y = a.node(x).op, b.node(y).op
     if decomposes(op_x, op_y):
         tail = fold_tail(b, y, taken_b, family(op_x))
         end = tail[-1] if tail else y
-        inside = [*interior(b, y, taken_b, _WINDOW), y, *tail[:-1]]
+        inside = [*(interior(b, y, taken_b, _WINDOW) if inside is None else inside),
+                  y, *tail[:-1]]
         return x, end, [], [name for name in inside if name != end]
     tail = fold_tail(a, x, taken_a, family(op_y))
     end = tail[-1] if tail else x
-    inside = [*interior(a, x, taken_a, _WINDOW), x, *tail[:-1]]
+    inside = [*(interior(a, x, taken_a, _WINDOW) if inside is None else inside),
+              x, *tail[:-1]]
     return end, y, [name for name in inside if name != end], []
 
 
