@@ -1,7 +1,7 @@
 """One op against another framework's decomposition of it, found from structure alone (no
-names, no scopes, no shapes: what onnx2torch's TorchScript of a legacy export shows):
-the pair is the decomposition's end, where its paths meet again, and none of its inner ops
-pairs on its own."""
+names, no scopes, no shapes, as a converted model's TorchScript may show): the pair is the
+decomposition's end, where its paths meet again, and none of its inner ops pairs on its
+own (onnx2torch keeps the legacy export's erf GELU as Div, Erf, Add, Mul, Mul)."""
 
 from __future__ import annotations
 

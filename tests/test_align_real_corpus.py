@@ -14,6 +14,7 @@ comparable nodes. That the paired values agree is asserted by ``test_real_corpus
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -92,3 +93,29 @@ def _graph(real_corpus: Any, model: str, form: str) -> Graph:
     backend = open_model(real_corpus.export(model, form))
     backend.observe(real_corpus.inputs(model))
     return backend.graph
+
+
+def _nameless(graph: Graph, side: str) -> tuple[Graph, dict[str, str]]:
+    """``graph`` with its nodes renamed ``<side><k>`` and no scopes, and the new names ->
+    the old."""
+    new = {node.name: f"{side}{k}" for k, node in enumerate(graph.nodes)}
+    nodes = tuple(replace(node, name=new[node.name], scope="",
+                          inputs=tuple(new.get(i, i) for i in node.inputs))
+                  for node in graph.nodes)
+    renamed = Graph(nodes, graph.inputs, tuple(new.get(o, o) for o in graph.outputs),
+                    graph.source)
+    return renamed, {v: k for k, v in new.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ONNX2TORCH, reason="onnx2torch is installed by `make setup`")
+@pytest.mark.parametrize("model", ["vit", "convnext"])
+def test_structure_alone_pairs_onnx2torch_with_dynamo(model: str, real_corpus: Any) -> None:
+    """Names and scopes removed, graph structure alone pairs the erf GELU's five ops with
+    the dynamo export's Gelu at their end, and every other node with its own."""
+    a, b = (_graph(real_corpus, model, form) for form in ("onnx2torch", "onnx_dynamo"))
+    (bare_a, old_a), (bare_b, old_b) = _nameless(a, "a"), _nameless(b, "b")
+    alignment = align(bare_a, bare_b)
+    pairs = [(old_a[m.a], old_b[m.b]) for m in alignment.pairs if m.how != "input"]
+    assert wrong_pairs(a, b, pairs) == [], "\n".join(wrong_pairs(a, b, pairs))
+    assert alignment.unmatched_a == alignment.unmatched_b == ()
