@@ -88,9 +88,7 @@ class Backend(ABC):
     ) -> Iterator[tuple[str, Any]]:
         """Default: one :meth:`_run`, then hand the arrays out one by one."""
         outputs = dict(self._run(feeds, fetch))
-        if self._release_after_run:
-            self._release_after_run = False
-            self.release()
+        self._release_if_asked()
         for name in fetch:
             if name in outputs:
                 yield name, outputs.pop(name)
@@ -121,6 +119,13 @@ class Backend(ABC):
 
     def release(self) -> None:
         """Drop what :meth:`run` can build again; the default holds nothing of the kind."""
+
+    def _release_if_asked(self) -> None:
+        """Once a run's outputs are out: :meth:`release`, if :meth:`release_after_next_run`
+        asked for it."""
+        if self._release_after_run:
+            self._release_after_run = False
+            self.release()
 
     def close(self) -> None:
         """Release framework resources; the default keeps nothing to release."""
