@@ -89,7 +89,7 @@ class TorchBackend(Backend):
     @property
     def graph_needs_input(self) -> bool:
         """True for a factory recorded in an eager pass until :meth:`observe` has run it."""
-        return isinstance(self._capture, HookCapture) and not self._capture.recorded
+        return isinstance(self._held, HookCapture) and not self._held.recorded
 
     def _load_graph(self) -> Graph:
         ops = self._capture.ops
