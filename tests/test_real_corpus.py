@@ -76,7 +76,7 @@ _PASSING = {
     *(f"{m}-onnx2torch-{b}" for m in ("resnet", "mobilenet_v2")
       for b in ("onnx_legacy", "onnx_dynamo")),
     "convnext-onnx2torch-onnx_legacy", "vit-onnx2torch-onnx_legacy",
-    "segformer-pt-onnx_legacy",
+    "segformer-pt-onnx_legacy", "mx_vgg11-mxnet-caffe",
 }
 _CLI_PASSING = {"bert-onnx_dynamo-pt", "resnet-pt2-onnx_dynamo", "mx_resnet18-mxnet-caffe"}
 

@@ -2,9 +2,9 @@
 
 Models come from ``transformers`` configs (BERT, GPT-2, ViT, ResNet, ConvNeXt, MobileNetV2,
 EfficientNet, Swin, SegFormer, PoolFormer) and ``mxnet.gluon.model_zoo.vision`` (ResNet-18
-v1, MobileNetV2 1.0, DenseNet-121); nothing is downloaded. ``size="small"`` is for tests
-(1-2 layers, tiny widths, 32 px images (64 px for the MXNet MobileNetV2, 224 px for
-DenseNet-121, whose last pool is a fixed 7x7), 16 tokens); ``size="full"`` for benchmarks
+v1, MobileNetV2 1.0, DenseNet-121, VGG-11); nothing is downloaded. ``size="small"`` is for
+tests (1-2 layers, tiny widths, 32 px images (64 px for the MXNet MobileNetV2 and VGG, 224
+px for DenseNet-121, whose last pool is a fixed 7x7), 16 tokens); ``size="full"`` for benchmarks
 (BERT-base, GPT-2, ViT-B/16, ResNet-50, ConvNeXt-tiny, MobileNetV2, EfficientNet-B0,
 Swin-tiny, SegFormer-B0, PoolFormer-S12 at 224 px / 128 tokens, and the MXNet models at 224
 px); ``python -m tests.realmodels DIR --size full`` writes them to a folder. BatchNorm
@@ -94,6 +94,8 @@ MODELS: dict[str, Model] = {
     "mx_resnet18": Model("mxnet", "image", MXNET_FORMS),
     "mx_mobilenet_v2": Model("mxnet", "image", MXNET_FORMS),
     "mx_densenet121": Model("mxnet", "image", MXNET_FORMS),
+    # VGG-11: the one corpus model whose dense layer reads a flattened map (2x2 at 64 px)
+    "mx_vgg11": Model("mxnet", "image", ("mxnet", "caffe")),
 }
 
 _TORCH_PAIRS = (("pt", "onnx_legacy"), ("pt", "onnx_dynamo"), ("pt2", "onnx_legacy"),
@@ -124,6 +126,7 @@ def build(name: str, size: str = "small") -> Any:
 def image_size(name: str, size: str = "small") -> int:
     """The side of the square images model ``name`` takes at ``size``.
 
+    VGG-11 gets 64 px when small, so its dense head reads a 2x2 map, not a 1x1 one.
     The MXNet MobileNetV2 gets 64 px when small: at 32 px its last blocks run on 1x1 maps,
     where OpenCV DNN's depthwise 3x3 convolution (pad 1) is wrong (max-abs 0.03, cosine
     0.53 against MXNet and a numpy reference), a runtime bug, not a conversion's.
@@ -131,7 +134,7 @@ def image_size(name: str, size: str = "small") -> int:
     """
     if size == "full" or name == "mx_densenet121":
         return 224
-    return 64 if name == "mx_mobilenet_v2" else 32
+    return 64 if name in ("mx_mobilenet_v2", "mx_vgg11") else 32
 
 
 def inputs(name: str, size: str = "small", *, pixels: bool = False, seed: int = 0,

@@ -186,6 +186,54 @@ def _resize_changed(path: str, **changes: Any) -> Callable[[Any], None]:
     return inject
 
 
+def _conv1x1_channels_last(path: str) -> Callable[[Any], None]:
+    """A 1x1 convolution converted to a dense layer over the channels-last tensor, its output
+    left NHWC (the transpose back to NCHW missing): the model's output is channels-last."""
+    def inject(model: Any) -> None:
+        import torch
+
+        conv = model.get_submodule(path)
+        dense = torch.nn.Linear(conv.in_channels, conv.out_channels)
+        with torch.no_grad():
+            dense.weight.copy_(conv.weight.flatten(1))
+            dense.bias.copy_(conv.bias)
+
+        class ChannelsLast(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.dense = dense
+
+            def forward(self, x: Any) -> Any:
+                return self.dense(x.permute(0, 2, 3, 1))
+
+        parent, _, child = path.rpartition(".")
+        setattr(model.get_submodule(parent), child, ChannelsLast())
+
+    return inject
+
+
+def _patch_merging_axis(path: str, axis: int) -> Callable[[Any], None]:
+    """Concat axis: Swin's patch merging concatenates its four interleaved sub-grids along
+    ``axis`` instead of the channels; the view after it keeps the shape, not the values."""
+    def inject(model: Any) -> None:
+        import torch
+
+        merging = model.get_submodule(path)
+
+        def forward(input_feature: Any, input_dimensions: tuple[int, int]) -> Any:
+            height, width = input_dimensions
+            batch_size, _, num_channels = input_feature.shape
+            grid = input_feature.view(batch_size, height, width, num_channels)
+            merged = torch.cat([grid[:, row::2, col::2, :] for col in range(2)
+                                for row in range(2)], dim=axis)
+            return merging.reduction(merging.norm(
+                merged.reshape(batch_size, -1, 4 * num_channels)))
+
+        merging.forward = forward
+
+    return inject
+
+
 def _float16(path: Path) -> object:
     from .onnx_edits import to_float16
 
@@ -247,6 +295,19 @@ def _clip_lost(name: str) -> Callable[[list[dict[str, Any]]], None]:
     """ReLU6 written as plain ReLU (MMdnn's MobileNetV2 bug)."""
     def inject(layers: list[dict[str, Any]]) -> None:
         _layer(layers, name)["type"] = "ReLU"
+
+    return inject
+
+
+def _columns_channels_last(name: str, chw: tuple[int, int, int]
+                           ) -> Callable[[list[dict[str, Any]]], None]:
+    """Flatten order: a dense layer's weight columns in H,W,C order (a converter that took
+    the source for a channels-last framework) where the tensor arrives flattened C,H,W."""
+    def inject(layers: list[dict[str, Any]]) -> None:
+        blobs = _layer(layers, name)["blobs"]
+        out = blobs[0].shape[0]
+        hwc = blobs[0].reshape(out, *chw).transpose(0, 2, 3, 1).reshape(out, -1)
+        blobs[0] = np.ascontiguousarray(hwc, dtype=np.float32)
 
     return inject
 
@@ -329,6 +390,12 @@ CAUSE_BUGS: dict[str, Bug] = {
     "segformer-resize-align-corners": Bug("segformer", "pt", "onnx_legacy",
                                           f"{_SEG}/upsample_bilinear2d:1",
                                           _resize_changed(_SEG, align_corners=True)),
+    "mx_vgg11-flatten-order": Bug("mx_vgg11", "mxnet", "caffe", "vgg0_dense0_fwd",
+                                  _columns_channels_last("vgg0_dense0_fwd", (64, 2, 2))),
+    "swin-concat-axis": Bug("swin", "pt", "onnx_legacy", "model.swin.encoder.0.downsample/cat",
+                            _patch_merging_axis("model.swin.encoder.layers.0.downsample", 1)),
+    "segformer-output-nhwc": Bug("segformer", "pt", "onnx_legacy", f"{_SEG}.classifier",
+                                 _conv1x1_channels_last(f"{_SEG}.classifier")),
 }
 
 ALL_BUGS: dict[str, Bug] = {**BUGS, **CAUSE_BUGS}
