@@ -85,6 +85,11 @@ class TorchBackend(Backend):
         self.__dict__.pop("graph", None)  # the recorded graph replaces the module tree
         self._name_ops()
 
+    @property
+    def graph_needs_input(self) -> bool:
+        """True for a factory recorded in an eager pass until :meth:`observe` has run it."""
+        return isinstance(self._capture, HookCapture) and not self._capture.recorded
+
     def _load_graph(self) -> Graph:
         ops = self._capture.ops
         name_of = {op.key: name for op, name in zip(ops, self._names)}

@@ -95,6 +95,12 @@ class Backend(ABC):
         """See the inputs before the graph is aligned. A backend that learns its graph by
         running (an eager torch module) records it here; the others know it already."""
 
+    @property
+    def graph_needs_input(self) -> bool:
+        """Whether :attr:`graph` is a stand-in until :meth:`observe` has seen an input (an
+        eager-recorded torch module shows its module tree until then)."""
+        return False
+
     def declared_preprocessing(self) -> dict[str, dict[str, Any]]:
         """Preprocessing the model file declares per input (Caffe ``transform_param``):
         ``{input: {"mean": (...), "scale": s}}``. Most formats declare none."""
