@@ -44,6 +44,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "eltwise": ("eltwise",),
     "scalar": ("_minus_scalar", "_mul_scalar", "_plus_scalar", "_div_scalar"),
     "layernorm": ("layernormalization", "layer_norm", "native_layer_norm", "layernorm"),
+    "groupnorm": ("groupnormalization", "group_norm", "native_group_norm", "groupnorm"),
     "gelu": ("gelu",),
     "silu": ("silu", "silu_", "swish"),
     "transpose": ("transpose", "permute", "swapaxes", "t", "numpy_t"),
@@ -73,6 +74,9 @@ FOLDS: dict[str, frozenset[str]] = {
     "flatten": frozenset({"flatten"}),
     "gelu": frozenset({"mul"}),
     "layernorm": frozenset({"mul", "add"}),
+    # the older ONNX exporter's GroupNorm: Reshape -> InstanceNormalization -> Reshape,
+    # then gamma's Mul and beta's Add
+    "groupnorm": frozenset({"instancenormalization", "flatten", "mul", "add"}),
     # TFLite ADD/MUL carry a fused activation
     "add": frozenset({"relu", "activation"}),
     "mul": frozenset({"relu", "activation"}),
@@ -83,13 +87,16 @@ FOLDS: dict[str, frozenset[str]] = {
 # One op of a family that other exporters decompose: the families the decomposition's
 # value-producing end may have (before any FOLDS tail). SiLU = Sigmoid + Mul; GELU (Erf or
 # Tanh form) ends in a Mul, then a Mul by 0.5; LayerNorm in older opsets ends in Div (then
-# Mul by gamma, Add of beta); Softmax as Exp / ReduceSum / Div; attention as
+# Mul by gamma, Add of beta); GroupNorm as Reshape -> InstanceNormalization -> Reshape (a
+# pair made at its first Reshape moves along FOLDS to beta's Add); Softmax as
+# Exp / ReduceSum / Div; attention as
 # MatMul -> Softmax -> MatMul; multi-head attention ends in its out-projection (MatMul or
 # Gemm); HardSwish as x * HardSigmoid(x).
 DECOMPOSITIONS: dict[str, frozenset[str]] = {
     "silu": frozenset({"mul"}),
     "gelu": frozenset({"mul"}),
     "layernorm": frozenset({"div"}),
+    "groupnorm": frozenset({"flatten"}),
     "softmax": frozenset({"div"}),
     "attention": frozenset({"linear"}),
     "multihead": frozenset({"linear"}),

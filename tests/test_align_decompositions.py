@@ -59,3 +59,20 @@ def test_one_gelu_pairs_with_the_end_of_a_tanh_gelu_on_the_other_side():
     assert pairs["a3"] == "b10" and pairs["a91"] == "b91"
     assert {"b3", "b4", "b5", "b6", "b7", "b8", "b9"} <= set(alignment.skipped_b)
     assert alignment.unmatched_a == alignment.unmatched_b == ()
+
+
+def test_group_norm_pairs_with_the_older_exporters_reshape_instance_norm_chain():
+    """``torch.onnx.export(dynamo=False)`` writes a GroupNorm as Reshape ->
+    InstanceNormalization -> Reshape -> Mul (gamma) -> Add (beta): the pair is beta's Add."""
+    one_op = _graph([("n1", "aten::_convolution", ("x",)), ("n2", "aten::group_norm", ("n1",)),
+                     ("n3", "aten::avg_pool2d", ("n2",)), ("n4", "aten::sub", ("n3", "n2"))],
+                    "n4", "a")
+    chain = _graph([("n1", "Conv", ("x",)), ("n2", "Reshape", ("n1",)),
+                    ("n3", "InstanceNormalization", ("n2",)), ("n4", "Reshape", ("n3",)),
+                    ("n5", "Mul", ("n4",)), ("n6", "Add", ("n5",)),
+                    ("n7", "AveragePool", ("n6",)), ("n8", "Sub", ("n7", "n6"))], "n8", "b")
+    alignment = align(one_op, chain)
+    pairs = {m.a: m.b for m in alignment.pairs}
+    assert pairs["a2"] == "b6" and pairs["a3"] == "b7" and pairs["a4"] == "b8"
+    assert {"b2", "b3", "b4", "b5"} <= set(alignment.skipped_b)
+    assert alignment.unmatched_a == alignment.unmatched_b == ()

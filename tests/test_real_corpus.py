@@ -33,9 +33,6 @@ MIN_COVERAGE = 0.95
 
 ALIGNMENT = ("attention transposes/reshapes mispaired or under 95% of nodes paired on "
              "exporter graphs (#13 alignment: align helper)")
-GROUP_NORM = ("torch's group_norm is exported as Reshape/InstanceNormalization/Reshape/Mul/Add "
-              "and not folded into one pair: PoolFormer's 4 GroupNorms leave 85%/53% of nodes "
-              "paired (#13 alignment: align helper)")
 ONNX2TORCH = importlib.util.find_spec("onnx2torch") is not None
 
 _PASSING = {
@@ -72,7 +69,7 @@ _PASSING = {
     *(f"{m}-onnx2torch-{b}" for m in ("convnext", "vit")
       for b in ("onnx_legacy", "onnx_dynamo")),
     "swin-onnx2torch-onnx_dynamo",
-    "segformer-pt-onnx_legacy", "mx_vgg11-mxnet-caffe",
+    "segformer-pt-onnx_legacy", "poolformer-pt-onnx_legacy", "mx_vgg11-mxnet-caffe",
 }
 _CLI_PASSING = {"bert-onnx_dynamo-pt", "resnet-pt2-onnx_dynamo", "mx_resnet18-mxnet-caffe"}
 
@@ -81,8 +78,6 @@ def known_failure(pair: Pair, cli: bool = False) -> str | None:
     """Why ``pair`` fails today (measured on main), or None when it must pass."""
     if pair.id in (_CLI_PASSING if cli else _PASSING):
         return None
-    if pair.model == "poolformer":
-        return GROUP_NORM
     return ALIGNMENT
 
 
