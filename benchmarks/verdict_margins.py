@@ -72,13 +72,18 @@ def _largest(pairs: Any) -> tuple[float, str]:
 def _modules(model: Any, kind: str) -> list[tuple[str, Any]]:
     import torch.nn as nn
 
-    types = {"norm": (nn.BatchNorm2d, nn.LayerNorm), "conv": (nn.Conv2d,),
-             "linear": (nn.Linear,), "relu6": (nn.ReLU6,)}[kind]
+    types = {"norm": (nn.BatchNorm2d, nn.LayerNorm), "lnorm": (nn.LayerNorm,),
+             "conv": (nn.Conv2d,), "linear": (nn.Linear,), "relu6": (nn.ReLU6,)}[kind]
     return [(n, m) for n, m in model.named_modules() if isinstance(m, types)]
 
 
 def _eps(module: Any) -> None:
     module.eps *= 100
+
+
+def _default_eps(module: Any) -> None:
+    """A LayerNorm of eps 1e-12 (BERT, ViT) written with torch's default, 1e-5."""
+    module.eps = 1e-5
 
 
 def _weights(module: Any) -> None:
@@ -97,6 +102,7 @@ def _relu(model: Any, name: str) -> None:
 
 BUGS: dict[str, tuple[str, str, Callable[..., None]]] = {
     "eps x100": ("norm", "module", _eps),
+    "LayerNorm eps 1e-12 as 1e-5": ("lnorm", "module", _default_eps),
     "weights x1.05": ("conv", "module", _weights),
     "linear x1.05": ("linear", "module", _weights),
     "ReLU6 as ReLU": ("relu6", "model", _relu),
@@ -104,7 +110,7 @@ BUGS: dict[str, tuple[str, str, Callable[..., None]]] = {
 _APPLIES = {"norm": ("resnet", "mobilenet_v2", "efficientnet", "convnext", "vit", "bert",
                      "gpt2"),
             "conv": ("resnet", "mobilenet_v2", "efficientnet", "convnext"),
-            "linear": ("vit", "bert"), "relu6": ("mobilenet_v2",)}
+            "lnorm": ("vit", "bert"), "linear": ("vit", "bert"), "relu6": ("mobilenet_v2",)}
 
 
 def bug_rows(corpus: realmodels.Corpus, folder: Path,
@@ -128,8 +134,47 @@ def bug_rows(corpus: realmodels.Corpus, folder: Path,
             torch_forms.onnx(broken, example, path, dynamo=True)
             inputs = realmodels.inputs(name, corpus.size, pixels=kind == "relu6")
             report = parity.compare(corpus.export(name, "pt2"), str(path), inputs=inputs)
-            rows.append(_bug_row(name, bug, layer, report))
+            rows.append(_bug_row(name, bug, layer, report, folds=kind == "conv"))
+            _remove(path)
     return rows
+
+
+def mask_rows(corpus: realmodels.Corpus, folder: Path,
+              models: tuple[str, ...] = MODELS) -> tuple[list[str], list[str]]:
+    """BERT with its mask added as ``(1 - mask) * -1e4`` (eager attention): ``.pt2``
+    against its dynamo export (a correct row), and against the export of a copy whose
+    middle layer scales its attention scores by 1.05 too much (a bug row)."""
+    if "bert" not in models:
+        return [], []
+    from tests.realmodels import torch_models
+
+    model = torch_models.bert_additive_mask(corpus.size)
+    example = realmodels.inputs("bert", corpus.size)
+    source = torch_forms.exported(copy.deepcopy(model), example, folder / "mask.pt2")
+    target = torch_forms.onnx(copy.deepcopy(model), example, folder / "mask.onnx", dynamo=True)
+    report = parity.compare(str(source), str(target), inputs=example)
+    ratio, where = _largest(report.pairs)
+    masked = [p for p in report.pairs if p.metrics is not None and p.metrics.masked]
+    correct = [f"| bert, mask -1e4 | pt2 vs onnx_dynamo | tokens, padded mask "
+               f"| {len(report.pairs)} | {'0' if report.ok else '1'} | {ratio:.2f} "
+               f"| {where} ({len(masked)} pairs with the fill left out) |"]
+    _remove(target)
+    layers = model.model.encoder.layer
+    middle = len(layers) // 2
+    layers[middle].attention.self.scaling *= 1.05
+    broken = torch_forms.onnx(model, example, folder / "mask-bug.onnx", dynamo=True)
+    report = parity.compare(str(source), str(broken), inputs=example)
+    layer = f"model.encoder.layer.{middle}.attention.self/mul"
+    bug = [_bug_row("bert, mask -1e4", "attention scores x1.05", layer, report, exact=True)]
+    for path in (source, broken):
+        _remove(path)
+    return correct, bug
+
+
+def _remove(path: Path) -> None:
+    """A model file and its external data (full-size exports are large)."""
+    for written in (path, path.with_name(path.name + ".data")):
+        written.unlink(missing_ok=True)
 
 
 def mxnet_bug_rows(corpus: realmodels.Corpus, folder: Path,
@@ -216,20 +261,28 @@ def corpus_bug_rows(corpus: realmodels.Corpus, models: tuple[str, ...] = MODELS)
 
 
 def _bug_row(name: str, bug: str, layer: str, report: parity.Report,
-             exact: bool = False) -> str:
+             exact: bool = False, folds: bool = False) -> str:
+    """``folds``: the bug is in a conv whose BatchNorm the exporter may fold into it; the
+    pair is then the Conv + BatchNorm chain, named after the BatchNorm (its sibling)."""
     first = report.first_divergence
     if first is None:
         return f"| {name} | {bug} `{layer}` | missed (exit {0 if report.ok else 1}) | | | |"
     found = first.a == layer if exact else (_normal(first.a).endswith(_normal(layer))
                                             or _normal(layer) in _normal(first.a))
+    folded = folds and not found and _parent(first.a) == _parent(layer) and \
+        "norm" in first.a.rsplit(".", 1)[-1]
     before = report.pairs[:report.pairs.index(first)]
     noise, _ = _largest(before)
     ratio = first.verdict.ratio if first.verdict and first.verdict.ratio is not None else None
     shown = "shape" if ratio is None else f"{ratio:.3g}"
     margin = "" if ratio is None or not noise else f"{ratio / noise:.3g}"
-    where = "yes" if found else f"NO: {first.a} ({first.how})"
+    where = "yes" if found else "its Conv+BN pair" if folded else f"NO: {first.a} ({first.how})"
     return (f"| {name} | {bug} `{layer}` | {where} "
             f"| {shown} | {noise:.2f} | {margin} |")
+
+
+def _parent(name: str) -> str:
+    return _normal(name).rpartition(".")[0]
 
 
 def _normal(name: str) -> str:
@@ -248,10 +301,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         cache = options.cache or Path(scratch) / "corpus"
         corpus = realmodels.Corpus(cache, options.size)
-        if options.part != "bugs":
+        masked, masked_bug = mask_rows(corpus, Path(scratch), models)
+        if options.part in ("all", "correct"):
             print("| model | comparison | input | pairs | exit | largest ratio (noise) | at |")
             print("|---|---|---|---|---|---|---|")
-            for row in correct_rows(corpus, models):
+            for row in [*correct_rows(corpus, models), *masked]:
                 print(row, flush=True)
             print()
         if options.part == "correct":
@@ -260,7 +314,7 @@ def main() -> None:
               "| largest noise ratio before it | bug / noise |")
         print("|---|---|---|---|---|---|")
         for row in [*corpus_bug_rows(corpus, models), *bug_rows(corpus, Path(scratch), models),
-                    *mxnet_bug_rows(corpus, Path(scratch), models)]:
+                    *mxnet_bug_rows(corpus, Path(scratch), models), *masked_bug]:
             print(row, flush=True)
 
 
