@@ -260,31 +260,75 @@ def _backend_option(command: F) -> F:
                         help="Backend running MODEL (default: by its format).")(command)
 
 
+def _input_options(command: F) -> F:
+    """What the models are fed: --image, --input, --inputs, --random (the default), --seed,
+    --input-shape, --val-range (compare's; align's and inspect's too, see
+    :func:`_record_graphs`)."""
+    for option in reversed((
+        click.option("--image", "images", type=click.Path(path_type=Path), multiple=True,
+                     help="Image decoded once (cv2.imread) and fed to each side through its "
+                          "pipeline; repeat it or give a folder to compare on several images."),
+        click.option("--input", "input_file", type=click.Path(path_type=Path),
+                     help="One input array (.npy) fed to both models."),
+        click.option("--inputs", "inputs_file", type=click.Path(path_type=Path),
+                     help="Named input arrays (.npz) fed to both models, or a folder of .npz "
+                          "files."),
+        click.option("--random", "use_random", is_flag=True,
+                     help="Seeded random inputs typed as the models declare: normal floats, "
+                          "ids within the table they index, 0/1 masks (the default when no "
+                          "input is given)."),
+        click.option("--seed", default=0, type=click.IntRange(0), show_default=True,
+                     help="Seed for --random."),
+        click.option("--input-shape", help="Shape for random inputs, e.g. 1,3,224,224."),
+        click.option("--val-range", help="LO,HI of random floats (uniform) and of random "
+                     "integer inputs that index no table (LO <= i < HI); ids and masks are "
+                     "typed anyway."),
+    )):
+        command = option(command)
+    return command
+
+
+def _preprocessing_options(command: F) -> F:
+    """--a-*/--b-* and --config: each side's pipeline for --image."""
+    command = click.option("--config", type=click.Path(path_type=Path),
+                           help="TOML file with [a] and [b] tables of preprocessing "
+                                "options.")(command)
+    return _side_options(command)
+
+
+_INPUT_SOURCES = {"--image": "images", "--input": "input_file", "--inputs": "inputs_file",
+                  "--random": "use_random"}
+
+
+def _input_source(options: dict[str, Any]) -> dict[str, Any]:
+    """The input options as :func:`parity.api.make_samples`' keywords, checked before any
+    model loads: one source at most, preprocessing options only with --image."""
+    from .config import preprocessing_options
+    from .errors import UsageError
+    from .inputs import parse_shape
+
+    chosen = [flag for flag, key in _INPUT_SOURCES.items() if options[key]]
+    if len(chosen) > 1:
+        raise UsageError(f"choose one input source, not {' and '.join(chosen)}")
+    options_a, options_b = preprocessing_options(options.get("config"), options)
+    if (options_a or options_b) and not options["images"]:
+        raise UsageError("preprocessing options (--a-*/--b-*, --config) need --image")
+    shape = options["input_shape"]
+    return {"inputs": options["input_file"] or options["inputs_file"], "seed": options["seed"],
+            "input_shape": parse_shape(shape) if shape else None,
+            "val_range": _val_range(options["val_range"]),
+            "image": list(options["images"]) or None,
+            "preprocess_a": options_a, "preprocess_b": options_b}
+
+
 @cli.command()
 @click.argument("model_a")
 @click.argument("model_b")
-@click.option("--image", "images", type=click.Path(path_type=Path), multiple=True,
-              help="Image decoded once (cv2.imread) and fed to each side through its pipeline; "
-                   "repeat it or give a folder to compare on several images.")
-@_side_options
-@click.option("--config", type=click.Path(path_type=Path),
-              help="TOML file with [a] and [b] tables of preprocessing options.")
-@click.option("--input", "input_file", type=click.Path(path_type=Path),
-              help="One input array (.npy) fed to both models.")
-@click.option("--inputs", "inputs_file", type=click.Path(path_type=Path),
-              help="Named input arrays (.npz) fed to both models, or a folder of .npz files.")
-@click.option("--random", "use_random", is_flag=True,
-              help="Seeded random inputs typed as the models declare: normal floats, ids "
-                   "within the table they index, 0/1 masks (the default when no input is "
-                   "given).")
-@click.option("--seed", default=0, type=click.IntRange(0), show_default=True,
-              help="Seed for --random.")
+@_input_options
+@_preprocessing_options
 @click.option("--samples", default=1, show_default=True,
               help="How many random inputs (seeds SEED, SEED+1, ...); each pair is judged on "
                    "its worst.")
-@click.option("--input-shape", help="Shape for random inputs, e.g. 1,3,224,224.")
-@click.option("--val-range", help="LO,HI of random floats (uniform) and of random integer "
-              "inputs that index no table (LO <= i < HI); ids and masks are typed anyway.")
 @click.option("--map", "mapping_file", type=click.Path(path_type=Path),
               help="TOML/JSON file of a_node = \"b_node\" pairs that override alignment.")
 @click.option("--a-weights", type=click.Path(path_type=Path), help="Weights file for model A.")
@@ -315,9 +359,6 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
     from .align.mapping_file import read_mapping
     from .api import compare as run_compare
     from .api import open_model
-    from .config import preprocessing_options
-    from .errors import UsageError
-    from .inputs import parse_shape
 
     _check_output(options["fmt"], options["output"])
     _check_writes(options, [("--output", options["output"]),
@@ -326,15 +367,7 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
                   [model_a, model_b, *(options[k] for k in (
                       "a_weights", "b_weights", "input_file", "inputs_file",
                       "mapping_file", "config")), *options["images"]])
-    sources = {"--image": options["images"], "--input": options["input_file"],
-               "--inputs": options["inputs_file"], "--random": options["use_random"]}
-    chosen = [flag for flag, value in sources.items() if value]
-    if len(chosen) > 1:
-        raise UsageError(f"choose one input source, not {' and '.join(chosen)}")
-    options_a, options_b = preprocessing_options(options["config"], options)
-    if (options_a or options_b) and not options["images"]:
-        raise UsageError("preprocessing options (--a-*/--b-*, --config) need --image")
-    shape = options["input_shape"]
+    source = _input_source(options)
     mapping = read_mapping(options["mapping_file"]) if options["mapping_file"] else None
     atol = [*options["atol"], *(mapping.tolerance_options("atol") if mapping else ())]
     rtol = [*options["rtol"], *(mapping.tolerance_options("rtol") if mapping else ())]
@@ -346,14 +379,8 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
         report = run_compare(
             backend_a,
             backend_b,
-            inputs=options["input_file"] or options["inputs_file"],
-            seed=options["seed"],
+            **source,
             samples=options["samples"],
-            input_shape=parse_shape(shape) if shape else None,
-            val_range=_val_range(options["val_range"]),
-            image=list(options["images"]) or None,
-            preprocess_a=options_a,
-            preprocess_b=options_b,
             mapping=mapping,
             atol=atol or None,
             rtol=rtol or None,
@@ -585,13 +612,16 @@ def _save_arrays(path: Path, values: dict[str, Any], force: bool) -> None:
 @click.option("--b-weights", type=click.Path(path_type=Path), help="Weights file for model B.")
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table",
               show_default=True)
+@_input_options
+@_preprocessing_options
 @_backend_options
 @_trust_code_option
 @_friendly_errors
 def align(model_a: str, model_b: str, mapping_file: Path | None, a_weights: Path | None,
           b_weights: Path | None, fmt: str, a_backend: str | None, b_backend: str | None,
-          trust_code: bool) -> None:
-    """Show how the nodes of MODEL_A and MODEL_B are paired (no forward pass)."""
+          trust_code: bool, **inputs: Any) -> None:
+    """Show how the nodes of MODEL_A and MODEL_B are paired (no forward pass, except for a
+    model whose graph is recorded by running it: it runs on the input compare would feed)."""
     import json
 
     from .align import align as align_graphs
@@ -600,8 +630,11 @@ def align(model_a: str, model_b: str, mapping_file: Path | None, a_weights: Path
     from .render.json import alignment_dict
     from .render.text import alignment_renderable
 
-    graph_a = open_model(model_a, a_weights, backend=a_backend, **_trusted(trust_code)).graph
-    graph_b = open_model(model_b, b_weights, backend=b_backend, **_trusted(trust_code)).graph
+    source = _input_source(inputs)
+    backend_a = open_model(model_a, a_weights, backend=a_backend, **_trusted(trust_code))
+    backend_b = open_model(model_b, b_weights, backend=b_backend, **_trusted(trust_code))
+    _record_graphs(backend_a, backend_b, source, _input_given(inputs))
+    graph_a, graph_b = backend_a.graph, backend_b.graph
     mapping = read_mapping(mapping_file) if mapping_file else None
     alignment = align_graphs(graph_a, graph_b, mapping)
     if fmt == "json":
@@ -616,18 +649,22 @@ def align(model_a: str, model_b: str, mapping_file: Path | None, a_weights: Path
 @click.option("--epoch", type=int, help="MXNet checkpoint epoch (default: newest).")
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table",
               show_default=True)
+@_input_options
 @_backend_option
 @_trust_code_option
 @_friendly_errors
 def inspect(model: str, weights: Path | None, epoch: int | None, fmt: str,
-            backend: str | None, trust_code: bool) -> None:
-    """List MODEL's nodes in topological order: name, op, output shape, attributes."""
+            backend: str | None, trust_code: bool, **inputs: Any) -> None:
+    """List MODEL's nodes in topological order: name, op, output shape, attributes (a model
+    whose graph is recorded by running it runs on the input compare would feed it)."""
     import json
 
     from .api import open_model
 
+    source = _input_source(inputs)
     loaded = open_model(model, weights, backend=backend, **_epoch(epoch),
                         **_trusted(trust_code))
+    _record_graphs(loaded, loaded, source, _input_given(inputs))
     graph = loaded.graph
     if fmt == "json":
         click.echo(json.dumps({
@@ -656,6 +693,35 @@ def inspect(model: str, weights: Path | None, epoch: int | None, fmt: str,
         dtype = f" {spec.dtype}" if spec.dtype else ""
         console.print(f"input {spec.name}: shape {shape}{dtype}")
     console.print(table)
+
+
+def _input_given(options: dict[str, Any]) -> bool:
+    return any(options[key] for key in _INPUT_SOURCES.values())
+
+
+def _record_graphs(a: Any, b: Any, source: dict[str, Any], given: bool) -> None:
+    """Let a model whose graph is recorded by running it (a factory torch.fx cannot trace)
+    run on compare's first input, so align and inspect show the ops compare pairs.
+
+    Random inputs are the default; when none can be drawn (no shape known) and no input was
+    given, a note says the module tree is shown instead.
+    """
+    from .api import make_samples
+    from .errors import UsageError
+
+    if not given and not (a.graph_needs_input or b.graph_needs_input):
+        return
+    try:
+        runs, _, _ = make_samples(a, b, **source)
+    except UsageError as exc:
+        if given:
+            raise
+        waiting = a if a.graph_needs_input else b
+        click.echo(f"parity: note: {waiting.label} shows its module tree, not the ops "
+                   f"it runs: {exc}", err=True)
+        return
+    a.observe(runs[0].feeds_a)
+    b.observe(runs[0].feeds_b)
 
 
 def _console(width: int | None = None) -> Any:

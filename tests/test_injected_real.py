@@ -53,13 +53,13 @@ def _row(table: SummaryTable, bug_id: str, report: parity.Report) -> None:
               0 if report.ok else 1)
 
 
-# The cause named at the injected layer, where diagnosis names it today. Not yet: the
-# MobileNetV2 depthwise x1.05 behind a fold (read as bn_stats_differ), EfficientNet's
-# reversed channels (weights_differ), ViT's flatten order (no hint) and concat order
-# (layer_math_differs).
+# The cause named at the injected layer.
 CAUSES = {
     "resnet-bn-eps": "bn_eps_mismatch", "resnet-pool-ceil": "pool_ceil_mode",
     "mobilenet_v2-clip-lost": "activation_changed",
+    "mobilenet_v2-depthwise-weights": "weights_differ",
+    "efficientnet-channel-order": "channel_order",
+    "vit-flatten-order": "flatten_order", "vit-concat-order": "concat_order",
     "mx_resnet18-bn-eps": "bn_eps_mismatch", "mx_resnet18-conv-weights": "weights_differ",
     "mx_resnet18-pool-ceil": "pool_ceil_mode", "mx_resnet18-channel-order": "channel_order",
     "mx_mobilenet_v2-bn-eps": "bn_eps_mismatch",

@@ -33,12 +33,9 @@ MIN_COVERAGE = 0.95
 
 ALIGNMENT = ("attention transposes/reshapes mispaired or under 95% of nodes paired on "
              "exporter graphs (#13 alignment: align helper)")
-SWIN = ("against the dynamo export, Swin's window-partition view (`view:2`, `Reshape_4`) is "
-        "paired with the dynamo export's `node_Reshape_370` at a shape mismatch; onnx2torch "
-        "vs dynamo also pairs 81%/84% (#13 alignment: align helper)")
 ONNX2TORCH_GELU = ("onnx2torch keeps the legacy export's erf-GELU (Div/Erf/Add/Mul/Mul) as "
                    "torch ops: its Add is paired with the dynamo export's Linear at a shape "
-                   "mismatch, 81-86% of nodes paired (#13 alignment: align helper)")
+                   "mismatch, 81-92% of nodes paired (#13 alignment: align helper)")
 ONNX2TORCH = importlib.util.find_spec("onnx2torch") is not None
 
 _PASSING = {
@@ -65,7 +62,7 @@ _PASSING = {
     *(f"swin-{a}-{b}" for a, b in (("pt", "onnx_legacy"), ("pt", "onnx_dynamo"),
                                    ("pt2", "onnx_legacy"), ("pt2", "onnx_dynamo"),
                                    ("onnx_legacy", "onnx_dynamo"))),
-    "swin-onnx2torch-onnx_legacy",
+    "swin-onnx2torch-onnx_legacy", "swin-factory-onnx_dynamo",
     *(f"{m}-factory-onnx_dynamo" for m in ("bert", "gpt2", "vit", "resnet", "convnext",
                                            "mobilenet_v2")),
     *(f"{m}-{a}-{b}" for m in ("mx_resnet18", "mx_mobilenet_v2", "mx_densenet121")
@@ -81,10 +78,8 @@ def known_failure(pair: Pair, cli: bool = False) -> str | None:
     """Why ``pair`` fails today (measured on main), or None when it must pass."""
     if pair.id in (_CLI_PASSING if cli else _PASSING):
         return None
-    if pair.a == "onnx2torch" and pair.model != "swin":
+    if pair.a == "onnx2torch":
         return ONNX2TORCH_GELU
-    if pair.model == "swin":
-        return SWIN
     return ALIGNMENT
 
 

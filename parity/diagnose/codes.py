@@ -29,7 +29,8 @@ PRECISION = "precision"
 QUANT_SATURATION = "quant_saturation"
 
 MEANINGS: dict[str, str] = {
-    CHANNEL_ORDER: "input (or first conv weights) match once RGB/BGR is reversed",
+    CHANNEL_ORDER: "input (or first conv weights, also behind a folded BatchNorm) match once "
+                   "RGB/BGR is reversed",
     INPUT_NORMALIZATION: "the inputs are an affine map of each other: different mean/scale",
     LAYOUT: "tensors match after an NHWC↔NCHW transpose",
     BN_EPS_MISMATCH: "BatchNorm eps differs (or recomputing with another eps closes the gap), "
@@ -55,8 +56,10 @@ MEANINGS: dict[str, str] = {
                    "decomposed normalisation reduces over)",
     ATTRIBUTE_MISMATCH: "another attribute of the layer differs (kernel, stride, dilation, "
                         "groups, keepdims, permutation...)",
-    FLATTEN_ORDER: "the first fully-connected layer expects the other flatten order",
-    CONCAT_ORDER: "a concat matches after permuting its input blocks",
+    FLATTEN_ORDER: "the first fully-connected layer expects the other flatten order, or a "
+                   "flatten reads its input's axes in another order (H,W vs W,H)",
+    CONCAT_ORDER: "a concat matches after permuting its input blocks (also a constant "
+                  "block, such as a class token)",
     WEIGHTS_DIFFER: "the aligned layer's parameters differ: the conversion of that layer "
                     "(also behind a folded BatchNorm)",
     LAYER_MATH_DIFFERS: "replayed alone on A's input, B's layer still differs: its own "

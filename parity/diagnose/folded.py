@@ -41,6 +41,7 @@ class Unfused:
     folded_weight: np.ndarray  # (out, -1)
     folded_bias: np.ndarray
     layer: str = "convolution"
+    kernel: tuple[int, ...] = ()  # the unfused weights' own shape, (out, in, kh, kw) for a conv
 
     @property
     def scale(self) -> np.ndarray:
@@ -54,7 +55,7 @@ def folded_batchnorm(evidence: Evidence) -> list[Hint]:
     for pair in evidence.roots:
         if pair.status == SHAPE_MISMATCH or pair.is_input:
             continue
-        found = _unfused(evidence, pair)
+        found = unfused(evidence, pair)
         if found is not None:
             hint = _diagnose(evidence, pair, found)
             if hint is not None:
@@ -62,7 +63,9 @@ def folded_batchnorm(evidence: Evidence) -> list[Hint]:
     return hints
 
 
-def _unfused(evidence: Evidence, pair: PairResult) -> Unfused | None:
+def unfused(evidence: Evidence, pair: PairResult) -> Unfused | None:
+    """The pair's layer and BatchNorm on the side that keeps them apart, when the other
+    side folds them into one layer."""
     by_side = {side: parameters_by_class(evidence, side, node)
                for side, node in (("a", pair.a), ("b", pair.b))}
     for side, other in (("a", "b"), ("b", "a")):
@@ -87,7 +90,8 @@ def _unfused(evidence: Evidence, pair: PairResult) -> Unfused | None:
                        norm.get("beta", zeros).ravel(), norm["mean"].ravel(),
                        norm["var"].ravel(), float(eps), folded_weight,
                        folded.get("bias", zeros).ravel(),
-                       "convolution" if layer == _FOLDS_INTO[0] else "linear layer")
+                       "convolution" if layer == _FOLDS_INTO[0] else "linear layer",
+                       tuple(conv["weight"].shape))
     return None
 
 
@@ -97,30 +101,54 @@ def _close(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (np.abs(x - y) <= _RTOL * scale + 1e-9).all(axis=-1)
 
 
+def _bias_close(u: Unfused, scale: np.ndarray, folded_bias: np.ndarray) -> np.ndarray:
+    """Per channel: ``folded_bias`` is the bias re-folded with ``scale``, to the float32
+    precision of its terms (``beta - mean * scale`` nearly cancels in some channels, so
+    the result alone is no measure of its rounding)."""
+    expected = (u.bias - u.mean) * scale + u.beta
+    terms = np.maximum.reduce([np.abs(expected), np.abs(u.beta),
+                               np.abs((u.bias - u.mean) * scale)])
+    return np.abs(expected - folded_bias) <= _RTOL * terms + 1e-9
+
+
 def _diagnose(evidence: Evidence, pair: PairResult, u: Unfused) -> Hint | None:
     refolded = u.weight * u.scale[:, None]
-    refolded_bias = (u.bias - u.mean) * u.scale + u.beta
     weights_ok = _close(refolded, u.folded_weight)
-    bias_ok = _close(refolded_bias[:, None], u.folded_bias[:, None])
+    bias_ok = _bias_close(u, u.scale, u.folded_bias)
     if weights_ok.all() and bias_ok.all():
         return None  # the fold is right: the cause lies elsewhere
     norms = np.maximum((u.weight ** 2).sum(axis=1), 1e-30)
     ratio = (u.folded_weight * u.weight).sum(axis=1) / norms  # folded scale per channel
     scaled = _close(u.folded_weight, u.weight * ratio[:, None])
+    if not scaled.all() and reversed_input_channels(u):
+        return None  # the input channels are reversed: channel_order names it
     if not scaled.all():  # not a per-channel rescaling of the same filters
         return _weights_hint(evidence, pair, u, np.flatnonzero(~(scaled & weights_ok)),
                              "are not the re-folded filters")
     implied_eps = (u.gamma / ratio) ** 2 - u.var
     eps = float(f"{float(np.median(implied_eps)):.3g}")
-    if eps > 0 and np.allclose(implied_eps, eps, rtol=1e-2, atol=1e-7 * max(1.0, eps)):
-        bias_with = (u.bias - u.mean) * ratio + u.beta
-        if _close(bias_with[:, None], u.folded_bias[:, None]).all():
-            return _eps_hint(evidence, pair, u, eps, implied_eps)
+    if (eps > 0 and np.allclose(implied_eps, eps, rtol=1e-2, atol=1e-7 * max(1.0, eps))
+            and _bias_close(u, ratio, u.folded_bias).all()):
+        return _eps_hint(evidence, pair, u, eps, implied_eps)
     factor = ratio / u.scale
     if np.allclose(factor, np.median(factor), rtol=_RTOL) and bias_ok.all():
         return _weights_hint(evidence, pair, u, np.flatnonzero(~weights_ok),
                              f"are the re-folded filters x{float(np.median(factor)):.4g}")
     return _stats_hint(evidence, pair, u, ratio)
+
+
+def refolded(u: Unfused) -> np.ndarray:
+    """The unfused side's filters with its BatchNorm folded in, in their own shape."""
+    return (u.weight * u.scale[:, None]).reshape(u.kernel)
+
+
+def reversed_input_channels(u: Unfused) -> bool:
+    """The folded filters are the re-folded ones with their input channels reversed
+    (RGB/BGR swapped in a first convolution)."""
+    if len(u.kernel) != 4 or u.kernel[1] < 2:
+        return False
+    flipped = np.flip(refolded(u), axis=1).reshape(u.weight.shape)
+    return bool(_close(flipped, u.folded_weight).all())
 
 
 def _sides(u: Unfused) -> tuple[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..report import Hint, PairResult
+from . import folded
 from .codes import CHANNEL_ORDER, INPUT_NORMALIZATION, LAYOUT
 from .evidence import Evidence
 
@@ -51,24 +52,53 @@ def channel_order(evidence: Evidence) -> list[Hint]:
 
 
 def _first_layer_weights_reversed(evidence: Evidence) -> list[Hint]:
-    """A first convolution whose input-channel weights were reversed by the conversion."""
+    """A first convolution whose input-channel weights were reversed by the conversion,
+    also behind a BatchNorm that one side folds into it."""
     hints = []
     for pair in evidence.roots:
         upstream = evidence.upstream(pair)
         if not upstream or any(not p.is_input or p.failed for p in upstream):
             continue
-        wa = evidence.parameters("a", pair.a).get("weight")
-        wb = evidence.parameters("b", pair.b).get("weight")
-        if wa is None or wb is None or wa.ndim != 4 or wa.shape != wb.shape or wa.shape[1] < 2:
+        found = _first_layer_weights(evidence, pair)
+        if found is None:
             continue
-        if not np.allclose(wa, wb) and np.allclose(np.flip(wa, axis=1), wb, atol=1e-6):
-            hints.append(Hint(
-                CHANNEL_ORDER, pair.a,
-                f"The first convolution's weights have their input channels reversed in B "
-                f"(`{pair.b}`): the conversion swapped RGB/BGR. Reverse axis 1 of B's "
-                f"`{pair.b}` weights, or feed B the other channel order.",
-                {"weights_reversed": True}))
+        wa, wb, behind = found
+        if wa.ndim != 4 or wa.shape != wb.shape or wa.shape[1] < 2 or np.allclose(wa, wb):
+            continue
+        flipped = np.flip(wa, axis=1)
+        scale = max(float(np.abs(wa).max()), 1e-12)
+        residual = float(np.abs(flipped - wb).max())
+        if residual > 1e-4 * scale + 1e-6:
+            continue
+        channels = wa.shape[1]
+        order = ", ".join(map(str, range(channels)))
+        reversed_order = ", ".join(map(str, reversed(range(channels))))
+        hints.append(Hint(
+            CHANNEL_ORDER, pair.a,
+            f"The first convolution's weights have their input channels reversed in B "
+            f"(`{pair.b}`{behind}): B's filters over input channels ({order}) are A's over "
+            f"({reversed_order}) (largest difference {float(np.abs(wa - wb).max()):.3g} as "
+            f"converted, {residual:.2g} once reversed): the conversion swapped RGB/BGR. "
+            f"Reverse axis 1 of B's `{pair.b}` weights, or feed B the other channel order.",
+            {"weights_reversed": True, "b_node": pair.b, "folded": bool(behind),
+             "max_abs": float(np.abs(wa - wb).max()), "reversed_max_abs": residual}))
     return hints
+
+
+def _first_layer_weights(evidence: Evidence, pair: PairResult
+                         ) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """A's and B's convolution weights of ``pair``, the unfused side's with its BatchNorm
+    folded in when the other side folds it (and words saying so)."""
+    wa = evidence.parameters("a", pair.a).get("weight")
+    wb = evidence.parameters("b", pair.b).get("weight")
+    if wa is not None and wb is not None:
+        return wa, wb, ""
+    found = folded.unfused(evidence, pair)
+    if found is None or len(found.kernel) != 4:
+        return None
+    mine, theirs = folded.refolded(found), found.folded_weight.reshape(found.kernel)
+    behind = f", which folds in {found.side.upper()}'s `{found.bn_node}`"
+    return (mine, theirs, behind) if found.side == "a" else (theirs, mine, behind)
 
 
 def input_normalization(evidence: Evidence) -> list[Hint]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from ..ops import family, op_class
 from ..report import SHAPE_MISMATCH, Hint, PairResult
 from .codes import CONCAT_ORDER, FLATTEN_ORDER, WEIGHTS_DIFFER
 from .evidence import Evidence
+from .vocabulary import describe
 
 _LINEAR, _CONCAT = op_class("Gemm"), op_class("Concat")
 _FIT = 1e-3  # largest misfit, relative to the target's range, that still counts as a match
@@ -37,12 +40,20 @@ def _fits(x: np.ndarray, target: np.ndarray) -> bool:
 
 
 def flatten_order(evidence: Evidence) -> list[Hint]:
-    """A dense layer whose weights expect its input flattened in the other order."""
+    """A dense layer whose weights expect its input flattened in the other order, or a
+    flatten that reads its input's axes in another order (a patch grid read column by
+    column)."""
     hints = []
     for pair in evidence.roots:
-        found = _flatten_fit(evidence, pair) if pair.status != SHAPE_MISMATCH else None
+        if pair.status == SHAPE_MISMATCH:
+            continue
+        found = _flatten_fit(evidence, pair)
         if found is not None:
             hints.append(_flatten_hint(evidence, pair, *found))
+            continue
+        orders = _flatten_axis_orders(evidence, pair)
+        if orders is not None:
+            hints.append(_axis_order_hint(evidence, pair, *orders))
     return hints
 
 
@@ -143,42 +154,147 @@ def _flatten_hint(evidence: Evidence, pair: PairResult, side: str, linear: str, 
                  "weights_expect": expects.split(" ")[0]})
 
 
+def _flatten_axis_orders(evidence: Evidence, pair: PairResult
+                         ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]] | None:
+    """``(input shape, A's axis order, B's axis order)`` of a flatten whose two sides read
+    their (agreeing) input's axes in different orders: each side's output is the input
+    transposed by its order, then reshaped."""
+    if family(evidence.graph_a.op_of(pair.a)) != "flatten":
+        return None
+    upstream = evidence.upstream(pair)
+    values = evidence.values(pair)
+    before = evidence.values(upstream[0]) if len(upstream) == 1 else None
+    if values is None or before is None or values[0].shape != values[1].shape:
+        return None
+    x, (out_a, out_b) = before[0], values
+    if not 2 < x.ndim <= 5 or x.ndim <= out_a.ndim or x.size != out_a.size:
+        return None
+    fit_a, fit_b = [], []
+    for order in itertools.permutations(range(x.ndim)):
+        y = np.transpose(x, order)
+        if _fits(y, out_a):
+            fit_a.append(order)
+        elif _fits(y, out_b):
+            fit_b.append(order)
+    if not fit_a or not fit_b:
+        return None
+    return tuple(x.shape), _simplest(fit_a), _simplest(fit_b)
+
+
+def _simplest(orders: list[tuple[int, ...]]) -> tuple[int, ...]:
+    """The order that moves the fewest axes (orders moving only size-1 axes read alike)."""
+    return min(orders, key=lambda order: sum(i != axis for i, axis in enumerate(order)))
+
+
+def _axis_order_hint(evidence: Evidence, pair: PairResult, shape: tuple[int, ...],
+                     order_a: tuple[int, ...], order_b: tuple[int, ...]) -> Hint:
+    letters = "NCHW" if len(shape) == 4 else "NCDHW" if len(shape) == 5 else "NCL"
+
+    def spelled(order: tuple[int, ...]) -> str:
+        return f"{order} ({', '.join(letters[i] for i in order)})"
+
+    graph_b = evidence.graph_b
+    transposes = [f"`{name}` (perm {graph_b.node(name).attrs.get('perm')})"
+                  for name in evidence.stretch("b", pair.b)
+                  if name in graph_b and family(graph_b.node(name).op) == "transpose"]
+    fix = (f"fix the transpose before it ({', '.join(transposes)})" if transposes
+           else f"transpose its input by {order_a} instead of {order_b} before flattening")
+    message = (f"`{pair.a}`: B's `{pair.b}` flattens its input (shape {shape}) in axis order "
+               f"{spelled(order_b)} where A's reads it as {spelled(order_a)}: the values are "
+               f"the same, in another order; flattening A's input in B's order reproduces "
+               f"B's output. Make them agree on the converted side: in B "
+               f"({evidence.b.path.name}), {fix}; or in A ({evidence.a.path.name}), permute "
+               f"the input of `{pair.a}` by {order_b} before it.")
+    return Hint(FLATTEN_ORDER, pair.a, message,
+                {"b_node": pair.b, "input_shape": list(shape), "order_a": list(order_a),
+                 "order_b": list(order_b)})
+
+
 # -- concat order -------------------------------------------------------------------------
 
 
 def concat_order(evidence: Evidence) -> list[Hint]:
-    """A concat whose output matches once its input blocks are put in the other order."""
+    """A concat whose output matches once its input blocks are put in the other order,
+    also when a block is a constant (a class token concatenated to the patch tokens)."""
     hints = []
     for pair in evidence.roots:
         if pair.status == SHAPE_MISMATCH or op_class(evidence.graph_a.op_of(pair.a)) != _CONCAT:
             continue
-        upstream = evidence.upstream(pair)
-        order = _block_order(evidence, pair, upstream)
+        found = _blocks(evidence, pair, evidence.upstream(pair))
+        order = _block_order(evidence, pair, *found) if found is not None else None
         if order is not None and order != sorted(order):
-            hints.append(_concat_hint(evidence, pair, upstream, order))
+            hints.append(_concat_hint(evidence, pair, found[0], found[1], order))
     return hints
 
 
-def _block_order(evidence: Evidence, pair: PairResult,
-                 upstream: list[PairResult]) -> list[int] | None:
-    """For each block of B's output along the concat axis, which of A's inputs it holds."""
+@dataclass(frozen=True)
+class _Block:
+    """One block of A's concat output: a compared input (``pair``), or a constant the
+    graph does not list as an input (``pair`` None)."""
+
+    pair: PairResult | None
+    offset: int
+    size: int
+
+
+def _blocks(evidence: Evidence, pair: PairResult,
+            upstream: list[PairResult]) -> tuple[list[_Block], int] | None:
+    """A's output cut into its blocks along the concat axis, in A's order: where each
+    compared input lies in it, and the stretches between them (constants)."""
     values = evidence.values(pair)
-    blocks = [v[0] for u in upstream if (v := evidence.values(u)) is not None]
-    if values is None or len(upstream) < 2 or len(blocks) != len(upstream):
+    inputs = [(u, v[0]) for u in upstream if (v := evidence.values(u)) is not None]
+    if values is None or not inputs or len(inputs) != len(upstream):
         return None
-    target = values[1]
-    axis = _concat_axis([b.shape for b in blocks], target.shape)
+    out = values[0]
+    axis = _concat_axis([v.shape for _, v in inputs], out.shape)
     if axis is None:
+        axis = _stated_axis(evidence, pair, out.ndim)
+    if axis is None or any(v.ndim != out.ndim for _, v in inputs):
         return None
+    placed: list[_Block] = []
+    for u, value in inputs:
+        size = value.shape[axis]
+        taken = {o for b in placed for o in range(b.offset, b.offset + b.size)}
+        offset = next((o for o in range(out.shape[axis] - size + 1)
+                       if not taken & set(range(o, o + size))
+                       and _fits(value, _block(out, axis, o, size))), None)
+        if offset is None:
+            return None
+        placed.append(_Block(u, offset, size))
+    placed.sort(key=lambda b: b.offset)
+    blocks, end = [], 0
+    for block in placed:
+        if block.offset > end:
+            blocks.append(_Block(None, end, block.offset - end))
+        blocks.append(block)
+        end = block.offset + block.size
+    if end < out.shape[axis]:
+        blocks.append(_Block(None, end, out.shape[axis] - end))
+    return (blocks, axis) if len(blocks) >= 2 else None
+
+
+def _stated_axis(evidence: Evidence, pair: PairResult, rank: int) -> int | None:
+    """The axis A's concat node states, made non-negative."""
+    axis = describe(evidence.a, pair.a).get("axis")
+    return int(axis) % rank if isinstance(axis, int) and rank else None
+
+
+def _block_order(evidence: Evidence, pair: PairResult, blocks: list[_Block],
+                 axis: int) -> list[int] | None:
+    """For each block of B's output along the concat axis, which of A's blocks it holds."""
+    values = evidence.values(pair)
+    if values is None or values[1].shape != values[0].shape:
+        return None
+    out_a, target = values
     order: list[int] = []
     offset = 0
     while len(order) < len(blocks):
-        found = next((i for i, block in enumerate(blocks) if i not in order and _fits(
-            block, _block(target, axis, offset, block.shape[axis]))), None)
+        found = next((i for i, b in enumerate(blocks) if i not in order and _fits(
+            _block(out_a, axis, b.offset, b.size), _block(target, axis, offset, b.size))), None)
         if found is None:
             return None
         order.append(found)
-        offset += blocks[found].shape[axis]
+        offset += blocks[found].size
     return order
 
 
@@ -199,19 +315,37 @@ def _concat_axis(shapes: list[tuple[int, ...]], out: tuple[int, ...]) -> int | N
     return None
 
 
-def _concat_hint(evidence: Evidence, pair: PairResult, upstream: list[PairResult],
+def _concat_hint(evidence: Evidence, pair: PairResult, blocks: list[_Block], axis: int,
                  order: list[int]) -> Hint:
-    names_a = ", ".join(f"`{u.a}`" for u in upstream)
-    in_b = ", ".join(f"`{upstream[i].b}`" for i in order)
-    wanted_b = ", ".join(f"`{u.b}`" for u in upstream)
-    wanted_a = ", ".join(f"`{upstream[i].a}`" for i in order)
-    message = (f"B's `{pair.b}` joins its inputs in the order ({in_b}) where A's `{pair.a}` "
-               f"joins the same tensors as ({names_a}): the blocks match once reordered. "
-               f"Make them agree on the converted side: in B ({evidence.b.path.name}), list "
-               f"the inputs of `{pair.b}` as ({wanted_b}); or in A ({evidence.a.path.name}), "
-               f"list the inputs of `{pair.a}` as ({wanted_a}).")
+    concat_b = evidence.node_of_class("b", pair.b, _CONCAT) or pair.b
+    b_inputs = evidence.graph_b.node(concat_b).inputs if concat_b in evidence.graph_b else ()
+    named_b = dict(zip(order, b_inputs)) if len(b_inputs) == len(blocks) else {}
+
+    def name(i: int, side: str) -> str:
+        block = blocks[i]
+        if block.pair is not None:
+            return f"`{block.pair.a if side == 'a' else block.pair.b}`"
+        if side == "b" and i in named_b:
+            return f"`{named_b[i]}`"
+        return f"a constant block of {block.size}"
+
+    def listed(indices: list[int], side: str) -> str:
+        return ", ".join(name(i, side) for i in indices)
+
+    in_order = list(range(len(blocks)))
+    sizes_a = ", ".join(str(b.size) for b in blocks)
+    sizes_b = ", ".join(str(blocks[i].size) for i in order)
+    message = (f"B's `{pair.b}` joins its inputs in the order ({listed(order, 'b')}) where "
+               f"A's `{pair.a}` joins the same tensors as ({listed(in_order, 'a')}) along axis "
+               f"{axis} (block sizes: A {sizes_a}, B {sizes_b}): the blocks match once "
+               f"reordered. Make them agree on the converted side: in B "
+               f"({evidence.b.path.name}), list the inputs of `{concat_b}` as "
+               f"({listed(in_order, 'b')}); or in A ({evidence.a.path.name}), list the "
+               f"inputs of `{pair.a}` as ({listed(order, 'a')}).")
     return Hint(CONCAT_ORDER, pair.a, message,
-                {"order_b": [upstream[i].b for i in order], "order_a": [u.a for u in upstream],
+                {"order_b": [name(i, "b").strip("`") for i in order],
+                 "order_a": [name(i, "a").strip("`") for i in in_order],
+                 "axis": axis, "sizes_a": [b.size for b in blocks],
                  "b_node": pair.b})
 
 

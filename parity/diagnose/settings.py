@@ -83,9 +83,22 @@ def _settings(evidence: Evidence, side: str, node: str) -> dict[str, tuple[str, 
     backend = evidence.backend(side)
     found: dict[str, tuple[str, Any]] = {}
     for name in evidence.stretch(side, node):
-        for key, value in describe(backend, name).items():
+        described = describe(backend, name)
+        explicit = found.get("pads") if found.get("pad_mode", ("", ""))[1] == "constant" else None
+        for key, value in described.items():
             found[key] = (name, value)
+        if explicit is not None and "groups" in described and "pads" in described:
+            found["pads"] = (name, _padded(explicit[1], described["pads"]))
+            del found["pad_mode"]
     return found
+
+
+def _padded(explicit: Any, own: Any) -> Any:
+    """A convolution's padding with the zero padding an explicit Pad op before it adds (a
+    TF-style SAME pad that one exporter folds into the convolution and the other keeps)."""
+    if not (isinstance(explicit, tuple) and isinstance(own, tuple) and len(explicit) == len(own)):
+        return own
+    return tuple(int(e) + int(o) for e, o in zip(explicit, own))
 
 
 def _same(key: str, a: Any, b: Any, pair: PairResult) -> bool:
