@@ -145,9 +145,13 @@ class Judge:
                         numerics.size_ratio(in_shape, shape))
         ulps = max(numerics.ulps(self.graph_a, match.a), numerics.ulps(self.graph_b, match.b))
         u = numerics.unit_roundoff(*dtypes)
+        wide = numerics.accumulation_roundoff(*dtypes)
         scale = metrics.scale
         floor = numerics.subnormal(*dtypes) / scale if scale > 0 else 0.0
-        local = u * (math.sqrt(reduction) + ulps) + floor
+        # Stored in float16 but computed in float32: rounded to storage a few times per
+        # value, the sums and functions in float32 (docs/numerics.md#float16).
+        rounded = u * numerics.STORAGE_ROUNDINGS if wide < u else 0.0
+        local = rounded + wide * (math.sqrt(reduction) + ulps) + floor
         if inputs and scale > 0 and (numerics.gated(self.graph_a, match.a)
                                      or numerics.gated(self.graph_b, match.b)):
             # a gated activation errs by ulps of its input where it is far below it
