@@ -10,11 +10,13 @@ rounding noise (estimated from the reference's spread within each channel, out o
 widened by 1 + 2/sqrt(n) for a gain measured on n values); an input that failed counts
 only with the noise expected of it (its bound without the slacks), so a bug upstream is
 not passed on as noise. ``u`` is the unit roundoff of the coarsest dtype of the pair,
-``K`` its reduction length. A value quantized to an int8 grid (either side) adds its
-dtype term ``QUANT_SLACK * quantization noise`` (:mod:`.quantization`), and its layer's
-gain on noise is at least its gain on white noise; such pairs are judged by
-``numerics int8``. Smooth growth stays under the bound; a layer that adds error beyond it
-fails, and the first such layer whose inputs passed is the first divergence.
+``K`` its reduction length (float16/bfloat16 computed in float32, on x86:
+``u16 * STORAGE_ROUNDINGS + u32 * (sqrt(K) + ulps)``). A value quantized to an int8
+grid (either side) adds its dtype term ``QUANT_SLACK * quantization noise``
+(:mod:`.quantization`), and its layer's gain on noise is at least its gain on white
+noise; such pairs are judged by ``numerics int8``. Smooth growth stays under the bound;
+a layer that adds error beyond it fails, and the first such layer whose inputs passed is
+the first divergence.
 """
 
 from __future__ import annotations
