@@ -85,6 +85,9 @@ class QdqView(Backend):
     def declared_preprocessing(self) -> dict[str, dict[str, Any]]:
         return self.inner.declared_preprocessing()
 
+    def release_after_next_run(self) -> None:
+        self.inner.release_after_next_run()
+
     def close(self) -> None:
         self.inner.close()
 
