@@ -105,7 +105,8 @@ def _folded_clip(plain: Backend, name: str, quantized: Backend, partner: str
     readers = plain.graph.consumers.get(name, ())
     if len(readers) != 1 or family(plain.graph.node(readers[0]).op) != "relu":
         return None
-    from parity.diagnose.vocabulary import describe  # diagnose imports the verdict
+    # imported here: parity.diagnose imports parity.report, which imports this module
+    from parity.diagnose.vocabulary import describe
 
     meaning = describe(plain, readers[0])
     if meaning.get("activation") != "clip" or "clip" not in meaning:
