@@ -5,14 +5,18 @@ them again: twice a BERT-base's 420 MB before a session is built. Here the file 
 read-only and its protobuf wire format scanned for the ``raw_data`` of each top-level
 initializer; those byte ranges are cut out before parsing (the proto parsed is the graph
 alone, a few hundred KiB) and each weight becomes a numpy view of the mapping at its offset.
-Pages are read from the page cache when touched, and :meth:`MappedWeights.release` gives
-them back once a session holds its own copy.
+The wire format is walked with ``pread`` (:class:`_FileBytes`), never through the mapping:
+the kernel maps a whole page-cache folio (up to megabytes) on each fault, so touching the
+mapping once per tensor header made about 140 MiB of BERT-base resident before any weight was
+used. Pages of the mapping are read from the page cache only when a weight is touched, and
+:meth:`MappedWeights.release` gives them back once a session holds its own copy.
 """
 
 from __future__ import annotations
 
 import math
 import mmap
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,6 +54,16 @@ class MappedWeights:
                 raise WireFormatError(f"{name}: {length} bytes of data for shape {dims[name]}")
             self.arrays[name] = np.frombuffer(mapping, dtype, count, offset).reshape(dims[name])
 
+    def add_external(self, name: str, target: Path, offset: int, data_type: int,
+                     dims: tuple[int, ...]) -> None:
+        """``name``'s weight as a read-only view of its external data file ``target``
+        (checked by the caller), mapped, not read."""
+        if data_type not in _VIEWABLE:
+            raise WireFormatError(f"{name}: external data of a type not viewed in place")
+        if math.prod(dims):
+            dtype = np.dtype(helper.tensor_dtype_to_np_dtype(data_type)).newbyteorder("<")
+            self.arrays[name] = np.memmap(target, dtype, "r", offset, dims)
+
     def release(self) -> None:
         """Drop the mapped pages from this process's resident set (they stay in the page
         cache; touching a weight again reads it back)."""
@@ -66,15 +80,12 @@ def read_without_weights(path: Path, inline_bytes: int) -> tuple[onnx.ModelProto
     """
     if sys.byteorder != "little":
         raise WireFormatError("raw_data is little-endian; this machine is not")
+    spans: dict[str, tuple[int, int, int]] = {}
     with open(path, "rb") as file:
         mapping = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-    spans: dict[str, tuple[int, int, int]] = {}
-    data = memoryview(mapping)
-    try:
+        data = _FileBytes(file.fileno(), len(mapping))
         pieces = _cut(data, 0, len(data), _model_field, spans, inline_bytes)
         model = onnx.ModelProto.FromString(b"".join(pieces))
-    finally:
-        data.release()
     dims = {}
     for tensor in model.graph.initializer:
         if tensor.name in spans:
@@ -84,12 +95,36 @@ def read_without_weights(path: Path, inline_bytes: int) -> tuple[onnx.ModelProto
     return model, MappedWeights(mapping, spans, dims)
 
 
-def _cut(data: memoryview, start: int, end: int, rewrite, spans: dict, inline: int
-         ) -> list[bytes | memoryview]:
+class _FileBytes:
+    """A file's bytes indexed like a ``memoryview`` (an int gives a byte, a slice bytes),
+    read with ``pread`` in blocks, so the walk leaves nothing resident but its last block."""
+
+    _BLOCK = 1 << 16
+
+    def __init__(self, fd: int, size: int) -> None:
+        self._fd, self._size = fd, size
+        self._start, self._block = 0, b""
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, key: int | slice) -> int | bytes:
+        if isinstance(key, slice):
+            start, stop, _ = key.indices(self._size)
+            return os.pread(self._fd, max(stop - start, 0), start)
+        if not 0 <= key - self._start < len(self._block):
+            self._start, self._block = key, os.pread(self._fd, self._BLOCK, key)
+            if not self._block:
+                raise IndexError(key)
+        return self._block[key - self._start]
+
+
+def _cut(data: _FileBytes, start: int, end: int, rewrite, spans: dict, inline: int
+         ) -> list[bytes]:
     """The message in ``data[start:end]`` as pieces, each length-delimited field passed
     to ``rewrite(field, data, start, end, spans, inline)``, which returns its new body or
     None to keep it as it is."""
-    pieces: list[bytes | memoryview] = []
+    pieces: list[bytes] = []
     for field, wire, key_start, body, stop in _fields(data, start, end):
         if wire == _LENGTH:
             body_pieces = rewrite(field, data, body, stop, spans, inline)
@@ -101,21 +136,21 @@ def _cut(data: memoryview, start: int, end: int, rewrite, spans: dict, inline: i
     return pieces
 
 
-def _model_field(field: int, data: memoryview, start: int, end: int, spans: dict, inline: int
+def _model_field(field: int, data: _FileBytes, start: int, end: int, spans: dict, inline: int
                  ) -> list | None:
     if field != _MODEL_GRAPH:
         return None
     return _cut(data, start, end, _graph_field, spans, inline)
 
 
-def _graph_field(field: int, data: memoryview, start: int, end: int, spans: dict, inline: int
+def _graph_field(field: int, data: _FileBytes, start: int, end: int, spans: dict, inline: int
                  ) -> list | None:
     if field != _GRAPH_INITIALIZER:
         return None
     return _tensor_without_raw_data(data, start, end, spans, inline)
 
 
-def _tensor_without_raw_data(data: memoryview, start: int, end: int, spans: dict, inline: int
+def _tensor_without_raw_data(data: _FileBytes, start: int, end: int, spans: dict, inline: int
                              ) -> list | None:
     """The TensorProto in ``data[start:end]`` without its ``raw_data``, recorded in
     ``spans`` as ``name: (offset, length, data_type)``; None to keep it whole (small, not a
@@ -142,7 +177,7 @@ def _tensor_without_raw_data(data: memoryview, start: int, end: int, spans: dict
     return [data[start:key_start], data[stop:end]]
 
 
-def _fields(data: memoryview, start: int, end: int) -> Iterator[tuple[int, int, int, int, int]]:
+def _fields(data: _FileBytes, start: int, end: int) -> Iterator[tuple[int, int, int, int, int]]:
     """``(field, wire type, key start, body start, end)`` of each field of the message in
     ``data[start:end]``; a field that runs past the message's end is an error."""
     position = start
@@ -167,7 +202,7 @@ def _fields(data: memoryview, start: int, end: int) -> Iterator[tuple[int, int, 
         yield field, wire, key_start, body, position
 
 
-def _varint(data: memoryview, position: int) -> tuple[int, int]:
+def _varint(data: _FileBytes, position: int) -> tuple[int, int]:
     value, shift = 0, 0
     while True:
         if position >= len(data) or shift > 63:

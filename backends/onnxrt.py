@@ -238,8 +238,12 @@ class OnnxRuntimeBackend(Backend):
                 values[proto.output[0]] = values[proto.input[0]]
         return values
 
-    def close(self) -> None:
+    def release(self) -> None:
+        """Drop the capture session (the weights stay mapped, not copied)."""
         self._capture = None
+
+    def close(self) -> None:
+        self.release()
 
 
 def open_weightless(path: Path
@@ -248,14 +252,20 @@ def open_weightless(path: Path
     :func:`detach_weights`).
 
     Weights stored in the model file are views of the memory-mapped file
-    (:mod:`parity.backends._onnx_weights`), never parsed into the proto; a model with
-    external data, or a file that reader does not cut, is parsed whole by :func:`load_model`.
+    (:mod:`parity.backends._onnx_weights`), never parsed into the proto, and so are the
+    top-level initializers kept in external data files (checked as :func:`load_model`
+    checks them; ORT reads both itself). A file that reader does not cut, or external
+    data elsewhere (subgraphs, functions, a model reached through a symlink from another
+    folder), is parsed whole by :func:`load_model`.
     """
     try:
         model, mapped = read_without_weights(path, _INLINE_BYTES)
     except Exception:  # not cut here (mmap, wire format, protobuf): the checked path says why
         mapped = None
-    if mapped is None or _external_tensors(model) or not (model.graph.node or model.graph.input):
+    if mapped is not None and not (
+            (model.graph.node or model.graph.input) and _external_in_place(model, mapped, path)):
+        mapped = None
+    if mapped is None:
         parsed = load_model(path)
         weights = detach_weights(parsed)
         # A fresh copy of the now weightless model lets the parsed weights' memory go.
@@ -270,6 +280,28 @@ def open_weightless(path: Path
             for key, value in (("location", location), ("offset", offset), ("length", length)):
                 tensor.external_data.add(key=key, value=str(value))
     return model, {**mapped.arrays, **detach_weights(model)}, mapped
+
+
+def _external_in_place(model: onnx.ModelProto, mapped: MappedWeights, path: Path) -> bool:
+    """Whether every tensor with external data is a top-level initializer ORT can read
+    from the folder it reads the model file's own weights from; each is then checked
+    (raising :class:`ModelLoadError` as :func:`load_model` would) and viewed in place."""
+    external = _external_tensors(model)
+    if not external:
+        return True
+    top = [t for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL
+           and t.name not in mapped.spans]
+    if len(top) != len(external) or path.resolve().parent != path.parent.resolve():
+        return False
+    for tensor in top:
+        _check_location(tensor, path)
+    folder = path.parent.resolve()
+    for tensor in top:
+        fields = {e.key: e.value for e in tensor.external_data}
+        mapped.add_external(tensor.name, folder / fields["location"],
+                            int(fields.get("offset") or 0), tensor.data_type,
+                            tuple(tensor.dims))
+    return True
 
 
 def load_model(path: Path) -> onnx.ModelProto:
@@ -302,7 +334,8 @@ def detach_weights(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     """
     arrays = {}
     for tensor in model.graph.initializer:
-        if tensor.ByteSize() <= _INLINE_BYTES or tensor.data_type == onnx.TensorProto.STRING:
+        if (tensor.ByteSize() <= _INLINE_BYTES or tensor.data_type == onnx.TensorProto.STRING
+                or tensor.data_location == onnx.TensorProto.EXTERNAL):
             continue
         arrays[tensor.name] = numpy_helper.to_array(tensor)
         _stub(tensor)

@@ -17,6 +17,7 @@ import re
 import sys
 import traceback
 import zipfile
+from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,7 +53,7 @@ class TorchBackend(Backend):
             if weights is not None:
                 _load_state_dict(module, weights)
             self.was_training = module.training
-            self._capture: FxCapture | TorchScriptCapture | HookCapture = module_capture(
+            self._capture = module_capture(
                 module.eval(), self.path
             )
         elif weights is not None:
@@ -88,7 +89,7 @@ class TorchBackend(Backend):
     @property
     def graph_needs_input(self) -> bool:
         """True for a factory recorded in an eager pass until :meth:`observe` has run it."""
-        return isinstance(self._capture, HookCapture) and not self._capture.recorded
+        return isinstance(self._held, HookCapture) and not self._held.recorded
 
     def _load_graph(self) -> Graph:
         ops = self._capture.ops
@@ -100,7 +101,8 @@ class TorchBackend(Backend):
                 dict.fromkeys(name_of.get(k, k) for k in op.reads
                               if k in name_of or k in input_names)
             )
-            nodes.append(Node(name=name, op=op.op, inputs=reads, attrs=op.attrs, scope=op.scope))
+            nodes.append(Node(name=name, op=op.op, inputs=reads, attrs=op.attrs, shape=op.shape,
+                              scope=op.scope))
         capture = self._capture
         inputs = tuple(
             TensorSpec(*spec) for spec in zip(input_names, capture.input_shapes,
@@ -135,13 +137,46 @@ class TorchBackend(Backend):
         name_of = {self._key_of[name]: name for name in fetch}
         observed, self._observed = self._observed, None
         args = observed[1] if observed and observed[0] is feeds else self._args(feeds)
-        for key, value in self._capture.stream(args, list(name_of)):
+        values: Iterator[tuple[str, torch.Tensor]] | deque = self._capture.stream(
+            args, list(name_of))
+        if isinstance(self._held, TorchScriptCapture):  # one call has made every value
+            values = deque(values)
+            self._release_if_asked()
+        for key, value in _drained(values):
             yield name_of[key], _as_numpy(value.detach().cpu())
+
+    def release(self) -> None:
+        """A TorchScript module (its weights) is let go; a run or :meth:`parameters` after
+        this loads the archive again."""
+        if isinstance(self._held, TorchScriptCapture):
+            self._held = None
+
+    @property
+    def _capture(self) -> FxCapture | TorchScriptCapture | HookCapture:
+        if self._held is None:  # let go by release()
+            module = load_checked(self.path, _load_torchscript,
+                                  self.options.get("trust_code", False))
+            self._held = TorchScriptCapture(module.eval(), self.path)
+        return self._held
+
+    @_capture.setter
+    def _capture(self, capture: FxCapture | TorchScriptCapture | HookCapture) -> None:
+        self._held: FxCapture | TorchScriptCapture | HookCapture | None = capture
 
 
     def _args(self, feeds: Mapping[str, np.ndarray]) -> list[torch.Tensor]:
         return [torch.from_numpy(np.ascontiguousarray(feeds[n]))
                 for n in self._capture.input_names]
+
+
+def _drained(values: Iterator[tuple[str, torch.Tensor]] | deque
+             ) -> Iterator[tuple[str, torch.Tensor]]:
+    """The values in order, a queue's each let go as it is handed out."""
+    if isinstance(values, deque):
+        while values:
+            yield values.popleft()
+    else:
+        yield from values
 
 
 def _as_numpy(value: torch.Tensor) -> np.ndarray:

@@ -236,6 +236,9 @@ def compare(
     )
     model_a.observe(runs[0].feeds_a)
     model_b.observe(runs[0].feeds_b)
+    if len(runs) == 1:  # one model's session at a time (docs/performance.md#memory)
+        model_a.release_after_next_run()
+        model_b.release_after_next_run()
     alignment = align(model_a.graph, model_b.graph, mapping)
     saver = RunSaver(Path(save_tensors), [m.a for m in alignment.pairs], force) \
         if save_tensors else None

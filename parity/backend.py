@@ -33,6 +33,7 @@ class Backend(ABC):
         self.path = Path(path)
         self.weights = weights
         self.options = options
+        self._release_after_run = False
 
     @property
     def label(self) -> str:
@@ -87,6 +88,7 @@ class Backend(ABC):
     ) -> Iterator[tuple[str, Any]]:
         """Default: one :meth:`_run`, then hand the arrays out one by one."""
         outputs = dict(self._run(feeds, fetch))
+        self._release_if_asked()
         for name in fetch:
             if name in outputs:
                 yield name, outputs.pop(name)
@@ -114,6 +116,22 @@ class Backend(ABC):
         (PReLU). Backends that cannot tell return an empty dict.
         """
         return {}
+
+    def release_after_next_run(self) -> None:
+        """Let go of what only running needs (an inference session) as soon as the next
+        run's outputs are out, so the other model runs without this one's session beside
+        it. The outputs are kept; a later run builds the session again."""
+        self._release_after_run = True
+
+    def release(self) -> None:
+        """Drop what :meth:`run` can build again; the default holds nothing of the kind."""
+
+    def _release_if_asked(self) -> None:
+        """Once a run's outputs are out: :meth:`release`, if :meth:`release_after_next_run`
+        asked for it."""
+        if self._release_after_run:
+            self._release_after_run = False
+            self.release()
 
     def close(self) -> None:
         """Release framework resources; the default keeps nothing to release."""

@@ -103,11 +103,15 @@ def _run_sample(a: Backend, b: Backend, sample: Sample, alignment: Alignment,
     matches = alignment.pairs
     stream_a = a.stream(sample.feeds_a, [m.a for m in matches])
     stream_b = b.stream(sample.feeds_b, [m.b for m in matches])
-    judge = Judge(a.graph, b.graph, matches, criteria, Quantization.of(a, b))
+    quantization = Quantization.of(a, b)
+    judge = Judge(a.graph, b.graph, matches, criteria, quantization)
     retention = _Retention(a.graph, matches)
     results: dict[str, PairResult] = {}
     for m, va, vb in paired(stream_a, stream_b, matches):
         va, vb, note = same_layout(a.graph, b.graph, m.a, m.b, va, vb)
+        if quantization is not None:
+            va, vb, clipped = quantization.at_folded_clip(m.a, m.b, va, vb)
+            note += clipped
         result, groups = diff_pair(m, a.graph.op_of(m.a), note, va, vb, judge)
         if groups is not None and retention.is_root(result, results):
             result = replace(result, channel_max_abs=channel_max_abs(groups))

@@ -7,7 +7,10 @@ with its float source, the pairs are noise in the alignment: the view hides them
 each op the value its pair hands the next op (the op's output rounded to the int8 grid),
 and records that grid's step as the node's ``attrs["quant_step"]``: the numerics rule
 holds each such value to the noise rounding to that grid adds
-(:mod:`parity.verdict.quantization`).
+(:mod:`parity.verdict.quantization`). The values the grid can hold,
+``attrs["quant_range"] = (low, high)``, are the ends the pair clips to: the quantizer
+narrows them to a ReLU or Clip it removes after the op (it folds the activation into the
+range).
 """
 
 from __future__ import annotations
@@ -24,6 +27,17 @@ from .graph import Graph
 
 QUANTIZE, DEQUANTIZE = "QuantizeLinear", "DequantizeLinear"
 STEP = "quant_step"
+RANGE = "quant_range"
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A QuantizeLinear's grid: its (largest) step and the lowest and highest values it
+    holds, ``(qmin - zero_point) * step`` and ``(qmax - zero_point) * step``."""
+
+    step: float
+    low: float
+    high: float
 
 
 @dataclass(frozen=True)
@@ -71,6 +85,9 @@ class QdqView(Backend):
     def declared_preprocessing(self) -> dict[str, dict[str, Any]]:
         return self.inner.declared_preprocessing()
 
+    def release_after_next_run(self) -> None:
+        self.inner.release_after_next_run()
+
     def close(self) -> None:
         self.inner.close()
 
@@ -80,16 +97,16 @@ def qdq_view(backend: Backend) -> Backend:
     graph = backend.graph
     if backend.path.suffix.lower() != ".onnx" or not any(n.op == QUANTIZE for n in graph):
         return backend
-    return QdqView(backend, _plan(graph, _scales(backend.path)))
+    return QdqView(backend, _plan(graph, _grids(backend.path)))
 
 
-def _plan(graph: Graph, scales: Mapping[str, float]) -> _Plan:
+def _plan(graph: Graph, grids: Mapping[str, Grid]) -> _Plan:
     """Hide Q/DQ pairs and weight DQs; an op's value is fetched from its pair's DQ."""
     consumers = graph.consumers
     hidden: set[str] = set()
     stands_for: dict[str, str] = {}  # hidden DQ -> the op (or input) it rounds
     source: dict[str, str] = {}
-    steps: dict[str, float] = {}
+    steps: dict[str, Grid] = {}
     for node in graph:
         if node.op == DEQUANTIZE and not node.inputs:  # a weight or bias
             hidden.add(node.name)
@@ -106,25 +123,28 @@ def _plan(graph: Graph, scales: Mapping[str, float]) -> _Plan:
             stands_for[dq] = rounded
         if dequantize:
             source.setdefault(rounded, dequantize[0])
-        if node.name in scales:
-            steps.setdefault(rounded, scales[node.name])
+        if node.name in grids:
+            steps.setdefault(rounded, grids[node.name])
     nodes = []
     for node in graph:
         if node.name in hidden:
             continue
         reads = tuple(dict.fromkeys(stands_for.get(i, i) for i in node.inputs
                                     if i not in hidden or i in stands_for))
-        attrs = {**node.attrs, STEP: steps[node.name]} if node.name in steps else node.attrs
+        grid = steps.get(node.name)
+        attrs = node.attrs if grid is None else {
+            **node.attrs, STEP: grid.step, RANGE: (grid.low, grid.high)}
         nodes.append(replace(node, inputs=reads, attrs=attrs))
         source.setdefault(node.name, node.name)
     outputs = tuple(stands_for.get(o, o) for o in graph.outputs)
     view = Graph(tuple(nodes), graph.inputs, outputs, graph.source)
-    input_steps = {name: steps[name] for name in graph.input_names if name in steps}
+    input_steps = {name: steps[name].step for name in graph.input_names if name in steps}
     return _Plan(view, source, input_steps)
 
 
-def _scales(path: Path) -> dict[str, float]:
-    """QuantizeLinear node name -> its (largest) scale, read from the ONNX file."""
+def _grids(path: Path) -> dict[str, Grid]:
+    """QuantizeLinear node name -> its grid, read from the ONNX file (a missing zero point
+    is uint8 0, as the operator's spec says)."""
     import onnx
     from onnx import numpy_helper
 
@@ -134,8 +154,15 @@ def _scales(path: Path) -> dict[str, float]:
     for index, node in enumerate(model.graph.node):
         if node.op_type != QUANTIZE or len(node.input) < 2 or node.input[1] not in constants:
             continue
-        scale = numpy_helper.to_array(constants[node.input[1]])
-        found[node.name or node.output[0] or f"{node.op_type}_{index}"] = float(np.max(scale))
+        scale = numpy_helper.to_array(constants[node.input[1]]).astype(np.float64)
+        zero = (numpy_helper.to_array(constants[node.input[2]])
+                if len(node.input) > 2 and node.input[2] in constants else np.zeros(1, np.uint8))
+        limits = np.iinfo(zero.dtype) if zero.dtype.kind in "iu" else None
+        low, high = ((float(np.min((limits.min - zero.astype(np.float64)) * scale)),
+                      float(np.max((limits.max - zero.astype(np.float64)) * scale)))
+                     if limits is not None else (-np.inf, np.inf))
+        found[node.name or node.output[0] or f"{node.op_type}_{index}"] = Grid(
+            float(np.max(scale)), low, high)
     return found
 
 

@@ -70,16 +70,30 @@ def test_the_session_exposes_only_the_fetched_nodes(feeds):
             np.testing.assert_array_equal(some[name], everything[name])
 
 
-def test_a_model_with_external_data_is_parsed_and_runs_the_same(tmp_path, feeds):
+def test_a_model_with_external_data_is_read_in_place_and_runs_the_same(tmp_path, feeds):
+    """External data is not copied: its weights are views of the data file, which ORT
+    reads itself; through a symlink from another folder the model is parsed whole."""
     model = onnx.load(str(SMALLCNN))
     onnx.save_model(model, str(tmp_path / "m.onnx"), save_as_external_data=True,
                     location="m.data", size_threshold=0)
-    with open_model(SMALLCNN) as inline, open_model(tmp_path / "m.onnx") as external:
-        assert external._mapped is None
+    link = tmp_path / "elsewhere" / "m.onnx"
+    link.parent.mkdir()
+    link.symlink_to(tmp_path / "m.onnx")
+    (link.parent / "m.data").write_bytes((tmp_path / "m.data").read_bytes())
+    with open_model(SMALLCNN) as inline, open_model(tmp_path / "m.onnx") as external, \
+            open_model(link) as linked:
+        assert external._mapped is not None and linked._mapped is None
+        assert external._weights and all(isinstance(w, np.memmap)
+                                         for w in external._weights.values())
+        assert external.model.ByteSize() < SMALLCNN.stat().st_size / 4
         names = [node.name for node in inline.graph]
-        a, b = inline.run(feeds, names), external.run(feeds, names)
-        for name in names:
-            np.testing.assert_array_equal(a[name], b[name])
+        for parsed in (external, linked):
+            a, b = inline.run(feeds, names), parsed.run(feeds, names)
+            for name in names:
+                np.testing.assert_array_equal(a[name], b[name])
+        conv = next(node.name for node in inline.graph if node.op == "Conv")
+        np.testing.assert_array_equal(inline.parameters(conv)["weight"],
+                                      external.parameters(conv)["weight"])
 
 
 def test_parameters_come_from_the_detached_arrays(backend):
@@ -136,3 +150,26 @@ def test_the_wire_reader_cuts_exactly_the_weights_and_refuses_damaged_files(tmp_
         path.write_bytes(damaged)
         with pytest.raises(WireFormatError):
             read_without_weights(path, 64)
+
+
+def test_compare_lets_each_session_go_before_the_other_model_runs(monkeypatch):
+    """One input: A's session is dropped once its outputs are out, before B's is built
+    (one model's session in memory at a time); the outputs compared are unchanged."""
+    from parity.api import compare
+    from parity.backends.onnxrt import OnnxRuntimeBackend
+
+    a, b = open_model(SMALLCNN), open_model(FIXTURES / "smallcnn_folded.onnx")
+    built = []
+    new_session = OnnxRuntimeBackend._new_session
+
+    def tracked(self, model, in_file):
+        built.append((self, a._capture is None))
+        return new_session(self, model, in_file)
+
+    monkeypatch.setattr(OnnxRuntimeBackend, "_new_session", tracked)
+    report = compare(a, b, input_shape=(1, 3, 32, 32))
+    assert report.ok and report.pairs
+    assert [side for side, _ in built] == [a, b] and built[1][1]
+    assert a._capture is None and b._capture is None
+    again = compare(a, b, input_shape=(1, 3, 32, 32))  # sessions are built again on use
+    assert [p.metrics.max_abs for p in again.pairs] == [p.metrics.max_abs for p in report.pairs]

@@ -8,6 +8,12 @@ uniform in ``[-s/2, s/2]``: RMS ``s / sqrt(12)``, independent from element to el
 weight, add a relative RMS error of at most :data:`WEIGHT_NOISE` to its output. Those
 are the dtype term of an int8 value, as ``u (sqrt(K) + ulps)`` is the float one's
 (docs/numerics.md).
+
+A quantizer that removes the ReLU or Clip after an op folds it into the op's grid: the
+grid's range (``attrs["quant_range"]``) starts at the activation's lower bound, so the
+Q/DQ pair clips as the activation did. The float side's value is then compared after
+the clip its next op applies (:meth:`Quantization.at_folded_clip`): what it clips anyway
+is no error, and values the grid saturates within the clip's range still count.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from parity.backend import Backend
+from parity.diagnose.vocabulary import describe
 from parity.ops import family
-from parity.quantized import STEP, QdqView
+from parity.quantized import RANGE, STEP, QdqView
 
 # Relative RMS error int8 per-channel weights add to a conv or linear output: a step of
 # max|w|/127 per weight, rounding noise step/sqrt(12), for weights ~3 RMS wide at most.
@@ -71,6 +78,43 @@ class Quantization:
             self._gains[name_a] = max(_weight_gain(self.a, name_a),
                                       _weight_gain(self.b, name_b))
         return self._gains[name_a]
+
+
+    def at_folded_clip(self, name_a: str, name_b: str, va: np.ndarray, vb: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, str]:
+        """The pair's values with the float side's clip applied where the quantized
+        side's grid stands for it, and ``+clip`` then (else the values as they are)."""
+        bounds = _folded_clip(self.a, name_a, self.b, name_b)
+        if bounds is not None:
+            return np.clip(va, *bounds).astype(va.dtype, copy=False), vb, "+clip"
+        bounds = _folded_clip(self.b, name_b, self.a, name_a)
+        if bounds is not None:
+            return va, np.clip(vb, *bounds).astype(vb.dtype, copy=False), "+clip"
+        return va, vb, ""
+
+
+def _folded_clip(plain: Backend, name: str, quantized: Backend, partner: str
+                 ) -> tuple[float, float] | None:
+    """The bounds of the clip (ReLU, ReLU6, Clip) that is the only reader of ``name`` on
+    the ``plain`` side, when ``partner``'s grid on the ``quantized`` side holds no value
+    outside them (to a step): the grid clips there in the activation's place."""
+    if partner not in quantized.graph or name not in plain.graph:
+        return None
+    attrs = quantized.graph.node(partner).attrs
+    if RANGE not in attrs or plain.graph.node(name).attrs.get(RANGE):
+        return None
+    readers = plain.graph.consumers.get(name, ())
+    if len(readers) != 1 or family(plain.graph.node(readers[0]).op) != "relu":
+        return None
+    meaning = describe(plain, readers[0])
+    if meaning.get("activation") != "clip" or "clip" not in meaning:
+        return None
+    low, high = meaning["clip"]
+    step = float(attrs.get(STEP, 0.0))
+    grid_low, grid_high = attrs[RANGE]
+    if grid_low < low - step or grid_high > high + step:
+        return None
+    return float(low), float(high)
 
 
 def _steps(backend: Backend) -> dict[str, float]:

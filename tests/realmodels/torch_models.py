@@ -113,6 +113,31 @@ def _swin(size: str) -> Any:
     return SwinForImageClassification(config)
 
 
+def _segformer(size: str) -> Any:
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation
+
+    if size == "small":
+        config = SegformerConfig(num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1],
+                                 hidden_sizes=[8, 16], num_attention_heads=[1, 2],
+                                 decoder_hidden_size=16, num_labels=4, patch_sizes=[7, 3],
+                                 strides=[4, 2])
+    else:  # SegFormer-B0
+        config = SegformerConfig(num_labels=150)
+    return SegformerForSemanticSegmentation(config)
+
+
+def _poolformer(size: str) -> Any:
+    from transformers import PoolFormerConfig, PoolFormerForImageClassification
+
+    if size == "small":
+        config = PoolFormerConfig(hidden_sizes=[8, 16], depths=[1, 1], num_encoder_blocks=2,
+                                  patch_sizes=[7, 3], strides=[4, 2], padding=[2, 1],
+                                  num_labels=10)
+    else:  # PoolFormer-S12
+        config = PoolFormerConfig(num_labels=1000)
+    return PoolFormerForImageClassification(config)
+
+
 # name -> (builder, input kind)
 BUILDERS: dict[str, tuple[Callable[[str], Any], str]] = {
     "bert": (_bert, "tokens"),
@@ -123,6 +148,8 @@ BUILDERS: dict[str, tuple[Callable[[str], Any], str]] = {
     "mobilenet_v2": (_mobilenet_v2, "image"),
     "efficientnet": (_efficientnet, "image"),
     "swin": (_swin, "image"),
+    "segformer": (_segformer, "image"),
+    "poolformer": (_poolformer, "image"),
 }
 
 
@@ -139,7 +166,8 @@ class TextModel(torch.nn.Module):
 
 
 class ImageModel(torch.nn.Module):
-    """``pixel_values -> logits`` of a transformers image classifier."""
+    """``pixel_values -> logits`` of a transformers image classifier (or segmenter: SegFormer's
+    logits are a 1/4-resolution map)."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()

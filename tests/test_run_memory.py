@@ -1,0 +1,38 @@
+"""One model's run state at a time: with one input, ``compare`` lets each side's session
+(ONNX Runtime) or module (TorchScript) go once its outputs are out, so the other model runs
+without it beside; whatever needs it later loads it again, with the same numbers."""
+
+import gc
+import weakref
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+torch = pytest.importorskip("torch")
+
+from parity.api import compare, open_model  # noqa: E402
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def test_torchscript_module_goes_after_its_run_and_comes_back_for_parameters():
+    a, b = open_model(FIXTURES / "smallcnn.pt"), open_model(FIXTURES / "smallcnn.onnx")
+    conv = next(node.name for node in a.graph if "weight" in a.parameters(node.name))
+    weight = a.parameters(conv)["weight"]
+    module = weakref.ref(a._held.module)
+    report = compare(a, b, input_shape=(1, 3, 32, 32), atol=1e-4, rtol=1e-4)
+    gc.collect()
+    assert report.ok and len(report.pairs) > 10
+    assert module() is None and a._held is None and b._capture is None
+    np.testing.assert_array_equal(a.parameters(conv)["weight"], weight)  # loaded again
+    again = compare(a, b, input_shape=(1, 3, 32, 32), atol=1e-4, rtol=1e-4)
+    assert [p.metrics.max_abs for p in again.pairs] == [p.metrics.max_abs for p in report.pairs]
+
+
+def test_several_inputs_keep_the_run_state():
+    """Each input would otherwise build it again."""
+    a, b = open_model(FIXTURES / "smallcnn.pt"), open_model(FIXTURES / "smallcnn.onnx")
+    compare(a, b, input_shape=(1, 3, 32, 32), samples=2, atol=1e-4, rtol=1e-4)
+    assert a._held is not None and b._capture is not None
