@@ -88,7 +88,8 @@ def _settings(evidence: Evidence, side: str, node: str) -> dict[str, tuple[str, 
         for key, value in described.items():
             found[key] = (name, value)
         if explicit is not None and "groups" in described and "pads" in described:
-            found["pads"] = (name, _padded(explicit[1], described["pads"]))
+            own = described["pads"]
+            found["pads"] = explicit if not any(own) else (name, _padded(explicit[1], own))
             del found["pad_mode"]
     return found
 
