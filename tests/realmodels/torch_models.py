@@ -212,3 +212,28 @@ def _randomise_batchnorm(model: torch.nn.Module, image_size: int) -> None:
             norm.running_mean.add_(0.1 * std * torch.randn(channels, generator=generator))
             norm.running_var.mul_(0.5 + 1.5 * torch.rand(channels, generator=generator))
             norm.momentum = 0.1
+
+
+class AdditiveMaskText(torch.nn.Module):
+    """``(input_ids, attention_mask) -> last_hidden_state`` with the attention mask added
+    the way older BERT/GPT-2 code and many converters build it, ``(1 - mask) * fill``
+    with an ordinary large ``fill`` (-1e4), not ``finfo.min``; the model needs eager
+    attention, which adds a 4-D float mask as it is."""
+
+    def __init__(self, model: torch.nn.Module, fill: float = -1e4) -> None:
+        super().__init__()
+        self.model = model
+        self.fill = fill
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        additive = (1.0 - attention_mask[:, None, None, :].to(torch.float32)) * self.fill
+        return self.model(input_ids=input_ids, attention_mask=additive).last_hidden_state
+
+
+def bert_additive_mask(size: str = "small", fill: float = -1e4) -> AdditiveMaskText:
+    """The corpus BERT (same seed and config) with eager attention and an additive mask
+    of ``fill`` (:class:`AdditiveMaskText`), eval."""
+    torch.manual_seed(SEED)
+    inner = _bert(size)
+    inner.config._attn_implementation = "eager"
+    return AdditiveMaskText(inner, fill).eval()
