@@ -84,6 +84,7 @@ class CapturedOp:
     reads: tuple[str, ...] = ()
     attrs: dict[str, Any] = field(default_factory=dict)
     is_module_call: bool = False
+    shape: tuple[int, ...] | None = None  # known once the op has run (an eager recording)
 
 
 def name_ops(ops: Sequence[CapturedOp]) -> list[str]:
@@ -190,8 +191,8 @@ class TorchScriptCapture:
             "int64" if found else None for found in self.input_ranges]
         self._input_of = {v.debugName(): n for v, n in zip(graph_inputs, self.input_names)}
         self._position = {
-            node.output().debugName(): i for i, node in enumerate(graph.nodes())
-            if node.outputsSize() == 1
+            node.outputsAt(0).debugName(): i for i, node in enumerate(graph.nodes())
+            if node.outputsSize() >= 1
         }
         self.ops = self._collect_ops()
         keys = {op.key for op in self.ops}
@@ -199,13 +200,16 @@ class TorchScriptCapture:
         self._compiled: dict[tuple[str, ...], Any] = {}
 
     def _collect_ops(self) -> list[CapturedOp]:
-        captured: set[str] = set()
+        """Every aten op whose (first) output is an activation tensor. An op with several
+        outputs (``_native_multi_head_attention``: the output and the attention weights)
+        is its first; a value read from its other outputs reads the op."""
+        captured: dict[str, str] = {}  # output name -> the key of the op that made it
         sources: dict[str, tuple[str, ...]] = {}
 
         def sources_of(value: torch._C.Value) -> tuple[str, ...]:
             name = value.debugName()
             if name in captured:
-                return (name,)
+                return (captured[name],)
             if name in self._input_of:
                 return (self._input_of[name],)
             if name not in sources:
@@ -220,16 +224,16 @@ class TorchScriptCapture:
         ops = []
         for node in self._graph.nodes():
             kind = node.kind()
-            if not kind.startswith("aten::") or node.outputsSize() != 1 or is_ignored(kind):
+            if not kind.startswith("aten::") or not node.outputsSize() or is_ignored(kind):
                 continue
-            out = node.output()
+            out = node.outputsAt(0)
             if out.type().kind() != "TensorType":
                 continue
             reads = tuple(dict.fromkeys(s for i in node.inputs() for s in sources_of(i)))
             if not reads:
                 continue  # computed from parameters and buffers only, not an activation
             args = [_constant(i) for i in node.inputs()]
-            captured.add(out.debugName())
+            captured.update((o.debugName(), out.debugName()) for o in node.outputs())
             ops.append(CapturedOp(
                 key=out.debugName(),
                 op=kind,
@@ -267,7 +271,7 @@ class TorchScriptCapture:
             nodes = list(graph.nodes())
             original = len(list(graph.outputs()))
             for key in wanted:
-                graph.registerOutput(nodes[self._position[key]].output())
+                graph.registerOutput(nodes[self._position[key]].outputsAt(0))
             graph.makeMultiOutputIntoTuple()
             function = torch._C._create_function_from_graph("parity_capture", graph)
             self._compiled = {wanted: (function, original)}

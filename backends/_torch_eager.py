@@ -133,23 +133,26 @@ class _Recorder(TorchFunctionMode):
                 for tensor in tensors:
                     self._track(tensor, reads)
             else:  # (values, indices), (output, weights): the first is the op's value
-                self._add(name, reads, func, args, kwargs, tensors[0])
+                key = self._add(name, reads, func, args, kwargs, tensors[0])
                 for tensor in tensors[1:]:
-                    self._track(tensor, reads)
+                    self._track(tensor, (key,))
         return output
 
     def _add(self, name: str, reads: tuple[str, ...], func: Any, args: Sequence[Any],
-             kwargs: Mapping[str, Any], output: torch.Tensor) -> None:
+             kwargs: Mapping[str, Any], output: torch.Tensor) -> str:
+        """Record the op that produced ``output``; its key."""
         scope = self.scopes[-1] if self.scopes else ""
         base = f"{scope}/{name}"
         key = f"{base}#{self._counts[base]}"
         self._counts[base] += 1
         self.result.ops.append(CapturedOp(key, f"aten::{name}", scope, reads,
-                                          _attrs(name, func, args, kwargs)))
+                                          _attrs(name, func, args, kwargs),
+                                          shape=tuple(output.shape)))
         self._track(output, (key,))
         if self._keep(key):
             self.result.values[key] = output
             self._versions[key] = output._version
+        return key
 
     def sources(self, tensor: torch.Tensor) -> tuple[str, ...]:
         """The nodes (or inputs) ``tensor``'s value was recorded from; () if none."""

@@ -16,12 +16,20 @@ and a ``RESHAPE`` that flattens a 4-D tensor records the order it flattens in
 int16) are dequantized with their scale and zero point (per channel where the tensor says
 so) and their step is the node's ``attrs["quant_step"]``; a quantized model's float inputs
 are quantized the way its own ``QUANTIZE`` would.
+
+torch decomposes scaled-dot-product attention as ``(q * sqrt(s)) @ (k * sqrt(s))^T`` with
+``s = 1/sqrt(head_dim)``, and the converter folds each ``sqrt(s)`` into the q and k
+projections' weights: a ``BATCH_MATMUL`` whose logits reach the ``SOFTMAX`` unscaled marks
+the ops from each operand back to its ``FULLY_CONNECTED`` with ``attrs["folded_scale"]``,
+and their values and weights are divided by it, so they are torch's q and k again (an
+ONNX export's own ``Mul`` by ``sqrt(s)`` is then left unpaired).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -35,6 +43,8 @@ from parity.errors import ModelLoadError
 from parity.graph import Graph, Node, TensorSpec
 from parity.quantized import STEP
 
+FOLDED_SCALE = "folded_scale"
+
 NHWC, NCHW = "NHWC", "NCHW"
 # Ops whose 4-D tensors are channels-last by definition.
 _NHWC_OPS = frozenset({
@@ -42,13 +52,16 @@ _NHWC_OPS = frozenset({
     "L2_POOL_2D", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "SPACE_TO_DEPTH",
     "DEPTH_TO_SPACE",
 })
+# Ops that hold a module's weights (the module a fused location names them after).
+_WEIGHTED_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED"})
 # ``torch.nn.modules.conv.Conv2d_stem`` -> ``stem``: a module's class path, then its attribute.
 _MODULE = re.compile(r"^(?:[\w.]+\.)?[A-Z]\w*?_(?P<attr>\w+)$")
 _ENUMS = {"Padding": schema.Padding, "FusedActivationFunction": schema.ActivationFunctionType}
 _RENAMES = {"StrideH": "stride_h", "StrideW": "stride_w", "DilationHFactor": "dilation_h",
             "DilationWFactor": "dilation_w", "FilterHeight": "kernel_h",
             "FilterWidth": "kernel_w", "FusedActivationFunction": "activation",
-            "Padding": "padding", "DepthMultiplier": "depth_multiplier", "Axis": "axis"}
+            "Padding": "padding", "DepthMultiplier": "depth_multiplier", "Axis": "axis",
+            "AdjX": "adj_x", "AdjY": "adj_y"}
 
 
 class LiteRtBackend(Backend):
@@ -103,34 +116,54 @@ class LiteRtBackend(Backend):
             layout = _layout(op, shape, layouts, self._tensors, self._perm(op))
             layouts[out] = layout
             source = int(op["inputs"][0])
-            if self._is_plumbing(op, readers.get(out, [])) and source in producer:
+            if source in producer and self._is_plumbing(op, readers.get(out, []),
+                                                       layouts.get(source, NCHW)):
                 producer[out] = producer[source]  # consumers read what it reads
                 continue
+            if op["op_name"] == "TRANSPOSE":
+                layouts[out] = layout = NCHW  # the model's own permutation: no layout
             name = self._node_name(out)
             reads = tuple(dict.fromkeys(producer[int(i)] for i in op["inputs"]
                                         if int(i) in producer))
             attrs = dict(options.get(int(op["index"]), {}))
             if layout == NHWC and len(shape) == 4:
                 attrs["layout"] = NHWC
+            if self._perm(op):
+                attrs["perm"] = self._perm(op)
             order = _flatten_order(op, shape, layouts, self._tensors)
             if order:
                 attrs["flatten_order"] = order
             step = _step(self._tensors[out])
             if step:
                 attrs[STEP] = step
-            nodes.append(Node(name, op["op_name"], reads, attrs, shape, _scope(name)))
+            scope = _scope(name, op["op_name"])
+            nodes.append(Node(name, op["op_name"], reads, attrs, shape, scope))
             for tensor in op["outputs"]:
                 producer[int(tensor)] = name
         outputs = tuple(producer.get(int(d["index"]), str(d["name"]))
                         for d in self.interpreter.get_output_details())
+        graph = Graph(tuple(nodes), inputs, outputs, source=str(self.path))
+        scales = _folded_attention_scales(graph)
+        if not scales:
+            return graph
+        nodes = [replace(n, attrs={**n.attrs, FOLDED_SCALE: scales[n.name]})
+                 if n.name in scales else n for n in nodes]
         return Graph(tuple(nodes), inputs, outputs, source=str(self.path))
 
-    def _is_plumbing(self, op: Mapping[str, Any], readers: list[str]) -> bool:
+    def _is_plumbing(self, op: Mapping[str, Any], readers: list[str], source: str) -> bool:
         """A converter's layout or padding plumbing, not a node: a TRANSPOSE between NCHW
         and NHWC (a RESHAPE after it says which order it flattens, ``flatten_order``), or
-        a PAD read only by the pool or conv it pads for (torch's ``padding=`` on that op)."""
+        a PAD read only by the pool or conv it pads for (torch's ``padding=`` on that op).
+
+        A transpose to NHWC is plumbing when only NHWC ops (or their PAD) read it, one
+        back to NCHW when it reads an NHWC tensor: the same permutation elsewhere is the
+        model's own (ViT's keys split into heads and transposed for ``q @ k^T``)."""
         if op["op_name"] == "TRANSPOSE":
-            return self._perm(op) in ((0, 2, 3, 1), (0, 3, 1, 2))
+            perm = self._perm(op)
+            if perm == (0, 2, 3, 1):
+                return bool(readers) and all(r in _NHWC_OPS or r in ("PAD", "PADV2")
+                                             for r in readers)
+            return perm == (0, 3, 1, 2) and source == NHWC
         return op["op_name"] in ("PAD", "PADV2") and len(readers) == 1 and readers[0] in (
             "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D")
 
@@ -154,8 +187,13 @@ class LiteRtBackend(Backend):
                                  ) from None
         by_name = {self._node_name(int(op["outputs"][0])): int(op["outputs"][0])
                    for op in self._ops}
-        return {name: dequantized(self.interpreter.get_tensor(by_name[name]),
-                                  self._tensors[by_name[name]]) for name in fetch}
+        return {name: self._unscaled(name, dequantized(self.interpreter.get_tensor(
+            by_name[name]), self._tensors[by_name[name]])) for name in fetch}
+
+    def _unscaled(self, node: str, value: np.ndarray) -> np.ndarray:
+        """``value`` without the attention scale the converter folded into it, if any."""
+        factor = self.graph.node(node).attrs.get(FOLDED_SCALE) if node in self.graph else None
+        return value if factor is None else (value / np.float32(factor)).astype(value.dtype)
 
     def parameters(self, node: str) -> dict[str, np.ndarray]:
         """Weight and bias of a conv or fully-connected op, in torch/ONNX layout."""
@@ -176,10 +214,60 @@ class LiteRtBackend(Backend):
         if weight is not None and weight.ndim == 4:  # OHWI (depthwise: 1HWO) -> OIHW
             found["weight"] = (weight.transpose(3, 0, 1, 2) if op["op_name"] ==
                                "DEPTHWISE_CONV_2D" else weight.transpose(0, 3, 1, 2))
-        return {key: np.asarray(value, dtype=np.float64) for key, value in found.items()}
+        factor = float(self.graph.node(node).attrs.get(FOLDED_SCALE, 1.0))
+        return {key: np.asarray(value, dtype=np.float64) / factor
+                for key, value in found.items()}
 
     def close(self) -> None:
         self.interpreter = None
+
+
+def _folded_attention_scales(graph: Graph) -> dict[str, float]:
+    """Node -> the factor ``sqrt(1/sqrt(head_dim))`` the converter folded into it: the ops
+    from each operand of an attention's logits ``BATCH_MATMUL`` (read by a ``SOFTMAX``,
+    through a mask ``ADD`` or a ``RESHAPE``, with no scaling between) back to the
+    ``FULLY_CONNECTED`` projection whose weights carry it."""
+    found: dict[str, float] = {}
+    for node in graph.nodes:
+        if node.op != "BATCH_MATMUL" or len(node.inputs) != 2 or not _feeds_softmax(graph, node):
+            continue
+        first = graph.node(node.inputs[0]) if node.inputs[0] in graph else None
+        if first is None or not first.shape or not first.shape[-1]:
+            continue
+        head_dim = first.shape[-2] if node.attrs.get("adj_x") else first.shape[-1]
+        chains = [_to_projection(graph, name) for name in node.inputs]
+        if head_dim and all(chains):
+            for chain in chains:
+                found.update(dict.fromkeys(chain, float(head_dim) ** -0.25))
+    return found
+
+
+def _feeds_softmax(graph: Graph, node: Node) -> bool:
+    while True:
+        readers = graph.consumers.get(node.name, ())
+        if len(readers) != 1:
+            return False
+        node = graph.node(readers[0])
+        if node.op == "SOFTMAX":
+            return True
+        if node.op not in ("ADD", "RESHAPE"):
+            return False
+
+
+def _to_projection(graph: Graph, name: str) -> list[str]:
+    """The ops from ``name`` up through RESHAPE/TRANSPOSE to a FULLY_CONNECTED, each read
+    only by the next; empty when the chain reaches another op."""
+    chain = []
+    while name in graph:
+        node = graph.node(name)
+        chain.append(name)
+        if node.op == "FULLY_CONNECTED":
+            return chain
+        if node.op not in ("RESHAPE", "TRANSPOSE") or len(node.inputs) != 1 or len(
+                graph.consumers.get(node.inputs[0], ())) != 1:
+            return []
+        name = node.inputs[0]
+    return []
 
 
 def dequantized(value: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
@@ -263,12 +351,30 @@ def _flatten_order(op: Mapping[str, Any], shape: tuple[int, ...], layouts: Mappi
     return layouts[source]
 
 
-def _scope(name: str) -> str:
+def _scope(name: str, op: str) -> str:
     """``Net/torch.nn.modules.container.Sequential_layer1/...BasicBlock_0/...Conv2d_conv1;``
-    -> ``layer1.0.conv1``: the module path of the first (outermost) location in the name."""
-    location = name.split(";")[0]
-    parts = [m["attr"] for m in map(_MODULE.match, location.split("/")[1:]) if m]
-    return ".".join(parts)
+    -> ``layer1.0.conv1``: the module path the op's name locates it in.
+
+    A converter that merges ops fuses their locations into one name (``loc;;loc;;loc;N``),
+    the op's own first: a conv with BatchNorm and ReLU fused in is ``relu;;bn;;conv``,
+    compared at the ReLU. But litert-torch names ViT's value projection ``attention;;
+    attention/q_proj;;attention/v_proj`` (the head-split shape the projections share is
+    fused into each): an op with weights located in a module and in modules inside it
+    belongs to the deepest of those, which holds the weights (among equally deep ones the
+    last, which the fusion added last)."""
+    paths = [_module_path(location) for location in name.split(";;")]
+    own = paths[0]
+    inner = [path for path in paths[1:] if len(path) > len(own) and path[:len(own)] == own]
+    if op not in _WEIGHTED_OPS or not inner:
+        return ".".join(own)
+    deepest = max(len(path) for path in inner)
+    return ".".join(next(path for path in reversed(inner) if len(path) == deepest))
+
+
+def _module_path(location: str) -> list[str]:
+    """A location's module attributes, outermost first (its ``;N`` op counter dropped)."""
+    parts = location.split(";")[0].split("/")[1:]
+    return [m["attr"] for m in map(_MODULE.match, parts) if m]
 
 
 def _builtin_options(path: Path, count: int) -> dict[int, dict[str, Any]]:

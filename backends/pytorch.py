@@ -101,7 +101,8 @@ class TorchBackend(Backend):
                 dict.fromkeys(name_of.get(k, k) for k in op.reads
                               if k in name_of or k in input_names)
             )
-            nodes.append(Node(name=name, op=op.op, inputs=reads, attrs=op.attrs, scope=op.scope))
+            nodes.append(Node(name=name, op=op.op, inputs=reads, attrs=op.attrs, shape=op.shape,
+                              scope=op.scope))
         capture = self._capture
         inputs = tuple(
             TensorSpec(*spec) for spec in zip(input_names, capture.input_shapes,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -12,12 +12,21 @@ import numpy as np
 
 from .align import align
 from .backend import Backend
-from .diff import Sample, diff_models
+from .diff import Feed, Sample, diff_models
 from .environment import environment
 from .errors import ParityError, UsageError
 from .formats import sniff
-from .inputs import Feeds, ValRange, bind, describe_random, draw, load_arrays, random_rules
-from .preprocess import pipelines, read_image
+from .inputs import (
+    Feeds,
+    ValRange,
+    bind,
+    check_array_file,
+    describe_random,
+    draw,
+    load_arrays,
+    random_rules,
+)
+from .preprocess import check_image, pipelines, read_image
 from .quantized import qdq_view
 from .registry import backend_class
 from .report import DEFAULT_MIN_COVERAGE, Report
@@ -123,21 +132,42 @@ def make_samples(
     else:
         sources = [(str(inputs) if isinstance(inputs, (str, Path)) else "arrays",
                     {"inputs": inputs})]
-    found, described = [], []
-    for label, source in sources:
-        feeds_a, feeds_b = make_feeds(
+    if len(sources) > 1:
+        for _, source in sources:  # a bad file late in the list fails before the first run
+            _check_source(source)
+
+    def load(source: dict[str, Any]) -> tuple[Feeds, Feeds]:
+        return make_feeds(
             a, b, source.get("inputs"), seed=source.get("seed", seed), input_shape=input_shape,
             image=source.get("image"), preprocess_a=preprocess_a, preprocess_b=preprocess_b,
             val_range=val_range)
-        found.append(Sample(label, feeds_a.arrays, feeds_b.arrays))
-        described.append((feeds_a.description, feeds_b.description))
-    return found, _described(described, 0), _described(described, 1)
+
+    # The first input is read now (the backends observe it, the report describes it); the
+    # others when their turn comes, so only one is in memory at a time.
+    first_a, first_b = load(sources[0][1])
+    found = [Sample(sources[0][0], first_a.arrays, first_b.arrays)]
+    found += [Sample(label, load=_arrays_of(load, source)) for label, source in sources[1:]]
+    more = len(sources) - 1
+    extra = f" (+ {more} more input{'s' * (more > 1)})" if more else ""
+    return found, first_a.description + extra, first_b.description + extra
 
 
-def _described(descriptions: list[tuple[str, str]], side: int) -> str:
-    first = descriptions[0][side]
-    more = len(descriptions) - 1
-    return first if not more else f"{first} (+ {more} more input{'s' * (more > 1)})"
+def _check_source(source: dict[str, Any]) -> None:
+    """The checks made before an input's data is read: its file and header."""
+    if "image" in source:
+        check_image(Path(source["image"]))
+    elif isinstance(source.get("inputs"), Path):
+        check_array_file(source["inputs"])
+
+
+def _arrays_of(load: Callable[[dict[str, Any]], tuple[Feeds, Feeds]],
+               source: dict[str, Any]) -> Callable[[], tuple[Feed, Feed]]:
+    """``load(source)``'s two sides' arrays, read when called."""
+    def arrays() -> tuple[Feed, Feed]:
+        feeds_a, feeds_b = load(source)
+        return feeds_a.arrays, feeds_b.arrays
+
+    return arrays
 
 
 def _image_files(image: ImagesLike) -> list[Path]:

@@ -25,13 +25,25 @@ _DIAGNOSED_ROOTS = 8  # divergence roots whose tensors are kept for diagnosis
 OnPair = Callable[[str, np.ndarray, np.ndarray, int], None]
 
 
+Feed = Mapping[str, np.ndarray]
+
+
 @dataclass(frozen=True)
 class Sample:
-    """One input: what each side is fed, and a label naming it in the report."""
+    """One input: what each side is fed, and a label naming it in the report; or, with
+    ``load``, how to read it when its turn comes (so many inputs are never all in memory)."""
 
     label: str
-    feeds_a: Mapping[str, np.ndarray]
-    feeds_b: Mapping[str, np.ndarray]
+    feeds_a: Feed | None = None
+    feeds_b: Feed | None = None
+    load: Callable[[], tuple[Feed, Feed]] | None = None
+
+    def feeds(self) -> tuple[Feed, Feed]:
+        """Both sides' arrays, read now when the sample is lazy."""
+        if self.load is not None:
+            return self.load()
+        assert self.feeds_a is not None and self.feeds_b is not None
+        return self.feeds_a, self.feeds_b
 
 
 @dataclass
@@ -60,14 +72,14 @@ def diff_models(
     Each pair's verdict is its worst over the samples (the report names that sample when
     there are several); diagnosis looks at the sample worst at the first divergence.
     ``on_pair(a_name, value_a, value_b, sample_index)`` sees every pair of every sample
-    (``--save-tensors``). Samples are run one after the other and only one sample's
-    tensors kept for diagnosis (see :class:`_WorstSoFar`), so memory does not grow with
-    the number of samples.
+    (``--save-tensors``). Samples are run one after the other, a lazy one read when its
+    turn comes, and only one sample's tensors kept for diagnosis (see
+    :class:`_WorstSoFar`), so memory does not grow with the number of samples.
     """
     labels = [s.label for s in samples]
     worst = _WorstSoFar(a.graph, labels)
     for i, sample in enumerate(samples):
-        worst.add(i, _run_sample(a, b, sample, alignment, criteria, on_pair, i))
+        worst.add(i, _run_sample(a, b, *sample.feeds(), alignment, criteria, on_pair, i))
     pairs, first = worst.labelled()
     chosen = worst.chosen
     assert chosen is not None, "diff_models needs at least one sample"
@@ -92,7 +104,7 @@ def diff_models(
     )
 
 
-def _run_sample(a: Backend, b: Backend, sample: Sample, alignment: Alignment,
+def _run_sample(a: Backend, b: Backend, feeds_a: Feed, feeds_b: Feed, alignment: Alignment,
                 criteria: Criteria, on_pair: OnPair | None, index: int = 0) -> _Run:
     """One forward pass of each side, every pair judged as soon as both values exist.
 
@@ -101,8 +113,8 @@ def _run_sample(a: Backend, b: Backend, sample: Sample, alignment: Alignment,
     upstream of a root (kept while a pair downstream of them may still become a root).
     """
     matches = alignment.pairs
-    stream_a = a.stream(sample.feeds_a, [m.a for m in matches])
-    stream_b = b.stream(sample.feeds_b, [m.b for m in matches])
+    stream_a = a.stream(feeds_a, [m.a for m in matches])
+    stream_b = b.stream(feeds_b, [m.b for m in matches])
     quantization = Quantization.of(a, b)
     judge = Judge(a.graph, b.graph, matches, criteria, quantization)
     retention = _Retention(a.graph, matches)
@@ -132,7 +144,7 @@ def diff_pair(match: Match, op: str, note: str, va: np.ndarray, vb: np.ndarray,
     metrics, groups = measure(*common, judge.tolerance(match))
     stat = judge.statistic(match)
     reduced = None if stat is None else reduce(stat, judge.criteria.error_stat.quantile,
-                                               *common)
+                                               *common, mask_limit=metrics.mask_limit)
     verdict = judge.judge(match, metrics, groups, common[1].shape, (va.dtype, vb.dtype),
                           reduced)
     status = OK if verdict.passed else FAIL

@@ -46,6 +46,36 @@ def load_arrays(path: Path) -> list[tuple[str | None, np.ndarray]]:
         raise InputError(f"{path}: not a readable .npy/.npz array file ({exc})") from None
 
 
+def check_array_file(path: Path) -> None:
+    """What :func:`load_arrays` checks before it reads data, without reading it: a regular
+    file, a readable ``.npy``/``.npz``, each array's header (no pickled objects, size under
+    the cap) and its data all there. For many inputs read one at a time, so that a bad one
+    late in the list fails before the first run."""
+    regular_file(path, "input array file")
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                for info in archive.infolist():
+                    name = info.filename.removesuffix(".npy")
+                    with archive.open(info) as handle:
+                        _check_length(handle, info.file_size, f"{path} member {name!r}")
+        else:
+            with path.open("rb") as handle:
+                _check_length(handle, path.stat().st_size, str(path))
+    except InputError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{path}: not a readable .npy/.npz array file ({exc})") from None
+
+
+def _check_length(handle: BinaryIO, length: int, what: str) -> None:
+    """A ``.npy`` stream of ``length`` bytes: its header checked, its data all there."""
+    shape, _, dtype = _read_header(handle, what)
+    needed = handle.tell() + math.prod(shape) * dtype.itemsize
+    if length < needed:
+        raise ValueError(f"truncated: {length} of {needed} bytes")
+
+
 def read_npz(path: Path) -> list[tuple[str, np.ndarray]]:
     """The arrays of an ``.npz`` archive, each member's header checked before its data."""
     arrays = []
@@ -57,16 +87,22 @@ def read_npz(path: Path) -> list[tuple[str, np.ndarray]]:
     return arrays
 
 
-def _read_npy(handle: BinaryIO, what: str) -> np.ndarray:
-    """One ``.npy`` stream: header checked (numbers, size under the cap), then the data."""
+def _read_header(handle: BinaryIO, what: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """A ``.npy`` stream's header, checked (numbers, size under the cap): shape, Fortran
+    order, dtype."""
     version = np.lib.format.read_magic(handle)
     if version not in ((1, 0), (2, 0), (3, 0)):
         raise ValueError(f"unknown .npy format version {version}")
-    header = np.lib.format._read_array_header(handle, version)
-    shape, fortran, dtype = header
+    shape, fortran, dtype = np.lib.format._read_array_header(handle, version)
     if dtype.hasobject:
         raise InputError(f"{what}: holds Python objects (a pickle), refused; save numbers")
     check_tensor(shape, dtype.itemsize, what)
+    return shape, fortran, dtype
+
+
+def _read_npy(handle: BinaryIO, what: str) -> np.ndarray:
+    """One ``.npy`` stream: header checked (numbers, size under the cap), then the data."""
+    shape, fortran, dtype = _read_header(handle, what)
     array = np.empty(math.prod(shape), dtype=dtype)
     buffer, filled = memoryview(array).cast("B"), 0
     while filled < len(buffer):

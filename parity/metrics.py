@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import masks
+
 _TINY = 1e-12
 _CHUNK = 1 << 18
 # A channel (axis 1) is a group of its own only when it holds this many values; smaller
@@ -36,10 +38,13 @@ class Metrics:
     """How far tensor ``a`` is from tensor ``b``.
 
     Sums run over the elements that are ordinary on both sides: neither NaN nor saturated
-    (at the dtype's ``finfo.max`` in magnitude, or infinite). ``unmatched`` counts the
-    elements where the sides are not both ordinary and do not agree: NaN on both sides,
-    or saturated on both with the same sign, agree. ``within`` is numpy ``allclose``
-    (``equal_nan=True``) against the tolerance asked for, if any.
+    (at the dtype's ``finfo.max`` in magnitude, or infinite) nor, when the pair holds a
+    mask fill at an ordinary large number (:mod:`parity.masks`), at or beyond
+    ``-mask_limit``. ``unmatched`` counts the elements where the sides are not both
+    ordinary and do not agree: NaN on both sides, or saturated (or mask) values on both
+    with the same sign, agree; ``masked`` counts the agreeing saturated and mask values.
+    ``within`` is numpy ``allclose`` (``equal_nan=True``) against the tolerance asked
+    for, if any.
     """
 
     max_abs: float
@@ -55,6 +60,8 @@ class Metrics:
     rms_diff: float = 0.0
     unmatched: int = 0
     within: bool | None = None
+    masked: int = 0
+    mask_limit: float = math.inf
 
     @property
     def passed(self) -> bool:
@@ -139,19 +146,35 @@ def measure(a: np.ndarray, b: np.ndarray,
     a chunk stays in cache, every value taken to float64 before it is squared (float16
     squares overflow at 256, float32 ones at 1.8e19). NaN/Inf masks are built only for
     chunks that hold such values. The cosine comes from the norms of ``a``, ``b`` and
-    ``a - b``, which is exact where it matters (near 1).
+    ``a - b``, which is exact where it matters (near 1). When the pass finds a mask fill
+    (:func:`parity.masks.find`), a second pass leaves it out, unless a value contradicts it.
     """
     rows_a, rows_b, channels = _rows(a), _rows(b), _channels(a)
     limits = (saturation(a.dtype), saturation(b.dtype))
-    acc = _Accumulator(rows_a.shape[0], channels, tol, limits)
+    acc = _Accumulator(rows_a.shape[0], channels, tol, limits, exponents=masks.Exponents())
+    _run(acc, rows_a, rows_b)
+    fill = masks.find(acc.exponents) if acc.exponents is not None else None
+    if fill is not None:
+        masked = _Accumulator(rows_a.shape[0], channels, tol,
+                              (min(limits[0], fill.ceiling), min(limits[1], fill.ceiling)),
+                              fill=fill)
+        if _run(masked, rows_a, rows_b):
+            acc = masked
+    return acc.metrics(), acc.groups(channels, a.size)
+
+
+def _run(acc: _Accumulator, rows_a: np.ndarray, rows_b: np.ndarray) -> bool:
+    """One chunked pass of ``acc`` over both sides' rows; False when a value contradicts
+    the mask fill ``acc`` assumes (the pass then stops)."""
     width = rows_a.shape[1]
     step_rows = max(1, _CHUNK // max(width, 1))
     step_cols = min(width, _CHUNK) or 1
     for r0 in range(0, rows_a.shape[0], step_rows):
         for c0 in range(0, max(width, 1), step_cols):
             block = (slice(r0, r0 + step_rows), slice(c0, c0 + step_cols))
-            acc.add(r0, rows_a[block], rows_b[block])
-    return acc.metrics(), acc.groups(channels, a.size)
+            if not acc.add(r0, rows_a[block], rows_b[block]):
+                return False
+    return True
 
 
 def saturation(dtype: np.dtype) -> float:
@@ -184,17 +207,23 @@ def _rows(a: np.ndarray) -> np.ndarray:
 class _Accumulator:
     """Running sums and extremes of one pair, per row and in total.
 
-    ``saturation`` holds each side's largest finite magnitude (its dtype's ``finfo.max``):
-    a value there or beyond (an infinity) is saturated and, like NaN, is left out of the
-    sums; it agrees with a saturated value of the same sign on the other side.
+    ``saturation`` holds each side's largest finite magnitude (its dtype's ``finfo.max``,
+    or a mask fill's ceiling): a value there or beyond (an infinity) is saturated and, like
+    NaN, is left out of the sums; it agrees with a saturated value of the same sign on the
+    other side. ``exponents`` (first pass) samples the values' binary exponents for
+    :func:`parity.masks.find`; ``fill`` (second pass) is the fill checked on every value.
     """
 
     def __init__(self, rows: int, channels: int, tol: Tolerance | None,
-                 saturation: tuple[float, float] = (math.inf, math.inf)) -> None:
+                 saturation: tuple[float, float] = (math.inf, math.inf),
+                 exponents: masks.Exponents | None = None,
+                 fill: masks.Fill | None = None) -> None:
         self.tol = tol
         self.channels = channels
         self.saturation = saturation
-        self.nan_a = self.nan_b = self.inf_a = self.inf_b = self.unmatched = 0
+        self.exponents = exponents
+        self.fill = fill
+        self.nan_a = self.nan_b = self.inf_a = self.inf_b = self.unmatched = self.masked = 0
         self.max_abs = self.max_rel = self.total = 0.0
         self.sq_a = self.sq_b = 0.0
         self.row_sum_b = np.zeros(rows)
@@ -204,9 +233,15 @@ class _Accumulator:
         self.row_count = np.zeros(rows)
         self.within = True
 
-    def add(self, r0: int, xa: np.ndarray, xb: np.ndarray) -> None:
+    def add(self, r0: int, xa: np.ndarray, xb: np.ndarray) -> bool:
+        """Add one chunk; False (and nothing added) when it contradicts ``fill``."""
         xa = xa.astype(np.float64)
         xb = xb.astype(np.float64)
+        if self.exponents is not None:
+            self.exponents.add(xa)
+            self.exponents.add(xb)
+        if self.fill is not None and (self.fill.violated(xa) or self.fill.violated(xb)):
+            return False
         rows = slice(r0, r0 + xa.shape[0])
         with np.errstate(invalid="ignore", over="ignore"):
             diff = xa - xb
@@ -239,6 +274,7 @@ class _Accumulator:
         if ad.shape[1]:
             self.row_max_d[rows] = np.maximum(self.row_max_d[rows], ad.max(axis=1))
         self.row_count[rows] += ad.shape[1] if valid is None else valid.sum(axis=1)
+        return True
 
     def _mask_special(self, rows: slice, xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
         """Count NaN/Inf and leave NaN and saturated values out of the sums.
@@ -259,7 +295,9 @@ class _Accumulator:
             sat_a = np.abs(xa) >= self.saturation[0]
             sat_b = np.abs(xb) >= self.saturation[1]
         valid = ~(nan_a | nan_b | sat_a | sat_b)
-        agree = (nan_a & nan_b) | (sat_a & sat_b & (np.sign(xa) == np.sign(xb)))
+        masked = sat_a & sat_b & (np.sign(xa) == np.sign(xb))
+        self.masked += int(masked.sum())
+        agree = (nan_a & nan_b) | masked
         bad = ~valid & ~agree
         if bad.any():
             self.unmatched += int(bad.sum())
@@ -286,7 +324,8 @@ class _Accumulator:
             self.max_abs, mean(self.total), self.max_rel, cosine, self.nan_a, self.nan_b,
             self.inf_a, self.inf_b, math.sqrt(mean(self.sq_a)), math.sqrt(mean(self.sq_b)),
             math.sqrt(mean(sq_diff)), self.unmatched,
-            None if self.tol is None else self.within)
+            None if self.tol is None else self.within, self.masked,
+            math.inf if self.fill is None else self.fill.ceiling)
 
     def groups(self, channels: int, size: int) -> Groups:
         index = np.arange(self.row_count.size) % channels

@@ -35,7 +35,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "sub": ("sub", "rsub", "_minus", "elemwise_sub", "broadcast_sub"),
     "concat": ("concat", "cat", "_cat"),
     "flatten": ("flatten", "reshape", "view", "_reshape_alias", "unflatten"),
-    "linear": ("gemm", "linear", "addmm", "matmul", "fullyconnected", "innerproduct", "dense"),
+    "linear": ("gemm", "linear", "addmm", "matmul", "bmm", "baddbmm", "fullyconnected",
+               "innerproduct", "dense"),
     "pad": ("pad", "zeropadding2d", "constant_pad_nd"),
     "softmax": ("softmax", "_softmax", "softmaxoutput", "softmaxactivation"),
     "dropout": ("dropout", "feature_dropout", "dropout2d"),
@@ -50,7 +51,11 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "cast": ("cast", "to", "_to_copy", "type_as"),
     "and": ("and", "__and__", "bitwise_and", "logical_and"),
     "attention": ("scaled_dot_product_attention", "_scaled_dot_product_flash_attention_for_cpu",
-                  "attention", "multiheadattention", "_native_multi_head_attention"),
+                  "attention"),
+    # nn.MultiheadAttention as one op (its module, TorchScript's fused op, the functional
+    # form an eager pass sees): in-projection, attention and out-projection
+    "multihead": ("multiheadattention", "_native_multi_head_attention",
+                  "multi_head_attention_forward"),
     "resize": ("resize", "upsample_bilinear2d", "upsample_nearest2d", "upsample", "upsampling",
                "interp", "_contrib_bilinearresize2d", "upsamplingbilinear2d",
                "upsamplingnearest2d"),
@@ -71,19 +76,23 @@ FOLDS: dict[str, frozenset[str]] = {
     # TFLite ADD/MUL carry a fused activation
     "add": frozenset({"relu", "activation"}),
     "mul": frozenset({"relu", "activation"}),
+    # the out-projection's bias Add (dynamo) and the view back to (L, N, E)
+    "multihead": frozenset({"add", "flatten"}),
 }
 
 # One op of a family that other exporters decompose: the families the decomposition's
 # value-producing end may have (before any FOLDS tail). SiLU = Sigmoid + Mul; GELU (Erf or
 # Tanh form) ends in a Mul, then a Mul by 0.5; LayerNorm in older opsets ends in Div (then
 # Mul by gamma, Add of beta); Softmax as Exp / ReduceSum / Div; attention as
-# MatMul -> Softmax -> MatMul; HardSwish as x * HardSigmoid(x).
+# MatMul -> Softmax -> MatMul; multi-head attention ends in its out-projection (MatMul or
+# Gemm); HardSwish as x * HardSigmoid(x).
 DECOMPOSITIONS: dict[str, frozenset[str]] = {
     "silu": frozenset({"mul"}),
     "gelu": frozenset({"mul"}),
     "layernorm": frozenset({"div"}),
     "softmax": frozenset({"div"}),
     "attention": frozenset({"linear"}),
+    "multihead": frozenset({"linear"}),
     "hardswish": frozenset({"mul"}),
 }
 

@@ -95,6 +95,15 @@ _CHANNEL_NOTES = {1: "grayscale image converted to 3 equal channels",
                   4: "alpha channel dropped"}
 
 
+def check_image(path: Path) -> None:
+    """What :func:`read_image` checks before decoding: a regular file, and its header's
+    size under the pixel cap (for the formats :mod:`parity.image_header` reads)."""
+    regular_file(path, "image")
+    size = image_size(path)
+    if size is not None:
+        check_pixels(*size, str(path))
+
+
 def read_image(path: Path) -> DecodedImage:
     """The image decoded once, as ``cv2.imread(path, IMREAD_COLOR)`` gives it.
 
@@ -104,10 +113,7 @@ def read_image(path: Path) -> DecodedImage:
     low bits.
     """
     cv2 = _opencv()
-    regular_file(path, "image")
-    size = image_size(path)
-    if size is not None:
-        check_pixels(*size, str(path))
+    check_image(path)
     try:
         image = cv2.imread(str(path), cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
     except cv2.error as exc:

@@ -74,6 +74,7 @@ class PairResult:
             "nan": [m.nan_a, m.nan_b] if m else None,
             "inf": [m.inf_a, m.inf_b] if m else None,
             "nonfinite_mismatch": m.unmatched if m else None,
+            "masked": m.masked if m else None,
             "status": self.status,
             **_verdict_dict(self.verdict),
             "worst_input": self.worst_input,

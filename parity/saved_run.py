@@ -148,7 +148,8 @@ def _pair_from_dict(p: dict[str, Any]) -> PairResult:
         metrics = Metrics(
             *(float("nan") if p[k] is None else p[k]
               for k in ("max_abs", "mean_abs", "max_rel", "cosine")),
-            nan[0], nan[1], inf[0], inf[1], unmatched=p.get("nonfinite_mismatch") or 0)
+            nan[0], nan[1], inf[0], inf[1], unmatched=p.get("nonfinite_mismatch") or 0,
+            masked=p.get("masked") or 0)
     channels = p.get("channel_max_abs")
     return PairResult(
         p["a"], p["b"], p["op"], p.get("how", ""), tuple(p["shape_a"]), tuple(p["shape_b"]),

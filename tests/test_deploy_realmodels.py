@@ -148,3 +148,25 @@ def test_efficientnet_ceil_mode_pooler_is_wrong_in_litert_torch(real_corpus, tfl
     first = report.first_divergence
     assert open_model(path).graph.op_of(first.b) == "AVERAGE_POOL_2D", first
     assert first.metrics.max_abs > 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["pt", "pt2"])
+def test_vit_vs_tflite_from_litert_torch(real_corpus, tflite_of, source):
+    """ViT through litert-torch: the q/k/v projections pair with their own
+    FULLY_CONNECTED (the converter fuses the shared head-split location into each name),
+    and the attention scale torch's SDPA decomposition folds into the q and k weights
+    (sqrt(1/sqrt(head_dim)) each) is divided back out. Only the class-token select
+    (a SLICE keeping its axis in TFLite) stays unpaired."""
+    path = tflite_of("vit")
+    report = parity.compare(real_corpus.export("vit", source), path,
+                            inputs=real_corpus.inputs("vit"))
+    assert report.ok, report.first_divergence
+    assert min(report.coverage) >= 0.95, (report.unmatched_a, report.unmatched_b)
+    graph = open_model(path).graph
+    projections = {p.a.rsplit(".", 1)[-1]: p.b for p in report.pairs
+                   if p.a.endswith(("q_proj", "k_proj", "v_proj")) and ".0." in p.a}
+    assert {graph.node(b).scope.rsplit(".", 1)[-1] for b in projections.values()} == {
+        "q_proj", "k_proj", "v_proj"}
+    scaled = {name: graph.node(b).attrs.get("folded_scale") for name, b in projections.items()}
+    assert scaled == {"q_proj": 0.5, "k_proj": 0.5, "v_proj": None}  # head_dim 16

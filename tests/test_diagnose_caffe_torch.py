@@ -21,40 +21,13 @@ transformers = pytest.importorskip("transformers", reason="transformers not inst
 pytest.importorskip("cv2", reason="parity[caffe] (OpenCV) not installed")
 pytest.importorskip("parity.backends.mxnet_symbol", reason="parity[mxnet] not installed")
 
-from realmodels.torch_models import ImageModel  # noqa: E402
+from realmodels.caffe_torch import from_caffe  # noqa: E402
 from torch import nn  # noqa: E402
 
 import parity  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ATOL = 1e-4
-
-
-def from_caffe(caffe: Any) -> nn.Module:
-    """transformers' ResNet-18 holding the Caffe model's blobs: convolutions, BatchNorm +
-    Scale and the classifier, matched in graph order (both list a block's shortcut first)."""
-    config = transformers.ResNetConfig(embedding_size=64, hidden_sizes=[64, 128, 256, 512],
-                                       depths=[2, 2, 2, 2], layer_type="basic", num_labels=10)
-    model = ImageModel(transformers.ResNetForImageClassification(config)).eval()
-    layers = {op: [n.name for n in caffe.graph if n.op == op]
-              for op in ("Convolution", "BatchNorm", "Scale", "InnerProduct")}
-    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    linear = next(m for m in model.modules() if isinstance(m, nn.Linear))
-    assert len(convs) == len(layers["Convolution"]) and len(norms) == len(layers["BatchNorm"])
-    with torch.no_grad():
-        for conv, name in zip(convs, layers["Convolution"]):
-            conv.weight.copy_(torch.from_numpy(caffe.parameters(name)["weight"]))
-        for norm, stats, affine in zip(norms, layers["BatchNorm"], layers["Scale"]):
-            found = {**caffe.parameters(stats), **caffe.parameters(affine)}
-            norm.running_mean.copy_(torch.from_numpy(found["mean"]))
-            norm.running_var.copy_(torch.from_numpy(found["var"]))
-            norm.weight.copy_(torch.from_numpy(found["gamma"]))
-            norm.bias.copy_(torch.from_numpy(found["beta"]))
-        dense = caffe.parameters(layers["InnerProduct"][0])
-        linear.weight.copy_(torch.from_numpy(dense["weight"]))
-        linear.bias.copy_(torch.from_numpy(dense["bias"]))
-    return model
 
 
 class Route:

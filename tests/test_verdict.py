@@ -152,7 +152,7 @@ def test_masked_scores_that_differ_fail_as_they_would_unmasked():
 
 
 @pytest.mark.parametrize(("fill_a", "fill_b"), [
-    (FMIN32, -1e4), (-np.inf, np.inf), (FMIN32, -FMIN32), (np.nan, FMIN32), (np.nan, 0.0)])
+    (FMIN32, -1.0), (-np.inf, np.inf), (FMIN32, -FMIN32), (np.nan, FMIN32), (np.nan, 0.0)])
 def test_a_mask_that_differs_fails_with_its_count(fill_a, fill_b):
     metrics, verdict = _verdict(_mask(fill_a), _mask(fill_b))
     assert not verdict.passed and verdict.error == np.inf

@@ -15,6 +15,7 @@ costs about O(N x window) rather than a pass over both graphs per step of a chai
 
 from __future__ import annotations
 
+import math
 from collections.abc import Container, Mapping
 from dataclasses import replace
 
@@ -100,7 +101,7 @@ def _best_candidate(
                 fits = compatible(x.op, y.op)
                 if (user in taken_b.skip or near_b.of(user) != ancestors or contradicts(x, y)
                         or (turned and family(y.op) == "flatten")
-                        or not (fits or decomposes(x.op, y.op) or decomposes(y.op, x.op))):
+                        or not (fits or _ends_decomposition(x, y))):
                     continue
                 rank = (not fits, -similarity(x, y), depth, b.order[user])
                 if best is None or rank < best:
@@ -109,6 +110,22 @@ def _best_candidate(
             break  # a compatible candidate whose shape agrees, or one level past the first
         frontier = step
     return choice
+
+
+def _ends_decomposition(x: Node, y: Node) -> bool:
+    """One of ``x``, ``y`` may end the other's decomposition: its op fits and, where both
+    shapes are known, it holds as many elements with the same last (feature) dimension,
+    as the value it computes does (multi-head attention's out-projection, not its q/k/v
+    in-projection, its scores or its per-head ``attn @ v``)."""
+    if not (decomposes(x.op, y.op) or decomposes(y.op, x.op)):
+        return False
+    if not (_known(x.shape) and _known(y.shape)):
+        return True
+    return math.prod(x.shape) == math.prod(y.shape) and x.shape[-1:] == y.shape[-1:]
+
+
+def _known(shape: tuple | None) -> bool:
+    return shape is not None and all(isinstance(d, int) for d in shape)
 
 
 def _decomposition(

@@ -16,10 +16,11 @@ from . import codes
 from .advice import set_eps
 from .evidence import Evidence
 from .layers import parameters_by_class
+from .runtime import lowest_precision
 
 _BATCHNORM = op_class("BatchNorm")
 _FOLDS_INTO = (op_class("Conv"), op_class("Gemm"))  # a convolution, or a Linear (Gemm/MatMul)
-_RTOL = 1e-4  # folded weights are float32: relative agreement that counts as equal
+_RTOL = 1e-4  # float32 folded weights: relative agreement that counts as equal
 _SHOWN = 8
 
 
@@ -95,26 +96,35 @@ def unfused(evidence: Evidence, pair: PairResult) -> Unfused | None:
     return None
 
 
-def _close(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per channel (rows): every value agrees to float32 precision."""
+def _close(x: np.ndarray, y: np.ndarray, rtol: float = _RTOL) -> np.ndarray:
+    """Per channel (rows): every value agrees to ``rtol`` of the channel's largest."""
     scale = np.maximum(np.abs(x).max(axis=-1, keepdims=True), 1e-12)
-    return (np.abs(x - y) <= _RTOL * scale + 1e-9).all(axis=-1)
+    return (np.abs(x - y) <= rtol * scale + 1e-9).all(axis=-1)
 
 
-def _bias_close(u: Unfused, scale: np.ndarray, folded_bias: np.ndarray) -> np.ndarray:
-    """Per channel: ``folded_bias`` is the bias re-folded with ``scale``, to the float32
-    precision of its terms (``beta - mean * scale`` nearly cancels in some channels, so
+def _weights_rtol(evidence: Evidence) -> float:
+    """Relative agreement of folded weights that counts as equal: float32's, or two units of
+    a side's coarser float (a float16 pass stores the folded weights in it)."""
+    dtype, _ = lowest_precision(evidence)
+    return max(_RTOL, 2 * float(np.finfo(dtype).eps))
+
+
+def _bias_close(u: Unfused, scale: np.ndarray, folded_bias: np.ndarray,
+                rtol: float = _RTOL) -> np.ndarray:
+    """Per channel: ``folded_bias`` is the bias re-folded with ``scale``, to ``rtol`` (float32
+    precision by default) of its terms (``beta - mean * scale`` nearly cancels in some channels, so
     the result alone is no measure of its rounding)."""
     expected = (u.bias - u.mean) * scale + u.beta
     terms = np.maximum.reduce([np.abs(expected), np.abs(u.beta),
                                np.abs((u.bias - u.mean) * scale)])
-    return np.abs(expected - folded_bias) <= _RTOL * terms + 1e-9
+    return np.abs(expected - folded_bias) <= rtol * terms + 1e-9
 
 
 def _diagnose(evidence: Evidence, pair: PairResult, u: Unfused) -> Hint | None:
     refolded = u.weight * u.scale[:, None]
-    weights_ok = _close(refolded, u.folded_weight)
-    bias_ok = _bias_close(u, u.scale, u.folded_bias)
+    rtol = _weights_rtol(evidence)
+    weights_ok = _close(refolded, u.folded_weight, rtol)
+    bias_ok = _bias_close(u, u.scale, u.folded_bias, rtol)
     if weights_ok.all() and bias_ok.all():
         return None  # the fold is right: the cause lies elsewhere
     norms = np.maximum((u.weight ** 2).sum(axis=1), 1e-30)

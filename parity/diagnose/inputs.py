@@ -169,9 +169,14 @@ def layout(evidence: Evidence) -> list[Hint]:
                 other = "NCHW" if name == "NHWC" else "NHWC"
                 hints.append(Hint(
                     LAYOUT, pair.a,
-                    f"A's `{pair.a}` is {name} where B's `{pair.b}` is {other}: the values match "
-                    f"after a transpose. Feed each side its own layout (--a-layout/--b-layout), "
-                    f"or add the transpose the conversion is missing.",
+                    f"A's `{pair.a}` is {name} {_dims(va)} where B's `{pair.b}` is {other} "
+                    f"{_dims(vb)}: the values match after a transpose. Feed each side its own "
+                    f"layout (--a-layout/--b-layout), or add the transpose the conversion is "
+                    f"missing.",
                     {"a_layout": name, "b_layout": other}))
                 break
     return hints
+
+
+def _dims(array: np.ndarray) -> str:
+    return "x".join(str(d) for d in array.shape)

@@ -107,7 +107,7 @@ def precision(evidence: Evidence) -> list[Hint]:
     failing = [p for p in evidence.pairs if p.failed]
     if not failing or not evidence.roots:
         return []
-    dtype, side = _lowest_precision(evidence)
+    dtype, side = lowest_precision(evidence)
     limit = _ROUNDING_EPS[dtype] * _EPS[dtype]
     errors = [_relative_rms(p) for p in failing]
     if any(e is None or e > limit for e in errors):
@@ -117,7 +117,7 @@ def precision(evidence: Evidence) -> list[Hint]:
                             max(e for e in errors if e is not None))]
 
 
-def _lowest_precision(evidence: Evidence) -> tuple[str, str]:
+def lowest_precision(evidence: Evidence) -> tuple[str, str]:
     """``(dtype, side)`` of a reduced-precision side, else ``("float32", "")``."""
     for side, backend, kept in (("A", evidence.a, evidence.values_a),
                                 ("B", evidence.b, evidence.values_b)):

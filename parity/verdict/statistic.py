@@ -92,11 +92,14 @@ class Reduced:
     relative: float
 
 
-def reduce(stat: str, quantile: float, a: np.ndarray, b: np.ndarray) -> Reduced:
+def reduce(stat: str, quantile: float, a: np.ndarray, b: np.ndarray,
+           mask_limit: float = math.inf) -> Reduced:
     """``stat`` of the absolute and relative difference of ``a`` against reference ``b``,
     over the elements ordinary on both sides, as :func:`parity.metrics.measure` sums
-    them: neither NaN nor saturated (0 when there are none)."""
-    limits = saturation(np.asarray(a).dtype), saturation(np.asarray(b).dtype)
+    them: neither NaN nor saturated nor beyond a mask fill's ``mask_limit`` (0 when there
+    are none)."""
+    limits = (min(saturation(np.asarray(a).dtype), mask_limit),
+              min(saturation(np.asarray(b).dtype), mask_limit))
     xa = np.asarray(a, dtype=np.float64).ravel()
     xb = np.asarray(b, dtype=np.float64).ravel()
     with np.errstate(invalid="ignore"):

@@ -1,13 +1,14 @@
 """The shared real-model corpus: real architectures, seeded random weights, every form.
 
 Models come from ``transformers`` configs (BERT, GPT-2, ViT, ResNet, ConvNeXt, MobileNetV2,
-EfficientNet, Swin) and ``mxnet.gluon.model_zoo.vision`` (ResNet-18 v1, MobileNetV2 1.0,
-DenseNet-121); nothing is downloaded. ``size="small"`` is for tests (1-2 layers, tiny widths,
-32 px images (64 px for the MXNet MobileNetV2, 224 px for DenseNet-121, whose last pool is
-a fixed 7x7), 16 tokens); ``size="full"`` for benchmarks (BERT-base,
-GPT-2, ViT-B/16, ResNet-50, ConvNeXt-tiny, MobileNetV2, EfficientNet-B0, Swin-tiny at 224 px
-/ 128 tokens, and the MXNet models at 224 px); ``python -m tests.realmodels DIR --size full``
-writes them to a folder. BatchNorm statistics are randomised (seeded) so eps matters.
+EfficientNet, Swin, SegFormer, PoolFormer) and ``mxnet.gluon.model_zoo.vision`` (ResNet-18
+v1, MobileNetV2 1.0, DenseNet-121, VGG-11); nothing is downloaded. ``size="small"`` is for
+tests (1-2 layers, tiny widths, 32 px images (64 px for the MXNet MobileNetV2 and VGG, 224
+px for DenseNet-121, whose last pool is a fixed 7x7), 16 tokens); ``size="full"`` for benchmarks
+(BERT-base, GPT-2, ViT-B/16, ResNet-50, ConvNeXt-tiny, MobileNetV2, EfficientNet-B0,
+Swin-tiny, SegFormer-B0, PoolFormer-S12 at 224 px / 128 tokens, and the MXNet models at 224
+px); ``python -m tests.realmodels DIR --size full`` writes them to a folder. BatchNorm
+statistics are randomised (seeded) so eps matters.
 
 API (import as ``realmodels`` from tests, ``tests.realmodels`` from the repository root)::
 
@@ -16,7 +17,7 @@ API (import as ``realmodels`` from tests, ``tests.realmodels`` from the reposito
     build(name, size)           # the nn.Module (eval) or gluon HybridBlock
     inputs(name, size, pixels=False, seed=0, padding=None)   # {input name: array}
     export(name, form, size, cache_dir)    # -> model spec parity opens (str)
-    export_bug(bug_id, size, cache_dir)    # an injected bug of bugs.BUGS, same
+    export_bug(bug_id, size, cache_dir)    # an injected bug of bugs.ALL_BUGS, same
     inputs_file(name, size, cache_dir, ...)   # the inputs as an .npz (for --inputs)
     Corpus(cache_dir, size)     # export/export_bug/inputs/inputs_file bound to a cache, size
 
@@ -86,9 +87,15 @@ MODELS: dict[str, Model] = {
     **{name: Model("torch", "tokens", TORCH_FORMS) for name in ("bert", "gpt2")},
     **{name: Model("torch", "image", TORCH_FORMS + ("onnx2torch",) * (name in _ONNX2TORCH))
        for name in ("vit", "resnet", "convnext", "mobilenet_v2", "efficientnet", "swin")},
+    # SegFormer (bilinear resizes in its decode head) and PoolFormer (padded average pools):
+    # the ops the others lack, for injected bugs; TorchScript and the legacy export only.
+    **{name: Model("torch", "image", ("pt", "onnx_legacy")) for name in ("segformer",
+                                                                        "poolformer")},
     "mx_resnet18": Model("mxnet", "image", MXNET_FORMS),
     "mx_mobilenet_v2": Model("mxnet", "image", MXNET_FORMS),
     "mx_densenet121": Model("mxnet", "image", MXNET_FORMS),
+    # VGG-11: the one corpus model whose dense layer reads a flattened map (2x2 at 64 px)
+    "mx_vgg11": Model("mxnet", "image", ("mxnet", "caffe")),
 }
 
 _TORCH_PAIRS = (("pt", "onnx_legacy"), ("pt", "onnx_dynamo"), ("pt2", "onnx_legacy"),
@@ -119,6 +126,7 @@ def build(name: str, size: str = "small") -> Any:
 def image_size(name: str, size: str = "small") -> int:
     """The side of the square images model ``name`` takes at ``size``.
 
+    VGG-11 gets 64 px when small, so its dense head reads a 2x2 map, not a 1x1 one.
     The MXNet MobileNetV2 gets 64 px when small: at 32 px its last blocks run on 1x1 maps,
     where OpenCV DNN's depthwise 3x3 convolution (pad 1) is wrong (max-abs 0.03, cosine
     0.53 against MXNet and a numpy reference), a runtime bug, not a conversion's.
@@ -126,7 +134,7 @@ def image_size(name: str, size: str = "small") -> int:
     """
     if size == "full" or name == "mx_densenet121":
         return 224
-    return 64 if name == "mx_mobilenet_v2" else 32
+    return 64 if name in ("mx_mobilenet_v2", "mx_vgg11") else 32
 
 
 def inputs(name: str, size: str = "small", *, pixels: bool = False, seed: int = 0,
@@ -197,11 +205,11 @@ def _export_torch(name: str, form: str, size: str, folder: Path) -> str:
 
 
 def export_bug(bug_id: str, size: str = "small", cache_dir: str | Path = ".") -> str:
-    """The injected bug ``bug_id`` of :data:`realmodels.bugs.BUGS` written (once) under
+    """The injected bug ``bug_id`` of :data:`realmodels.bugs.ALL_BUGS` written (once) under
     ``cache_dir``: its model in its form with the bug in; the spec parity opens."""
-    from .bugs import BUGS
+    from .bugs import ALL_BUGS
 
-    bug = BUGS[bug_id]
+    bug = ALL_BUGS[bug_id]
     folder = Path(cache_dir) / size / bug.model / f"bug-{bug_id}"
     folder.mkdir(parents=True, exist_ok=True)
     if MODELS[bug.model].framework == "mxnet":
@@ -220,7 +228,9 @@ def export_bug(bug_id: str, size: str = "small", cache_dir: str | Path = ".") ->
         model = copy.deepcopy(_built(bug.model, size))
         bug.inject(model)
         torch_forms.onnx(model, inputs(bug.model, size), target,
-                         dynamo=bug.form == "onnx_dynamo")
+                         dynamo=bug.form == "onnx_dynamo", training=bug.training)
+        if bug.edit is not None:
+            bug.edit(target)
     return str(target)
 
 

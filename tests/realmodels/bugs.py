@@ -9,13 +9,16 @@ as TorchScript names it (ModuleList indices without their attribute: ``encoder.1
 where the exporter folds the BatchNorm after an injected conv into it (the dynamo
 exporter's optimiser does), the BatchNorm's node, the end of the folded pair.
 
-``BUGS`` maps a bug id to its :class:`Bug`; :func:`realmodels.export_bug` writes it.
+``BUGS`` maps a bug id to its :class:`Bug` (tests/test_injected_real.py), ``CAUSE_BUGS``
+those of the causes it does not reach (tests/test_injected_real_causes.py), ``ALL_BUGS``
+both; :func:`realmodels.export_bug` writes any of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,7 +31,10 @@ class Bug:
     ``inject`` takes the torch module (and changes it in place) for torch forms, or the
     list of Caffe layer dicts for ``caffe``. ``shape`` says the bug changes the layer's
     output shape (found as a shape mismatch rather than by its error); ``pixels`` that it
-    shows on 0-255 images only (normalised ones never reach it)."""
+    shows on 0-255 images only (normalised ones never reach it). ``training`` exports the
+    torch model in training mode (the legacy exporter's ``TrainingMode.TRAINING``, as when
+    ``model.eval()`` was forgotten); ``edit`` rewrites the exported ONNX file in place (an
+    :mod:`realmodels.onnx_edits` function, for a converter's pass after the export)."""
 
     model: str
     reference: str
@@ -37,6 +43,8 @@ class Bug:
     inject: Callable[[Any], None]
     shape: bool = False
     pixels: bool = False
+    training: bool = False
+    edit: Callable[[Path], object] | None = None
 
 
 # -- torch: ViT's patch embedding and token concatenation --------------------------------------
@@ -117,6 +125,121 @@ def _module_clip_lost(path: str) -> Callable[[Any], None]:
     return inject
 
 
+def _unchanged(model: Any) -> None:
+    """Nothing changed in the model: the bug is in how it is exported or rewritten."""
+
+
+def _module_stats(path: str, channel: int) -> Callable[[Any], None]:
+    """One channel's BatchNorm running variance doubled (folded with other statistics)."""
+    def inject(model: Any) -> None:
+        import torch
+
+        with torch.no_grad():
+            model.get_submodule(path).running_var[channel] *= 2
+
+    return inject
+
+
+def _module_padding(path: str, padding: tuple[int, int, int, int]) -> Callable[[Any], None]:
+    """A ZeroPad2d's (left, right, top, bottom) padding put on other sides (TF SAME's odd
+    pixel before instead of after)."""
+    def inject(model: Any) -> None:
+        model.get_submodule(path).padding = padding
+
+    return inject
+
+
+def _module_count_pad(path: str) -> Callable[[Any], None]:
+    """Average pooling that counts its zero padding (count_include_pad) where the model
+    does not."""
+    def inject(model: Any) -> None:
+        model.get_submodule(path).count_include_pad = True
+
+    return inject
+
+
+def _resize_changed(path: str, **changes: Any) -> Callable[[Any], None]:
+    """Every resize in module ``path`` that changes the size run with ``changes`` to
+    ``interpolate``'s options (bilinear as nearest, align_corners flipped)."""
+    def inject(model: Any) -> None:
+        import torch
+
+        module = model.get_submodule(path)
+        original = module.forward
+
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            interpolate = torch.nn.functional.interpolate
+
+            def changed(x: Any, size: Any = None, **options: Any) -> Any:
+                if size is not None and tuple(x.shape[2:]) != tuple(size):
+                    options.update(changes)
+                return interpolate(x, size=size, **options)
+
+            torch.nn.functional.interpolate = changed
+            try:
+                return original(*args, **kwargs)
+            finally:
+                torch.nn.functional.interpolate = interpolate
+
+        module.forward = forward
+
+    return inject
+
+
+def _conv1x1_channels_last(path: str) -> Callable[[Any], None]:
+    """A 1x1 convolution converted to a dense layer over the channels-last tensor, its output
+    left NHWC (the transpose back to NCHW missing): the model's output is channels-last."""
+    def inject(model: Any) -> None:
+        import torch
+
+        conv = model.get_submodule(path)
+        dense = torch.nn.Linear(conv.in_channels, conv.out_channels)
+        with torch.no_grad():
+            dense.weight.copy_(conv.weight.flatten(1))
+            dense.bias.copy_(conv.bias)
+
+        class ChannelsLast(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.dense = dense
+
+            def forward(self, x: Any) -> Any:
+                return self.dense(x.permute(0, 2, 3, 1))
+
+        parent, _, child = path.rpartition(".")
+        setattr(model.get_submodule(parent), child, ChannelsLast())
+
+    return inject
+
+
+def _patch_merging_axis(path: str, axis: int) -> Callable[[Any], None]:
+    """Concat axis: Swin's patch merging concatenates its four interleaved sub-grids along
+    ``axis`` instead of the channels; the view after it keeps the shape, not the values."""
+    def inject(model: Any) -> None:
+        import torch
+
+        merging = model.get_submodule(path)
+
+        def forward(input_feature: Any, input_dimensions: tuple[int, int]) -> Any:
+            height, width = input_dimensions
+            batch_size, _, num_channels = input_feature.shape
+            grid = input_feature.view(batch_size, height, width, num_channels)
+            merged = torch.cat([grid[:, row::2, col::2, :] for col in range(2)
+                                for row in range(2)], dim=axis)
+            return merging.reduction(merging.norm(
+                merged.reshape(batch_size, -1, 4 * num_channels)))
+
+        merging.forward = forward
+
+    return inject
+
+
+def _float16(path: Path) -> object:
+    from .onnx_edits import to_float16
+
+    return to_float16(path, path)
+
+
 # -- MXNet -> Caffe: one layer of the converter's output changed -------------------------------
 
 def _layer(layers: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -176,11 +299,26 @@ def _clip_lost(name: str) -> Callable[[list[dict[str, Any]]], None]:
     return inject
 
 
+def _columns_channels_last(name: str, chw: tuple[int, int, int]
+                           ) -> Callable[[list[dict[str, Any]]], None]:
+    """Flatten order: a dense layer's weight columns in H,W,C order (a converter that took
+    the source for a channels-last framework) where the tensor arrives flattened C,H,W."""
+    def inject(layers: list[dict[str, Any]]) -> None:
+        blobs = _layer(layers, name)["blobs"]
+        out = blobs[0].shape[0]
+        hwc = blobs[0].reshape(out, *chw).transpose(0, 2, 3, 1).reshape(out, -1)
+        blobs[0] = np.ascontiguousarray(hwc, dtype=np.float32)
+
+    return inject
+
+
 _R18 = "resnetv10_"
 _MB2 = "mobilenetv20_features_"
 
 _RES = "model.resnet."
 _MOB = "model.mobilenet_v2."
+_EFF = "model.efficientnet."
+_SEG = "model.decode_head"
 
 BUGS: dict[str, Bug] = {
     "resnet-bn-eps": Bug("resnet", "pt", "onnx_dynamo",
@@ -227,3 +365,37 @@ BUGS: dict[str, Bug] = {
                                        "densenet0_stage2_concat3",
                                        _bottoms_swapped("densenet0_stage2_concat3")),
 }
+
+# Bugs of the causes tests/test_injected_real.py does not reach: each asserted with its hint
+# in tests/test_injected_real_causes.py.
+CAUSE_BUGS: dict[str, Bug] = {
+    "resnet-bn-stats": Bug("resnet", "pt", "onnx_legacy",
+                           f"{_RES}encoder.1.0.layer.0.normalization",
+                           _module_stats(f"{_RES}encoder.stages.1.layers.0.layer.0.normalization",
+                                         3)),
+    "resnet-train-mode": Bug("resnet", "pt", "onnx_legacy",
+                             f"{_RES}embedder.embedder.normalization", _unchanged,
+                             training=True),
+    "resnet-float16": Bug("resnet", "pt", "onnx_legacy",
+                          f"{_RES}embedder.embedder.normalization", _unchanged, edit=_float16),
+    "efficientnet-pad-placement": Bug("efficientnet", "pt", "onnx_legacy",
+                                      f"{_EFF}embeddings.padding",
+                                      _module_padding(f"{_EFF}embeddings.padding", (1, 0, 1, 0))),
+    "poolformer-count-pad": Bug("poolformer", "pt", "onnx_legacy",
+                                "model.poolformer.encoder.0.pooling.pool",
+                                _module_count_pad("model.poolformer.encoder.block.0.0.pooling.pool")),
+    "segformer-resize-nearest": Bug("segformer", "pt", "onnx_legacy",
+                                    f"{_SEG}/upsample_bilinear2d:1",
+                                    _resize_changed(_SEG, mode="nearest", align_corners=None)),
+    "segformer-resize-align-corners": Bug("segformer", "pt", "onnx_legacy",
+                                          f"{_SEG}/upsample_bilinear2d:1",
+                                          _resize_changed(_SEG, align_corners=True)),
+    "mx_vgg11-flatten-order": Bug("mx_vgg11", "mxnet", "caffe", "vgg0_dense0_fwd",
+                                  _columns_channels_last("vgg0_dense0_fwd", (64, 2, 2))),
+    "swin-concat-axis": Bug("swin", "pt", "onnx_legacy", "model.swin.encoder.0.downsample/cat",
+                            _patch_merging_axis("model.swin.encoder.layers.0.downsample", 1)),
+    "segformer-output-nhwc": Bug("segformer", "pt", "onnx_legacy", f"{_SEG}.classifier",
+                                 _conv1x1_channels_last(f"{_SEG}.classifier")),
+}
+
+ALL_BUGS: dict[str, Bug] = {**BUGS, **CAUSE_BUGS}

@@ -25,7 +25,7 @@ SEED = 0
 IMAGE_SIZE = {"small": 32, "full": 224}
 CLASSES = {"small": 10, "full": 1000}
 ZOO = {"mx_resnet18": "resnet18_v1", "mx_mobilenet_v2": "mobilenetv2_1.0",
-       "mx_densenet121": "densenet121"}
+       "mx_densenet121": "densenet121", "mx_vgg11": "vgg11"}
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
@@ -34,7 +34,7 @@ def build(name: str, size: str = "small", side: int | None = None) -> Any:
     hybridized and run once (so it can be exported) on ``side`` px images (default: the
     size's)."""
     mx.random.seed(SEED)
-    net = _zoo().get_model(ZOO[name], classes=CLASSES[size])
+    net = _network(name, size)
     net.initialize(mx.init.Xavier(magnitude=2.0))
     side = side or IMAGE_SIZE[size]
     net(mx.nd.zeros((1, 3, side, side)))  # shapes are known after a first pass
@@ -50,6 +50,14 @@ def build(name: str, size: str = "small", side: int | None = None) -> Any:
     net.hybridize()
     net(mx.nd.zeros((1, 3, side, side)))
     return net
+
+
+def _network(name: str, size: str) -> Any:
+    """The model zoo's network; VGG-11 when small keeps its layer counts and dense head at
+    an eighth of its convolution widths (its 4096-wide dense layers are fixed)."""
+    if name == "mx_vgg11" and size == "small":
+        return _zoo().VGG([1, 1, 2, 2, 2], [8, 16, 32, 64, 64], classes=CLASSES[size])
+    return _zoo().get_model(ZOO[name], classes=CLASSES[size])
 
 
 def _zoo() -> Any:
@@ -127,8 +135,8 @@ def _fixture_converter() -> types.ModuleType:
 
 
 def _gluon_converter(base: types.ModuleType) -> type:
-    """The fixture's MXNet->Caffe converter plus ReLU, ReLU6 (clip 0..6), Pooling, Flatten
-    and Concat."""
+    """The fixture's MXNet->Caffe converter plus ReLU, ReLU6 (clip 0..6), Pooling, Flatten,
+    Concat and Dropout (identity at inference)."""
 
     class GluonConverter(base.Converter):  # type: ignore[name-defined,misc]
         def convert(self) -> list[dict[str, Any]]:
@@ -137,7 +145,7 @@ def _gluon_converter(base: types.ModuleType) -> type:
                 "BatchNorm": self._batchnorm, "elemwise_add": self._add,
                 "FullyConnected": self._fully_connected, "Activation": self._activation,
                 "clip": self._clip, "Pooling": self._pooling, "Flatten": self._flatten,
-                "Concat": self._concat,
+                "Concat": self._concat, "Dropout": self._dropout,
             }
             for index, node in enumerate(self.nodes):
                 if node["op"] not in handlers:
@@ -161,6 +169,9 @@ def _gluon_converter(base: types.ModuleType) -> type:
             if bounds != (0.0, 6.0):
                 raise ValueError(f"{node['name']}: only clip(0, 6) (ReLU6) is mapped")
             self._simple(index, node, "ReLU6", in_place=True)
+
+        def _dropout(self, index: int, node: dict[str, Any]) -> None:
+            self._simple(index, node, "Dropout", in_place=True)
 
         def _flatten(self, index: int, node: dict[str, Any]) -> None:
             self._simple(index, node, "Flatten", in_place=False)

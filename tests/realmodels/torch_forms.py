@@ -60,10 +60,14 @@ def factory(name: str, size: str, path: Path) -> str:
 
 
 def onnx(model: torch.nn.Module, example: dict[str, np.ndarray], path: Path, *,
-         dynamo: bool) -> Path:
+         dynamo: bool, training: bool = False) -> Path:
     """``torch.onnx.export``: the TorchScript-based exporter (``dynamo=False``, folds
-    BatchNorm into Conv) or the default dynamo exporter."""
-    options = {"opset_version": 17} if not dynamo else {}
+    BatchNorm into Conv) or the default dynamo exporter. ``training`` exports the model in
+    training mode (legacy exporter: BatchNorm with batch statistics, nothing folded)."""
+    options: dict = {"opset_version": 17} if not dynamo else {}
+    if training:
+        model.train()
+        options.update(training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
     with quiet():
         torch.onnx.export(model, _args(example), str(path), input_names=list(example),
                           output_names=["output"], dynamo=dynamo, **options)

@@ -113,6 +113,31 @@ def _swin(size: str) -> Any:
     return SwinForImageClassification(config)
 
 
+def _segformer(size: str) -> Any:
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation
+
+    if size == "small":
+        config = SegformerConfig(num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1],
+                                 hidden_sizes=[8, 16], num_attention_heads=[1, 2],
+                                 decoder_hidden_size=16, num_labels=4, patch_sizes=[7, 3],
+                                 strides=[4, 2])
+    else:  # SegFormer-B0
+        config = SegformerConfig(num_labels=150)
+    return SegformerForSemanticSegmentation(config)
+
+
+def _poolformer(size: str) -> Any:
+    from transformers import PoolFormerConfig, PoolFormerForImageClassification
+
+    if size == "small":
+        config = PoolFormerConfig(hidden_sizes=[8, 16], depths=[1, 1], num_encoder_blocks=2,
+                                  patch_sizes=[7, 3], strides=[4, 2], padding=[2, 1],
+                                  num_labels=10)
+    else:  # PoolFormer-S12
+        config = PoolFormerConfig(num_labels=1000)
+    return PoolFormerForImageClassification(config)
+
+
 # name -> (builder, input kind)
 BUILDERS: dict[str, tuple[Callable[[str], Any], str]] = {
     "bert": (_bert, "tokens"),
@@ -123,6 +148,8 @@ BUILDERS: dict[str, tuple[Callable[[str], Any], str]] = {
     "mobilenet_v2": (_mobilenet_v2, "image"),
     "efficientnet": (_efficientnet, "image"),
     "swin": (_swin, "image"),
+    "segformer": (_segformer, "image"),
+    "poolformer": (_poolformer, "image"),
 }
 
 
@@ -139,7 +166,8 @@ class TextModel(torch.nn.Module):
 
 
 class ImageModel(torch.nn.Module):
-    """``pixel_values -> logits`` of a transformers image classifier."""
+    """``pixel_values -> logits`` of a transformers image classifier (or segmenter: SegFormer's
+    logits are a 1/4-resolution map)."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
@@ -184,3 +212,28 @@ def _randomise_batchnorm(model: torch.nn.Module, image_size: int) -> None:
             norm.running_mean.add_(0.1 * std * torch.randn(channels, generator=generator))
             norm.running_var.mul_(0.5 + 1.5 * torch.rand(channels, generator=generator))
             norm.momentum = 0.1
+
+
+class AdditiveMaskText(torch.nn.Module):
+    """``(input_ids, attention_mask) -> last_hidden_state`` with the attention mask added
+    the way older BERT/GPT-2 code and many converters build it, ``(1 - mask) * fill``
+    with an ordinary large ``fill`` (-1e4), not ``finfo.min``; the model needs eager
+    attention, which adds a 4-D float mask as it is."""
+
+    def __init__(self, model: torch.nn.Module, fill: float = -1e4) -> None:
+        super().__init__()
+        self.model = model
+        self.fill = fill
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        additive = (1.0 - attention_mask[:, None, None, :].to(torch.float32)) * self.fill
+        return self.model(input_ids=input_ids, attention_mask=additive).last_hidden_state
+
+
+def bert_additive_mask(size: str = "small", fill: float = -1e4) -> AdditiveMaskText:
+    """The corpus BERT (same seed and config) with eager attention and an additive mask
+    of ``fill`` (:class:`AdditiveMaskText`), eval."""
+    torch.manual_seed(SEED)
+    inner = _bert(size)
+    inner.config._attn_implementation = "eager"
+    return AdditiveMaskText(inner, fill).eval()

@@ -1,0 +1,173 @@
+"""Injected bugs on the real-model corpus for the causes tests/test_injected_real.py does not
+reach: each found at its layer and named by its cause, with the differing values.
+
+torch -> ONNX (``realmodels.bugs.CAUSE_BUGS``): ResNet folded with other running statistics
+and exported in training mode, ResNet through a float16 pass, EfficientNet's TF SAME pad on
+the wrong side, PoolFormer's average pool counting its padding, SegFormer's decode-head
+resize as nearest and with align_corners, and its 1x1 classifier converted to a dense layer
+over the channels-last tensor (its output left NHWC), Swin's patch merging concatenated
+along the height instead of the channels. MXNet -> Caffe: VGG-11's first dense
+layer with its weight columns in H,W,C order, and the Caffe side fed the image without the
+mean subtraction. Caffe -> PyTorch: the converted ResNet-18 traced with its stem's
+BatchNorm in training mode. Each must exit 1 (``report.ok`` False) with
+``first_divergence`` exactly the injected layer, no pair before it failed, the cause's hint
+code at that layer and the differing values in its message. The correct pairs of the same
+models are quiet (tests/test_real_corpus.py, and here for the Caffe -> PyTorch conversion).
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import FIXTURES
+
+torch = pytest.importorskip("torch", reason="parity[torch] not installed")
+pytest.importorskip("onnxruntime", reason="parity[onnx] not installed")
+pytest.importorskip("transformers", reason="the test extra (transformers) is not installed")
+
+from realmodels import MODELS  # noqa: E402
+from realmodels.bugs import CAUSE_BUGS  # noqa: E402
+from realmodels.summary import SummaryTable  # noqa: E402
+
+import parity  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+# bug -> (hint code at the injected layer, fragments its message must hold, compare options)
+CAUSES: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
+    "resnet-bn-stats": ("bn_stats_differ", (
+        "was folded with other running statistics", "variance in channel(s) 3",
+        "folded vs"), {}),
+    "resnet-train-mode": ("train_mode", (
+        "B ran `/model/resnet/embedder/embedder/normalization/BatchNormalization` with batch "
+        "statistics", "model.eval()"), {}),
+    # float16 rounding passes the default bound; at a float32 tolerance it is named as such
+    "resnet-float16": ("precision", (
+        "B computes in float16 where A uses float32", "--atol"), {"atol": 1e-5, "rtol": 1e-5}),
+    "efficientnet-pad-placement": ("pad_placement", (
+        "pads (top, left, bottom, right)", "`model.efficientnet.embeddings.padding` (0, 0, 1, 1)",
+        "`/model/efficientnet/embeddings/padding/Pad` (1, 1, 0, 0)"), {}),
+    "poolformer-count-pad": ("pool_padding", (
+        "count_include_pad: A (pytorch) `model.poolformer.encoder.0.pooling.pool` False",
+        "AveragePool` True"), {}),
+    "segformer-resize-nearest": ("resize_mode", (
+        "resize mode: A (pytorch) `model.decode_head/upsample_bilinear2d:1` bilinear",
+        "`/model/decode_head/Resize_1` nearest"), {}),
+    "segformer-resize-align-corners": ("resize_mode", (
+        "coordinate mapping: A (pytorch) `model.decode_head/upsample_bilinear2d:1` half_pixel",
+        "`/model/decode_head/Resize_1` align_corners"), {}),
+    "mx_vgg11-flatten-order": ("flatten_order", (
+        "B's `vgg0_dense0_fwd` weights expect the input flattened as H,W,C",
+        "arrives C,H,W (C=64, H=2, W=2)"), {}),
+    "swin-concat-axis": ("axis_mismatch", (
+        "axis: A (pytorch) `model.swin.encoder.0.downsample/cat` -1",
+        "`/model/swin/encoder/layers.0/downsample/Concat` 1"), {}),
+    "segformer-output-nhwc": ("layout", (
+        "A's `model.decode_head.classifier` is NCHW 1x4x8x8",
+        "`/model/decode_head/classifier/dense/Add` is NHWC 1x8x8x4"), {}),
+}
+
+
+@pytest.fixture(scope="session")
+def cause_table(tmp_path_factory: pytest.TempPathFactory,
+                pytestconfig: pytest.Config) -> SummaryTable:
+    return SummaryTable.register(
+        pytestconfig, tmp_path_factory.getbasetemp(), "injected-causes",
+        "parity injected causes on the real-model corpus",
+        ["bug", "A -> B", "first divergence", "hints there", "message excerpt"])
+
+
+def _assert_named(report: parity.Report, bug: str, pair: str, layer: str, code: str,
+                  fragments: tuple[str, ...], table: SummaryTable) -> None:
+    first = report.first_divergence
+    hints = [h for h in report.hints if first is not None and h.node == first.a]
+    table.add(bug, pair, f"{first.a} ~ {first.b}" if first else "-",
+              ", ".join(h.code for h in hints) or "-",
+              hints[0].message[:90].replace("|", "/") if hints else "-")
+    assert not report.ok and first is not None, "no divergence found"
+    assert first.a == layer, f"first divergence {first.a} ~ {first.b}"
+    before = report.pairs[:report.pairs.index(first)]
+    assert not any(pair.failed for pair in before)
+    assert [h.code for h in hints] == [code], report.hints
+    for fragment in fragments:
+        assert fragment in hints[0].message, hints[0].message
+
+
+@pytest.mark.parametrize("bug_id", list(CAUSES))
+def test_an_injected_cause_is_named_at_its_layer(bug_id: str, real_corpus: Any,
+                                                 cause_table: SummaryTable) -> None:
+    bug = CAUSE_BUGS[bug_id]
+    code, fragments, options = CAUSES[bug_id]
+    if MODELS[bug.model].framework == "mxnet":
+        pytest.importorskip("parity.backends.mxnet_symbol", reason="parity[mxnet] not installed")
+        pytest.importorskip("cv2", reason="parity[caffe] (OpenCV) not installed")
+    report = parity.compare(real_corpus.export(bug.model, bug.reference),
+                            real_corpus.export_bug(bug_id),
+                            inputs=real_corpus.inputs(bug.model, pixels=bug.pixels), **options)
+    _assert_named(report, bug_id, f"{bug.reference} -> {bug.form}", bug.layer, code,
+                  fragments, cause_table)
+
+
+def test_every_cause_bug_is_asserted() -> None:
+    assert set(CAUSES) == set(CAUSE_BUGS)
+
+
+# -- MXNet -> Caffe: the image fed to the Caffe side without the mean subtraction -----------
+
+_IMAGENET = {"mean": (123.675, 116.28, 103.53), "std": (58.395, 57.12, 57.375)}
+
+
+def test_caffe_side_fed_without_the_mean(real_corpus: Any, cause_table: SummaryTable) -> None:
+    pytest.importorskip("parity.backends.mxnet_symbol", reason="parity[mxnet] not installed")
+    pytest.importorskip("cv2", reason="parity[caffe] (OpenCV) not installed")
+    report = parity.compare(real_corpus.export("mx_resnet18", "mxnet"),
+                            real_corpus.export("mx_resnet18", "caffe"),
+                            image=FIXTURES / "face.jpg", preprocess_a=_IMAGENET,
+                            preprocess_b={"mean": (0.0,), "std": _IMAGENET["std"]})
+    # B = A + mean / std per channel: 123.675 / 58.395 = 2.118, ...
+    _assert_named(report, "mx_resnet18-no-mean", "mxnet -> caffe", "data", "input_normalization",
+                  ("1x+2.118", "1x+2.036", "1x+1.804"), cause_table)
+
+
+# -- Caffe -> PyTorch: the converted ResNet-18 traced with a BatchNorm in training mode -----
+
+
+@pytest.fixture(scope="module")
+def caffe_route(real_corpus: Any) -> tuple[Any, Any, Any]:
+    """The corpus's Caffe ResNet-18 (opened), its input and its PyTorch conversion."""
+    pytest.importorskip("parity.backends.mxnet_symbol", reason="parity[mxnet] not installed")
+    pytest.importorskip("cv2", reason="parity[caffe] (OpenCV) not installed")
+    from realmodels.caffe_torch import from_caffe
+
+    caffe = parity.open_model(real_corpus.export("mx_resnet18", "caffe"))
+    return caffe, real_corpus.inputs("mx_resnet18")["data"], from_caffe(caffe)
+
+
+def _traced(model: Any, example: Any, path: Path, training: bool) -> Path:
+    """``model`` traced to TorchScript; ``training`` leaves its stem's BatchNorm in training
+    mode (as when a converter swaps that module in after ``model.eval()``; the whole model
+    cannot train at 32 px, its last BatchNorms see one value per channel)."""
+    model = copy.deepcopy(model).eval()
+    model.get_submodule("model.resnet.embedder.embedder.normalization").train(training)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.trace(model, torch.from_numpy(example)), str(path))
+    return path
+
+
+def test_caffe_to_torch_traced_in_training_mode(caffe_route, tmp_path,
+                                                cause_table: SummaryTable) -> None:
+    caffe, example, model = caffe_route
+    report = parity.compare(caffe, _traced(model, example, tmp_path / "eval.pt", False),
+                            inputs=example)
+    assert report.ok and not report.hints, (report.first_divergence, report.hints)
+    report = parity.compare(caffe, _traced(model, example, tmp_path / "train.pt", True),
+                            inputs=example)
+    _assert_named(report, "resnet18-caffe-torch-train-bn", "caffe -> pt",
+                  "resnetv10_batchnorm0_fwd_scale", "train_mode",
+                  ("B ran", "with batch statistics", "model.eval()"), cause_table)
