@@ -8,8 +8,9 @@ resize as nearest and with align_corners, and its 1x1 classifier converted to a 
 over the channels-last tensor (its output left NHWC), Swin's patch merging concatenated
 along the height instead of the channels. MXNet -> Caffe: VGG-11's first dense
 layer with its weight columns in H,W,C order, and the Caffe side fed the image without the
-mean subtraction. Caffe -> PyTorch: the converted ResNet-18 traced with its stem's
-BatchNorm in training mode. Each must exit 1 (``report.ok`` False) with
+mean subtraction. Caffe -> PyTorch (ResNet-18, tests/realmodels/caffe_torch.py): the
+converted model traced with its stem's BatchNorm in training mode, and with its first
+convolution's input channels reversed. Each must exit 1 (``report.ok`` False) with
 ``first_divergence`` exactly the injected layer, no pair before it failed, the cause's hint
 code at that layer and the differing values in its message. The correct pairs of the same
 models are quiet (tests/test_real_corpus.py, and here for the Caffe -> PyTorch conversion).
@@ -134,7 +135,7 @@ def test_caffe_side_fed_without_the_mean(real_corpus: Any, cause_table: SummaryT
                   ("1x+2.118", "1x+2.036", "1x+1.804"), cause_table)
 
 
-# -- Caffe -> PyTorch: the converted ResNet-18 traced with a BatchNorm in training mode -----
+# -- Caffe -> PyTorch: mistakes in the converted ResNet-18 ----------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -148,26 +149,57 @@ def caffe_route(real_corpus: Any) -> tuple[Any, Any, Any]:
     return caffe, real_corpus.inputs("mx_resnet18")["data"], from_caffe(caffe)
 
 
-def _traced(model: Any, example: Any, path: Path, training: bool) -> Path:
-    """``model`` traced to TorchScript; ``training`` leaves its stem's BatchNorm in training
-    mode (as when a converter swaps that module in after ``model.eval()``; the whole model
-    cannot train at 32 px, its last BatchNorms see one value per channel)."""
+_STEM = "model.resnet.embedder.embedder."
+
+
+def _stem_norm_training(model: Any) -> None:
+    """The stem's BatchNorm left in training mode (as when a converter swaps that module in
+    after ``model.eval()``; the whole model cannot train at 32 px, its last BatchNorms see
+    one value per channel)."""
+    model.get_submodule(f"{_STEM}normalization").train()
+
+
+def _stem_conv_bgr(model: Any) -> None:
+    """The first convolution's input channels reversed (Caffe's BGR weights taken for RGB)."""
+    conv = model.get_submodule(f"{_STEM}convolution")
+    conv.weight.copy_(conv.weight.flip(1))
+
+
+# mistake -> (change to the converted model, layer found, code, message fragments)
+CAFFE_TORCH = {
+    "train-bn": (_stem_norm_training, "resnetv10_batchnorm0_fwd_scale", "train_mode",
+                 ("B ran `model.resnet.embedder.embedder.normalization` with batch statistics",
+                  "model.eval()")),
+    "bgr-weights": (_stem_conv_bgr, "resnetv10_conv0_fwd", "channel_order",
+                    ("first convolution's weights have their input channels reversed in B",
+                     "`model.resnet.embedder.embedder.convolution`")),
+}
+
+
+def _traced(model: Any, example: Any, path: Path, change: Any = None) -> Path:
+    """``model`` with ``change`` applied, traced to TorchScript."""
     model = copy.deepcopy(model).eval()
-    model.get_submodule("model.resnet.embedder.embedder.normalization").train(training)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
+        if change is not None:
+            change(model)
         torch.jit.save(torch.jit.trace(model, torch.from_numpy(example)), str(path))
     return path
 
 
-def test_caffe_to_torch_traced_in_training_mode(caffe_route, tmp_path,
-                                                cause_table: SummaryTable) -> None:
+def test_caffe_to_torch_correct_conversion_is_quiet(caffe_route, tmp_path) -> None:
     caffe, example, model = caffe_route
-    report = parity.compare(caffe, _traced(model, example, tmp_path / "eval.pt", False),
+    report = parity.compare(caffe, _traced(model, example, tmp_path / "eval.pt"),
                             inputs=example)
     assert report.ok and not report.hints, (report.first_divergence, report.hints)
-    report = parity.compare(caffe, _traced(model, example, tmp_path / "train.pt", True),
+
+
+@pytest.mark.parametrize("mistake", list(CAFFE_TORCH))
+def test_caffe_to_torch_mistake_is_named(mistake: str, caffe_route, tmp_path,
+                                         cause_table: SummaryTable) -> None:
+    caffe, example, model = caffe_route
+    change, layer, code, fragments = CAFFE_TORCH[mistake]
+    report = parity.compare(caffe, _traced(model, example, tmp_path / "b.pt", change),
                             inputs=example)
-    _assert_named(report, "resnet18-caffe-torch-train-bn", "caffe -> pt",
-                  "resnetv10_batchnorm0_fwd_scale", "train_mode",
-                  ("B ran", "with batch statistics", "model.eval()"), cause_table)
+    _assert_named(report, f"resnet18-caffe-torch-{mistake}", "caffe -> pt", layer, code,
+                  fragments, cause_table)
