@@ -4,7 +4,8 @@
 much of ``transformers`` (BERT, GPT-2, ViT...). Such a module still runs: one eager pass on
 the real inputs records every op, with its module scope and its inputs
 (:mod:`._torch_eager`), and keeps their values for the comparison that follows. Until it
-has run (``parity align``, ``parity inspect``: no inputs), its graph is the module tree.
+has run, its graph is the module tree (``parity align`` and ``parity inspect`` run it on
+compare's input first, and fall back to the tree with a note when no input can be drawn).
 """
 
 from __future__ import annotations

@@ -125,10 +125,15 @@ def _spelled_op(match: re.Match[str]) -> str:
 
 
 def _script_ops(module: torch.jit.ScriptModule) -> Iterator[str]:
-    """Every op kind of every method of ``module`` and its submodules, calls inlined.
+    """Every op kind of every method of ``module`` and its submodules.
 
     Instances of one compiled type share its code, so each type is read once (ResNet-50's
-    sixteen bottlenecks are a handful of types).
+    sixteen bottlenecks are a handful of types). Each method's own graph is read, not its
+    inlined one: every submodule's code is read as its own type, so a module's method
+    calls (``prim::CallMethod``) need not be inlined, and each op is read once (inlining
+    every level read a traced model's ops once per enclosing module: 0.25 s against
+    0.02 s on BERT-base). A method calling a free function (``prim::CallFunction``),
+    whose code belongs to no module, is read inlined.
     """
     seen: set[str] = set()
     for submodule in module.modules():
@@ -140,7 +145,9 @@ def _script_ops(module: torch.jit.ScriptModule) -> Iterator[str]:
             continue
         seen.add(kind)
         for name in script._method_names():
-            yield from _graph_ops(script._get_method(name).inlined_graph)
+            method = script._get_method(name)
+            ops = list(_graph_ops(method.graph))
+            yield from _graph_ops(method.inlined_graph) if "prim::CallFunction" in ops else ops
 
 
 def _graph_ops(graph: Any) -> Iterator[str]:

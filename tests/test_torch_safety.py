@@ -109,3 +109,29 @@ def test_refusal_is_one_line_naming_the_file(tmp_path: Path) -> None:
     case = build_case(tmp_path, "torchscript_reads_a_file")
     with pytest.raises(ParityError, match=r"model\.pt: refused to run: .*aten::from_file"):
         open_model(case.args[1])
+
+
+def _halved(x: torch.Tensor) -> torch.Tensor:
+    return torch.sigmoid(x) * 0.5
+
+
+class _Calls(torch.nn.Module):
+    """A submodule's method and a free function: code outside the top module's graph."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gated = _Gated()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _halved(self.gated(x)).tanh()
+
+
+def test_the_op_walk_reads_every_op_the_inlined_graphs_hold() -> None:
+    """Each type's own graphs (a free function's call read inlined) hold every op kind of
+    the inlined graphs, so reading them refuses whatever reading inlined code would."""
+    scripted = torch.jit.script(_Calls())
+    inlined = {kind for sub in scripted.modules() for name in sub._c._method_names()
+               for kind in safety._graph_ops(sub._c._get_method(name).inlined_graph)}
+    read = set(safety._script_ops(scripted))
+    assert {"aten::sigmoid", "aten::tanh", "aten::relu", "aten::linear"} <= inlined
+    assert inlined <= read

@@ -10,11 +10,13 @@ rounding noise (estimated from the reference's spread within each channel, out o
 widened by 1 + 2/sqrt(n) for a gain measured on n values); an input that failed counts
 only with the noise expected of it (its bound without the slacks), so a bug upstream is
 not passed on as noise. ``u`` is the unit roundoff of the coarsest dtype of the pair,
-``K`` its reduction length. A value quantized to an int8 grid (either side) adds its
-dtype term ``QUANT_SLACK * quantization noise`` (:mod:`.quantization`), and its layer's
-gain on noise is at least its gain on white noise; such pairs are judged by
-``numerics int8``. Smooth growth stays under the bound; a layer that adds error beyond it
-fails, and the first such layer whose inputs passed is the first divergence.
+``K`` its reduction length (float16/bfloat16 computed in float32, on x86:
+``u16 * STORAGE_ROUNDINGS + u32 * (sqrt(K) + ulps)``). A value quantized to an int8
+grid (either side) adds its dtype term ``QUANT_SLACK * quantization noise``
+(:mod:`.quantization`), and its layer's gain on noise is at least its gain on white
+noise; such pairs are judged by ``numerics int8``. Smooth growth stays under the bound;
+a layer that adds error beyond it fails, and the first such layer whose inputs passed is
+the first divergence.
 """
 
 from __future__ import annotations
@@ -145,9 +147,13 @@ class Judge:
                         numerics.size_ratio(in_shape, shape))
         ulps = max(numerics.ulps(self.graph_a, match.a), numerics.ulps(self.graph_b, match.b))
         u = numerics.unit_roundoff(*dtypes)
+        wide = numerics.accumulation_roundoff(*dtypes)
         scale = metrics.scale
         floor = numerics.subnormal(*dtypes) / scale if scale > 0 else 0.0
-        local = u * (math.sqrt(reduction) + ulps) + floor
+        # Stored in float16 but computed in float32: rounded to storage a few times per
+        # value, the sums and functions in float32 (docs/numerics.md#float16).
+        rounded = u * numerics.STORAGE_ROUNDINGS if wide < u else 0.0
+        local = rounded + wide * (math.sqrt(reduction) + ulps) + floor
         if inputs and scale > 0 and (numerics.gated(self.graph_a, match.a)
                                      or numerics.gated(self.graph_b, match.b)):
             # a gated activation errs by ulps of its input where it is far below it

@@ -7,6 +7,7 @@ See docs/numerics.md for the error model and the figures behind the constants.
 from __future__ import annotations
 
 import math
+import platform
 
 import numpy as np
 
@@ -52,6 +53,31 @@ def _roundoff(name: str) -> float:
     if name in UNIT_ROUNDOFF:
         return UNIT_ROUNDOFF[name]
     return EXACT if name.startswith(("int", "uint", "bool")) else UNIT_ROUNDOFF["float32"]
+
+
+# float16/bfloat16 values are computed in float32 where the CPU has no float16 arithmetic:
+# ONNX Runtime's CPU provider inserts casts around float16 nodes on x86, XNNPACK and
+# OpenVINO compute them in float32 there, and GPU tensor cores accumulate in float32 by
+# default. ARM CPUs have float16 arithmetic (MLAS's half-precision GEMM accumulates in
+# it): there the sums are taken to be in the storage precision.
+WIDE_ACCUMULATION = platform.machine().lower() in ("x86_64", "amd64", "x86", "i386", "i686")
+_NARROW = frozenset({"float16", "bfloat16"})
+
+
+def accumulation_roundoff(*dtypes: np.dtype | str) -> float:
+    """The unit roundoff a pair's sums and functions are computed in: float32's for
+    float16/bfloat16 values where :data:`WIDE_ACCUMULATION`, else :func:`unit_roundoff`."""
+    u = unit_roundoff(*dtypes)
+    names = {np.dtype(d).name if not isinstance(d, str) else d for d in dtypes}
+    if WIDE_ACCUMULATION and names & _NARROW and u > UNIT_ROUNDOFF["float32"]:
+        return max(UNIT_ROUNDOFF["float32"],
+                   unit_roundoff(*(n for n in names if n not in _NARROW)))
+    return u
+
+
+# Roundings to the storage precision a float16 op computed in float32 makes per value: its
+# parameters' (weights, BatchNorm scale, once each) and its output's.
+STORAGE_ROUNDINGS = 2.0
 
 
 def subnormal(*dtypes: np.dtype | str) -> float:

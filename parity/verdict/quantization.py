@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from parity.backend import Backend
-from parity.diagnose.vocabulary import describe
 from parity.ops import family
 from parity.quantized import RANGE, STEP, QdqView
 
@@ -106,6 +105,9 @@ def _folded_clip(plain: Backend, name: str, quantized: Backend, partner: str
     readers = plain.graph.consumers.get(name, ())
     if len(readers) != 1 or family(plain.graph.node(readers[0]).op) != "relu":
         return None
+    # imported here: parity.diagnose imports parity.report, which imports this module
+    from parity.diagnose.vocabulary import describe
+
     meaning = describe(plain, readers[0])
     if meaning.get("activation") != "clip" or "clip" not in meaning:
         return None
