@@ -148,6 +148,9 @@ def test_efficientnet_ceil_mode_pooler_is_wrong_in_litert_torch(real_corpus, tfl
     first = report.first_divergence
     assert open_model(path).graph.op_of(first.b) == "AVERAGE_POOL_2D", first
     assert first.metrics.max_abs > 1
+    hint = next(h for h in report.hints if h.node == first.a)  # not `precision`: cosine is 1
+    assert [h.code for h in report.hints] == ["pool_padding"], report.hints
+    assert "by the whole kernel (128x128 = 16384 cells" in hint.message
 
 
 @pytest.mark.slow

@@ -108,3 +108,21 @@ def test_float32_rounding_at_a_tight_tolerance():
 def test_precision_is_quiet_on_a_real_bug():
     report = parity.compare(FIXTURES / "smallcnn_bad_eps.onnx", FIXTURES / "smallcnn.pt", seed=0)
     assert exact_hint(report, "bn_eps_mismatch").node == "/layer2/layer2.0/bn2/BatchNormalization"
+
+
+def test_precision_is_quiet_on_a_layer_scaled_by_a_constant(script, tmp_path):
+    """A tensor divided by a constant keeps its direction (cosine 1) yet is far off: a
+    converter's pooler dividing by the whole kernel, not rounding."""
+    from onnx import numpy_helper
+
+    path = export(build(), tmp_path / "scaled.onnx", torch.onnx.TrainingMode.PRESERVE)
+    model = onnx.load(str(path))
+    for tensor in model.graph.initializer:
+        if tensor.name in ("fc.weight", "fc.bias"):
+            scaled = numpy_helper.to_array(tensor) / 16384
+            tensor.CopyFrom(numpy_helper.from_array(scaled, tensor.name))
+    onnx.save(model, str(path))
+    report = parity.compare(script, path, seed=0)
+    assert report.first_divergence.a == "fc"
+    assert report.first_divergence.metrics.cosine > 1 - 1e-9
+    assert exact_hint(report, "weights_differ").node == "fc"

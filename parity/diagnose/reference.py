@@ -53,8 +53,12 @@ def activation(x: np.ndarray, attrs: Mapping[str, Any], params: Params) -> np.nd
     return simple[kind](x) if kind in simple else None
 
 
-def pool(x: np.ndarray, attrs: Mapping[str, Any]) -> np.ndarray | None:
-    """2-D max or average pooling with explicit pads, ceil rounding, count_include_pad."""
+def pool(x: np.ndarray, attrs: Mapping[str, Any], whole_kernel: bool = False
+         ) -> np.ndarray | None:
+    """2-D max or average pooling with explicit pads, ceil rounding, count_include_pad;
+    ``whole_kernel``: every average divided by the kernel's area, whatever part of the
+    window lies outside the input (an explicit zero pad up to the kernel, then a VALID
+    pool)."""
     kind, kernel = attrs.get("pool"), attrs.get("kernel")
     if kind not in ("max", "avg") or kernel is None or x.ndim != 4 or len(kernel) != 2:
         return None
@@ -80,7 +84,9 @@ def pool(x: np.ndarray, attrs: Mapping[str, Any]) -> np.ndarray | None:
             if kind == "max":
                 y[:, :, i, j] = window.max(axis=(2, 3))
                 continue
-            if include:  # the padded area counts, the part past the padding does not
+            if whole_kernel:
+                area = kernel[0] * kernel[1]
+            elif include:  # the padded area counts, the part past the padding does not
                 area = (min(h1, h + bottom) - h0) * (min(w1, w + right) - w0)
             else:
                 area = window.shape[2] * window.shape[3]

@@ -130,12 +130,14 @@ def lowest_precision(evidence: Evidence) -> tuple[str, str]:
 
 
 def _relative_rms(pair: PairResult) -> float | None:
-    """RMS of the difference relative to the values' RMS, from the cosine; None when the
-    pair failed for another reason than its values (shape, NaN, infinity)."""
+    """RMS of the difference relative to the values' RMS (the larger of the measured one
+    and the cosine's: a tensor scaled by a constant has cosine 1, yet differs); None when
+    the pair failed for another reason than its values (shape, NaN, infinity)."""
     m = pair.metrics
     if pair.status != FAIL or m is None or m.nan_a + m.nan_b + m.inf_a + m.inf_b:
         return None
-    return math.sqrt(2.0 * max(0.0, 1.0 - m.cosine))
+    angle = math.sqrt(2.0 * max(0.0, 1.0 - m.cosine))
+    return max(angle, m.error) if m.scale > 0 else angle
 
 
 def _precision_hint(root: PairResult, dtype: str, side: str, worst: float,

@@ -88,7 +88,8 @@ def _settings(evidence: Evidence, side: str, node: str) -> dict[str, tuple[str, 
         for key, value in described.items():
             found[key] = (name, value)
         if explicit is not None and "groups" in described and "pads" in described:
-            found["pads"] = (name, _padded(explicit[1], described["pads"]))
+            own = described["pads"]
+            found["pads"] = explicit if not any(own) else (name, _padded(explicit[1], own))
             del found["pad_mode"]
     return found
 
@@ -284,6 +285,10 @@ _WHAT = {
 def _hint(evidence: Evidence, pair: PairResult, code: str, settings: list[Setting],
           found_a: Mapping[str, Any], found_b: Mapping[str, Any]) -> Hint | None:
     confirmed = _recomputed(evidence, pair, code, settings, found_a, found_b)
+    if code == codes.POOL_PADDING and not confirmed:
+        whole = _whole_kernel_hint(evidence, pair, found_a)
+        if whole is not None:
+            return whole
     if code == codes.ACTIVATION_CHANGED and not confirmed:
         found = _identified(evidence, pair, found_a)
         if found is FAITHFUL:
@@ -305,6 +310,46 @@ def _hint(evidence: Evidence, pair: PairResult, code: str, settings: list[Settin
         "attributes": {s.key: {"a": _plain(s.value_a), "b": _plain(s.value_b),
                                "node_a": s.node_a, "node_b": s.node_b} for s in settings},
         "recomputed_matches": confirmed})
+
+
+def _whole_kernel_hint(evidence: Evidence, pair: PairResult,
+                       found_a: Mapping[str, Any]) -> Hint | None:
+    """B's average pool divides every window by the whole kernel (its padding, and the
+    part of a ceil_mode window past the map, counted as zeros): confirmed by recomputing
+    A's input that way."""
+    layer = _layer(evidence, pair)
+    attrs = {key: value for key, (_, value) in found_a.items()}
+    if layer is None or attrs.get("pool") != "avg" or layer.x.ndim != 4:
+        return None
+    if not layer.reproduces_b(reference.pool(layer.x, attrs, whole_kernel=True)):
+        return None
+    ones = np.ones((1, 1, *layer.x.shape[2:]))
+    cells = reference.pool(ones, attrs, whole_kernel=True)
+    own = reference.pool(ones, attrs)
+    if cells is None or own is None:
+        return None
+    kernel = tuple(attrs["kernel"])
+    area = math.prod(kernel)
+    divisors = np.round(cells * area / own).astype(int)
+    low, high = int(divisors.min()), int(divisors.max())
+    counted = f"{low}" if low == high else f"{low} to {high}"
+    node_a = found_a["pool"][0]
+    described = ", ".join(f"{LABELS.get(key, key)} {shown(key, attrs[key])}" for key in (
+        "kernel", "stride", "pads", "ceil_mode", "count_include_pad") if key in attrs)
+    b = evidence.b
+    message = (f"`{pair.a}`: the pooling counts its padding differently: B's `{pair.b}` "
+               f"divides every window by the whole kernel ({kernel[0]}x{kernel[1]} = {area} "
+               f"cells, padding and any part past the map counted as zeros), where A's "
+               f"`{node_a}` ({described}) divides by the {counted} cell(s) it covers. "
+               f"Recomputing A's input with the whole-kernel divisor reproduces B's output. "
+               f"A converter that pads explicitly up to the kernel before a VALID average "
+               f"pool does this. Make them agree on the converted side: in B ({b.path.name}), "
+               f"convert `{node_a}` as a pool that counts only the cells of its input (or a "
+               f"mean over the map where the kernel covers all of it); or in A, pad "
+               f"explicitly with zeros up to the kernel before `{node_a}`.")
+    return Hint(codes.POOL_PADDING, pair.a, message, {
+        "b_node": pair.b, "whole_kernel": area, "divisor_a": [low, high],
+        "recomputed_matches": True})
 
 
 def _identified_hint(evidence: Evidence, pair: PairResult, settings: list[Setting],
