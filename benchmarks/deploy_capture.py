@@ -9,7 +9,11 @@ model, a LiteRT interpreter with its default XNNPACK delegate) and "capture" is 
 adapter fetching, in one pass, every node ``parity compare`` may compare (the activations:
 no constants or shape arithmetic). The two alternate (interleaved, so
 a loaded machine slows both alike); the table gives the min and median milliseconds of
-each and the ratio of the medians. Not a timed test: the figures go into the closing notes.
+each and the ratio of the medians, and the same ratio of the process CPU time each run
+took. On a loaded box the wall-clock figures of a run of a few milliseconds are erratic:
+a run the scheduler preempts waits out other processes' time slices (tens of ms) while
+its CPU time stays put, so the CPU ratio is the steady one. Not a timed test: the figures
+go into the closing notes.
 """
 
 from __future__ import annotations
@@ -88,16 +92,19 @@ PLAIN: dict[str, Callable[[str, dict[str, np.ndarray]], Run]] = {
 }
 
 
-def interleaved(plain: Run, capture: Run, repeat: int) -> tuple[list[float], list[float]]:
-    """Seconds of ``repeat`` runs of each, alternated, after one warm-up run of each."""
+def interleaved(plain: Run, capture: Run, repeat: int
+                ) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Wall and process-CPU seconds of ``repeat`` runs of each (plain wall, capture wall,
+    plain CPU, capture CPU), alternated, after one warm-up run of each."""
     plain(), capture()
-    times: tuple[list[float], list[float]] = ([], [])
+    times: tuple[list[float], ...] = ([], [], [], [])
     for _ in range(repeat):
-        for run, found in ((plain, times[0]), (capture, times[1])):
-            start = time.perf_counter()
+        for index, run in enumerate((plain, capture)):
+            start, cpu = time.perf_counter(), time.process_time()
             run()
-            found.append(time.perf_counter() - start)
-    return times
+            times[index].append(time.perf_counter() - start)
+            times[index + 2].append(time.process_time() - cpu)
+    return times  # type: ignore[return-value]
 
 
 def _converted(name: str, size: str, folder: Path, inputs: dict[str, Any]
@@ -138,21 +145,22 @@ def main() -> None:
 
     inputs = realmodels.inputs(args.model, args.size)
     print(f"| {args.model} ({args.size}) | file | nodes | plain ms min / median | "
-          "capture ms min / median | ratio (medians) |")
-    print("|---|---|---:|---:|---:|---:|")
+          "capture ms min / median | ratio (medians) | CPU ratio (medians) |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         for path, backend in _converted(args.model, args.size, Path(tmp), inputs):
             model = open_model(path, backend=backend)
             feeds = {model.graph.inputs[0].name: next(iter(inputs.values()))}
             every = [node.name for node in activation_graph(model.graph)[0]]
-            plain, capture = interleaved(PLAIN[backend](path, feeds),
-                                         lambda: model.run(feeds, every),  # noqa: B023
-                                         args.repeat)
+            plain, capture, plain_cpu, capture_cpu = interleaved(
+                PLAIN[backend](path, feeds), lambda: model.run(feeds, every),  # noqa: B023
+                args.repeat)
             cells = [f"{min(t) * 1e3:.2f} / {statistics.median(t) * 1e3:.2f}"
                      for t in (plain, capture)]
             ratio = statistics.median(capture) / statistics.median(plain)
+            cpu = statistics.median(capture_cpu) / max(statistics.median(plain_cpu), 1e-9)
             print(f"| {backend} | {Path(path).suffix} | {len(every)} | {cells[0]} | "
-                  f"{cells[1]} | {ratio:.2f} |")
+                  f"{cells[1]} | {ratio:.2f} | {cpu:.2f} |")
 
 
 if __name__ == "__main__":
