@@ -22,7 +22,7 @@ pytest.importorskip("onnxruntime", reason="parity[onnx] not installed")
 pytest.importorskip("transformers", reason="the test extra (transformers) is not installed")
 
 from realmodels import MODELS  # noqa: E402
-from realmodels.bugs import BUGS  # noqa: E402
+from realmodels.bugs import BUGS, replay_at_first_divergence  # noqa: E402
 from realmodels.summary import SummaryTable  # noqa: E402
 
 import parity  # noqa: E402
@@ -37,7 +37,7 @@ def bug_table(tmp_path_factory: pytest.TempPathFactory,
         pytestconfig, tmp_path_factory.getbasetemp(), "injected-bugs",
         "parity injected bugs on the real-model corpus",
         ["bug", "A", "B", "injected layer", "first divergence", "ratio / amplification",
-         "largest noise ratio before", "exit"])
+         "largest noise ratio before", "replay", "exit"])
 
 
 def _row(table: SummaryTable, bug_id: str, report: parity.Report) -> None:
@@ -50,7 +50,7 @@ def _row(table: SummaryTable, bug_id: str, report: parity.Report) -> None:
             if first and first.verdict and first.verdict.ratio is not None
             else (first.status if first else "-"))
     table.add(bug_id, bug.reference, bug.form, bug.layer, found, size, f"{noise:.2f}",
-              0 if report.ok else 1)
+              replay_at_first_divergence(report), 0 if report.ok else 1)
 
 
 # The cause named at the injected layer.
@@ -95,3 +95,5 @@ def test_an_injected_bug_is_the_first_divergence(bug_id: str, real_corpus: Any,
     if bug_id in CAUSES:
         assert [h.code for h in report.hints if h.node == first.a] == [CAUSES[bug_id]], (
             report.hints)
+    replay = replay_at_first_divergence(report)
+    assert replay in ("own_math", "-"), f"{bug_id}: the replay at the injected layer says {replay}"

@@ -32,7 +32,7 @@ pytest.importorskip("onnxruntime", reason="parity[onnx] not installed")
 pytest.importorskip("transformers", reason="the test extra (transformers) is not installed")
 
 from realmodels import MODELS  # noqa: E402
-from realmodels.bugs import CAUSE_BUGS  # noqa: E402
+from realmodels.bugs import CAUSE_BUGS, replay_at_first_divergence  # noqa: E402
 from realmodels.summary import SummaryTable  # noqa: E402
 
 import parity  # noqa: E402
@@ -80,15 +80,16 @@ def cause_table(tmp_path_factory: pytest.TempPathFactory,
     return SummaryTable.register(
         pytestconfig, tmp_path_factory.getbasetemp(), "injected-causes",
         "parity injected causes on the real-model corpus",
-        ["bug", "A -> B", "first divergence", "hints there", "message excerpt"])
+        ["bug", "A -> B", "first divergence", "hints there", "replay", "message excerpt"])
 
 
 def _assert_named(report: parity.Report, bug: str, pair: str, layer: str, code: str,
                   fragments: tuple[str, ...], table: SummaryTable) -> None:
     first = report.first_divergence
     hints = [h for h in report.hints if first is not None and h.node == first.a]
+    replay = replay_at_first_divergence(report)
     table.add(bug, pair, f"{first.a} ~ {first.b}" if first else "-",
-              ", ".join(h.code for h in hints) or "-",
+              ", ".join(h.code for h in hints) or "-", replay,
               hints[0].message[:90].replace("|", "/") if hints else "-")
     assert not report.ok and first is not None, "no divergence found"
     assert first.a == layer, f"first divergence {first.a} ~ {first.b}"
@@ -97,6 +98,7 @@ def _assert_named(report: parity.Report, bug: str, pair: str, layer: str, code: 
     assert [h.code for h in hints] == [code], report.hints
     for fragment in fragments:
         assert fragment in hints[0].message, hints[0].message
+    assert replay in ("own_math", "-"), f"the replay at the injected layer says {replay}"
 
 
 @pytest.mark.parametrize("bug_id", list(CAUSES))

@@ -399,3 +399,12 @@ CAUSE_BUGS: dict[str, Bug] = {
 }
 
 ALL_BUGS: dict[str, Bug] = {**BUGS, **CAUSE_BUGS}
+
+
+def replay_at_first_divergence(report: Any) -> str:
+    """What the isolated replay says of the first divergence ("own_math", "received_error"),
+    or "-" where no replay ran (a shape mismatch, an op no reference engine computes)."""
+    first = report.first_divergence
+    verdicts = {h.evidence["replay"]["verdict"] for h in report.hints
+                if first is not None and h.node == first.a and "replay" in h.evidence}
+    return ", ".join(sorted(verdicts)) or "-"
