@@ -15,8 +15,8 @@ from ..report import SHAPE_MISMATCH, Hint, PairResult
 from . import codes
 from .advice import set_eps
 from .evidence import Evidence
-from .layers import parameters_by_class
 from .runtime import lowest_precision
+from .weights import parameters_by_class
 
 _BATCHNORM = op_class("BatchNorm")
 _FOLDS_INTO = (op_class("Conv"), op_class("Gemm"))  # a convolution, or a Linear (Gemm/MatMul)

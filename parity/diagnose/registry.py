@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..report import Hint
-from . import attributes, folded, inputs, layers, replay, runtime, saturation, settings
+from . import (
+    attributes,
+    concat,
+    flatten,
+    folded,
+    inputs,
+    replay,
+    runtime,
+    saturation,
+    settings,
+    weights,
+)
 from .codes import PRECISION
 from .evidence import Evidence
 
@@ -19,9 +30,9 @@ CHECKS: tuple[Check, ...] = (
     folded.folded_batchnorm,
     attributes.pool_ceil_mode,
     settings.attribute_mismatch,
-    layers.flatten_order,
-    layers.concat_order,
-    layers.weights_differ,
+    flatten.flatten_order,
+    concat.concat_order,
+    weights.weights_differ,
     runtime.train_mode,
     saturation.quant_saturation,
     runtime.precision,

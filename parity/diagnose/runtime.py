@@ -12,7 +12,7 @@ from ..report import FAIL, Hint, PairResult
 from .advice import reexport
 from .codes import PRECISION, TRAIN_MODE
 from .evidence import Evidence
-from .layers import parameters_by_class, runs_in_training
+from .weights import parameters_by_class, runs_in_training
 
 _BATCHNORM, _DROPOUT = op_class("BatchNormalization"), op_class("Dropout")
 _STATS_FIT = 1e-3  # per-channel mean within this share of |gamma| of beta: batch statistics
