@@ -151,9 +151,10 @@ def measure(a: np.ndarray, b: np.ndarray,
     """
     rows_a, rows_b, channels = _rows(a), _rows(b), _channels(a)
     limits = (saturation(a.dtype), saturation(b.dtype))
-    acc = _Accumulator(rows_a.shape[0], channels, tol, limits, exponents=masks.Exponents())
+    exponents = masks.Exponents()
+    acc = _Accumulator(rows_a.shape[0], channels, tol, limits, exponents=exponents)
     _run(acc, rows_a, rows_b)
-    fill = masks.find(acc.exponents) if acc.exponents is not None else None
+    fill = masks.find(exponents)
     if fill is not None:
         masked = _Accumulator(rows_a.shape[0], channels, tol,
                               (min(limits[0], fill.ceiling), min(limits[1], fill.ceiling)),
