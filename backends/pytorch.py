@@ -137,12 +137,11 @@ class TorchBackend(Backend):
         name_of = {self._key_of[name]: name for name in fetch}
         observed, self._observed = self._observed, None
         args = observed[1] if observed and observed[0] is feeds else self._args(feeds)
-        values: Iterator[tuple[str, torch.Tensor]] | deque = self._capture.stream(
-            args, list(name_of))
+        values = self._capture.stream(args, list(name_of))
         if isinstance(self._held, TorchScriptCapture):  # one call has made every value
-            values = deque(values)
+            values = _drained(deque(values))
             self._release_if_asked()
-        for key, value in _drained(values):
+        for key, value in values:
             yield name_of[key], _as_numpy(value.detach().cpu())
 
     def release(self) -> None:
@@ -169,14 +168,10 @@ class TorchBackend(Backend):
                 for n in self._capture.input_names]
 
 
-def _drained(values: Iterator[tuple[str, torch.Tensor]] | deque
-             ) -> Iterator[tuple[str, torch.Tensor]]:
-    """The values in order, a queue's each let go as it is handed out."""
-    if isinstance(values, deque):
-        while values:
-            yield values.popleft()
-    else:
-        yield from values
+def _drained(queue: deque) -> Iterator[tuple[str, torch.Tensor]]:
+    """The queue's values in order, each let go as it is handed out."""
+    while queue:
+        yield queue.popleft()
 
 
 def _as_numpy(value: torch.Tensor) -> np.ndarray:

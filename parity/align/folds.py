@@ -147,15 +147,24 @@ def transposed_into(graph: Graph, name: str, taken: Container[str]) -> tuple[str
         else None
 
 
+def permutation(node: Node) -> tuple[int, ...] | tuple[str, int, int] | None:
+    """ONNX ``perm`` / torch ``permute`` dims as a tuple; torch ``transpose(d0, d1)`` as
+    ``("swap", d0, d1)`` (its rank is not known here)."""
+    attrs = node.attrs
+    for key in ("perm", "dims"):
+        if isinstance(attrs.get(key), tuple) and family(node.op) == "transpose":
+            return tuple(attrs[key])
+    if isinstance(attrs.get("dim0"), int) and isinstance(attrs.get("dim1"), int):
+        return ("swap", attrs["dim0"], attrs["dim1"])
+    return None
+
+
 def _perm(node: Node) -> tuple[int, ...] | None:
     """A transpose's full permutation (ONNX ``perm``, torch ``permute`` dims), else None."""
-    if family(node.op) != "transpose":
+    perm = permutation(node)
+    if perm is None or perm[:1] == ("swap",) or sorted(perm) != list(range(len(perm))):
         return None
-    for key in ("perm", "dims"):
-        value = node.attrs.get(key)
-        if isinstance(value, tuple) and sorted(value) == list(range(len(value))):
-            return tuple(int(v) for v in value)
-    return None
+    return tuple(int(v) for v in perm)
 
 
 def _extra(graph: Graph, tail: list[str], other: Graph, other_tail: list[str]) -> int:

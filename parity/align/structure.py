@@ -21,7 +21,7 @@ from dataclasses import replace
 
 from ..graph import Graph, Node
 from ..ops import DECOMPOSITIONS, compatible, decomposes, family
-from .folds import fold_tail, interior, meeting_point, move_to_fold_end
+from .folds import fold_tail, interior, meeting_point, move_to_fold_end, permutation
 from .slices import cuts_differ
 
 _TIE_ATTRS = ("kernel", "stride", "pad", "group", "dilation", "axis", "perm")
@@ -254,7 +254,7 @@ def chain_transposes(graph: Graph) -> Graph:
     chains: dict[str, tuple] = {}
     nodes = []
     for node in graph.nodes:
-        own = _permutation(node)
+        own = permutation(node)
         if own is not None and len(node.inputs) == 1 and node.inputs[0] in chains \
                 and len(graph.consumers.get(node.inputs[0], ())) == 1:
             chains[node.name] = (*chains[node.inputs[0]], own)
@@ -270,7 +270,7 @@ def _transposes(node: Node) -> tuple:
     from (one for a lone transpose; none for other ops)."""
     if "transposes" in node.attrs:
         return node.attrs["transposes"]
-    own = _permutation(node)
+    own = permutation(node)
     return (own,) if own is not None else ()
 
 
@@ -283,18 +283,6 @@ def _composed(chain: tuple, rank: int) -> tuple[int, ...] | None:
             return None
         total = tuple(total[i] for i in full)
     return total
-
-
-def _permutation(node: Node) -> tuple[int, ...] | tuple[str, int, int] | None:
-    """ONNX ``perm`` / torch ``permute`` dims as a tuple; torch ``transpose(d0, d1)`` as
-    ``("swap", d0, d1)`` (its rank is not known here)."""
-    attrs = node.attrs
-    for key in ("perm", "dims"):
-        if isinstance(attrs.get(key), tuple) and family(node.op) == "transpose":
-            return tuple(attrs[key])
-    if isinstance(attrs.get("dim0"), int) and isinstance(attrs.get("dim1"), int):
-        return ("swap", attrs["dim0"], attrs["dim1"])
-    return None
 
 
 def _full(perm: tuple[int, ...] | tuple[str, int, int], rank: int) -> tuple[int, ...] | None:

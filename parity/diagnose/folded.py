@@ -15,6 +15,7 @@ from ..report import SHAPE_MISMATCH, Hint, PairResult
 from . import codes
 from .advice import set_eps
 from .evidence import Evidence
+from .fit import reversed_channels_residual
 from .runtime import lowest_precision
 from .weights import parameters_by_class
 
@@ -155,10 +156,8 @@ def refolded(u: Unfused) -> np.ndarray:
 def reversed_input_channels(u: Unfused) -> bool:
     """The folded filters are the re-folded ones with their input channels reversed
     (RGB/BGR swapped in a first convolution)."""
-    if len(u.kernel) != 4 or u.kernel[1] < 2:
-        return False
-    flipped = np.flip(refolded(u), axis=1).reshape(u.weight.shape)
-    return bool(_close(flipped, u.folded_weight).all())
+    return len(u.kernel) == 4 and reversed_channels_residual(
+        refolded(u), u.folded_weight.reshape(u.kernel)) is not None
 
 
 def _sides(u: Unfused) -> tuple[str, str]:

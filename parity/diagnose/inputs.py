@@ -8,6 +8,7 @@ from ..report import Hint, PairResult
 from . import folded
 from .codes import CHANNEL_ORDER, INPUT_NORMALIZATION, LAYOUT
 from .evidence import Evidence
+from .fit import reversed_channels_residual
 
 _RESIDUAL = 1e-3  # largest misfit, relative to the tensor's range, that still counts as a fit
 
@@ -63,12 +64,8 @@ def _first_layer_weights_reversed(evidence: Evidence) -> list[Hint]:
         if found is None:
             continue
         wa, wb, behind = found
-        if wa.ndim != 4 or wa.shape != wb.shape or wa.shape[1] < 2 or np.allclose(wa, wb):
-            continue
-        flipped = np.flip(wa, axis=1)
-        scale = max(float(np.abs(wa).max()), 1e-12)
-        residual = float(np.abs(flipped - wb).max())
-        if residual > 1e-4 * scale + 1e-6:
+        residual = reversed_channels_residual(wa, wb)
+        if residual is None:
             continue
         channels = wa.shape[1]
         order = ", ".join(map(str, range(channels)))
