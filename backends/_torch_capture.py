@@ -25,6 +25,7 @@ import torch
 import torch.fx
 
 from parity.align.scopes import scope_from_hierarchy
+from parity.backends import _torch_ir as ir
 from parity.backends._torch_inputs import fx_dtypes, fx_index_ranges, script_index_ranges
 from parity.errors import ModelLoadError
 from parity.ops import is_ignored, op_key
@@ -165,8 +166,8 @@ def _element_of(node: torch._C.Node, value: torch._C.Value) -> list[torch._C.Val
     if node.kind() in ("prim::TupleUnpack", "prim::ListUnpack"):
         packed = node.input().node()
         if packed.kind() in ("prim::TupleConstruct", "prim::ListConstruct"):
-            return [list(packed.inputs())[value.offset()]]
-    return list(node.inputs())
+            return [packed.inputsAt(value.offset())]
+    return ir.inputs(node)
 
 
 class TorchScriptCapture:
@@ -229,11 +230,12 @@ class TorchScriptCapture:
             out = node.outputsAt(0)
             if out.type().kind() != "TensorType":
                 continue
-            reads = tuple(dict.fromkeys(s for i in node.inputs() for s in sources_of(i)))
+            node_inputs = ir.inputs(node)
+            reads = tuple(dict.fromkeys(s for i in node_inputs for s in sources_of(i)))
             if not reads:
                 continue  # computed from parameters and buffers only, not an activation
-            args = [_constant(i) for i in node.inputs()]
-            captured.update((o.debugName(), out.debugName()) for o in node.outputs())
+            args = [_constant(i) for i in node_inputs]
+            captured.update((o.debugName(), out.debugName()) for o in ir.outputs(node))
             ops.append(CapturedOp(
                 key=out.debugName(),
                 op=kind,
@@ -462,7 +464,7 @@ def _constant(value: torch._C.Value) -> Any:
     if node.kind() == "prim::Constant":
         return value.toIValue()
     if node.kind() == "prim::ListConstruct":
-        items = [_constant(i) for i in node.inputs()]
+        items = [_constant(i) for i in ir.inputs(node)]
         return None if any(i is None for i in items) else items
     return None
 

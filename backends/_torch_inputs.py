@@ -32,7 +32,7 @@ def script_index_ranges(graph: torch._C.Graph, module: torch.nn.Module,
     for node in graph.nodes():
         if node.kind() != "aten::embedding":
             continue
-        weight, indices = list(node.inputs())[:2]
+        weight, indices = node.inputsAt(0), node.inputsAt(1)
         table = _attribute(weight, module)
         source = _script_source(indices, position)
         if source is not None and isinstance(table, torch.Tensor) and table.dim() >= 1:

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from parity.backends import _torch_ir as ir
 from parity.errors import ModelLoadError
 
 T = TypeVar("T")
@@ -52,6 +53,9 @@ _SOURCE_SPELLINGS = re.compile(
     r"|(?P<rpc>rpc_async|rpc_sync|rpc_remote)\b"
     r"|(?<![\w])ops\.(?P<ns>\w+)\.(?P<op>\w+)"
 )
+# A word every spelling above holds; identifiers hold no whitespace, so a file without one
+# cannot match (most files: the spellings' full scan is 7 ms on ResNet-50, this one 0.5).
+_SOURCE_WORDS = re.compile(r"from_file|save|print|rpc_|\bops\b")
 _TRUST = "pass --trust-code only for a file you trust"
 
 
@@ -105,8 +109,10 @@ def _check_source(path: Path) -> None:
             sources = [n for n in archive.namelist()
                        if "/code/" in f"/{n}" and n.endswith(".py")]
             for name in sources:
-                text = re.sub(r"\s+", "", archive.read(name).decode("utf-8", "replace"))
-                for match in _SOURCE_SPELLINGS.finditer(text):
+                text = archive.read(name).decode("utf-8", "replace")
+                if not _SOURCE_WORDS.search(text):
+                    continue
+                for match in _SOURCE_SPELLINGS.finditer(re.sub(r"\s+", "", text)):
                     _refuse(path, _spelled_op(match))
     except (OSError, zipfile.BadZipFile, RuntimeError):
         return  # not a readable archive: torch.jit.load says so in its own words
@@ -154,7 +160,7 @@ def _graph_ops(graph: Any) -> Iterator[str]:
     for node in graph.nodes():
         yield node.kind()
         yield from _custom_class_calls(node)
-        for block in node.blocks():
+        for block in ir.blocks(node):
             yield from _graph_ops(block)
         for attribute in node.attributeNames():
             if node.kindOf(attribute) == "g":

@@ -16,6 +16,7 @@ from .diff import Feed, Sample, diff_models
 from .environment import environment
 from .errors import ParityError, UsageError
 from .formats import sniff
+from .heap import gives_back_after
 from .inputs import (
     Feeds,
     ValRange,
@@ -196,6 +197,7 @@ def _array_files(folder: Path) -> list[Path]:
 
 
 @speaks_api
+@gives_back_after
 def compare(
     a: str | Path | Backend,
     b: str | Path | Backend,

@@ -17,6 +17,7 @@ import numpy as np
 
 from .errors import InputError, ModelLoadError, NodeNotFound
 from .graph import Graph, fits, shape_text
+from .heap import reuse_freed_blocks
 
 
 class Backend(ABC):
@@ -64,6 +65,7 @@ class Backend(ABC):
         from their single run, letting each array go once it has been consumed.
         """
         self._check_feeds(feeds)
+        reuse_freed_blocks()
         self.observe(feeds)
         wanted = list(dict.fromkeys(fetch))
         for name in wanted:

@@ -186,9 +186,23 @@ def saturation(dtype: np.dtype) -> float:
     return math.inf
 
 
-def _reaches(x: np.ndarray, squares: np.ndarray, limit: float) -> bool:
-    """Whether a value of ``x`` (whose row sums of squares are ``squares``) is at ``limit``."""
-    return bool(squares.sum() >= limit * limit and np.abs(x).max() >= limit)
+def _reaches(x: np.ndarray, squares: float, limit: float) -> bool:
+    """Whether a value of ``x`` (whose sum of squares is ``squares``) is at ``limit``."""
+    return bool(squares >= limit * limit and np.abs(x).max() >= limit)
+
+
+def _squares(x: np.ndarray) -> float:
+    """The sum of squares of the (contiguous) float64 chunk ``x``, by BLAS."""
+    flat = x.reshape(-1)
+    return float(np.dot(flat, flat))
+
+
+def _row_squares(x: np.ndarray) -> np.ndarray:
+    """Each row's sum of squares: a batched BLAS dot for wide rows, einsum for narrow ones
+    (einsum is 4 times slower on rows of thousands, faster on rows of tens)."""
+    if x.shape[1] < 64:
+        return np.einsum("ij,ij->i", x, x)
+    return np.matmul(x[:, None, :], x[:, :, None]).reshape(-1)
 
 
 def _channels(a: np.ndarray) -> int:
@@ -235,7 +249,11 @@ class _Accumulator:
         self.within = True
 
     def add(self, r0: int, xa: np.ndarray, xb: np.ndarray) -> bool:
-        """Add one chunk; False (and nothing added) when it contradicts ``fill``."""
+        """Add one chunk; False (and nothing added) when it contradicts ``fill``.
+
+        A dozen passes over the chunk, the copies to float64 the only new arrays beside
+        the difference; sums of squares by BLAS (ResNet-50's 26 M values a side: 60 ms).
+        """
         xa = xa.astype(np.float64)
         xb = xb.astype(np.float64)
         if self.exponents is not None:
@@ -246,35 +264,35 @@ class _Accumulator:
         rows = slice(r0, r0 + xa.shape[0])
         with np.errstate(invalid="ignore", over="ignore"):
             diff = xa - xb
-            sq_a = np.einsum("ij,ij->i", xa, xa)
-            sq_b = np.einsum("ij,ij->i", xb, xb)
+            sq_a, sq_b, sq_d = _squares(xa), _row_squares(xb), _row_squares(diff)
         valid = None
-        # Any NaN or infinity makes the difference's sum non-finite; a saturated value
+        # Any NaN or infinity makes the difference's squares non-finite; a saturated value
         # needs a sum of squares of at least finfo.max squared. Masks only for such chunks.
-        if (not np.isfinite(diff.sum()) or _reaches(xa, sq_a, self.saturation[0])
-                or _reaches(xb, sq_b, self.saturation[1])):
+        if (not np.isfinite(sq_d.sum()) or _reaches(xa, sq_a, self.saturation[0])
+                or _reaches(xb, sq_b.sum(), self.saturation[1])):
             valid = self._mask_special(rows, xa, xb)
             xa, xb = np.where(valid, xa, 0.0), np.where(valid, xb, 0.0)
             diff = xa - xb
-            sq_a = np.einsum("ij,ij->i", xa, xa)
-            sq_b = np.einsum("ij,ij->i", xb, xb)
-        ad = np.abs(diff)
-        ref = np.abs(xb)
-        if ad.size:
-            self.max_abs = max(self.max_abs, float(ad.max()))
-            self.max_rel = max(self.max_rel, float((ad / np.maximum(ref, _TINY)).max()))
-            if self.tol is not None:
-                self.within = self.within and bool(
-                    np.all(ad <= self.tol.atol + self.tol.rtol * ref))
-        self.total += float(ad.sum())
-        self.sq_a += float(sq_a.sum())
+            sq_a, sq_b, sq_d = _squares(xa), _row_squares(xb), _row_squares(diff)
+        self.sq_a += sq_a
         self.sq_b += float(sq_b.sum())
         self.row_sq_b[rows] += sq_b
+        self.row_sq_d[rows] += sq_d
         self.row_sum_b[rows] += xb.sum(axis=1)
-        self.row_sq_d[rows] += np.einsum("ij,ij->i", diff, diff)
-        if ad.shape[1]:
-            self.row_max_d[rows] = np.maximum(self.row_max_d[rows], ad.max(axis=1))
-        self.row_count[rows] += ad.shape[1] if valid is None else valid.sum(axis=1)
+        self.row_count[rows] += xa.shape[1] if valid is None else valid.sum(axis=1)
+        if not xa.size:
+            return True
+        ad = np.abs(diff, out=diff)
+        row_max = ad.max(axis=1)
+        self.row_max_d[rows] = np.maximum(self.row_max_d[rows], row_max)
+        chunk_max = float(row_max.max())
+        self.max_abs = max(self.max_abs, chunk_max)
+        self.total += float(ad.sum())
+        ref = np.abs(xb, out=xb)
+        if self.tol is not None and self.within and chunk_max > self.tol.atol:
+            self.within = bool(np.all(ad <= self.tol.atol + self.tol.rtol * ref))
+        np.copyto(ref, _TINY, where=ref < _TINY)  # np.maximum is three times slower
+        self.max_rel = max(self.max_rel, float(np.divide(ad, ref, out=ref).max()))
         return True
 
     def _mask_special(self, rows: slice, xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
