@@ -279,7 +279,11 @@ class TorchScriptCapture:
             self._compiled = {wanted: (function, original)}
         function, original = self._compiled[wanted]
         try:
-            outputs = function(self.module._c, *args)
+            # The graph as written, by the interpreter: the profiling executor would spend
+            # the first run profiling and the second optimising every one of the outputs
+            # (ResNet-50: 220 and 155 ms, against 79 and 37 ms; plain forward 120 and 66).
+            with torch.jit.optimized_execution(False):
+                outputs = function(self.module._c, *args)
         except Exception as exc:  # TorchScript runtime errors carry C++ traces
             raise ModelLoadError(self.path, f"forward pass failed ({error_line(exc)})") from None
         return dict(zip(wanted, outputs[original:]))

@@ -35,6 +35,7 @@ class Backend(ABC):
         self.weights = weights
         self.options = options
         self._release_after_run = False
+        reuse_freed_blocks()  # before the model's weights are allocated (parity.heap)
 
     @property
     def label(self) -> str:
@@ -65,7 +66,6 @@ class Backend(ABC):
         from their single run, letting each array go once it has been consumed.
         """
         self._check_feeds(feeds)
-        reuse_freed_blocks()
         self.observe(feeds)
         wanted = list(dict.fromkeys(fetch))
         for name in wanted:
