@@ -191,6 +191,15 @@ def _reaches(x: np.ndarray, squares: float, limit: float) -> bool:
     return bool(squares >= limit * limit and np.abs(x).max() >= limit)
 
 
+def _difference_and_squares(
+        xa: np.ndarray, xb: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    """``a - b``, the sum of squares of ``a``, and each row's sum of squares of ``b`` and of
+    ``a - b`` (float64 chunks)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = xa - xb
+        return diff, _squares(xa), _row_squares(xb), _row_squares(diff)
+
+
 def _squares(x: np.ndarray) -> float:
     """The sum of squares of the (contiguous) float64 chunk ``x``, by BLAS."""
     flat = x.reshape(-1)
@@ -252,7 +261,8 @@ class _Accumulator:
         """Add one chunk; False (and nothing added) when it contradicts ``fill``.
 
         A dozen passes over the chunk, the copies to float64 the only new arrays beside
-        the difference; sums of squares by BLAS (ResNet-50's 26 M values a side: 60 ms).
+        the difference; sums of squares by BLAS (ResNet-50's 26.6 M values a side: 90 ms,
+        from 122).
         """
         xa = xa.astype(np.float64)
         xb = xb.astype(np.float64)
@@ -262,9 +272,7 @@ class _Accumulator:
         if self.fill is not None and (self.fill.violated(xa) or self.fill.violated(xb)):
             return False
         rows = slice(r0, r0 + xa.shape[0])
-        with np.errstate(invalid="ignore", over="ignore"):
-            diff = xa - xb
-            sq_a, sq_b, sq_d = _squares(xa), _row_squares(xb), _row_squares(diff)
+        diff, sq_a, sq_b, sq_d = _difference_and_squares(xa, xb)
         valid = None
         # Any NaN or infinity makes the difference's squares non-finite; a saturated value
         # needs a sum of squares of at least finfo.max squared. Masks only for such chunks.
@@ -272,8 +280,7 @@ class _Accumulator:
                 or _reaches(xb, sq_b.sum(), self.saturation[1])):
             valid = self._mask_special(rows, xa, xb)
             xa, xb = np.where(valid, xa, 0.0), np.where(valid, xb, 0.0)
-            diff = xa - xb
-            sq_a, sq_b, sq_d = _squares(xa), _row_squares(xb), _row_squares(diff)
+            diff, sq_a, sq_b, sq_d = _difference_and_squares(xa, xb)
         self.sq_a += sq_a
         self.sq_b += float(sq_b.sum())
         self.row_sq_b[rows] += sq_b
