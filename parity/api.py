@@ -50,6 +50,14 @@ def open_model(spec: str | Path, weights: str | Path | None = None, *,
     return qdq_view(cls(ref.path, ref.weights, **ref.options))
 
 
+def import_adapter(spec: str | Path, weights: str | Path | None = None, *,
+                   backend: str | None = None, **options: Any) -> None:
+    """Import the adapter (and framework) :func:`open_model` would use for ``spec``, without
+    loading the model: the command line imports both sides' before it loads either
+    (:mod:`parity.startup`)."""
+    backend_class(sniff(str(spec), weights, backend, **options).backend)
+
+
 def make_feeds(
     a: Backend, b: Backend, inputs: InputsLike = None, *, seed: int = 0,
     input_shape: tuple[int, ...] | None = None, image: str | Path | None = None,
@@ -260,6 +268,9 @@ def compare(
                                      error_stat=ErrorStat.from_options(error_stat, error_quantile))
     if not 0 <= min_coverage <= 1:
         raise UsageError("--min-coverage must be between 0 and 1")
+    for spec, backend in ((a, a_backend), (b, b_backend)):
+        if not isinstance(spec, Backend):  # both frameworks before either model loads
+            import_adapter(spec, backend=backend)
     model_a = a if isinstance(a, Backend) else open_model(a, backend=a_backend)
     model_b = b if isinstance(b, Backend) else open_model(b, backend=b_backend)
     runs, inputs_a, inputs_b = make_samples(

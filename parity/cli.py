@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from .errors import ParityError
+from .startup import own_process
 
 F = TypeVar("F", bound=Callable[..., Any])
 FORMATS = ("table", "markdown", "json", "html")
@@ -358,7 +359,7 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
     """Run MODEL_A and MODEL_B once each and report where they first diverge."""
     from .align.mapping_file import read_mapping
     from .api import compare as run_compare
-    from .api import open_model
+    from .api import import_adapter, open_model
 
     _check_output(options["fmt"], options["output"])
     _check_writes(options, [("--output", options["output"]),
@@ -371,10 +372,14 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
     mapping = read_mapping(options["mapping_file"]) if options["mapping_file"] else None
     atol = [*options["atol"], *(mapping.tolerance_options("atol") if mapping else ())]
     rtol = [*options["rtol"], *(mapping.tolerance_options("rtol") if mapping else ())]
+    sides = [(model, options[f"{side}_weights"], _load_options(options, side))
+             for model, side in ((model_a, "a"), (model_b, "b"))]
     with _progress(f"loading {model_a}") as status:
-        backend_a = open_model(model_a, options["a_weights"], **_load_options(options, "a"))
+        for model, weights, load in sides:  # both frameworks before either model loads
+            import_adapter(model, weights, **load)
+        backend_a = open_model(*sides[0][:2], **sides[0][2])
         status.update(f"loading {model_b}")
-        backend_b = open_model(model_b, options["b_weights"], **_load_options(options, "b"))
+        backend_b = open_model(*sides[1][:2], **sides[1][2])
         status.update("running both models and comparing")
         report = run_compare(
             backend_a,
@@ -802,5 +807,6 @@ def backends() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: the process is parity's (:mod:`parity.startup`)."""
+    own_process()
     cli(prog_name="parity")

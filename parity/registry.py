@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import BackendUnavailable, UsageError
+from .startup import importing
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -155,7 +156,8 @@ def backend_class(name: str) -> type[Backend]:
     if importlib.util.find_spec(info.framework.split(".")[0]) is None:
         raise BackendUnavailable(name, info.extra, f"{info.framework} is not installed")
     try:
-        module = importlib.import_module(module_name)
+        with importing(module_name):
+            module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         missing = (exc.name or "").split(".")[0]
         if missing == "parity":

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..startup import own_process
 from .pair import PairOutcome, run_pair
 from .spec import PairSpec
 
@@ -75,7 +76,8 @@ def run_pairs(pairs: Sequence[PairSpec], *, workers: int = 1, ray_address: str |
 def _in_processes(pairs: Sequence[PairSpec], folders: list[str | None],
                   workers: int) -> Iterator[PairOutcome]:
     # spawn: a fresh interpreter per worker, never a fork of a process holding frameworks.
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
+                             initializer=own_process) as pool:
         futures = [pool.submit(run_pair, pair, folder) for pair, folder in zip(pairs, folders)]
         for future in as_completed(futures):
             yield future.result()
