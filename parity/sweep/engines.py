@@ -91,7 +91,7 @@ def _on_ray(pairs: Sequence[PairSpec], folders: list[str | None],
         ray.init(address=address or None, include_dashboard=False, log_to_driver=False)
     try:
         limit = ray.cluster_resources().get("memory")
-        task = ray.remote(run_pair)
+        task = ray.remote(_run_pair_in_worker)
         pending = [task.options(num_cpus=1, memory=_capped(pair_memory(pair), limit))
                    .remote(pair, folder) for pair, folder in zip(pairs, folders)]
         while pending:
@@ -100,6 +100,12 @@ def _on_ray(pairs: Sequence[PairSpec], folders: list[str | None],
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _run_pair_in_worker(spec: PairSpec, save_tensors: str | None) -> PairOutcome:
+    """:func:`run_pair` in a Ray worker, a process that runs parity's tasks only."""
+    own_process()
+    return run_pair(spec, save_tensors)
 
 
 def _capped(need: int, limit: float | None) -> int:
