@@ -29,6 +29,8 @@ def plain_forward(backend: Backend, feeds: Mapping[str, np.ndarray], *, basic: b
         factory = backend.options.get("factory")
         if factory:
             return torch_eager(load_factory(str(backend.path), factory), feeds)
+        if backend.path.suffix == ".pt2":
+            return torch_exported(backend.path, feeds)
         return torch_script(backend.path, feeds)
     if backend.name == "onnxrt":
         return onnx_runtime(backend.path, feeds, basic=basic)
@@ -48,12 +50,15 @@ def load_factory(path: str, factory: str) -> Any:
     return getattr(module, factory)()
 
 
-def torch_eager(module: Any, feeds: Mapping[str, np.ndarray]) -> Forward:
-    """``module(x)`` under ``torch.no_grad()``."""
+def torch_eager(module: Any, feeds: Mapping[str, np.ndarray], *, evaluating: bool = True
+                ) -> Forward:
+    """``module(x)`` under ``torch.no_grad()``, in eval mode unless told it is already (a
+    ``torch.export`` program's module refuses ``eval()``)."""
     import torch
 
     args = [torch.from_numpy(np.ascontiguousarray(v)) for v in feeds.values()]
-    module.eval()
+    if evaluating:
+        module.eval()
 
     def forward() -> Any:
         with torch.no_grad():
@@ -67,6 +72,13 @@ def torch_script(path: Path, feeds: Mapping[str, np.ndarray]) -> Forward:
     import torch
 
     return torch_eager(torch.jit.load(str(path), map_location="cpu"), feeds)
+
+
+def torch_exported(path: Path, feeds: Mapping[str, np.ndarray]) -> Forward:
+    """A ``torch.export`` program's module called on the inputs."""
+    import torch
+
+    return torch_eager(torch.export.load(str(path)).module(), feeds, evaluating=False)
 
 
 def onnx_runtime(path: Path, feeds: Mapping[str, np.ndarray], *, basic: bool = False) -> Forward:
@@ -104,10 +116,15 @@ def mxnet_executor(symbol: Path, params: Path, feeds: Mapping[str, np.ndarray]) 
 def opencv_net(prototxt: Path, caffemodel: Path, feeds: Mapping[str, np.ndarray], *,
                basic: bool = False) -> Forward:
     """``cv2.dnn`` with its default settings (layer fusion on) unless ``basic``,
-    ``net.forward()``."""
+    ``net.forward()``. The prototxt is read as parity gives it to OpenCV (BVLC's
+    ``round_mode`` as OpenCV's ``ceil_mode``: OpenCV cannot run it otherwise)."""
     import cv2
 
-    net = cv2.dnn.readNetFromCaffe(str(prototxt), str(caffemodel))
+    from parity.backends.opencv_caffe import opencv_text
+
+    text = opencv_text(Path(prototxt).read_text())
+    net = cv2.dnn.readNetFromCaffe(np.frombuffer(text.encode("utf-8"), np.uint8),
+                                   np.fromfile(caffemodel, np.uint8))
     if basic:
         net.enableFusion(False)
         net.enableWinograd(False)

@@ -74,20 +74,36 @@ class Case:
         return fa.arrays, fb.arrays
 
 
-def export_resnet(cfg: Config) -> tuple[str, str, str]:
-    """ResNet-50 as TorchScript, ONNX with BatchNorm kept, and ONNX folded (the default)."""
+def export_resnet(cfg: Config) -> tuple[str, str, str, str]:
+    """ResNet-50 as TorchScript, ONNX with BatchNorm kept, ONNX folded (the default) and a
+    ``torch.export`` program (.pt2)."""
     import torch
     from resnet50 import build
 
     model, x = build(), torch.randn(cfg.resnet_shape)
-    paths = [cfg.work / name for name in ("resnet50.pt", "resnet50.onnx", "resnet50_folded.onnx")]
+    names = ("resnet50.pt", "resnet50.onnx", "resnet50_folded.onnx", "resnet50.pt2")
+    paths = [cfg.work / name for name in names]
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.jit.trace(model, x).save(str(paths[0]))
         torch.onnx.export(model, (x,), str(paths[1]), dynamo=False, input_names=["x"],
                           training=torch.onnx.TrainingMode.PRESERVE)
         torch.onnx.export(model, (x,), str(paths[2]), dynamo=False, input_names=["x"])
-    return str(paths[0]), str(paths[1]), str(paths[2])
+        torch.export.save(torch.export.export(model, (x,)), str(paths[3]))
+    return tuple(str(p) for p in paths)  # type: ignore[return-value]
+
+
+def export_mx_resnet(cfg: Config) -> tuple[str, str]:
+    """MXNet's model-zoo ResNet-18 (seeded weights, BatchNorm statistics randomised) as a
+    symbol + params, and converted to Caffe: the test corpus's builders."""
+    sys.path.insert(0, str(HERE.parent))
+    from tests.realmodels import mxnet_models
+
+    shape = cfg.resnet_shape
+    net = mxnet_models.build("mx_resnet18", "full", side=shape[-1])
+    symbol = mxnet_models.symbol(net, cfg.work / "mx_resnet18")
+    caffe = mxnet_models.to_caffe(symbol, shape, cfg.work / "mx_resnet18.prototxt")
+    return str(symbol), str(caffe)
 
 
 def import_rows(cfg: Config) -> list[Row]:
@@ -268,16 +284,20 @@ def memory_rows(cfg: Config) -> list[Row]:
 def sections(cfg: Config, skip_polygraphy: bool, skip_memory: bool
              ) -> list[tuple[str, Callable[[], list[Row]]]]:
     """The measurements in order, as ``(title, thunk)``."""
-    ts, onnx_kept, onnx_folded = export_resnet(cfg)
+    ts, onnx_kept, onnx_folded, exported = export_resnet(cfg)
+    mx_resnet, caffe_resnet = export_mx_resnet(cfg)
     shape = cfg.resnet_shape
     resnet = Case("ResNet-50 TorchScript vs ONNX (BN kept)", ts, onnx_kept, input_shape=shape,
                   module=RESNET)
     folded = Case("ResNet-50 TorchScript vs ONNX (folded)", ts, onnx_folded, input_shape=shape)
     face = Case("MobileFaceNet MXNet vs Caffe", MXNET, CAFFE, image=FACE)
+    mx_case = Case("ResNet-18 MXNet vs Caffe", mx_resnet, caffe_resnet, input_shape=shape)
     models = [("ResNet-50 TorchScript", ts, resnet),
+              ("ResNet-50 torch.export (.pt2)", exported, resnet),
               ("ResNet-50 torch.fx factory", RESNET, resnet),
               ("ResNet-50 ONNX (BN kept)", onnx_kept, resnet),
               ("ResNet-50 ONNX (folded)", onnx_folded, resnet),
+              ("ResNet-18 MXNet", mx_resnet, mx_case), ("ResNet-18 Caffe", caffe_resnet, mx_case),
               ("MobileFaceNet MXNet", MXNET, face), ("MobileFaceNet Caffe", CAFFE, face)]
     plan = [("imports", lambda: import_rows(cfg)),
             ("capture", lambda: capture_rows(cfg, models)),
@@ -312,11 +332,15 @@ def main() -> None:
     parser.add_argument("--skip-polygraphy", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--output", type=Path, default=HERE / "results.md")
+    parser.add_argument("--only", default="", help="measure only the sections whose title "
+                        "contains this (case-insensitive), e.g. capture")
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="parity-bench-") as work:
         cfg = _config(opts.quick, Path(work))
         rows: list[Row] = []
         for title, thunk in sections(cfg, opts.skip_polygraphy, opts.skip_memory):
+            if opts.only.lower() not in title.lower():
+                continue
             print(f"measuring {title} ...", file=sys.stderr, flush=True)
             rows += thunk()
     text = markdown(rows, machine(), notes(cfg) + _summary(rows))
