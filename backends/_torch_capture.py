@@ -206,10 +206,6 @@ class TorchScriptCapture:
         is its first; a value read from its other outputs reads the op."""
         captured: dict[str, str] = {}  # output name -> the key of the op that made it
         sources: dict[str, tuple[str, ...]] = {}
-
-        def sources_of(value: torch._C.Value) -> tuple[str, ...]:
-            return self._sources(value, captured, sources)
-
         ops = []
         for node in self._graph.nodes():
             kind = node.kind()
@@ -219,7 +215,8 @@ class TorchScriptCapture:
             if out.type().kind() != "TensorType":
                 continue
             node_inputs = ir.inputs(node)
-            reads = tuple(dict.fromkeys(s for i in node_inputs for s in sources_of(i)))
+            reads = tuple(dict.fromkeys(
+                s for i in node_inputs for s in self._sources(i, captured, sources)))
             if not reads:
                 continue  # computed from parameters and buffers only, not an activation
             args = [_constant(i) for i in node_inputs]

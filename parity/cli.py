@@ -372,14 +372,13 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
     mapping = read_mapping(options["mapping_file"]) if options["mapping_file"] else None
     atol = [*options["atol"], *(mapping.tolerance_options("atol") if mapping else ())]
     rtol = [*options["rtol"], *(mapping.tolerance_options("rtol") if mapping else ())]
-    sides = [(model, options[f"{side}_weights"], _load_options(options, side))
-             for model, side in ((model_a, "a"), (model_b, "b"))]
+    load_a, load_b = _load_options(options, "a"), _load_options(options, "b")
     with _progress(f"loading {model_a}") as status:
-        for model, weights, load in sides:  # both frameworks before either model loads
-            import_adapter(model, weights, **load)
-        backend_a = open_model(*sides[0][:2], **sides[0][2])
+        import_adapter(model_a, options["a_weights"], **load_a)  # both frameworks before
+        import_adapter(model_b, options["b_weights"], **load_b)  # either model loads
+        backend_a = open_model(model_a, options["a_weights"], **load_a)
         status.update(f"loading {model_b}")
-        backend_b = open_model(*sides[1][:2], **sides[1][2])
+        backend_b = open_model(model_b, options["b_weights"], **load_b)
         status.update("running both models and comparing")
         report = run_compare(
             backend_a,

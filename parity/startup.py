@@ -1,13 +1,13 @@
 """Framework imports kept out of the cyclic garbage collector's way, in a process parity owns.
 
 Importing torch, onnxruntime and their kin builds about a million long-lived objects, and
-the collector's full passes over them while they are built cost a CLI comparison 0.2 s of
-its 2.5 s (ResNet-50, TorchScript vs ONNX). Once the command line (or a sweep worker) has
-called :func:`own_process`, :func:`importing` pauses the collector while an adapter and its
-framework import for the first time and then freezes what exists (``gc.freeze``): later
-passes skip it. A frozen object is never collected, so the command imports both models'
-adapters before it loads either (a TorchScript module sits in reference cycles and is freed
-by the collector when it is let go). A library caller's process is left as it is.
+the collector keeps passing over them while they are built (about 0.2 s of a ResNet-50 CLI
+comparison by ``gc.callbacks``; the comparison went from 2.6 to 2.1 s without it). Once the
+command line (or a sweep worker) has called :func:`own_process`, :func:`importing` pauses
+the collector while an adapter and its framework import for the first time and then freezes
+what exists (``gc.freeze``): later passes skip it. A frozen object is never collected, so
+the command and :func:`parity.compare` import both models' adapters before they load either.
+A library caller's process is left as it is.
 """
 
 from __future__ import annotations
