@@ -1,9 +1,12 @@
 """Pairs per minute of ``parity sweep``: local processes against Ray tasks.
 
-``python benchmarks/sweep_rate.py [--pairs 12] [--workers 2]`` writes a sweep of the
-smallcnn fixture pairs (TorchScript and ONNX references against their ONNX exports, one
-per seed), runs it with the CLI on 1 and N local processes and on a local Ray instance of
-N CPUs started here, and prints pairs/minute for each (Ray's start-up shown apart).
+``python benchmarks/sweep_rate.py [--pairs 12] [--workers 2] [--resnet50 --work DIR]``
+writes a sweep of the smallcnn fixture pairs (TorchScript and ONNX references against their
+ONNX exports, one per seed), or with ``--resnet50`` of ResNet-50 (its TorchScript trace
+against three ONNX exports: folded, BatchNorm kept, dynamo; one per seed; exported into
+``--work`` unless there), runs it with the CLI on 1 and N local processes and on a local
+Ray instance of N CPUs started here, and prints pairs/minute for each (Ray's start-up shown
+apart).
 """
 
 from __future__ import annotations
@@ -37,6 +40,39 @@ def sweep_file(folder: Path, pairs: int) -> Path:
     return path
 
 
+def resnet50_sweep_file(folder: Path, work: Path, pairs: int) -> Path:
+    """A sweep of ``pairs`` ResNet-50 pairs: the trace x 3 ONNX exports x pairs/3 seeds."""
+    import warnings
+
+    import torch
+    from resnet50 import INPUT_SHAPE, build
+
+    work.mkdir(parents=True, exist_ok=True)
+    trace = work / "resnet50.pt"
+    exports = {"folded": work / "resnet50.onnx", "kept": work / "resnet50_kept.onnx",
+               "dynamo": work / "resnet50_dynamo.onnx"}
+    model, x = build(), torch.randn(INPUT_SHAPE)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        if not trace.exists():
+            torch.jit.trace(model, x).save(str(trace))
+        if not exports["folded"].exists():
+            torch.onnx.export(model, (x,), str(exports["folded"]), dynamo=False,
+                              input_names=["x"])
+        if not exports["kept"].exists():
+            torch.onnx.export(model, (x,), str(exports["kept"]), dynamo=False,
+                              input_names=["x"], training=torch.onnx.TrainingMode.PRESERVE)
+        if not exports["dynamo"].exists():
+            torch.onnx.export(model, (x,), str(exports["dynamo"]), input_names=["x"])
+    listed = ", ".join(f'{k} = "{v}"' for k, v in exports.items())
+    text = ["atol = 1e-4", "rtol = 1e-4", f"input_shape = {list(INPUT_SHAPE)}",
+            "[models.resnet50]", f'reference = "{trace}"', f"exports = {{ {listed} }}"]
+    text += [f"[inputs.seed{i}]\nseed = {i}" for i in range(max(1, pairs // 3))]
+    path = folder / "resnet50.sweep.toml"
+    path.write_text("\n".join(text) + "\n")
+    return path
+
+
 def run_cli(path: Path, output: Path, *args: str) -> dict:
     """One ``parity sweep`` process; its summary.json, wall time included."""
     start = time.perf_counter()
@@ -52,10 +88,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=12)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--resnet50", action="store_true",
+                        help="ResNet-50 pairs instead of the smallcnn fixtures")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "parity-bench",
+                        help="where the ResNet-50 exports are kept")
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="parity-sweep-rate-") as work:
         folder = Path(work)
-        path = sweep_file(folder, opts.pairs)
+        path = (resnet50_sweep_file(folder, opts.work, opts.pairs) if opts.resnet50
+                else sweep_file(folder, opts.pairs))
         results = {
             "1 local process": run_cli(path, folder / "one", "--jobs", "1"),
             f"{opts.workers} local processes": run_cli(path, folder / "local", "--jobs",
@@ -77,11 +118,11 @@ def main() -> None:
     worsts = {r["worst"] for r in results.values()}
     print(f"{len(results['1 local process']['pairs'])} pairs; worst pair {sorted(worsts)}; "
           f"ray.init(num_cpus={opts.workers}) {ray_start:.1f} s")
-    print("| engine | sweep seconds | pairs/min | whole process seconds |")
-    print("| --- | --- | --- | --- |")
+    print("| engine | sweep seconds | pairs/min | whole process seconds | worst pair |")
+    print("| --- | --- | --- | --- | --- |")
     for engine, summary in results.items():
         print(f"| {engine} | {summary['seconds']:.1f} | {summary['pairs_per_minute']:.1f} | "
-              f"{summary['process_seconds']:.1f} |")
+              f"{summary['process_seconds']:.1f} | {summary['worst']} |")
 
 
 if __name__ == "__main__":

@@ -153,3 +153,15 @@ def test_local_worker_count_follows_cpus_memory_and_jobs(sweep_file, monkeypatch
     assert engines.local_workers(pairs, jobs=3) == 3 and engines.local_workers(pairs[:2], 8) == 2
     with pytest.raises(UsageError):
         engines.local_workers(pairs, jobs=0)
+
+
+def test_a_local_worker_runs_its_share_of_the_cpus():
+    """Thread pools sized as Ray sizes a task's, unless the environment says otherwise."""
+    probe = ("import os\nos.environ.pop('OMP_NUM_THREADS', None)\n"
+             "os.environ['MKL_NUM_THREADS'] = '7'\n"
+             "from parity.sweep.engines import _start_worker\n_start_worker(3)\n"
+             "from parity import startup\n"
+             "print(os.environ['OMP_NUM_THREADS'], os.environ['MKL_NUM_THREADS'], startup._owned)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["3", "7", "True"]
