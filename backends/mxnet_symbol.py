@@ -143,8 +143,13 @@ class MXNetBackend(Backend):
             found["gamma"] = np.ones_like(found["gamma"])
         return found
 
-    def close(self) -> None:
+    def release(self) -> None:
+        """Drop the bound executor (its copy of the weights and every intermediate buffer);
+        the parameters stay loaded and a later run binds again."""
         self._executors.clear()
+
+    def close(self) -> None:
+        self.release()
 
 
 _PARAM_SUFFIXES = (("_moving_mean", "mean"), ("_moving_var", "var"), ("_weight", "weight"),

@@ -51,9 +51,26 @@ class CaffeBackend(Backend):
         parsed = parse_prototxt(text, self.prototxt)
         self._structure = build_graph(parsed, self.prototxt)
         self.transform = input_transform(parsed)
+        self._text = text
         self.net = _read_net(self.prototxt, text, self.weights)
         self._opencv = opencv_names(self.net, parsed, self._structure)
         _check_blobs(self.net, self._structure, self.weights, self._opencv)
+
+    @property
+    def net(self) -> cv2.dnn.Net:
+        """The OpenCV network, read again after :meth:`release`."""
+        if self._net is None:
+            self._net = _read_net(self.prototxt, self._text, self.weights)
+        return self._net
+
+    @net.setter
+    def net(self, net: cv2.dnn.Net) -> None:
+        self._net: cv2.dnn.Net | None = net
+
+    def release(self) -> None:
+        """Drop the network (its weights and every layer's output blob); whatever uses it
+        next (a run, :meth:`parameters`) reads it again."""
+        self._net = None
 
     def _load_graph(self) -> Graph:
         shapes = self._layer_shapes()

@@ -51,3 +51,16 @@ def test_several_inputs_keep_the_run_state():
     a, b = open_model(FIXTURES / "smallcnn.pt"), open_model(FIXTURES / "smallcnn.onnx")
     compare(a, b, input_shape=(1, 3, 32, 32), samples=2, atol=1e-4, rtol=1e-4)
     assert a._held is not None and b._capture is not None
+
+
+def test_mxnet_executor_and_opencv_net_go_after_their_run_and_come_back():
+    """MobileFaceNet MXNet vs Caffe: the executor (weights copied in, every intermediate)
+    and the OpenCV net are dropped once their outputs are out; parameters read them again."""
+    folder = FIXTURES / "mobilefacenet"
+    a, b = open_model(folder / "model-symbol.json"), open_model(folder / "model_fixed.prototxt")
+    report = compare(a, b, image=FIXTURES / "face.jpg")
+    assert report.ok and not a._executors and b._net is None
+    conv = next(node.name for node in b.graph if node.op == "Convolution")
+    assert b.parameters(conv)["weight"].ndim == 4  # the net read again
+    again = compare(a, b, image=FIXTURES / "face.jpg")
+    assert [p.metrics.max_abs for p in again.pairs] == [p.metrics.max_abs for p in report.pairs]
