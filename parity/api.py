@@ -45,17 +45,17 @@ def open_model(spec: str | Path, weights: str | Path | None = None, *,
                backend: str | None = None, **options: Any) -> Backend:
     """Load the model ``spec`` with ``backend`` (a name ``parity backends`` lists), by
     default the one its format calls for (``.onnx``: ONNX Runtime)."""
+    return model_loader(spec, weights, backend=backend, **options)()
+
+
+def model_loader(spec: str | Path, weights: str | Path | None = None, *,
+                 backend: str | None = None, **options: Any) -> Callable[[], Backend]:
+    """:func:`open_model` in two steps: the file is checked and its adapter (with its
+    framework) imported now, the model loaded when the result is called. Comparisons import
+    both sides' adapters before they load either model (:mod:`parity.startup`)."""
     ref = sniff(str(spec), weights, backend, **options)
     cls = backend_class(ref.backend)
-    return qdq_view(cls(ref.path, ref.weights, **ref.options))
-
-
-def import_adapter(spec: str | Path, weights: str | Path | None = None, *,
-                   backend: str | None = None, **options: Any) -> None:
-    """Import the adapter (and framework) :func:`open_model` would use for ``spec``, without
-    loading the model: the command line imports both sides' before it loads either
-    (:mod:`parity.startup`)."""
-    backend_class(sniff(str(spec), weights, backend, **options).backend)
+    return lambda: qdq_view(cls(ref.path, ref.weights, **ref.options))
 
 
 def make_feeds(
@@ -268,11 +268,9 @@ def compare(
                                      error_stat=ErrorStat.from_options(error_stat, error_quantile))
     if not 0 <= min_coverage <= 1:
         raise UsageError("--min-coverage must be between 0 and 1")
-    for spec, backend in ((a, a_backend), (b, b_backend)):
-        if not isinstance(spec, Backend):  # both frameworks before either model loads
-            import_adapter(spec, backend=backend)
-    model_a = a if isinstance(a, Backend) else open_model(a, backend=a_backend)
-    model_b = b if isinstance(b, Backend) else open_model(b, backend=b_backend)
+    loaders = [side if isinstance(side, Backend) else model_loader(side, backend=backend)
+               for side, backend in ((a, a_backend), (b, b_backend))]
+    model_a, model_b = (ready if isinstance(ready, Backend) else ready() for ready in loaders)
     runs, inputs_a, inputs_b = make_samples(
         model_a, model_b, inputs, seed=seed, samples=samples, input_shape=input_shape,
         image=image, preprocess_a=preprocess_a, preprocess_b=preprocess_b, val_range=val_range,

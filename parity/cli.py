@@ -359,7 +359,7 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
     """Run MODEL_A and MODEL_B once each and report where they first diverge."""
     from .align.mapping_file import read_mapping
     from .api import compare as run_compare
-    from .api import import_adapter, open_model
+    from .api import model_loader
 
     _check_output(options["fmt"], options["output"])
     _check_writes(options, [("--output", options["output"]),
@@ -372,13 +372,13 @@ def compare(model_a: str, model_b: str, **options: Any) -> None:
     mapping = read_mapping(options["mapping_file"]) if options["mapping_file"] else None
     atol = [*options["atol"], *(mapping.tolerance_options("atol") if mapping else ())]
     rtol = [*options["rtol"], *(mapping.tolerance_options("rtol") if mapping else ())]
-    load_a, load_b = _load_options(options, "a"), _load_options(options, "b")
     with _progress(f"loading {model_a}") as status:
-        import_adapter(model_a, options["a_weights"], **load_a)  # both frameworks before
-        import_adapter(model_b, options["b_weights"], **load_b)  # either model loads
-        backend_a = open_model(model_a, options["a_weights"], **load_a)
+        load_a, load_b = (model_loader(model, options[f"{side}_weights"],
+                                       **_load_options(options, side))
+                          for model, side in ((model_a, "a"), (model_b, "b")))
+        backend_a = load_a()
         status.update(f"loading {model_b}")
-        backend_b = open_model(model_b, options["b_weights"], **load_b)
+        backend_b = load_b()
         status.update("running both models and comparing")
         report = run_compare(
             backend_a,
@@ -630,13 +630,15 @@ def align(model_a: str, model_b: str, mapping_file: Path | None, a_weights: Path
 
     from .align import align as align_graphs
     from .align.mapping_file import read_mapping
-    from .api import open_model
+    from .api import model_loader
     from .render.json import alignment_dict
     from .render.text import alignment_renderable
 
     source = _input_source(inputs)
-    backend_a = open_model(model_a, a_weights, backend=a_backend, **_trusted(trust_code))
-    backend_b = open_model(model_b, b_weights, backend=b_backend, **_trusted(trust_code))
+    loaders = [model_loader(model, weights, backend=backend, **_trusted(trust_code))
+               for model, weights, backend in ((model_a, a_weights, a_backend),
+                                               (model_b, b_weights, b_backend))]
+    backend_a, backend_b = (load() for load in loaders)
     _record_graphs(backend_a, backend_b, source, _input_given(inputs))
     graph_a, graph_b = backend_a.graph, backend_b.graph
     mapping = read_mapping(mapping_file) if mapping_file else None
