@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 import tempfile
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,23 +73,13 @@ class Case:
         return fa.arrays, fb.arrays
 
 
-def export_resnet(cfg: Config) -> tuple[str, str, str, str]:
+def export_resnet(cfg: Config) -> list[str]:
     """ResNet-50 as TorchScript, ONNX with BatchNorm kept, ONNX folded (the default) and a
     ``torch.export`` program (.pt2)."""
-    import torch
-    from resnet50 import build
+    from exports import resnet50_files
 
-    model, x = build(), torch.randn(cfg.resnet_shape)
-    names = ("resnet50.pt", "resnet50.onnx", "resnet50_folded.onnx", "resnet50.pt2")
-    paths = [cfg.work / name for name in names]
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.jit.trace(model, x).save(str(paths[0]))
-        torch.onnx.export(model, (x,), str(paths[1]), dynamo=False, input_names=["x"],
-                          training=torch.onnx.TrainingMode.PRESERVE)
-        torch.onnx.export(model, (x,), str(paths[2]), dynamo=False, input_names=["x"])
-        torch.export.save(torch.export.export(model, (x,)), str(paths[3]))
-    return tuple(str(p) for p in paths)  # type: ignore[return-value]
+    forms = ("trace", "kept", "folded", "pt2")
+    return [str(p) for p in resnet50_files(cfg.work, *forms, shape=cfg.resnet_shape)]
 
 
 def export_mx_resnet(cfg: Config) -> tuple[str, str]:

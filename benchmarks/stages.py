@@ -67,16 +67,10 @@ def export_cases(work: Path, quick: bool) -> list[Case]:
 
 
 def _resnet50(work: Path) -> Case:
-    import torch
-    from resnet50 import INPUT_SHAPE, build
+    from exports import resnet50_files
+    from resnet50 import INPUT_SHAPE
 
-    ts, onnx_path = work / "resnet50.pt", work / "resnet50.onnx"
-    if not onnx_path.exists():
-        model, x = build(), torch.randn(INPUT_SHAPE)
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.jit.trace(model, x).save(str(ts))
-            torch.onnx.export(model, (x,), str(onnx_path), dynamo=False, input_names=["x"])
+    ts, onnx_path = resnet50_files(work, "trace", "folded")
     return Case("ResNet-50 TorchScript vs ONNX (folded)", str(ts), str(onnx_path),
                 input_shape=INPUT_SHAPE)
 

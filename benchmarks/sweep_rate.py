@@ -42,29 +42,12 @@ def sweep_file(folder: Path, pairs: int) -> Path:
 
 def resnet50_sweep_file(folder: Path, work: Path, pairs: int) -> Path:
     """A sweep of ``pairs`` ResNet-50 pairs: the trace x 3 ONNX exports x pairs/3 seeds."""
-    import warnings
+    from exports import resnet50_files
+    from resnet50 import INPUT_SHAPE
 
-    import torch
-    from resnet50 import INPUT_SHAPE, build
-
-    work.mkdir(parents=True, exist_ok=True)
-    trace = work / "resnet50.pt"
-    exports = {"folded": work / "resnet50.onnx", "kept": work / "resnet50_kept.onnx",
-               "dynamo": work / "resnet50_dynamo.onnx"}
-    model, x = build(), torch.randn(INPUT_SHAPE)
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        if not trace.exists():
-            torch.jit.trace(model, x).save(str(trace))
-        if not exports["folded"].exists():
-            torch.onnx.export(model, (x,), str(exports["folded"]), dynamo=False,
-                              input_names=["x"])
-        if not exports["kept"].exists():
-            torch.onnx.export(model, (x,), str(exports["kept"]), dynamo=False,
-                              input_names=["x"], training=torch.onnx.TrainingMode.PRESERVE)
-        if not exports["dynamo"].exists():
-            torch.onnx.export(model, (x,), str(exports["dynamo"]), input_names=["x"])
-    listed = ", ".join(f'{k} = "{v}"' for k, v in exports.items())
+    forms = ("folded", "kept", "dynamo")
+    trace, *exported = resnet50_files(work, "trace", *forms)
+    listed = ", ".join(f'{form} = "{path}"' for form, path in zip(forms, exported))
     text = ["atol = 1e-4", "rtol = 1e-4", f"input_shape = {list(INPUT_SHAPE)}",
             "[models.resnet50]", f'reference = "{trace}"', f"exports = {{ {listed} }}"]
     text += [f"[inputs.seed{i}]\nseed = {i}" for i in range(max(1, pairs // 3))]
