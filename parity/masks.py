@@ -15,10 +15,10 @@ then treats values beyond the gap like saturated ones: compared by place and sig
 of the sums.
 
 The histogram is taken on a sample of both sides (every ``SAMPLE_STRIDE``-th value of a
-large chunk: a fill on a thousandth of the values is still seen), so the fill found does not
+large tensor: a fill on a thousandth of the values is still seen), so the fill found does not
 depend on which side is A (``-1e4`` on one side and ``finfo.min`` on the other are both
-above the same gap); the exact check (:meth:`Fill.violated`: nothing within 8x below the fill,
-nothing positive beyond that) is made on every value by the second pass that uses the fill.
+above the same gap); the exact check (nothing within 8x below the fill, nothing positive beyond
+that) is made on every value by the second pass that uses the fill.
 A sample may miss the largest ordinary values, hence the wider gap asked of it.
 """
 
@@ -33,7 +33,7 @@ GAP_BINADES = 6
 CLEAR_BINADES = 3
 ZERO_BULK_FILL = 2.0 ** 7
 SAMPLE_STRIDE = 61  # prime: never in step with a power-of-two axis (a mask on the last keys)
-_SMALL_CHUNK = 4096  # chunks this small are histogrammed whole
+_SMALL_TENSOR = 4096  # tensors this small are histogrammed whole
 _BINS = 4096  # float64: sign bit and 11 exponent bits
 _EXPONENTS = 2048
 _BIAS = 1023
@@ -42,17 +42,10 @@ _BIAS = 1023
 @dataclass(frozen=True)
 class Fill:
     """A mask fill: every value at or beyond ``-ceiling`` is a mask, every other value is
-    below ``ceiling / 2**CLEAR_BINADES`` in magnitude."""
+    below ``ceiling / 2**CLEAR_BINADES`` in magnitude (the C metrics kernel checks this on
+    every value)."""
 
     ceiling: float
-
-    def violated(self, x: np.ndarray) -> bool:
-        """Whether a value of ``x`` (float64) lies just below the fill, or is positive and
-        as large."""
-        floor = math.ldexp(self.ceiling, -CLEAR_BINADES)
-        with np.errstate(invalid="ignore"):
-            return bool(np.any((np.abs(x) >= floor) & ~(x <= -self.ceiling)))
-
 
 class Exponents:
     """Counts of the binary exponent (with sign) of a sample of a tensor's values."""
@@ -61,10 +54,10 @@ class Exponents:
         self.counts = np.zeros(_BINS, dtype=np.int64)
 
     def add(self, x: np.ndarray) -> None:
-        """Count a sample of the float64 chunk ``x``."""
+        """Count a sample of the tensor ``x`` (its values taken to float64)."""
         flat = x.reshape(-1)
-        sample = flat if flat.size <= _SMALL_CHUNK else flat[::SAMPLE_STRIDE]
-        bits = np.ascontiguousarray(sample).view(np.uint64) >> np.uint64(52)
+        sample = flat if flat.size <= _SMALL_TENSOR else flat[::SAMPLE_STRIDE]
+        bits = np.ascontiguousarray(sample, dtype=np.float64).view(np.uint64) >> np.uint64(52)
         self.counts += np.bincount(bits.astype(np.intp), minlength=_BINS)
 
 

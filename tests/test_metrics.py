@@ -99,13 +99,3 @@ def test_a_small_channel_axis_makes_one_group():
     _, groups = measure(np.ones((1, 128)), np.ones((1, 128)))
     assert not groups.per_channel and groups.count.tolist() == [128]
 
-
-def test_chunked_pass_matches_one_shot():
-    rng = np.random.default_rng(3)
-    b = rng.standard_normal((1, 3, 300, 1000)).astype(np.float32)  # rows wider than a chunk
-    a = b + rng.standard_normal(b.shape).astype(np.float32) * 1e-3
-    m, groups = measure(a, b)
-    d = a.astype(np.float64) - b
-    assert m.max_abs == pytest.approx(np.abs(d).max())
-    assert m.rms_diff == pytest.approx(np.sqrt(np.mean(d ** 2)))
-    np.testing.assert_allclose(groups.msq_diff, np.mean(d ** 2, axis=(0, 2, 3)), rtol=1e-9)
