@@ -9,7 +9,7 @@ setup: $(VENV)/.installed
 
 # onnx2torch (a converter of the test corpus, tests/realmodels) declares torchvision, which
 # breaks this torch and transformers: it is installed without dependencies (it needs no other).
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(VENV)/.installed: pyproject.toml constraints.txt setup.py parity/_metrics_kernel.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[all,test]'
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps onnx2torch==1.5.15

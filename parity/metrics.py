@@ -15,6 +15,12 @@ import numpy as np
 
 from . import masks
 
+try:
+    from . import _metrics_kernel
+except ImportError as exc:  # a source tree used without building it
+    raise ImportError("parity's C metrics kernel (parity/_metrics_kernel.c) is not built: "
+                      "install parity (`pip install -e .` in a checkout)") from exc
+
 # A channel (axis 1) is a group of its own only when it holds this many values; smaller
 # channels (a (1, C) FC output, a (1, C, 1, 1) pooled tensor) form one group together.
 MIN_GROUP = 16
@@ -215,8 +221,6 @@ class _Sums:
             ceiling: float = math.inf) -> bool:
         """One pass over both sides; with a mask fill's ``ceiling``, False as soon as a
         value contradicts the fill (:class:`parity.masks.Fill`)."""
-        from . import _metrics_kernel
-
         self.ceiling = ceiling
         tol = self.tol or Tolerance()
         return _metrics_kernel.accumulate(rows_a, rows_b, self.rows, self.totals, *limits,
