@@ -14,7 +14,8 @@ os.environ.setdefault("MXNET_SUBGRAPH_BACKEND", "NONE")
 import glob  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
-from collections.abc import Iterator, Mapping  # noqa: E402
+from collections.abc import Iterator, Mapping, Sequence  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -75,7 +76,7 @@ class MXNetBackend(Backend):
             if name in executor.arg_dict:
                 executor.arg_dict[name][:] = array
         outputs = executor.forward(is_train=False)
-        return {name: output.asnumpy() for name, output in zip(fetch, outputs)}
+        return dict(zip(fetch, _to_numpy(outputs)))
 
     def _executor(self, fetch: tuple[str, ...],
                   shapes: dict[str, tuple[int, ...]]) -> mx.executor.Executor:
@@ -250,3 +251,25 @@ def _quiet_stderr() -> Iterator[None]:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def _to_numpy(outputs: Sequence[mx.nd.NDArray]) -> list[np.ndarray]:
+    """Each output as a numpy array; the large ones on worker threads.
+
+    ``asnumpy`` reorders an output oneDNN left in a blocked layout back to NCHW, one thread
+    and about 10 ns a value (8 ms for a 64x112x112 stem tensor, against 0.6 ms to copy the
+    same array in NCHW); it releases the GIL, so threads overlap the large reorders (the
+    capture-all run of ResNet-18 at 224: 104-110 -> 89-96 ms on 2 cores). Small outputs
+    stay on the calling thread: handed off, MobileFaceNet's ran 9.6 -> 14.2 ms.
+    """
+    large = [i for i, output in enumerate(outputs) if output.size >= _THREADED_SIZE]
+    workers = min(4, os.cpu_count() or 1, len(large))
+    if workers < 2:
+        return [output.asnumpy() for output in outputs]
+    with ThreadPoolExecutor(workers) as pool:
+        pending = {i: pool.submit(outputs[i].asnumpy) for i in large}
+        arrays = [None if i in pending else output.asnumpy() for i, output in enumerate(outputs)]
+        return [pending[i].result() if i in pending else array for i, array in enumerate(arrays)]
+
+
+_THREADED_SIZE = 1 << 18  # values: a reorder of this size takes about 2.5 ms
