@@ -36,8 +36,9 @@ typedef struct {
 } Settings;
 
 /* Four lanes of doubles (GCC/Clang vector extensions: SSE2 pairs, or one AVX2 register in
- * the x86-64-v3 clone, chosen at load time where the CPU has it); the sums run in four independent lanes so that no add waits on
- * the one before it, and are added up at the end of each row. */
+ * the x86-64-v3 clone, chosen at load time where the CPU has it). The sums run in four
+ * independent lanes, so that no add waits on the one before it, and are added up at the
+ * end of each row. */
 typedef double v4d __attribute__((vector_size(32)));
 typedef float v4f __attribute__((vector_size(16)));
 typedef long long v4i __attribute__((vector_size(32)));
@@ -121,9 +122,10 @@ static int contradicts(double v, const Settings *s) {
     return fabs(v) >= s->floor && !(v <= -s->ceiling);
 }
 
+#define INLINE static inline __attribute__((always_inline))
+
 /* One element: 0 when it contradicts the mask fill. */
-static inline __attribute__((always_inline)) int step(double x, double y, const Settings *s, Row *row, Pass *pass,
-                       double *t) {
+INLINE int step(double x, double y, const Settings *s, Row *row, Pass *pass, double *t) {
     if (s->fill && (contradicts(x, s) || contradicts(y, s)))
         return 0;
     double ay = fabs(y);
@@ -152,8 +154,7 @@ static inline __attribute__((always_inline)) int step(double x, double y, const 
  * large enough that it may contradict a mask fill, or raises the largest relative error:
  * those blocks take the scalar path (one test per block, so the common case never leaves
  * the vector registers). */
-static inline __attribute__((always_inline)) int block(v4d x, v4d y, const Settings *s,
-                                                       Row *row, Pass *pass) {
+INLINE int block(v4d x, v4d y, const Settings *s, Row *row, Pass *pass) {
     const v4d tiny = {TINY, TINY, TINY, TINY};
     v4d ay = v_abs(y), d = x - y, ad = v_abs(d), ref = v_max(ay, tiny);
     v4i ordinary = (v_abs(x) < s->block_limit_a) & (ay < s->block_limit_b);
@@ -171,7 +172,7 @@ static inline __attribute__((always_inline)) int block(v4d x, v4d y, const Setti
     return 1;
 }
 
-static inline __attribute__((always_inline)) void end_row(const Row *row, double *out, Pass *pass) {
+INLINE void end_row(const Row *row, double *out, Pass *pass) {
     double max_d = v_top(row->max_d);
     out[ROW_SUM_B] += v_sum(row->sum_b);
     out[ROW_SQ_B] += v_sum(row->sq_b);
