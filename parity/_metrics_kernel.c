@@ -1,6 +1,6 @@
 /* One pass over a pair of tensors: the sums and extremes parity.metrics turns into metrics.
  *
- * accumulate(a, b, rows, totals, limit_a, limit_b, atol, rtol, check, ceiling) -> bool
+ * accumulate(a, b, rows, totals, limit_a, limit_b, atol, rtol, check, floor, ceiling) -> bool
  *
  * a, b     C-contiguous 2-D buffers of one format, float32 ('f') or float64 ('d'): rows of
  *          one channel of one batch item.
@@ -12,8 +12,9 @@
  *          or a mask fill's ceiling); NaN and saturated values are left out of the sums.
  * atol, rtol, check
  *          numpy allclose(equal_nan=True) is checked when check is true.
- * ceiling  a mask fill's ceiling, or infinity: with a fill, a value at or beyond ceiling/8
- *          in magnitude that is not a mask (<= -ceiling) contradicts it.
+ * floor, ceiling
+ *          a mask fill's (parity.masks.Fill), or infinity: with a fill, a value at or
+ *          beyond floor in magnitude that is not a mask (<= -ceiling) contradicts it.
  *
  * Returns False, with the buffers partly filled, when a value contradicts the fill.
  * Every value is taken to double before it is squared; sums run in double.
@@ -81,11 +82,11 @@ typedef struct {
     int agreed;
 } Row;
 
+/* within: numpy allclose so far, per lane (the scalar path clears lane 0). */
 typedef struct {
     v4d sq_a, abs_sum;
     double max_abs, max_rel;
-    int within;
-    v4i within_lanes;
+    v4i within;
 } Pass;
 
 enum special { CLOSE = 1, AGREE = 2 };
@@ -131,7 +132,8 @@ INLINE int step(double x, double y, const Settings *s, Row *row, Pass *pass, dou
     double ay = fabs(y);
     if (!(fabs(x) < s->limit_a) || !(ay < s->limit_b)) {
         int flags = special(x, y, s, t);
-        pass->within &= !s->check || (flags & CLOSE);
+        if (s->check && !(flags & CLOSE))
+            pass->within[0] = 0;
         row->agreed &= (flags & AGREE) != 0;
         return 1;
     }
@@ -142,7 +144,8 @@ INLINE int step(double x, double y, const Settings *s, Row *row, Pass *pass, dou
     row->sq_d[0] += d * d;
     pass->abs_sum[0] += ad;
     row->max_d[0] = ad > row->max_d[0] ? ad : row->max_d[0];
-    pass->within &= !s->check || ad <= s->atol + s->rtol * ay;
+    if (s->check && !(ad <= s->atol + s->rtol * ay))
+        pass->within[0] = 0;
     double ref = ay < TINY ? TINY : ay;
     if (ad > pass->max_rel * ref)  /* a division only where the maximum may grow */
         pass->max_rel = ad / ref;
@@ -167,7 +170,7 @@ INLINE int block(v4d x, v4d y, const Settings *s, Row *row, Pass *pass) {
     pass->abs_sum += ad;
     row->max_d = v_max(ad, row->max_d);
     if (s->check)
-        pass->within_lanes &= ad <= s->atol + s->rtol * ay;
+        pass->within &= ad <= s->atol + s->rtol * ay;
     row->count += 4;
     return 1;
 }
@@ -195,8 +198,8 @@ INLINE void end_row(const Row *row, double *out, Pass *pass) {
                                            Py_ssize_t width, const Settings *s,         \
                                            double *rows, double *t) {                   \
         const v4d zero = {0.0, 0.0, 0.0, 0.0};                                          \
-        const v4i all = {-1, -1, -1, -1};                                               \
-        Pass pass = {zero, zero, t[MAX_ABS], t[MAX_REL], t[WITHIN] != 0.0, all};        \
+        const v4i within = {-(t[WITHIN] != 0.0), -1, -1, -1};                           \
+        Pass pass = {zero, zero, t[MAX_ABS], t[MAX_REL], within};                       \
         int ok = 1;                                                                     \
         for (Py_ssize_t r = 0; ok && r < n_rows; r++) {                                 \
             const TYPE *ra = a + r * width, *rb = b + r * width;                        \
@@ -214,7 +217,7 @@ INLINE void end_row(const Row *row, double *out, Pass *pass) {
         t[ABS_SUM] += v_sum(pass.abs_sum);                                              \
         t[MAX_ABS] = pass.max_abs;                                                      \
         t[MAX_REL] = pass.max_rel;                                                      \
-        t[WITHIN] = pass.within && v_all(pass.within_lanes);                            \
+        t[WITHIN] = v_all(pass.within);                                                 \
         return ok;                                                                      \
     }
 
@@ -230,64 +233,67 @@ static int writable_doubles(Py_buffer *view, Py_ssize_t count, const char *what)
     return 1;
 }
 
+/* The element type of a buffer numpy exports: 'f', 'd', or another letter. */
+static char element_kind(const Py_buffer *view) {
+    const char *format = view->format;
+    return format[0] == '=' || format[0] == '<' || format[0] == '@' ? format[1] : format[0];
+}
+
+static PyObject *run_pass(Py_buffer *a, Py_buffer *b, Py_buffer *rows, Py_buffer *totals,
+                          const Settings *s) {
+    char kind = element_kind(a);
+    if (a->ndim != 2 || b->ndim != 2 || a->shape[0] != b->shape[0]
+        || a->shape[1] != b->shape[1]) {
+        PyErr_SetString(PyExc_ValueError, "a and b: expected two 2-D buffers of one shape");
+        return NULL;
+    }
+    if (kind != element_kind(b) || (kind != 'f' && kind != 'd')) {
+        PyErr_SetString(PyExc_ValueError, "a and b: expected float32 or float64, both alike");
+        return NULL;
+    }
+    if (!writable_doubles(rows, a->shape[0] * ROW_FIELDS, "rows")
+        || !writable_doubles(totals, TOTALS, "totals"))
+        return NULL;
+    int ok;
+    Py_BEGIN_ALLOW_THREADS
+    if (kind == 'f')
+        ok = rows_float(a->buf, b->buf, a->shape[0], a->shape[1], s, rows->buf, totals->buf);
+    else
+        ok = rows_double(a->buf, b->buf, a->shape[0], a->shape[1], s, rows->buf, totals->buf);
+    Py_END_ALLOW_THREADS
+    return PyBool_FromLong(ok);
+}
+
 static PyObject *accumulate(PyObject *self, PyObject *args) {
-    PyObject *a_obj, *b_obj, *rows_obj, *totals_obj;
+    enum { A_BUF, B_BUF, ROWS_BUF, TOTALS_BUF, BUFFERS };
+    PyObject *objects[BUFFERS];
+    Py_buffer views[BUFFERS];
     Settings s;
-    Py_buffer a, b, rows, totals;
-    if (!PyArg_ParseTuple(args, "OOOOddddpd", &a_obj, &b_obj, &rows_obj, &totals_obj,
-                          &s.limit_a, &s.limit_b, &s.atol, &s.rtol, &s.check, &s.ceiling))
+    if (!PyArg_ParseTuple(args, "OOOOddddpdd", &objects[A_BUF], &objects[B_BUF],
+                          &objects[ROWS_BUF], &objects[TOTALS_BUF], &s.limit_a, &s.limit_b,
+                          &s.atol, &s.rtol, &s.check, &s.floor, &s.ceiling))
         return NULL;
     s.fill = isfinite(s.ceiling);
-    s.floor = ldexp(s.ceiling, -3);
     s.block_limit_a = s.fill && s.floor < s.limit_a ? s.floor : s.limit_a;
     s.block_limit_b = s.fill && s.floor < s.limit_b ? s.floor : s.limit_b;
-    const int in_flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT;
-    const int out_flags = in_flags | PyBUF_WRITABLE;
-    if (PyObject_GetBuffer(a_obj, &a, in_flags) < 0)
-        return NULL;
-    if (PyObject_GetBuffer(b_obj, &b, in_flags) < 0) {
-        PyBuffer_Release(&a);
-        return NULL;
-    }
-    if (PyObject_GetBuffer(rows_obj, &rows, out_flags) < 0) {
-        PyBuffer_Release(&a);
-        PyBuffer_Release(&b);
-        return NULL;
-    }
-    if (PyObject_GetBuffer(totals_obj, &totals, out_flags) < 0) {
-        PyBuffer_Release(&a);
-        PyBuffer_Release(&b);
-        PyBuffer_Release(&rows);
-        return NULL;
+    int held = 0;
+    for (; held < BUFFERS; held++) {
+        int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (held >= ROWS_BUF ? PyBUF_WRITABLE : 0);
+        if (PyObject_GetBuffer(objects[held], &views[held], flags) < 0)
+            break;
     }
     PyObject *result = NULL;
-    char kind = a.format[0] == '=' || a.format[0] == '<' ? a.format[1] : a.format[0];
-    char kind_b = b.format[0] == '=' || b.format[0] == '<' ? b.format[1] : b.format[0];
-    if (a.ndim != 2 || b.ndim != 2 || a.shape[0] != b.shape[0] || a.shape[1] != b.shape[1]) {
-        PyErr_SetString(PyExc_ValueError, "a and b: expected two 2-D buffers of one shape");
-    } else if (kind != kind_b || (kind != 'f' && kind != 'd')) {
-        PyErr_SetString(PyExc_ValueError, "a and b: expected float32 or float64, both alike");
-    } else if (writable_doubles(&rows, a.shape[0] * ROW_FIELDS, "rows")
-               && writable_doubles(&totals, TOTALS, "totals")) {
-        int ok;
-        Py_BEGIN_ALLOW_THREADS
-        if (kind == 'f')
-            ok = rows_float(a.buf, b.buf, a.shape[0], a.shape[1], &s, rows.buf, totals.buf);
-        else
-            ok = rows_double(a.buf, b.buf, a.shape[0], a.shape[1], &s, rows.buf, totals.buf);
-        Py_END_ALLOW_THREADS
-        result = PyBool_FromLong(ok);
-    }
-    PyBuffer_Release(&a);
-    PyBuffer_Release(&b);
-    PyBuffer_Release(&rows);
-    PyBuffer_Release(&totals);
+    if (held == BUFFERS)
+        result = run_pass(&views[A_BUF], &views[B_BUF], &views[ROWS_BUF], &views[TOTALS_BUF], &s);
+    while (held > 0)
+        PyBuffer_Release(&views[--held]);
     return result;
 }
 
 static PyMethodDef methods[] = {
     {"accumulate", accumulate, METH_VARARGS,
-     "accumulate(a, b, rows, totals, limit_a, limit_b, atol, rtol, check, ceiling) -> bool\n"
+     "accumulate(a, b, rows, totals, limit_a, limit_b, atol, rtol, check, floor, ceiling)"
+     " -> bool\n"
      "Add one pass over a pair of 2-D float32/float64 buffers to rows and totals."},
     {NULL, NULL, 0, NULL},
 };

@@ -47,6 +47,11 @@ class Fill:
 
     ceiling: float
 
+    @property
+    def floor(self) -> float:
+        """Where the clear band below the fill starts: an ordinary value is below it."""
+        return math.ldexp(self.ceiling, -CLEAR_BINADES)
+
 class Exponents:
     """Counts of the binary exponent (with sign) of a sample of a tensor's values."""
 

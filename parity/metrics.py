@@ -153,8 +153,8 @@ def measure(a: np.ndarray, b: np.ndarray,
     1). When a sample of the values shows a mask fill (:func:`parity.masks.find`), a
     second pass leaves it out, unless a value contradicts it.
     """
-    rows_a, rows_b = _kernel_rows(a, b)
     channels = _channels(a)
+    rows_a, rows_b = _kernel_rows(a, b, channels)
     limits = (saturation(a.dtype), saturation(b.dtype))
     exponents = masks.Exponents()
     exponents.add(a)
@@ -164,9 +164,7 @@ def measure(a: np.ndarray, b: np.ndarray,
     fill = masks.find(exponents)
     if fill is not None:
         masked = _Sums(rows_a.shape[0], tol)
-        ceiling = fill.ceiling
-        if masked.run(rows_a, rows_b, (min(limits[0], ceiling), min(limits[1], ceiling)),
-                      ceiling):
+        if masked.run(rows_a, rows_b, limits, fill):
             sums = masked
     return sums.metrics(), sums.groups(channels)
 
@@ -186,13 +184,14 @@ def _channels(a: np.ndarray) -> int:
     return 1
 
 
-def _kernel_rows(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _kernel_rows(a: np.ndarray, b: np.ndarray,
+                 channels: int) -> tuple[np.ndarray, np.ndarray]:
     """Both sides as C-contiguous rows (one channel of one batch item, or one row when
     ungrouped) of one dtype the kernel reads: float32 when both fit it exactly (float16,
     float32), else float64."""
     narrow = (np.float16, np.float32)
     dtype = np.float32 if a.dtype in narrow and b.dtype in narrow else np.float64
-    rows = a.shape[0] * a.shape[1] if _channels(a) > 1 else 1
+    rows = a.shape[0] * channels if channels > 1 else 1
     return tuple(np.ascontiguousarray(x, dtype=dtype).reshape(rows, -1) for x in (a, b))
 
 
@@ -218,13 +217,17 @@ class _Sums:
         self.totals[_TOTALS.index("within")] = 1.0
 
     def run(self, rows_a: np.ndarray, rows_b: np.ndarray, limits: tuple[float, float],
-            ceiling: float = math.inf) -> bool:
-        """One pass over both sides; with a mask fill's ``ceiling``, False as soon as a
-        value contradicts the fill (:class:`parity.masks.Fill`)."""
-        self.ceiling = ceiling
+            fill: masks.Fill | None = None) -> bool:
+        """One pass over both sides; with a mask ``fill``, whose ceiling then bounds both
+        sides' saturation, False as soon as a value contradicts it."""
+        if fill is not None:
+            self.ceiling = fill.ceiling
+            limits = (min(limits[0], fill.ceiling), min(limits[1], fill.ceiling))
         tol = self.tol or Tolerance()
+        floor = math.inf if fill is None else fill.floor
         return _metrics_kernel.accumulate(rows_a, rows_b, self.rows, self.totals, *limits,
-                                          tol.atol, tol.rtol, self.tol is not None, ceiling)
+                                          tol.atol, tol.rtol, self.tol is not None, floor,
+                                          self.ceiling)
 
     def total(self, name: str) -> float:
         return float(self.totals[_TOTALS.index(name)])
