@@ -9,12 +9,18 @@ then times, interleaved in one process (``--repeats`` rounds, median and min):
 * only the aligned (paired) nodes' outputs exposed, at BASIC / EXTENDED / ALL.
 
 Each capture session is parity's own (weights passed uncopied, outputs as OrtValues).
+With ``--profile``, ORT's own profiler then times each operator type over ``--repeats``
+warm runs of the plain session and of parity's capture at ALL (milliseconds a run and
+kernels a run): where the extra time of an exposed run goes.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +33,8 @@ def main() -> None:
     parser.add_argument("--inputs", type=Path)
     parser.add_argument("--input-shape")
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--profile", action="store_true",
+                        help="also time each operator type with ORT's profiler")
     opts = parser.parse_args()
     import onnxruntime as ort
 
@@ -67,6 +75,59 @@ def main() -> None:
     for key, values in times.items():
         median = float(np.median(values))
         print(f"| {key} | {median * 1e3:.0f} | {min(values) * 1e3:.0f} | {median / base:.2f}× |")
+    if opts.profile:
+        exposed = [a._protos[name].output[0] for name in paired]
+        profiles = {"plain (ALL)": operator_times(opts.a, [], plain_feeds, opts.repeats),
+                    f"paired exposed (ALL, {len(paired)})":
+                        operator_times(opts.a, exposed, plain_feeds, opts.repeats)}
+        print_operator_times(profiles)
+
+
+def operator_times(path: str, outputs: list[str], feeds: dict[str, np.ndarray], repeats: int
+                   ) -> dict[str, tuple[float, int]]:
+    """Milliseconds a run and kernels a run per operator type, from ORT's profiler, for a
+    session at ALL with ``outputs`` added to the model's own (after one untimed run)."""
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.load(path)
+    declared = {o.name for o in model.graph.output}
+    model.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t)
+                              for t in outputs if t not in declared)
+    with tempfile.TemporaryDirectory() as folder:
+        options = ort.SessionOptions()
+        options.enable_profiling = True
+        options.profile_file_prefix = str(Path(folder) / "ort")
+        session = ort.InferenceSession(model.SerializeToString(), options,
+                                       providers=["CPUExecutionProvider"])
+        names = [o.name for o in session.get_outputs()]
+        for _ in range(repeats + 1):
+            session.run(names, feeds)
+        events = json.loads(Path(session.end_profiling()).read_text())
+    runs = [e for e in events if e.get("name") == "model_run"][1:]
+    first_timed = runs[0]["ts"]
+    totals: dict[str, list[float]] = defaultdict(list)
+    for event in events:
+        if (event.get("cat") == "Node" and event["name"].endswith("_kernel_time")
+                and event["ts"] >= first_timed):
+            totals[event["args"]["op_name"]].append(event["dur"])
+    return {op: (sum(d) / len(runs) / 1e3, len(d) // len(runs)) for op, d in totals.items()}
+
+
+def print_operator_times(profiles: dict[str, dict[str, tuple[float, int]]]) -> None:
+    """One row per operator type, one column pair (ms, kernels a run) per session."""
+    print("\nORT profiler, per operator type: ms a run (kernels a run)")
+    print("| operator | " + " | ".join(profiles) + " |")
+    print("| --- |" + " ---: |" * len(profiles))
+    ops = sorted({op for times in profiles.values() for op in times},
+                 key=lambda op: -max(t.get(op, (0.0, 0))[0] for t in profiles.values()))
+    for op in [*ops, "all"]:
+        cells = []
+        for times in profiles.values():
+            ms, count = (sum(t[0] for t in times.values()), sum(t[1] for t in times.values())
+                         ) if op == "all" else times.get(op, (0.0, 0))
+            cells.append(f"{ms:.1f} ({count})")
+        print(f"| {op} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
