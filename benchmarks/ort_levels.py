@@ -10,8 +10,9 @@ then times, interleaved in one process (``--repeats`` rounds, median and min):
 
 Each capture session is parity's own (weights passed uncopied, outputs as OrtValues).
 With ``--profile``, ORT's own profiler then times each operator type over ``--repeats``
-warm runs of the plain session and of parity's capture at ALL (milliseconds a run and
-kernels a run): where the extra time of an exposed run goes.
+warm runs of the plain session and of a session at ALL with the paired nodes' outputs
+exposed (milliseconds a run and kernels a run): where the extra time of an exposed run
+goes.
 """
 
 from __future__ import annotations
