@@ -25,6 +25,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 
 def main() -> None:
@@ -77,29 +78,30 @@ def main() -> None:
         median = float(np.median(values))
         print(f"| {key} | {median * 1e3:.0f} | {min(values) * 1e3:.0f} | {median / base:.2f}× |")
     if opts.profile:
+        model = onnx.load(opts.a)  # once, for both profiled sessions
         exposed = [a._protos[name].output[0] for name in paired]
-        profiles = {"plain (ALL)": operator_times(opts.a, [], plain_feeds, opts.repeats),
-                    f"paired exposed (ALL, {len(paired)})":
-                        operator_times(opts.a, exposed, plain_feeds, opts.repeats)}
-        print_operator_times(profiles)
+        print_operator_times({
+            "plain (ALL)": operator_times(model, [], plain_feeds, opts.repeats),
+            f"paired exposed (ALL, {len(paired)})":
+                operator_times(model, exposed, plain_feeds, opts.repeats)})
 
 
-def operator_times(path: str, outputs: list[str], feeds: dict[str, np.ndarray], repeats: int
-                   ) -> dict[str, tuple[float, int]]:
+def operator_times(model: onnx.ModelProto, outputs: list[str], feeds: dict[str, np.ndarray],
+                   repeats: int) -> dict[str, tuple[float, int]]:
     """Milliseconds a run and kernels a run per operator type, from ORT's profiler, for a
     session at ALL with ``outputs`` added to the model's own (after one untimed run)."""
-    import onnx
     import onnxruntime as ort
 
-    model = onnx.load(path)
+    exposed = onnx.ModelProto()
+    exposed.CopyFrom(model)
     declared = {o.name for o in model.graph.output}
-    model.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t)
-                              for t in outputs if t not in declared)
+    exposed.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t)
+                                for t in outputs if t not in declared)
     with tempfile.TemporaryDirectory() as folder:
         options = ort.SessionOptions()
         options.enable_profiling = True
         options.profile_file_prefix = str(Path(folder) / "ort")
-        session = ort.InferenceSession(model.SerializeToString(), options,
+        session = ort.InferenceSession(exposed.SerializeToString(), options,
                                        providers=["CPUExecutionProvider"])
         names = [o.name for o in session.get_outputs()]
         for _ in range(repeats + 1):
@@ -107,29 +109,28 @@ def operator_times(path: str, outputs: list[str], feeds: dict[str, np.ndarray], 
         events = json.loads(Path(session.end_profiling()).read_text())
     runs = [e for e in events if e.get("name") == "model_run"][1:]
     first_timed = runs[0]["ts"]
-    totals: dict[str, list[float]] = defaultdict(list)
+    durations: dict[str, list[float]] = defaultdict(list)
     for event in events:
         if (event.get("cat") == "Node" and event["name"].endswith("_kernel_time")
                 and event["ts"] >= first_timed):
-            totals[event["args"]["op_name"]].append(event["dur"])
-    return {op: (sum(d) / len(runs) / 1e3, len(d) // len(runs)) for op, d in totals.items()}
+            durations[event["args"]["op_name"]].append(event["dur"])
+    return {op: (sum(d) / len(runs) / 1e3, len(d) // len(runs)) for op, d in durations.items()}
 
 
 def print_operator_times(profiles: dict[str, dict[str, tuple[float, int]]]) -> None:
-    """One row per operator type, one column pair (ms, kernels a run) per session."""
+    """One row per operator type (slowest first) and a total, one column per session."""
+    for times in profiles.values():
+        times["all"] = (sum(ms for ms, _ in times.values()),
+                        sum(count for _, count in times.values()))
     print("\nORT profiler, per operator type: ms a run (kernels a run)")
     print("| operator | " + " | ".join(profiles) + " |")
     print("| --- |" + " ---: |" * len(profiles))
-    ops = sorted({op for times in profiles.values() for op in times},
+    ops = sorted({op for times in profiles.values() for op in times} - {"all"},
                  key=lambda op: -max(t.get(op, (0.0, 0))[0] for t in profiles.values()))
     for op in [*ops, "all"]:
-        cells = []
-        for times in profiles.values():
-            ms, count = (sum(t[0] for t in times.values()), sum(t[1] for t in times.values())
-                         ) if op == "all" else times.get(op, (0.0, 0))
-            cells.append(f"{ms:.1f} ({count})")
+        cells = [f"{ms:.1f} ({count})" for ms, count in
+                 (times.get(op, (0.0, 0)) for times in profiles.values())]
         print(f"| {op} | " + " | ".join(cells) + " |")
-
 
 if __name__ == "__main__":
     main()
