@@ -4,16 +4,19 @@ reach: each found at its layer and named by its cause, with the differing values
 torch -> ONNX (``realmodels.bugs.CAUSE_BUGS``): ResNet folded with other running statistics
 and exported in training mode, ResNet through a float16 pass, EfficientNet's TF SAME pad on
 the wrong side, PoolFormer's average pool counting its padding, SegFormer's decode-head
-resize as nearest and with align_corners, and its 1x1 classifier converted to a dense layer
-over the channels-last tensor (its output left NHWC), Swin's patch merging concatenated
-along the height instead of the channels. MXNet -> Caffe: VGG-11's first dense
-layer with its weight columns in H,W,C order, and the Caffe side fed the image without the
-mean subtraction. Caffe -> PyTorch (ResNet-18, tests/realmodels/caffe_torch.py): the
-converted model traced with its stem's BatchNorm in training mode, and with its first
-convolution's input channels reversed. Each must exit 1 (``report.ok`` False) with
-``first_divergence`` exactly the injected layer, no pair before it failed, the cause's hint
-code at that layer and the differing values in its message. The correct pairs of the same
-models are quiet (tests/test_real_corpus.py, and here for the Caffe -> PyTorch conversion).
+resize as nearest and with align_corners, its 1x1 classifier converted to a dense layer
+over the channels-last tensor (its output left NHWC) and its output transposed to NHWC
+after the last layer, Swin's patch merging concatenated along the height instead of the
+channels; GPT-2 with massive MLP activations through onnxruntime's float16 converter (an
+overflow). MXNet -> Caffe: VGG-11's first dense layer with its weight columns in H,W,C
+order, and the Caffe side fed the image without the mean subtraction. Caffe -> PyTorch
+(ResNet-18, tests/realmodels/caffe_torch.py): the converted model traced with its stem's
+BatchNorm in training mode, and with its first convolution's input channels reversed.
+Each must exit 1 (``report.ok`` False) with ``first_divergence`` exactly the injected
+layer, no pair before it failed, the cause's hint code at that layer and the differing
+values in its message. The correct pairs of the same models are quiet
+(tests/test_real_corpus.py, and here for the Caffe -> PyTorch conversion and the
+massive-activation GPT-2 in float32).
 """
 
 from __future__ import annotations
@@ -71,6 +74,10 @@ CAUSES: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     "segformer-output-nhwc": ("layout", (
         "A's `model.decode_head.classifier` is NCHW 1x4x8x8",
         "`/model/decode_head/classifier/dense/Add` is NHWC 1x8x8x4"), {}),
+    # a Transpose appended after the last layer: only the models' outputs show it
+    "segformer-output-transposed": ("layout", (
+        "A's `model.decode_head.classifier` is NCHW 1x4x8x8",
+        "`/output/Transpose` is NHWC 1x8x8x4"), {}),
 }
 
 
@@ -205,3 +212,57 @@ def test_caffe_to_torch_mistake_is_named(mistake: str, caffe_route, tmp_path,
                             inputs=example)
     _assert_named(report, f"resnet18-caffe-torch-{mistake}", "caffe -> pt", layer, code,
                   fragments, cause_table)
+
+
+# -- torch -> ONNX float16: GPT-2 whose MLP activations pass float16's range ----------------
+
+
+def _massive_mlp(model: Any, scale: float = 2e4) -> Any:
+    """GPT-2's first MLP with its hidden activations ``scale`` times larger and its
+    projection as much smaller: a valid float32 model (the "massive activations" of large
+    language models) whose GELU ``x ** 3`` passes 65504."""
+    model = copy.deepcopy(model)
+    mlp = model.model.h[0].mlp
+    with torch.no_grad():
+        mlp.c_fc.weight.mul_(scale)
+        mlp.c_fc.bias.mul_(scale)
+        mlp.c_proj.weight.div_(scale)
+    return model
+
+
+@pytest.fixture(scope="module")
+def massive_gpt2(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Any]:
+    """The massive-activation GPT-2 as TorchScript and as legacy ONNX, and its input."""
+    import realmodels
+    from realmodels import torch_forms
+
+    folder = tmp_path_factory.mktemp("massive-gpt2")
+    model, example = _massive_mlp(realmodels.build("gpt2")), realmodels.inputs("gpt2")
+    torch_forms.torchscript(copy.deepcopy(model), example, folder / "model.pt")
+    torch_forms.onnx(model, example, folder / "model.onnx", dynamo=False)
+    return folder / "model.pt", folder / "model.onnx", example
+
+
+def test_massive_activations_pass_in_float32(massive_gpt2: tuple[Path, Path, Any]) -> None:
+    script, onnx_file, example = massive_gpt2
+    report = parity.compare(script, onnx_file, inputs=example)
+    assert report.ok and not report.hints, (report.first_divergence, report.hints)
+
+
+def test_a_float16_overflow_is_named(massive_gpt2: tuple[Path, Path, Any], tmp_path: Path,
+                                     cause_table: SummaryTable) -> None:
+    """onnxruntime's float16 converter (inputs and outputs kept float32): B's GELU Pow
+    overflows to inf where A's values reach ~1e11."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    script, onnx_file, example = massive_gpt2
+    half = tmp_path / "half.onnx"
+    onnx.save(convert_float_to_float16(onnx.load(str(onnx_file)), keep_io_types=True),
+              str(half))
+    report = parity.compare(script, half, inputs=example)
+    _assert_named(report, "gpt2-float16-overflow", "pt -> onnx float16", "model.0.mlp.act:1",
+                  "float_overflow", (
+                      "B computes in float16 and overflows at `/model/h.0/mlp/act/Pow`",
+                      "beyond float16's largest finite value 65504"), cause_table)
+    assert report.hints[0].evidence["beyond_range"] == report.hints[0].evidence["non_finite"]

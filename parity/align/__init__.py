@@ -6,6 +6,7 @@
 ``structure``  graph position (nearest matched ancestors, op class, shape)
 ``sequence``   LCS-style alignment of what is left between anchors
 ``folds``      chains one side computes as one op (BN folded in Conv, BN + Scale)
+``outputs``    the models' outputs paired with each other, past steps one side appends
 ``mapping_file`` the user's ``--map`` TOML/JSON, resolved against both graphs
 """
 

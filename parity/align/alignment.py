@@ -14,7 +14,10 @@ Strategies run in order and each only sees the nodes still unmatched:
    ``Add`` after a Linear's ``MatMul``; a one-op module vs its decomposition, whose
    interior is skipped), then module scope + op family + call order;
 6. ``structure``: graph position, for everything still unmatched (:mod:`.structure`);
-7. ``sequence``: what is left between anchors, aligned as sequences (:mod:`.sequence`).
+7. ``sequence``: what is left between anchors, aligned as sequences (:mod:`.sequence`);
+8. ``output``: the models' outputs, paired with each other where one side appends steps
+   the other does not (a Transpose to NHWC, a Softmax) or neither was matched
+   (:mod:`.outputs`).
 
 Folds are respected as matches are made: where one side computes as one op what the
 other splits into a chain (ONNX Conv with BatchNorm folded in vs torch Conv + BatchNorm;
@@ -39,6 +42,7 @@ from .confidence import agreement, confidence, contradicted
 from .folds import bypassed, fold_head, move_to_fold_end
 from .mapping_file import resolve_mapping
 from .names import Strategy, by_key, named_key
+from .outputs import output_pairs
 from .scopes import by_scope, has_scopes, match_scope_outputs, scope_map
 from .sequence import match_sequences
 from .slices import merge_repeated
@@ -127,6 +131,7 @@ def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignm
     _skip_unmatched_no_ops(b, {m.b: m for m in found.values()}, skipped_b)
     _skip_unmatched_pads(a, found, skipped_a)
     _skip_unmatched_pads(b, {m.b: m for m in found.values()}, skipped_b)
+    _pair_outputs(a, b, full_a.outputs, full_b.outputs, found, skipped_a, skipped_b)
     pairs = {m.a: m.b for m in found.values()}
     skipped_a.update(bypassed(a, b, pairs, skipped_b))
     skipped_b.update(bypassed(b, a, {y: x for x, y in pairs.items()}, skipped_a))
@@ -190,6 +195,23 @@ def _skip_unmatched_pads(graph: Graph, matched: Mapping[str, Match], skipped: se
         if (node.name not in matched and family(node.op) == "pad" and readers.get(node.name)
                 and all(family(graph.op_of(r)) in _PADDED for r in readers[node.name])):
             skipped.add(node.name)
+
+
+def _pair_outputs(
+    a: Graph, b: Graph, outputs_a: tuple[str, ...], outputs_b: tuple[str, ...],
+    found: dict[str, Match], skipped_a: set[str], skipped_b: set[str],
+) -> None:
+    """Compare the models' outputs themselves where one side appends steps the other does
+    not (see :mod:`.outputs`); the appended steps join the skipped."""
+    pairs = {m.a: m.b for m in found.values()}
+    for out_a, out_b, replaced, tail_a, tail_b in output_pairs(
+            a, b, outputs_a, outputs_b, pairs, skipped_a, skipped_b):
+        how = "output"
+        if replaced is not None:
+            how = f"{found.pop(replaced).how}+output"
+        found[out_a] = Match(out_a, out_b, how)
+        skipped_a.update(tail_a)
+        skipped_b.update(tail_b)
 
 
 def _effective_inputs(a: Graph, b: Graph) -> list[tuple[str, str]]:

@@ -26,6 +26,7 @@ LAYER_MATH_DIFFERS = "layer_math_differs"
 RECEIVED_ERROR = "received_error"
 TRAIN_MODE = "train_mode"
 PRECISION = "precision"
+FLOAT_OVERFLOW = "float_overflow"
 QUANT_SATURATION = "quant_saturation"
 
 MEANINGS: dict[str, str] = {
@@ -69,5 +70,7 @@ MEANINGS: dict[str, str] = {
     TRAIN_MODE: "a PyTorch model ran with batch statistics / dropout",
     QUANT_SATURATION: "a quantized tensor's range is too narrow: values beyond its int8 "
                       "grid's ends are clipped (calibration range or scale)",
+    FLOAT_OVERFLOW: "a float16 (bfloat16) side overflows: the float32 side's values there "
+                    "exceed its largest finite value, where it holds inf or NaN",
     PRECISION: "the error is at the level of the dtype's rounding, not a bug",
 }

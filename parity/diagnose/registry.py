@@ -11,14 +11,17 @@ from . import (
     flatten,
     folded,
     inputs,
+    overflow,
     replay,
     runtime,
     saturation,
     settings,
     weights,
 )
-from .codes import PRECISION
+from .codes import FLOAT_OVERFLOW, PRECISION
 from .evidence import Evidence
+
+_NOT_REPLAYED = (PRECISION, FLOAT_OVERFLOW)
 
 Check = Callable[[Evidence], list[Hint]]
 
@@ -35,18 +38,20 @@ CHECKS: tuple[Check, ...] = (
     weights.weights_differ,
     runtime.train_mode,
     saturation.quant_saturation,
+    overflow.float_overflow,
     runtime.precision,
 )
 
 
 def diagnose(evidence: Evidence) -> tuple[Hint, ...]:
     """Every check's hints, each node reported once per code, then the first divergence
-    replayed alone (unless the error is rounding, where a replay proves nothing)."""
+    replayed alone (unless the error is rounding or a float16 overflow, where a replay in
+    another engine's arithmetic proves nothing)."""
     hints: dict[tuple[str, str], Hint] = {}
     for check in CHECKS:
         for hint in check(evidence):
             hints.setdefault((hint.code, hint.node), hint)
     found = list(hints.values())
-    if any(h.code == PRECISION for h in found):
+    if any(h.code in _NOT_REPLAYED for h in found):
         return tuple(found)
     return tuple(replay.annotate(evidence, found))

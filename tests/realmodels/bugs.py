@@ -240,6 +240,12 @@ def _float16(path: Path) -> object:
     return to_float16(path, path)
 
 
+def _output_nhwc(path: Path) -> object:
+    from .onnx_edits import output_to_nhwc
+
+    return output_to_nhwc(path, path)
+
+
 # -- MXNet -> Caffe: one layer of the converter's output changed -------------------------------
 
 def _layer(layers: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -396,6 +402,8 @@ CAUSE_BUGS: dict[str, Bug] = {
                             _patch_merging_axis("model.swin.encoder.layers.0.downsample", 1)),
     "segformer-output-nhwc": Bug("segformer", "pt", "onnx_legacy", f"{_SEG}.classifier",
                                  _conv1x1_channels_last(f"{_SEG}.classifier")),
+    "segformer-output-transposed": Bug("segformer", "pt", "onnx_legacy", f"{_SEG}.classifier",
+                                       _unchanged, shape=True, edit=_output_nhwc),
 }
 
 ALL_BUGS: dict[str, Bug] = {**BUGS, **CAUSE_BUGS}

@@ -30,3 +30,25 @@ def to_float16(path: Path, target: Path) -> Path:
     del graph.value_info[:]
     onnx.save(model, str(target))
     return target
+
+
+def output_to_nhwc(path: Path, target: Path) -> Path:
+    """The model at ``path`` with its first output transposed NCHW -> NHWC by an appended
+    Transpose (a converter that hands back channels-last), saved at ``target``."""
+    model = onnx.load(str(path))
+    graph = model.graph
+    output = graph.output[0]
+    for node in graph.node:
+        node.output[:] = [f"{output.name}_nchw" if t == output.name else t for t in node.output]
+    graph.node.append(helper.make_node("Transpose", [f"{output.name}_nchw"], [output.name],
+                                       "/output/Transpose", perm=[0, 2, 3, 1]))
+    dims = output.type.tensor_type.shape.dim
+    order = [dims[i] for i in (0, 2, 3, 1)]
+    copies = [onnx.TensorShapeProto.Dimension() for _ in order]
+    for copy, dim in zip(copies, order):
+        copy.CopyFrom(dim)
+    del dims[:]
+    dims.extend(copies)
+    del graph.value_info[:]
+    onnx.save(model, str(target))
+    return target
