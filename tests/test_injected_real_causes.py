@@ -77,7 +77,9 @@ CAUSES: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     # a Transpose appended after the last layer: only the models' outputs show it
     "segformer-output-transposed": ("layout", (
         "A's `model.decode_head.classifier` is NCHW 1x4x8x8",
-        "`/output/Transpose` is NHWC 1x8x8x4"), {}),
+        "`/output/Transpose` is NHWC 1x8x8x4",
+        "B hands its output back in the other layout: transpose it back (perm (0, 3, 1, 2))"),
+        {}),
 }
 
 

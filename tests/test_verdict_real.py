@@ -271,6 +271,7 @@ def test_float16_passes_unless_a_layer_overflows(tmp_path):
     assert not report.ok and first is not None
     assert first.a.replace("_", ".").endswith("layer1.body.0"), first.a
     assert first.metrics.inf_b > 0
+    assert [h.code for h in report.hints if h.node == first.a] == ["float_overflow"]
 
 
 def _alive_during(monkeypatch, **compare_args) -> tuple[parity.Report, int]:

@@ -167,12 +167,23 @@ def layout(evidence: Evidence) -> list[Hint]:
                 hints.append(Hint(
                     LAYOUT, pair.a,
                     f"A's `{pair.a}` is {name} {_dims(va)} where B's `{pair.b}` is {other} "
-                    f"{_dims(vb)}: the values match after a transpose. Feed each side its own "
-                    f"layout (--a-layout/--b-layout), or add the transpose the conversion is "
-                    f"missing.",
+                    f"{_dims(vb)}: the values match after a transpose. "
+                    f"{_layout_advice(evidence, pair, name)}",
                     {"a_layout": name, "b_layout": other}))
                 break
     return hints
+
+
+def _layout_advice(evidence: Evidence, pair: PairResult, a_layout: str) -> str:
+    """What to change: the inputs fed, B's output handed back, or a missing transpose."""
+    if pair.is_input:
+        return "Feed each side its own layout (--a-layout/--b-layout)."
+    if pair.a in evidence.graph_a.outputs and pair.b in evidence.graph_b.outputs:
+        perm = (0, 2, 3, 1) if a_layout == "NHWC" else (0, 3, 1, 2)
+        return (f"B hands its output back in the other layout: transpose it back "
+                f"(perm {perm}) or drop the transpose its conversion appended.")
+    return ("Add the transpose the conversion is missing, or feed each side its own layout "
+            "(--a-layout/--b-layout) where the inputs differ.")
 
 
 def _dims(array: np.ndarray) -> str:
