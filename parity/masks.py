@@ -69,7 +69,9 @@ class Exponents:
 def find(exponents: Exponents) -> Fill | None:
     """The mask fill the histogram shows, if any: the lowest band of ``GAP_BINADES`` or
     more empty binades that has values below it and only negative values above it; or,
-    where the only other values are zeros, negative values of at least ``ZERO_BULK_FILL``."""
+    where the only other values are zeros, negative values. Either way the fill is at
+    least ``ZERO_BULK_FILL`` in magnitude: a smaller one is not zero after ``exp`` (and
+    one value far from a few others, -0.13 beside 0.0013, is no mask)."""
     positive = exponents.counts[:_EXPONENTS].copy()
     negative = exponents.counts[_EXPONENTS:].copy()
     zeros = positive[0] + negative[0]
@@ -84,6 +86,7 @@ def find(exponents: Exponents) -> Fill | None:
     gaps = np.diff(occupied) - 1
     for k in np.flatnonzero(gaps >= GAP_BINADES):
         bottom = int(occupied[k + 1])
-        if not positive[bottom:].any():
-            return Fill(math.ldexp(1.0, bottom - _BIAS))
+        ceiling = math.ldexp(1.0, bottom - _BIAS)
+        if ceiling >= ZERO_BULK_FILL and not positive[bottom:].any():
+            return Fill(ceiling)
     return None

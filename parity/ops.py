@@ -91,7 +91,8 @@ FOLDS: dict[str, frozenset[str]] = {
 # pair made at its first Reshape moves along FOLDS to beta's Add); Softmax as
 # Exp / ReduceSum / Div; attention as
 # MatMul -> Softmax -> MatMul; multi-head attention ends in its out-projection (MatMul or
-# Gemm); HardSwish as x * HardSigmoid(x).
+# Gemm); HardSwish as x * HardSigmoid(x); rsqrt (RMSNorm's) as Sqrt -> Div(1, x) or
+# Sqrt -> Reciprocal.
 DECOMPOSITIONS: dict[str, frozenset[str]] = {
     "silu": frozenset({"mul"}),
     "gelu": frozenset({"mul"}),
@@ -101,6 +102,7 @@ DECOMPOSITIONS: dict[str, frozenset[str]] = {
     "attention": frozenset({"linear"}),
     "multihead": frozenset({"linear"}),
     "hardswish": frozenset({"mul"}),
+    "rsqrt": frozenset({"div", "reciprocal"}),
 }
 
 # Families that hold their input's value (in eval mode): nothing of their own to compare.
@@ -178,10 +180,12 @@ def decomposes(one_op: str, end_op: str) -> bool:
 
 def is_no_op(op: str, attrs: Mapping[str, Any]) -> bool:
     """True for an op that returns its input's value: eval-mode Dropout, Identity,
-    ``contiguous``, a slice that keeps the whole axis (``x[:, 0::2]`` traces one per axis)."""
+    ``contiguous``, a slice that keeps the whole axis (``x[:, 0::2]`` traces one per axis).
+    A bound the trace computes at run time (``x[..., n // 2:]``) is absent from ``attrs``:
+    such a slice is not known to keep the whole axis."""
     if family(op) in NO_OPS:
         return True
-    return op_key(op) == "slice" and attrs.get("start") in (0, None) \
+    return op_key(op) == "slice" and "start" in attrs and attrs["start"] in (0, None) \
         and attrs.get("step") in (1, None) and "end" in attrs \
         and (attrs["end"] is None or attrs["end"] >= _WHOLE)
 

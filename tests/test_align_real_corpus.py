@@ -31,7 +31,7 @@ from parity.ops import FOLDS, compatible, decomposes, family  # noqa: E402
 
 ONNX2TORCH = importlib.util.find_spec("onnx2torch") is not None
 
-CASES = [(model, a, b) for model in ("bert", "gpt2", "vit") for a in ("pt", "pt2")
+CASES = [(model, a, b) for model in ("bert", "gpt2", "llama", "vit") for a in ("pt", "pt2")
          for b in ("onnx_legacy", "onnx_dynamo")] + [("swin", "pt", "onnx_legacy"),
                                                      ("swin", "factory", "onnx_dynamo")]
 ONNX2TORCH_CASES = [(model, "onnx2torch", "onnx_dynamo") for model in ("vit", "convnext", "swin")]

@@ -3,7 +3,7 @@ slice per axis (whole axes included, quarters repeating their row slice) and exp
 shared single-axis Slices."""
 
 from parity.align import align
-from parity.align.slices import merge_repeated
+from parity.align.slices import COMPUTED, merge_repeated
 from parity.graph import Graph, Node, TensorSpec
 
 END = 9223372036854775807
@@ -84,4 +84,41 @@ def test_a_torch_slice_with_a_computed_start_cuts_something_unknown():
                      graph.inputs, graph.outputs)
     merged_graph, merged = merge_repeated(computed)
     assert not {"slice:5", "slice:9", "slice:13"} & set(merged)
-    assert all("cut" not in n.attrs for n in merged_graph.nodes if n.attrs.get("step") == 2)
+    steps = [n for n in merged_graph.nodes if n.attrs.get("step") == 2]
+    assert all(dict(n.attrs["cut"])[n.attrs["dim"]][0] == COMPUTED for n in steps)
+
+
+def test_rotary_halves_with_computed_bounds_pair_with_their_own_half():
+    """LLaMA's rotate_half traced by TorchScript: ``x[..., : d // 2]`` has its end computed
+    and ``x[..., d // 2 :]`` its start (absent from the attributes); the exporter writes
+    both as constants. Neither is a whole-axis slice, and each pairs with its own half."""
+    torch_graph = Graph((
+        Node("t", "aten::transpose", ("x",)),
+        Node("slice", "aten::slice", ("t",), {"dim": 3, "start": 0, "step": 1}),
+        Node("slice:1", "aten::slice", ("t",), {"dim": 3, "end": END, "step": 1}),
+        Node("neg", "aten::neg", ("slice:1",)),
+        Node("cat", "aten::cat", ("neg", "slice")),
+    ), (TensorSpec("x", (1, 16, 4, 8)),), ("cat",))
+    onnx_graph = Graph((
+        Node("T", "Transpose", ("x",), shape=(1, 4, 16, 8)),
+        Node("Slice", "Slice", ("T",), {"starts": (0,), "ends": (4,), "axes": (3,)},
+             (1, 4, 16, 4)),
+        Node("Slice_1", "Slice", ("T",), {"starts": (4,), "ends": (END,), "axes": (3,)},
+             (1, 4, 16, 4)),
+        Node("Neg", "Neg", ("Slice_1",), shape=(1, 4, 16, 4)),
+        Node("Concat", "Concat", ("Neg", "Slice"), shape=(1, 4, 16, 8)),
+    ), (TensorSpec("x", (1, 16, 4, 8)),), ("Concat",))
+    pairs = {m.a: m.b for m in align(torch_graph, onnx_graph).pairs}
+    assert pairs.get("slice:1", "Slice_1") == "Slice_1"
+    assert pairs.get("slice", "Slice") == "Slice"
+    assert pairs["neg"] == "Neg"
+
+
+def test_two_slices_with_computed_bounds_are_not_merged():
+    graph = Graph((
+        Node("a", "aten::slice", ("x",), {"dim": 1, "end": END, "step": 1}),
+        Node("b", "aten::slice", ("x",), {"dim": 1, "end": END, "step": 1}),
+    ), (TensorSpec("x", (1, 8)),), ("a", "b"))
+    merged, left_out = merge_repeated(graph)
+    assert left_out == ()
+    assert [n.name for n in merged.nodes] == ["a", "b"]

@@ -7,9 +7,10 @@ the wrong side, PoolFormer's average pool counting its padding, SegFormer's deco
 resize as nearest and with align_corners, its 1x1 classifier converted to a dense layer
 over the channels-last tensor (its output left NHWC) and its output transposed to NHWC
 after the last layer, Swin's patch merging concatenated along the height instead of the
-channels; GPT-2 with massive MLP activations through onnxruntime's float16 converter (an
-overflow). MXNet -> Caffe: VGG-11's first dense layer with its weight columns in H,W,C
-order, and the Caffe side fed the image without the mean subtraction. Caffe -> PyTorch
+channels, LLaMA's RMSNorm eps (an Add before the rsqrt); GPT-2 with massive MLP
+activations through onnxruntime's float16 converter (an overflow). MXNet -> Caffe:
+VGG-11's first dense layer with its weight columns in H,W,C order, and the Caffe side fed
+the image without the mean subtraction. Caffe -> PyTorch
 (ResNet-18, tests/realmodels/caffe_torch.py): the converted model traced with its stem's
 BatchNorm in training mode, and with its first convolution's input channels reversed.
 Each must exit 1 (``report.ok`` False) with ``first_divergence`` exactly the injected
@@ -74,6 +75,10 @@ CAUSES: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     "segformer-output-nhwc": ("layout", (
         "A's `model.decode_head.classifier` is NCHW 1x4x8x8",
         "`/model/decode_head/classifier/dense/Add` is NHWC 1x8x8x4"), {}),
+    # RMSNorm spelled out: its eps is the Add before the rsqrt (Sqrt + Div in ONNX)
+    "llama-rmsnorm-eps": ("norm_eps_mismatch", (
+        "adds 1e-06 in A where B's `/model/layers.1/post_attention_layernorm/Add` adds 0.0001",
+        "the eps of the normalisation"), {}),
     # a Transpose appended after the last layer: only the models' outputs show it
     "segformer-output-transposed": ("layout", (
         "A's `model.decode_head.classifier` is NCHW 1x4x8x8",

@@ -111,3 +111,11 @@ def test_rows_wider_than_a_cache_still_sum_in_float64():
     assert m.max_abs == pytest.approx(np.abs(d).max())
     assert m.rms_diff == pytest.approx(np.sqrt(np.mean(d ** 2)))
     np.testing.assert_allclose(groups.msq_diff, np.mean(d ** 2, axis=(0, 2, 3)), rtol=1e-9)
+
+
+def test_one_value_far_below_another_is_no_mask_fill():
+    """Found by hypothesis: -0.13 against 0.0013 has a 7-binade gap with only a negative
+    value above it, yet is no mask (its exp is not zero): compared as it is."""
+    a = np.array([[[[-0.1309]]]], dtype=np.float16)
+    b = np.array([[[[0.001257]]]], dtype=np.float16)
+    _assert_matches(measure(a, b, None)[0], _reference(a, b, None))

@@ -4,10 +4,12 @@ torch traces ``x[:, 0::2, 1::2]`` as one slice per axis (whole-axis ones include
 exporter may write one multi-axis Slice, drop the whole-axis steps, and share the slices
 that repeat (Swin's patch merging cuts four quarters from two row slices). So each slice
 is described by its *cut*: per axis ``(start, step, end)``, its own and those of the slices
-it reads back to the tensor they cut (its *base*). Two slices whose cuts differ cannot hold
-one value (:func:`cuts_differ`). A slice with the same base and cut as an earlier one, or
-that cuts nothing, holds that node's value: it is merged into it (:func:`merge_repeated`),
-so what reads it hangs from the node the other side has.
+it reads back to the tensor they cut (its *base*). A bound the trace computes at run time
+(rotary embeddings' ``x[..., : x.shape[-1] // 2]``) is :data:`COMPUTED`: it differs from
+no other, yet the other bounds still tell the two halves apart. Two slices whose cuts
+differ cannot hold one value (:func:`cuts_differ`). A slice with the same base and fully
+known cut as an earlier one, or that cuts nothing, holds that node's value: it is merged
+into it (:func:`merge_repeated`), so what reads it hangs from the node the other side has.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ from ..graph import Graph, Node
 from ..ops import op_key
 
 _WHOLE = 2**62  # an end at or past this runs to the end of the axis (torch writes INT64_MAX)
-Cut = tuple[tuple[int, tuple[int, int, int | None]], ...]  # ((axis, (start, step, end)), ...)
+COMPUTED = "computed"  # a bound known only when the model runs
+Bound = int | str | None  # an index, COMPUTED, or None (an end: to the end of the axis)
+Cut = tuple[tuple[int, tuple[Bound, int, Bound]], ...]  # ((axis, (start, step, end)), ...)
 
 
 def merge_repeated(graph: Graph) -> tuple[Graph, tuple[str, ...]]:
     """``graph`` with each slice's cut as its ``cut`` attribute, repeated and empty slices
     left out (their readers read the node they repeat); and the names left out."""
-    cuts: dict[str, tuple[str, dict[int, tuple[int, int, int | None]]]] = {}
+    cuts: dict[str, tuple[str, dict[int, tuple[Bound, int, Bound]]]] = {}
     seen: dict[tuple[str, Cut], str] = {}
     alias: dict[str, str] = {}
     nodes: list[Node] = []
@@ -46,7 +50,8 @@ def merge_repeated(graph: Graph) -> tuple[Graph, tuple[str, ...]]:
         if not cut or key in seen:
             alias[node.name] = seen.get(key, base)
             continue
-        seen[key] = node.name
+        if not any(COMPUTED in bounds for bounds in cut.values()):
+            seen[key] = node.name  # two computed bounds may differ: never merged
         cuts[node.name] = (base, cut)
         nodes.append(replace(node, attrs={**node.attrs, "cut": key[1]}))
     if not alias and not cuts:
@@ -57,7 +62,7 @@ def merge_repeated(graph: Graph) -> tuple[Graph, tuple[str, ...]]:
 
 def cuts_differ(x: Node, y: Node) -> bool:
     """Whether two slices cut different elements (an end known on one side only is not a
-    difference: it may be the axis length)."""
+    difference: it may be the axis length; nor is a computed bound)."""
     cut_x, cut_y = x.attrs.get("cut"), y.attrs.get("cut")
     if cut_x is None or cut_y is None:
         return False
@@ -66,27 +71,30 @@ def cuts_differ(x: Node, y: Node) -> bool:
         return True
     for axis, (start, step, end) in axes_x.items():
         other_start, other_step, other_end = axes_y[axis]
-        if (start, step) != (other_start, other_step) or (
-                end is not None and other_end is not None and end != other_end):
+        if step != other_step or _known_differ(start, other_start) or (
+                end is not None and other_end is not None and _known_differ(end, other_end)):
             return True
     return False
 
 
-def _own_cut(node: Node) -> dict[int, tuple[int, int, int | None]] | None:
-    """What one slice op cuts, per axis (whole axes left out); None when it is not a slice
-    or what it cuts is not known (its parameters are computed, or an axis is negative on a
-    tensor of unknown rank).
+def _known_differ(x: Bound, y: Bound) -> bool:
+    return COMPUTED not in (x, y) and x != y
 
-    torch records every slice's start (a TorchScript constant, a torch.export argument):
-    a torch slice without one computes it (onnx2torch reads it from a tensor)."""
+
+def _own_cut(node: Node) -> dict[int, tuple[Bound, int, Bound]] | None:
+    """What one slice op cuts, per axis (whole axes left out); None when it is not a slice
+    or what it cuts is not known (its axis or step is computed, or an axis is negative on
+    a tensor of unknown rank).
+
+    torch records every slice's constant start and end (a TorchScript constant, a
+    torch.export argument): a bound missing from a torch slice is computed (onnx2torch
+    reads both from tensors)."""
     if op_key(node.op) != "slice":
         return None
     attrs = node.attrs
-    if "dim" in attrs and "start" not in attrs:
-        return None
     if "dim" in attrs:  # torch: one axis
-        axes, starts, ends, steps = ((attrs["dim"],), (attrs.get("start"),),
-                                     (attrs.get("end"),), (attrs.get("step"),))
+        axes, starts, ends, steps = ((attrs["dim"],), (attrs.get("start", COMPUTED),),
+                                     (attrs.get("end", COMPUTED),), (attrs.get("step"),))
     elif "starts" in attrs and "ends" in attrs:  # ONNX: parameters read from constant inputs
         starts, ends = attrs["starts"], attrs["ends"]
         axes = attrs.get("axes", tuple(range(len(starts))))
@@ -99,8 +107,9 @@ def _own_cut(node: Node) -> dict[int, tuple[int, int, int | None]] | None:
         if not isinstance(axis, int) or (axis < 0 and rank is None):
             return None
         start, step = start or 0, step or 1
-        end = None if end is None or end >= _WHOLE else end
-        if not (isinstance(start, int) and isinstance(step, int)) or start < 0:
+        end = None if end is None or (isinstance(end, int) and end >= _WHOLE) else end
+        if not isinstance(step, int) or not (start == COMPUTED or isinstance(start, int)) \
+                or (isinstance(start, int) and start < 0):
             return None
         if (start, step, end) != (0, 1, None):
             cut[axis % rank if axis < 0 else axis] = (start, step, end)  # type: ignore[operator]

@@ -44,7 +44,8 @@ MEANINGS: dict[str, str] = {
                   "exclusive, padding on one side only)",
     PAD_PLACEMENT: "the same total padding placed on other sides (TF SAME vs symmetric)",
     NORM_EPS_MISMATCH: "LayerNorm / InstanceNorm / GroupNorm eps differs, confirmed by "
-                       "recomputing",
+                       "recomputing; or the eps a spelled-out RMSNorm adds before its rsqrt, "
+                       "read from the values",
     ACTIVATION_CHANGED: "the activation or its parameters differ (ReLU6 clip lost, "
                         "LeakyReLU/PReLU slope, GELU exact vs tanh, SiLU/hardswish variants), "
                         "also an activation spelled out in other ops, identified by "
@@ -56,7 +57,8 @@ MEANINGS: dict[str, str] = {
     AXIS_MISMATCH: "softmax / concat / reduction over another axis (also the axes a "
                    "decomposed normalisation reduces over)",
     ATTRIBUTE_MISMATCH: "another attribute of the layer differs (kernel, stride, dilation, "
-                        "groups, keepdims, permutation...)",
+                        "groups, keepdims, permutation..., or the one constant it adds or "
+                        "multiplies by)",
     FLATTEN_ORDER: "the first fully-connected layer expects the other flatten order, or a "
                    "flatten reads its input's axes in another order (H,W vs W,H)",
     CONCAT_ORDER: "a concat matches after permuting its input blocks (also a constant "

@@ -8,6 +8,7 @@ from ..report import Hint
 from . import (
     attributes,
     concat,
+    constants,
     flatten,
     folded,
     inputs,
@@ -33,6 +34,7 @@ CHECKS: tuple[Check, ...] = (
     folded.folded_batchnorm,
     attributes.pool_ceil_mode,
     settings.attribute_mismatch,
+    constants.constant_differs,
     flatten.flatten_order,
     concat.concat_order,
     weights.weights_differ,

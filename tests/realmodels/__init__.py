@@ -1,11 +1,12 @@
 """The shared real-model corpus: real architectures, seeded random weights, every form.
 
-Models come from ``transformers`` configs (BERT, GPT-2, ViT, ResNet, ConvNeXt, MobileNetV2,
-EfficientNet, Swin, SegFormer, PoolFormer) and ``mxnet.gluon.model_zoo.vision`` (ResNet-18
-v1, MobileNetV2 1.0, DenseNet-121, VGG-11); nothing is downloaded. ``size="small"`` is for
-tests (1-2 layers, tiny widths, 32 px images (64 px for the MXNet MobileNetV2 and VGG, 224
-px for DenseNet-121, whose last pool is a fixed 7x7), 16 tokens); ``size="full"`` for benchmarks
-(BERT-base, GPT-2, ViT-B/16, ResNet-50, ConvNeXt-tiny, MobileNetV2, EfficientNet-B0,
+Models come from ``transformers`` configs (BERT, GPT-2, LLaMA, ViT, ResNet, ConvNeXt,
+MobileNetV2, EfficientNet, Swin, SegFormer, PoolFormer) and
+``mxnet.gluon.model_zoo.vision`` (ResNet-18 v1, MobileNetV2 1.0, DenseNet-121, VGG-11);
+nothing is downloaded. ``size="small"`` is for tests (1-2 layers, tiny widths, 32 px
+images (64 px for the MXNet MobileNetV2 and VGG, 224 px for DenseNet-121, whose last pool
+is a fixed 7x7), 16 tokens); ``size="full"`` for benchmarks (BERT-base, GPT-2, a
+BERT-base-sized LLaMA, ViT-B/16, ResNet-50, ConvNeXt-tiny, MobileNetV2, EfficientNet-B0,
 Swin-tiny, SegFormer-B0, PoolFormer-S12 at 224 px / 128 tokens, and the MXNet models at 224
 px); ``python -m tests.realmodels DIR --size full`` writes them to a folder. BatchNorm
 statistics are randomised (seeded) so eps matters.
@@ -84,7 +85,7 @@ MXNET_FORMS = ("mxnet", "mx_onnx", "caffe")
 _ONNX2TORCH = ("vit", "resnet", "convnext", "mobilenet_v2", "swin")
 
 MODELS: dict[str, Model] = {
-    **{name: Model("torch", "tokens", TORCH_FORMS) for name in ("bert", "gpt2")},
+    **{name: Model("torch", "tokens", TORCH_FORMS) for name in ("bert", "gpt2", "llama")},
     **{name: Model("torch", "image", TORCH_FORMS + ("onnx2torch",) * (name in _ONNX2TORCH))
        for name in ("vit", "resnet", "convnext", "mobilenet_v2", "efficientnet", "swin")},
     # SegFormer (bilinear resizes in its decode head) and PoolFormer (padded average pools):

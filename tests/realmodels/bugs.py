@@ -125,6 +125,14 @@ def _module_clip_lost(path: str) -> Callable[[Any], None]:
     return inject
 
 
+def _rms_eps(path: str, eps: float) -> Callable[[Any], None]:
+    """An RMSNorm's eps written as ``eps`` (LLaMA's 1e-6 as a converter's default)."""
+    def inject(model: Any) -> None:
+        model.get_submodule(path).variance_epsilon = eps
+
+    return inject
+
+
 def _unchanged(model: Any) -> None:
     """Nothing changed in the model: the bug is in how it is exported or rewritten."""
 
@@ -402,6 +410,9 @@ CAUSE_BUGS: dict[str, Bug] = {
                             _patch_merging_axis("model.swin.encoder.layers.0.downsample", 1)),
     "segformer-output-nhwc": Bug("segformer", "pt", "onnx_legacy", f"{_SEG}.classifier",
                                  _conv1x1_channels_last(f"{_SEG}.classifier")),
+    "llama-rmsnorm-eps": Bug("llama", "pt", "onnx_legacy",
+                             "model.1.post_attention_layernorm:3",
+                             _rms_eps("model.layers.1.post_attention_layernorm", 1e-4)),
     "segformer-output-transposed": Bug("segformer", "pt", "onnx_legacy", f"{_SEG}.classifier",
                                        _unchanged, shape=True, edit=_output_nhwc),
 }

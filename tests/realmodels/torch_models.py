@@ -45,6 +45,22 @@ def _gpt2(size: str) -> Any:
     return GPT2Model(config)
 
 
+def _llama(size: str) -> Any:
+    """LLaMA: RMSNorm (``rsqrt``), rotary embeddings (computed half slices), SwiGLU MLP,
+    grouped-query attention (fewer key/value heads than query heads)."""
+    from transformers import LlamaConfig, LlamaModel
+
+    if size == "small":
+        config = LlamaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                             num_key_value_heads=2, intermediate_size=64,
+                             vocab_size=VOCAB["small"], max_position_embeddings=64)
+    else:  # a 12-layer, 768-wide LLaMA (BERT-base's size) with 4 key/value heads
+        config = LlamaConfig(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                             num_key_value_heads=4, intermediate_size=2048, vocab_size=32000,
+                             max_position_embeddings=512)
+    return LlamaModel(config)
+
+
 def _vit(size: str) -> Any:
     from transformers import ViTConfig, ViTForImageClassification
 
@@ -142,6 +158,7 @@ def _poolformer(size: str) -> Any:
 BUILDERS: dict[str, tuple[Callable[[str], Any], str]] = {
     "bert": (_bert, "tokens"),
     "gpt2": (_gpt2, "tokens"),
+    "llama": (_llama, "tokens"),
     "vit": (_vit, "image"),
     "resnet": (_resnet, "image"),
     "convnext": (_convnext, "image"),
