@@ -1,6 +1,6 @@
 """A layer that adds or multiplies by another constant: RMSNorm's eps written as 1e-4 for
-1e-6 (decomposed, it is an ``Add`` before the ``rsqrt``), an attention scale of 1/d for
-1/sqrt(d).
+1e-6 (spelled out, it is an ``Add`` before the ``rsqrt``), or a scale written as another
+number where both sides compute it as a ``Mul`` of its own.
 
 Read from the values, not the graphs (a traced scalar and an ONNX initializer look
 nothing alike): on each side, the layer's output minus (or over) its own input is one
