@@ -272,6 +272,7 @@ def open_weightless(path: Path
         model = onnx.ModelProto()
         model.CopyFrom(parsed)
         return model, weights, None
+    _sort_nodes(model.graph)
     location = path.resolve().name
     for tensor in model.graph.initializer:
         if tensor.name in mapped.spans:
@@ -313,6 +314,7 @@ def load_model(path: Path) -> onnx.ModelProto:
     if not model.graph.node and not model.graph.input:
         raise ModelLoadError(path, "not an ONNX model: it parses as protobuf but holds no graph "
                                    "(no nodes, no inputs)")
+    _sort_nodes(model.graph)
     external = _external_tensors(model)
     for tensor in external:
         _check_location(tensor, path)
@@ -323,6 +325,38 @@ def load_model(path: Path) -> onnx.ModelProto:
             raise ModelLoadError(path, f"cannot read its external data ({_one_line(exc)})"
                                  ) from None
     return model
+
+
+def _sort_nodes(graph: onnx.GraphProto) -> None:
+    """Put ``graph``'s nodes in topological order, in place: the ONNX spec asks for it, but
+    onnxruntime sorts for itself, so writers may not (its own float16 converter appends the
+    input and output Casts last). Nodes are kept in their written order where they can be;
+    a cycle is left as written."""
+    produced = {tensor for node in graph.node for tensor in node.output}
+    known = {""} | {vi.name for vi in graph.input} | {t.name for t in graph.initializer}
+    ordered: list[onnx.NodeProto] = []
+    pending = list(graph.node)
+    while pending:
+        left = []
+        for node in pending:
+            if all(t in known or t not in produced for t in node.input):
+                ordered.append(node)
+                known.update(node.output)
+            else:
+                left.append(node)
+        if len(left) == len(pending):
+            ordered += left
+            break
+        pending = left
+    if [id(n) for n in ordered] == [id(n) for n in graph.node]:
+        return
+    copies = []
+    for node in ordered:
+        copy = onnx.NodeProto()
+        copy.CopyFrom(node)
+        copies.append(copy)
+    del graph.node[:]
+    graph.node.extend(copies)
 
 
 def detach_weights(model: onnx.ModelProto) -> dict[str, np.ndarray]:

@@ -17,8 +17,7 @@ from ..ops import compatible
 from .structure import similarity
 
 STRATEGY_WEIGHT = {"manual": 1.0, "input": 1.0, "exact": 0.9, "normalised": 0.85,
-                   "scope": 0.8, "structure": 0.7, "sequence": 0.5,
-                   "output": 0.9}
+                   "scope": 0.8, "structure": 0.7, "sequence": 0.5, "output": 0.9}
 _CERTAIN = ("manual", "input")
 
 

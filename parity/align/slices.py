@@ -108,8 +108,8 @@ def _own_cut(node: Node) -> dict[int, tuple[Bound, int, Bound]] | None:
             return None
         start, step = start or 0, step or 1
         end = None if end is None or (isinstance(end, int) and end >= _WHOLE) else end
-        if not isinstance(step, int) or not (start == COMPUTED or isinstance(start, int)) \
-                or (isinstance(start, int) and start < 0):
+        known_start = isinstance(start, int) and start >= 0
+        if not isinstance(step, int) or not (known_start or start == COMPUTED):
             return None
         if (start, step, end) != (0, 1, None):
             cut[axis % rank if axis < 0 else axis] = (start, step, end)  # type: ignore[operator]
