@@ -56,6 +56,9 @@ _ATTR_POSITIONS: dict[str, dict[str, int]] = {
     "cat": {"axis": 1},
     "flatten": {"start_dim": 1, "end_dim": 2},
     "dropout": {"p": 1, "training": 2},
+    # attention's scale (None: 1/sqrt of the head dimension); keyword-only in the CPU kernel
+    "scaled_dot_product_attention": {"scale": 6},
+    "_scaled_dot_product_flash_attention_for_cpu": {"scale": 6},
 }
 _MODULE_ATTRS = {"kernel_size": "kernel", "stride": "stride", "padding": "pad",
                  "dilation": "dilation", "groups": "group", "eps": "eps",
@@ -339,7 +342,8 @@ class FxCapture:
         elif node.op in ("call_function", "call_method"):
             op = _target_name(node.target)
             scope, is_call = _fx_scope(node), False
-            attrs = attrs_from_args(op, [_fx_constant(a) for a in node.args])
+            attrs = attrs_from_args(op, [_fx_constant(a) for a in node.args],
+                                    {k: _fx_constant(v) for k, v in node.kwargs.items()})
         else:
             return None
         if is_ignored(op):

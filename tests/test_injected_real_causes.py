@@ -7,7 +7,8 @@ the wrong side, PoolFormer's average pool counting its padding, SegFormer's deco
 resize as nearest and with align_corners, its 1x1 classifier converted to a dense layer
 over the channels-last tensor (its output left NHWC) and its output transposed to NHWC
 after the last layer, Swin's patch merging concatenated along the height instead of the
-channels, LLaMA's RMSNorm eps (an Add before the rsqrt); GPT-2 with massive MLP
+channels, LLaMA's RMSNorm eps (an Add before the rsqrt) and its attention scale
+(1/d for 1/sqrt(d), legacy and dynamo exports); GPT-2 with massive MLP
 activations through onnxruntime's float16 converter (an overflow). MXNet -> Caffe:
 VGG-11's first dense layer with its weight columns in H,W,C order, and the Caffe side fed
 the image without the mean subtraction. Caffe -> PyTorch
@@ -79,6 +80,14 @@ CAUSES: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     "llama-rmsnorm-eps": ("norm_eps_mismatch", (
         "adds 1e-06 in A where B's `/model/layers.1/post_attention_layernorm/Add` adds 0.0001",
         "the eps of the normalisation"), {}),
+    # the attention scale 1/d for 1/sqrt(d): SDPA's scale argument against the exporters'
+    # decomposition, which splits it between q and k (a Mul by sqrt(scale) on each)
+    "llama-attention-scale": ("attribute_mismatch", (
+        "scales its attention scores (q.k) by 0.3536 (1/sqrt(d), d=8) in A (its scale argument)",
+        "scales them by 0.125 (1/d, d=8)", "`/model/layers.0/self_attn/Mul_6`"), {}),
+    "llama-attention-scale-dynamo": ("attribute_mismatch", (
+        "by 0.3536 (1/sqrt(d), d=8) in A", "`node_scaled_dot_product_attention` scales them by "
+        "0.125 (1/d, d=8)"), {}),
     # a Transpose appended after the last layer: only the models' outputs show it
     "segformer-output-transposed": ("layout", (
         "A's `model.decode_head.classifier` is NCHW 1x4x8x8",

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from ..report import Hint
 from . import (
+    attention,
     attributes,
     concat,
     constants,
@@ -35,6 +36,7 @@ CHECKS: tuple[Check, ...] = (
     attributes.pool_ceil_mode,
     settings.attribute_mismatch,
     constants.constant_differs,
+    attention.attention_scale,
     flatten.flatten_order,
     concat.concat_order,
     weights.weights_differ,

@@ -133,6 +133,16 @@ def _rms_eps(path: str, eps: float) -> Callable[[Any], None]:
     return inject
 
 
+def _attention_scale(power: float) -> Callable[[Any], None]:
+    """Every LLaMA attention's scale written as ``head_dim ** power`` (``-1``: 1/d for
+    1/sqrt(d)); it reaches ``scaled_dot_product_attention`` as its ``scale`` argument."""
+    def inject(model: Any) -> None:
+        for layer in model.model.layers:
+            layer.self_attn.scaling = layer.self_attn.head_dim ** power
+
+    return inject
+
+
 def _unchanged(model: Any) -> None:
     """Nothing changed in the model: the bug is in how it is exported or rewritten."""
 
@@ -413,6 +423,12 @@ CAUSE_BUGS: dict[str, Bug] = {
     "llama-rmsnorm-eps": Bug("llama", "pt", "onnx_legacy",
                              "model.1.post_attention_layernorm:3",
                              _rms_eps("model.layers.1.post_attention_layernorm", 1e-4)),
+    "llama-attention-scale": Bug("llama", "pt", "onnx_legacy",
+                                 "model.0.self_attn/scaled_dot_product_attention",
+                                 _attention_scale(-1.0)),
+    "llama-attention-scale-dynamo": Bug("llama", "pt2", "onnx_dynamo",
+                                        "model.layers.0.self_attn/scaled_dot_product_attention",
+                                        _attention_scale(-1.0)),
     "segformer-output-transposed": Bug("segformer", "pt", "onnx_legacy", f"{_SEG}.classifier",
                                        _unchanged, shape=True, edit=_output_nhwc),
 }
