@@ -62,6 +62,9 @@ _PASSING = {
                                    ("pt2", "onnx_legacy"), ("pt2", "onnx_dynamo"),
                                    ("onnx_legacy", "onnx_dynamo"))),
     "swin-onnx2torch-onnx_legacy", "swin-factory-onnx_dynamo",
+    *(f"levit-{a}-{b}" for a, b in (("pt", "onnx_legacy"), ("pt", "onnx_dynamo"),
+                                    ("pt2", "onnx_legacy"), ("pt2", "onnx_dynamo"),
+                                    ("onnx_legacy", "onnx_dynamo"))),
     *(f"{m}-factory-onnx_dynamo" for m in ("bert", "gpt2", "vit", "resnet", "convnext",
                                            "mobilenet_v2")),
     *(f"{m}-{a}-{b}" for m in ("mx_resnet18", "mx_mobilenet_v2", "mx_densenet121")

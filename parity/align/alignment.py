@@ -46,7 +46,7 @@ from .outputs import output_pairs
 from .scopes import by_scope, has_scopes, match_scope_outputs, scope_map
 from .sequence import match_sequences
 from .slices import merge_repeated
-from .structure import chain_transposes, match_structure
+from .structure import chain_transposes, heads_chain, match_structure
 
 # Families whose own padding attribute can absorb a Pad before them.
 _PADDED = frozenset({"conv", "maxpool", "avgpool"})
@@ -129,6 +129,8 @@ def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignm
     _drop_contradicted(a, b, found)
     _skip_unmatched_no_ops(a, found, skipped_a)
     _skip_unmatched_no_ops(b, {m.b: m for m in found.values()}, skipped_b)
+    _skip_chain_heads(a, found, skipped_a)
+    _skip_chain_heads(b, {m.b: m for m in found.values()}, skipped_b)
     _skip_unmatched_pads(a, found, skipped_a)
     _skip_unmatched_pads(b, {m.b: m for m in found.values()}, skipped_b)
     _pair_outputs(a, b, full_a.outputs, full_b.outputs, found, skipped_a, skipped_b)
@@ -183,6 +185,15 @@ def _skip_unmatched_no_ops(graph: Graph, matched: Mapping[str, Match], skipped: 
     against coverage."""
     for node in graph.nodes:
         if node.name not in matched and is_no_op(node.op, node.attrs):
+            skipped.add(node.name)
+
+
+def _skip_chain_heads(graph: Graph, matched: Mapping[str, Match], skipped: set[str]) -> None:
+    """An unmatched transpose another one continues is part of a chain the other side
+    writes as one Transpose (torch's ``k.permute(0, 2, 1, 3).transpose(-2, -1)``): skipped,
+    its chain's end is compared."""
+    for node in graph.nodes:
+        if node.name not in matched and heads_chain(graph, node.name):
             skipped.add(node.name)
 
 

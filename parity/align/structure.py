@@ -51,7 +51,7 @@ def match_structure(
     found: list[tuple[str, str]] = []
     for node in a.nodes:
         near_a[node.name] = frozenset().union(*(up_a(p) for p in node.inputs))
-        if node.name in taken_a or not near_a[node.name]:
+        if node.name in taken_a or not near_a[node.name] or heads_chain(a, node.name):
             continue
         moved = _one_op_and_its_decomposition(a, b, node, forward, taken_a, taken_b)
         if moved is None:
@@ -232,13 +232,17 @@ class _Nearest:
 
 
 def contradicts(x: Node, y: Node) -> bool:
-    """Two transposes (or chains of them) that move different axes, or two slices that cut
-    different elements, cannot hold one value."""
+    """Two transposes (or chains of them) that move different axes or hold different
+    numbers of elements, or two slices that cut different elements, cannot hold one value
+    (LeViT splits q, k and v from one tensor, the exporter writes k's two transposes as one:
+    torch's k is not the Transpose of v beside it)."""
     if cuts_differ(x, y):
         return True
     chain_x, chain_y = _transposes(x), _transposes(y)
     if not chain_x or not chain_y:
         return False
+    if _known(x.shape) and _known(y.shape) and math.prod(x.shape) != math.prod(y.shape):
+        return True
     known = [perm for perm in (*chain_x, *chain_y) if perm[:1] != ("swap",)]
     if not known:
         return False
@@ -263,6 +267,15 @@ def chain_transposes(graph: Graph) -> Graph:
             chains[node.name] = (own,)
         nodes.append(node)
     return replace(graph, nodes=tuple(nodes))
+
+
+def heads_chain(graph: Graph, name: str) -> bool:
+    """``name`` is a transpose that another one continues (:func:`chain_transposes`): the
+    chain's end holds the value it moves on, and is what the other side's one Transpose
+    (or its own chain's end) pairs with; the head is paired with nothing."""
+    readers = graph.consumers.get(name, ())
+    return (len(readers) == 1 and permutation(graph.node(name)) is not None
+            and len(graph.node(readers[0]).attrs.get("transposes", ())) > 1)
 
 
 def _transposes(node: Node) -> tuple:

@@ -1,7 +1,7 @@
 """The shared real-model corpus: real architectures, seeded random weights, every form.
 
 Models come from ``transformers`` configs (BERT, GPT-2, LLaMA, ViT, ResNet, ConvNeXt,
-MobileNetV2, EfficientNet, Swin, SegFormer, PoolFormer) and
+MobileNetV2, EfficientNet, Swin, SegFormer, PoolFormer, LeViT) and
 ``mxnet.gluon.model_zoo.vision`` (ResNet-18 v1, MobileNetV2 1.0, DenseNet-121, VGG-11);
 nothing is downloaded. ``size="small"`` is for tests (1-2 layers, tiny widths, 32 px
 images (64 px for the MXNet MobileNetV2 and VGG, 224 px for DenseNet-121, whose last pool
@@ -88,6 +88,7 @@ MODELS: dict[str, Model] = {
     **{name: Model("torch", "tokens", TORCH_FORMS) for name in ("bert", "gpt2", "llama")},
     **{name: Model("torch", "image", TORCH_FORMS + ("onnx2torch",) * (name in _ONNX2TORCH))
        for name in ("vit", "resnet", "convnext", "mobilenet_v2", "efficientnet", "swin")},
+    "levit": Model("torch", "image", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
     # SegFormer (bilinear resizes in its decode head) and PoolFormer (padded average pools):
     # the ops the others lack, for injected bugs; TorchScript and the legacy export only.
     **{name: Model("torch", "image", ("pt", "onnx_legacy")) for name in ("segformer",
@@ -128,6 +129,7 @@ def image_size(name: str, size: str = "small") -> int:
     """The side of the square images model ``name`` takes at ``size``.
 
     VGG-11 gets 64 px when small, so its dense head reads a 2x2 map, not a 1x1 one.
+    LeViT gets 64 px when small: its stem's four stride-2 convolutions leave 4x4 tokens.
     The MXNet MobileNetV2 gets 64 px when small: at 32 px its last blocks run on 1x1 maps,
     where OpenCV DNN's depthwise 3x3 convolution (pad 1) is wrong (max-abs 0.03, cosine
     0.53 against MXNet and a numpy reference), a runtime bug, not a conversion's.
@@ -135,7 +137,7 @@ def image_size(name: str, size: str = "small") -> int:
     """
     if size == "full" or name == "mx_densenet121":
         return 224
-    return 64 if name in ("mx_mobilenet_v2", "mx_vgg11") else 32
+    return 64 if name in ("mx_mobilenet_v2", "mx_vgg11", "levit") else 32
 
 
 def inputs(name: str, size: str = "small", *, pixels: bool = False, seed: int = 0,

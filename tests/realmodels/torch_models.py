@@ -18,7 +18,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import torch  # noqa: E402
 
 SEED = 0
-IMAGE_SIZE = {"small": 32, "full": 224}
 SEQUENCE = {"small": 16, "full": 128}
 VOCAB = {"small": 100, "full": 30522}
 
@@ -154,6 +153,21 @@ def _poolformer(size: str) -> Any:
     return PoolFormerForImageClassification(config)
 
 
+def _levit(size: str) -> Any:
+    """LeViT: q, k and v split from one projection (k's two transposes exported as one),
+    attention biases, BatchNorm after every linear layer, a subsampling attention block."""
+    from transformers import LevitConfig, LevitForImageClassification
+
+    if size == "small":  # 64 px: four stride-2 convs leave a 4x4 grid, subsampled to 2x2
+        config = LevitConfig(image_size=64, hidden_sizes=[32, 48], num_attention_heads=[2, 2],
+                             depths=[1, 1], key_dim=[8, 8], drop_path_rate=0,
+                             mlp_ratio=[2, 2], attention_ratio=[2, 2],
+                             down_ops=[["Subsample", 8, 32 // 8, 4, 2, 2]], num_labels=10)
+    else:  # LeViT-128S
+        config = LevitConfig(num_labels=1000)
+    return LevitForImageClassification(config)
+
+
 # name -> (builder, input kind)
 BUILDERS: dict[str, tuple[Callable[[str], Any], str]] = {
     "bert": (_bert, "tokens"),
@@ -167,6 +181,7 @@ BUILDERS: dict[str, tuple[Callable[[str], Any], str]] = {
     "swin": (_swin, "image"),
     "segformer": (_segformer, "image"),
     "poolformer": (_poolformer, "image"),
+    "levit": (_levit, "image"),
 }
 
 
@@ -203,7 +218,9 @@ def build(name: str, size: str = "small") -> torch.nn.Module:
         inner.config.use_cache = False
     model = TextModel(inner) if kind == "tokens" else ImageModel(inner)
     if kind == "image":
-        _randomise_batchnorm(model, IMAGE_SIZE[size])
+        from . import image_size
+
+        _randomise_batchnorm(model, image_size(name, size))
     return model.eval()
 
 
