@@ -50,7 +50,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "gelu": ("gelu",),
     "silu": ("silu", "silu_", "swish"),
     "transpose": ("transpose", "permute", "swapaxes", "t", "numpy_t"),
-    "gather": ("gather", "select", "index_select", "embedding", "index", "gathernd"),
+    "gather": ("gather", "select", "index_select", "embedding", "index", "gathernd",
+               "gatherelements"),
     "cast": ("cast", "to", "_to_copy", "type_as"),
     "and": ("and", "__and__", "bitwise_and", "logical_and"),
     "attention": ("scaled_dot_product_attention", "_scaled_dot_product_flash_attention_for_cpu",
@@ -94,7 +95,7 @@ FOLDS: dict[str, frozenset[str]] = {
 # Exp / ReduceSum / Div; attention as
 # MatMul -> Softmax -> MatMul; multi-head attention ends in its out-projection (MatMul or
 # Gemm); HardSwish as x * HardSigmoid(x); rsqrt (RMSNorm's) as Sqrt -> Div(1, x) or
-# Sqrt -> Reciprocal.
+# Sqrt -> Reciprocal; ne (RoBERTa's position ids) as Equal -> Not.
 DECOMPOSITIONS: dict[str, frozenset[str]] = {
     "silu": frozenset({"mul"}),
     "gelu": frozenset({"mul"}),
@@ -105,6 +106,7 @@ DECOMPOSITIONS: dict[str, frozenset[str]] = {
     "multihead": frozenset({"linear"}),
     "hardswish": frozenset({"mul"}),
     "rsqrt": frozenset({"div", "reciprocal"}),
+    "ne": frozenset({"not"}),  # Equal -> Not
 }
 
 # Families that hold their input's value (in eval mode): nothing of their own to compare.

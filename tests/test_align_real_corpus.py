@@ -1,4 +1,4 @@
-"""Every pair right on the real transformer corpus: BERT, GPT-2, LLaMA, ViT and Swin,
+"""Every pair right on the real transformer corpus: BERT, RoBERTa, GPT-2, LLaMA, ViT and Swin,
 TorchScript ``.pt`` and ``torch.export`` ``.pt2`` against both ONNX exporters, LeViT against
 the dynamo one; the third-party converter onnx2torch (ViT, ConvNeXt, Swin: the legacy
 export's erf-GELU kept as five ops, module names written as ONNX node names) and the
@@ -34,7 +34,8 @@ ONNX2TORCH = importlib.util.find_spec("onnx2torch") is not None
 
 # LeViT against the dynamo export only: the legacy one folds its BatchNorms into the convs
 # (a pair across two modules, right, but not what this test checks)
-CASES = [(model, a, b) for model in ("bert", "gpt2", "llama", "vit") for a in ("pt", "pt2")
+CASES = [(model, a, b) for model in ("bert", "roberta", "gpt2", "llama", "vit")
+         for a in ("pt", "pt2")
          for b in ("onnx_legacy", "onnx_dynamo")] + [("swin", "pt", "onnx_legacy"),
                                                      ("swin", "factory", "onnx_dynamo"),
                                                      ("levit", "pt", "onnx_dynamo"),

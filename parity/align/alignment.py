@@ -43,7 +43,7 @@ from .folds import bypassed, fold_head, move_to_fold_end
 from .mapping_file import resolve_mapping
 from .names import Strategy, by_key, named_key
 from .outputs import output_pairs
-from .scopes import by_scope, has_scopes, match_scope_outputs, scope_map
+from .scopes import by_scope, fill_scopes, has_scopes, match_scope_outputs, scope_map
 from .sequence import match_sequences
 from .slices import merge_repeated
 from .structure import chain_transposes, heads_chain, match_structure
@@ -106,7 +106,10 @@ def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignm
         ("exact", by_key(lambda n: n.name)),
         ("normalised", by_key(named_key)),
     ]
-    scopes = scope_map(a, b) if has_scopes(a) and has_scopes(b) else {}
+    scopes: dict[str, str] = {}
+    if has_scopes(a) and has_scopes(b):
+        a, b = fill_scopes(a), fill_scopes(b)
+        scopes = scope_map(a, b)
     for how, strategy in strategies:
         named += _run(strategy, how, a, b, found, named, skipped_a, skipped_b)
     if scopes:

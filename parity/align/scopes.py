@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Container
+from dataclasses import replace
 
 from ..graph import Graph, Node
 from ..ops import compatible, family
@@ -74,6 +75,23 @@ def scope_from_namespace(namespace: str) -> str:
     for segment in namespace.split("/")[1:-1]:
         parts = _join(parts, segment.split(":", 1)[0].strip())
     return ".".join(parts)
+
+
+def fill_scopes(graph: Graph) -> Graph:
+    """``graph`` with each scopeless node that a module's nodes surround (read from and read
+    by nodes of one scope, no other) given that scope: an optimiser's node, as the dynamo
+    exporter's ``Cast`` after RoBERTa's position-id ``CumSum``, carries no namespace, and a
+    module whose count of casts is one short pairs its casts out of order."""
+    by_name = {node.name: node for node in graph.nodes}
+    filled = []
+    for node in graph.nodes:
+        if not node.scope:
+            producers = {by_name[p].scope for p in node.inputs if p in by_name}
+            readers = {by_name[r].scope for r in graph.consumers.get(node.name, ())}
+            if producers and readers and len(producers | readers) == 1 and "" not in producers:
+                node = replace(node, scope=next(iter(producers | readers)))
+        filled.append(node)
+    return replace(graph, nodes=tuple(filled))
 
 
 def has_scopes(graph: Graph) -> bool:

@@ -1,6 +1,6 @@
 """The shared real-model corpus: real architectures, seeded random weights, every form.
 
-Models come from ``transformers`` configs (BERT, GPT-2, LLaMA, ViT, ResNet, ConvNeXt,
+Models come from ``transformers`` configs (BERT, RoBERTa, GPT-2, LLaMA, ViT, ResNet, ConvNeXt,
 MobileNetV2, EfficientNet, Swin, SegFormer, PoolFormer, LeViT) and
 ``mxnet.gluon.model_zoo.vision`` (ResNet-18 v1, MobileNetV2 1.0, DenseNet-121, VGG-11);
 nothing is downloaded. ``size="small"`` is for tests (1-2 layers, tiny widths, 32 px
@@ -86,6 +86,7 @@ _ONNX2TORCH = ("vit", "resnet", "convnext", "mobilenet_v2", "swin")
 
 MODELS: dict[str, Model] = {
     **{name: Model("torch", "tokens", TORCH_FORMS) for name in ("bert", "gpt2", "llama")},
+    "roberta": Model("torch", "tokens", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
     **{name: Model("torch", "image", TORCH_FORMS + ("onnx2torch",) * (name in _ONNX2TORCH))
        for name in ("vit", "resnet", "convnext", "mobilenet_v2", "efficientnet", "swin")},
     "levit": Model("torch", "image", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
@@ -140,12 +141,16 @@ def image_size(name: str, size: str = "small") -> int:
     return 64 if name in ("mx_mobilenet_v2", "mx_vgg11", "levit") else 32
 
 
+# the full-size text models' vocabularies (LLaMA's is 32,000: GPT-2's ids would overrun it)
+_FULL_VOCAB = {"bert": 30522, "roberta": 50265, "gpt2": 50257, "llama": 32000}
+
+
 def inputs(name: str, size: str = "small", *, pixels: bool = False, seed: int = 0,
            padding: int | None = None) -> dict[str, np.ndarray]:
     """Seeded inputs keyed by the model's input names (see the module docstring)."""
     model = MODELS[name]
     if model.kind == "tokens":
-        length, vocab = (16, 100) if size == "small" else (128, 30522 if name == "bert" else 50257)
+        length, vocab = (16, 100) if size == "small" else (128, _FULL_VOCAB[name])
         return feeds.tokens(length, vocab, padding=padding, seed=seed)
     key = "data" if model.framework == "mxnet" else "pixel_values"
     return {key: feeds.image(image_size(name, size), pixels=pixels, seed=seed)}

@@ -33,6 +33,16 @@ def _bert(size: str) -> Any:
     return BertModel(config, add_pooling_layer=False)
 
 
+def _roberta(size: str) -> Any:
+    """RoBERTa: BERT's layers, position ids counted from the non-padding tokens
+    (``ne`` -> ``cumsum`` -> casts, which the dynamo exporter writes with a cast more)."""
+    from transformers import RobertaConfig, RobertaModel
+
+    config = RobertaConfig(**_TEXT_SMALL) if size == "small" else RobertaConfig(
+        vocab_size=50265, max_position_embeddings=514)
+    return RobertaModel(config, add_pooling_layer=False)
+
+
 def _gpt2(size: str) -> Any:
     from transformers import GPT2Config, GPT2Model
 
@@ -171,6 +181,7 @@ def _levit(size: str) -> Any:
 # name -> (builder, input kind)
 BUILDERS: dict[str, tuple[Callable[[str], Any], str]] = {
     "bert": (_bert, "tokens"),
+    "roberta": (_roberta, "tokens"),
     "gpt2": (_gpt2, "tokens"),
     "llama": (_llama, "tokens"),
     "vit": (_vit, "image"),
