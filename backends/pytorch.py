@@ -37,6 +37,7 @@ from parity.backends._torch_hooks import HookCapture, module_capture
 from parity.backends._torch_safety import load_checked
 from parity.errors import ModelLoadError
 from parity.graph import Graph, Node, TensorSpec
+from parity.ops import family
 
 
 class TorchBackend(Backend):
@@ -121,7 +122,8 @@ class TorchBackend(Backend):
         except (AttributeError, KeyError):
             return {}
         found = {}
-        for attr, key in _STATE_KEYS.get(_module_kind(module), {}).items():
+        kind = _module_kind(module) or _op_kind(self.graph.node(node).op)
+        for attr, key in _STATE_KEYS.get(kind, {}).items():
             value = getattr(module, attr, None)
             if isinstance(value, torch.Tensor):
                 found[key] = value.detach().cpu().double().numpy()
@@ -199,6 +201,13 @@ def _module_kind(module: torch.nn.Module) -> str:
         if name.startswith(kind):
             return kind
     return ""
+
+
+def _op_kind(op: str) -> str:
+    """The same from the node's op, for a module that lost its class: torch.export's
+    unflattened submodules are plain ``Module`` objects holding the layer's tensors."""
+    kind = family(op)
+    return kind if kind in _STATE_KEYS else ""
 
 
 def _load_torchscript(path: Path) -> torch.jit.ScriptModule:

@@ -8,7 +8,8 @@ resize as nearest and with align_corners, its 1x1 classifier converted to a dens
 over the channels-last tensor (its output left NHWC) and its output transposed to NHWC
 after the last layer, Swin's patch merging concatenated along the height instead of the
 channels, LLaMA's RMSNorm eps (an Add before the rsqrt) and its attention scale
-(1/d for 1/sqrt(d), legacy and dynamo exports); GPT-2 with massive MLP
+(1/d for 1/sqrt(d), legacy and dynamo exports); LLaMA's up-projection weights and
+ResNet's folded statistics against a torch.export program; GPT-2 with massive MLP
 activations through onnxruntime's float16 converter (an overflow). MXNet -> Caffe:
 VGG-11's first dense layer with its weight columns in H,W,C order, and the Caffe side fed
 the image without the mean subtraction. Caffe -> PyTorch
@@ -88,6 +89,12 @@ CAUSES: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     "llama-attention-scale-dynamo": ("attribute_mismatch", (
         "by 0.3536 (1/sqrt(d), d=8) in A", "`node_scaled_dot_product_attention` scales them by "
         "0.125 (1/d, d=8)"), {}),
+    # against a torch.export program, whose submodules are plain Modules (their tensors read
+    # by the node's op): silent before
+    "llama-up-proj-weights-pt2": ("weights_differ", (
+        "`model.layers.1.mlp.up_proj`: its input agrees but its parameters differ",), {}),
+    "resnet-bn-stats-pt2": ("bn_stats_differ", (
+        "was folded with other running statistics", "variance in channel(s) 3"), {}),
     # a Transpose appended after the last layer: only the models' outputs show it
     "segformer-output-transposed": ("layout", (
         "A's `model.decode_head.classifier` is NCHW 1x4x8x8",

@@ -84,7 +84,7 @@ def _module_eps(path: str) -> Callable[[Any], None]:
 
 
 def _module_weights(path: str) -> Callable[[Any], None]:
-    """One convolution's weights scaled by 1.05."""
+    """One convolution's (or linear layer's) weights scaled by 1.05."""
     def inject(model: Any) -> None:
         import torch
 
@@ -429,6 +429,14 @@ CAUSE_BUGS: dict[str, Bug] = {
     "llama-attention-scale-dynamo": Bug("llama", "pt2", "onnx_dynamo",
                                         "model.layers.0.self_attn/scaled_dot_product_attention",
                                         _attention_scale(-1.0)),
+    # against torch.export: its submodules are plain Modules, the layer's tensors are read
+    # by the node's op
+    "llama-up-proj-weights-pt2": Bug("llama", "pt2", "onnx_dynamo", "model.layers.1.mlp.up_proj",
+                                     _module_weights("model.layers.1.mlp.up_proj")),
+    "resnet-bn-stats-pt2": Bug("resnet", "pt2", "onnx_legacy",
+                               f"{_RES}encoder.stages.1.layers.0.layer.0.normalization",
+                               _module_stats(f"{_RES}encoder.stages.1.layers.0.layer.0.normalization",
+                                             3)),
     "segformer-output-transposed": Bug("segformer", "pt", "onnx_legacy", f"{_SEG}.classifier",
                                        _unchanged, shape=True, edit=_output_nhwc),
 }
