@@ -9,8 +9,8 @@ over the channels-last tensor (its output left NHWC) and its output transposed t
 after the last layer, Swin's patch merging concatenated along the height instead of the
 channels, LLaMA's RMSNorm eps (an Add before the rsqrt) and its attention scale
 (1/d for 1/sqrt(d), legacy and dynamo exports); LLaMA's up-projection weights and
-ResNet's folded statistics against a torch.export program; GPT-2 with massive MLP
-activations through onnxruntime's float16 converter (an overflow). MXNet -> Caffe:
+ResNet's folded statistics against a torch.export program; a Wav2Vec2 Conv1d's weights;
+GPT-2 with massive MLP activations through onnxruntime's float16 converter (an overflow). MXNet -> Caffe:
 VGG-11's first dense layer with its weight columns in H,W,C order, and the Caffe side fed
 the image without the mean subtraction. Caffe -> PyTorch
 (ResNet-18, tests/realmodels/caffe_torch.py): the converted model traced with its stem's
@@ -89,6 +89,9 @@ CAUSES: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     "llama-attention-scale-dynamo": ("attribute_mismatch", (
         "by 0.3536 (1/sqrt(d), d=8) in A", "`node_scaled_dot_product_attention` scales them by "
         "0.125 (1/d, d=8)"), {}),
+    # a Conv1d: its padding (1,) is ONNX's (1, 1), not a pads mismatch
+    "wav2vec2-conv-weights": ("weights_differ", (
+        "`model.feature_extractor.1.conv`: its input agrees but its parameters differ",), {}),
     # against a torch.export program, whose submodules are plain Modules (their tensors read
     # by the node's op): silent before
     "llama-up-proj-weights-pt2": ("weights_differ", (

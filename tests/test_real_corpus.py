@@ -55,6 +55,8 @@ _PASSING = {
     "bert-onnx_legacy-onnx_dynamo",
     *(f"roberta-{a}-{b}" for a in ("pt", "pt2") for b in ("onnx_legacy", "onnx_dynamo")),
     "roberta-onnx_legacy-onnx_dynamo",
+    *(f"wav2vec2-{a}-{b}" for a in ("pt", "pt2") for b in ("onnx_legacy", "onnx_dynamo")),
+    "wav2vec2-onnx_legacy-onnx_dynamo",
     *(f"llama-{a}-{b}" for a in ("pt", "pt2") for b in ("onnx_legacy", "onnx_dynamo")),
     "llama-onnx_legacy-onnx_dynamo", "llama-factory-onnx_dynamo",
     *(f"gpt2-{a}-{b}" for a, b in (("pt", "onnx_legacy"), ("pt", "onnx_dynamo"),

@@ -109,8 +109,11 @@ def _same(key: str, a: Any, b: Any, pair: PairResult) -> bool:
             b, rank + _count(b))
     if isinstance(a, tuple) and isinstance(b, tuple) and key in ("scales", "sizes"):
         a, b = a[-2:], b[-2:]  # spatial only: ONNX also lists N and C
-    if isinstance(a, tuple) and isinstance(b, tuple) and 1 in (len(a), len(b)):
-        a, b = a * (len(b) if len(a) == 1 else 1), b * (len(a) if len(b) == 1 else 1)
+    if (isinstance(a, tuple) and isinstance(b, tuple) and len(a) != len(b)
+            and len(set(a)) == len(set(b)) == 1):
+        # one value throughout, however many times written: torch's Conv1d padding (1,)
+        # reads as (1, 1, 1, 1) (a lone value pads both axes of a 2-D conv), ONNX's (1, 1)
+        a, b = a[:1], b[:1]
     try:
         left, right = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     except (TypeError, ValueError):

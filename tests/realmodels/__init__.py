@@ -1,7 +1,7 @@
 """The shared real-model corpus: real architectures, seeded random weights, every form.
 
 Models come from ``transformers`` configs (BERT, RoBERTa, GPT-2, LLaMA, ViT, ResNet, ConvNeXt,
-MobileNetV2, EfficientNet, Swin, SegFormer, PoolFormer, LeViT) and
+MobileNetV2, EfficientNet, Swin, SegFormer, PoolFormer, LeViT, Wav2Vec2) and
 ``mxnet.gluon.model_zoo.vision`` (ResNet-18 v1, MobileNetV2 1.0, DenseNet-121, VGG-11);
 nothing is downloaded. ``size="small"`` is for tests (1-2 layers, tiny widths, 32 px
 images (64 px for the MXNet MobileNetV2 and VGG, 224 px for DenseNet-121, whose last pool
@@ -40,7 +40,8 @@ ConvNeXt, MobileNetV2 and Swin); for MXNet models
 
 Inputs: images are ``(1, 3, S, S)`` float32, ImageNet-normalised, or 0..255 with
 ``pixels=True``; text models take int64 ``input_ids`` in ``[1, vocab)`` and an int64
-``attention_mask`` whose last quarter is padding (0, and id 0 there).
+``attention_mask`` whose last quarter is padding (0, and id 0 there); the speech model a
+float32 waveform ``input_values`` (1, samples).
 
 Every export is written once per ``cache_dir`` and reused; a process builds each model once.
 """
@@ -62,7 +63,7 @@ class Model:
     """A corpus model: its framework (``torch``/``mxnet``), input kind and forms."""
 
     framework: str
-    kind: str  # "image" or "tokens"
+    kind: str  # "image", "tokens" or "audio"
     forms: tuple[str, ...]
 
 
@@ -87,6 +88,7 @@ _ONNX2TORCH = ("vit", "resnet", "convnext", "mobilenet_v2", "swin")
 MODELS: dict[str, Model] = {
     **{name: Model("torch", "tokens", TORCH_FORMS) for name in ("bert", "gpt2", "llama")},
     "roberta": Model("torch", "tokens", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
+    "wav2vec2": Model("torch", "audio", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
     **{name: Model("torch", "image", TORCH_FORMS + ("onnx2torch",) * (name in _ONNX2TORCH))
        for name in ("vit", "resnet", "convnext", "mobilenet_v2", "efficientnet", "swin")},
     "levit": Model("torch", "image", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
@@ -152,6 +154,8 @@ def inputs(name: str, size: str = "small", *, pixels: bool = False, seed: int = 
     if model.kind == "tokens":
         length, vocab = (16, 100) if size == "small" else (128, _FULL_VOCAB[name])
         return feeds.tokens(length, vocab, padding=padding, seed=seed)
+    if model.kind == "audio":  # 50 ms at 16 kHz small (39 frames), 1 s full
+        return {"input_values": feeds.audio(800 if size == "small" else 16000, seed=seed)}
     key = "data" if model.framework == "mxnet" else "pixel_values"
     return {key: feeds.image(image_size(name, size), pixels=pixels, seed=seed)}
 

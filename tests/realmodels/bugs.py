@@ -429,6 +429,8 @@ CAUSE_BUGS: dict[str, Bug] = {
     "llama-attention-scale-dynamo": Bug("llama", "pt2", "onnx_dynamo",
                                         "model.layers.0.self_attn/scaled_dot_product_attention",
                                         _attention_scale(-1.0)),
+    "wav2vec2-conv-weights": Bug("wav2vec2", "pt", "onnx_legacy", "model.feature_extractor.1.conv",
+                                 _module_weights("model.feature_extractor.conv_layers.1.conv")),
     # against torch.export: its submodules are plain Modules, the layer's tensors are read
     # by the node's op
     "llama-up-proj-weights-pt2": Bug("llama", "pt2", "onnx_dynamo", "model.layers.1.mlp.up_proj",

@@ -1,4 +1,5 @@
-"""Seeded inputs for the corpus models: images (0-255 or normalised) and padded token ids."""
+"""Seeded inputs for the corpus models: images (0-255 or normalised), padded token ids and
+waveforms."""
 
 from __future__ import annotations
 
@@ -40,3 +41,13 @@ def tokens(length: int, vocab: int, *, padding: int | None = None, seed: int = 0
         mask[:, -padding:] = 0
         ids[:, -padding:] = 0
     return {"input_ids": ids, "attention_mask": mask}
+
+
+def audio(samples: int, *, seed: int = 0, batch: int = 1) -> np.ndarray:
+    """A seeded waveform ``(batch, samples)`` float32: two tones and noise, unit variance
+    (what a speech model's feature extractor hands it)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(samples) / 16000.0
+    wave = np.sin(2 * np.pi * 220 * t) + 0.5 * np.sin(2 * np.pi * 1375 * t)
+    wave = wave + 0.3 * rng.standard_normal((batch, samples))
+    return ((wave - wave.mean()) / wave.std()).astype(np.float32)

@@ -70,6 +70,22 @@ def _llama(size: str) -> Any:
     return LlamaModel(config)
 
 
+def _wav2vec2(size: str) -> Any:
+    """Wav2Vec2: a Conv1d feature extractor (GroupNorm after the first), a grouped
+    positional Conv1d under weight norm, then a BERT-like encoder; fed raw audio."""
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    if size == "small":
+        config = Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                intermediate_size=64, conv_dim=(16, 16, 16),
+                                conv_stride=(5, 2, 2), conv_kernel=(10, 3, 3),
+                                num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+                                feat_extract_norm="group", do_stable_layer_norm=False)
+    else:  # wav2vec2-base
+        config = Wav2Vec2Config()
+    return Wav2Vec2Model(config)
+
+
 def _vit(size: str) -> Any:
     from transformers import ViTConfig, ViTForImageClassification
 
@@ -184,6 +200,7 @@ BUILDERS: dict[str, tuple[Callable[[str], Any], str]] = {
     "roberta": (_roberta, "tokens"),
     "gpt2": (_gpt2, "tokens"),
     "llama": (_llama, "tokens"),
+    "wav2vec2": (_wav2vec2, "audio"),
     "vit": (_vit, "image"),
     "resnet": (_resnet, "image"),
     "convnext": (_convnext, "image"),
@@ -208,6 +225,17 @@ class TextModel(torch.nn.Module):
                           use_cache=False).last_hidden_state
 
 
+class AudioModel(torch.nn.Module):
+    """``input_values -> last_hidden_state`` of a transformers speech encoder."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_values: torch.Tensor) -> torch.Tensor:
+        return self.model(input_values=input_values).last_hidden_state
+
+
 class ImageModel(torch.nn.Module):
     """``pixel_values -> logits`` of a transformers image classifier (or segmenter: SegFormer's
     logits are a 1/4-resolution map)."""
@@ -227,7 +255,7 @@ def build(name: str, size: str = "small") -> torch.nn.Module:
     inner = builder(size)
     if kind == "tokens":
         inner.config.use_cache = False
-    model = TextModel(inner) if kind == "tokens" else ImageModel(inner)
+    model = {"tokens": TextModel, "audio": AudioModel, "image": ImageModel}[kind](inner)
     if kind == "image":
         from . import image_size
 
