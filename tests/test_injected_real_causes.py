@@ -10,9 +10,9 @@ after the last layer, Swin's patch merging concatenated along the height instead
 channels, LLaMA's RMSNorm eps (an Add before the rsqrt) and its attention scale
 (1/d for 1/sqrt(d), legacy and dynamo exports); LLaMA's up-projection weights and
 ResNet's folded statistics against a torch.export program; a Wav2Vec2 Conv1d's weights;
-GPT-2 with massive MLP activations through onnxruntime's float16 converter (an overflow). MXNet -> Caffe:
-VGG-11's first dense layer with its weight columns in H,W,C order, and the Caffe side fed
-the image without the mean subtraction. Caffe -> PyTorch
+GPT-2 with massive MLP activations through onnxruntime's float16 converter (an overflow).
+MXNet -> Caffe: VGG-11's first dense layer with its weight columns in H,W,C order, and the
+Caffe side fed the image without the mean subtraction. Caffe -> PyTorch
 (ResNet-18, tests/realmodels/caffe_torch.py): the converted model traced with its stem's
 BatchNorm in training mode, and with its first convolution's input channels reversed.
 Each must exit 1 (``report.ok`` False) with ``first_divergence`` exactly the injected
