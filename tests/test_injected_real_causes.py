@@ -8,7 +8,7 @@ resize as nearest and with align_corners, its 1x1 classifier converted to a dens
 over the channels-last tensor (its output left NHWC) and its output transposed to NHWC
 after the last layer, Swin's patch merging concatenated along the height instead of the
 channels, LLaMA's RMSNorm eps (an Add before the rsqrt) and its attention scale
-(1/d for 1/sqrt(d), legacy and dynamo exports); LLaMA's up-projection weights and
+(1/d for 1/sqrt(d), legacy and dynamo exports), T5's RMSNorm eps; LLaMA's up-projection weights and
 ResNet's folded statistics against a torch.export program; a Wav2Vec2 Conv1d's weights;
 GPT-2 with massive MLP activations through onnxruntime's float16 converter (an overflow).
 MXNet -> Caffe: VGG-11's first dense layer with its weight columns in H,W,C order, and the
@@ -89,6 +89,10 @@ CAUSES: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     "llama-attention-scale-dynamo": ("attribute_mismatch", (
         "by 0.3536 (1/sqrt(d), d=8) in A", "`node_scaled_dot_product_attention` scales them by "
         "0.125 (1/d, d=8)"), {}),
+    # T5's eps added to mean squares near 1, 1e-5 for 1e-6: read through float32 rounding
+    "t5-rmsnorm-eps": ("norm_eps_mismatch", (
+        "adds 1e-06 in A where B's `node_add_16` adds 1e-05", "the eps of the normalisation"),
+        {}),
     # a Conv1d: its padding (1,) is ONNX's (1, 1), not a pads mismatch
     "wav2vec2-conv-weights": ("weights_differ", (
         "`model.feature_extractor.1.conv`: its input agrees but its parameters differ",), {}),

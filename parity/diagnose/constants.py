@@ -4,10 +4,14 @@ number where both sides compute it as a ``Mul`` of its own.
 
 Read from the values, not the graphs (a traced scalar and an ONNX initializer look
 nothing alike): on each side, the layer's output minus (or over) its own input is one
-number everywhere, and the two numbers differ.
+number everywhere, to the rounding of the output's dtype (T5's 1e-6 added to a mean square
+near 1 in float32 lands as 9.5e-7 or 1.01e-6), and the two numbers differ by more than
+that rounding.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,6 +23,22 @@ from .evidence import Evidence
 _UNIFORM = 1e-2  # spread of (output - input) around its mean, relative to the mean
 _DIFFERENT = 1e-3  # relative gap between the two constants that is not float rounding
 _ROOTS = frozenset({"sqrt", "rsqrt"})  # an Add before one of these adds a normaliser's eps
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """The one number a side's layer adds (or multiplies by), and how far its output's
+    rounding lets each element stray from it."""
+
+    value: float
+    rounding: float
+
+    def shown(self) -> str:
+        """The value to the digits its rounding supports (``1e-06``, not ``9.686e-07``)."""
+        if self.rounding <= 0:
+            return f"{self.value:.4g}"
+        digits = int(np.clip(np.floor(np.log10(abs(self.value) / self.rounding)), 1, 4))
+        return f"{self.value:.{digits}g}"
 
 
 def constant_differs(evidence: Evidence) -> list[Hint]:
@@ -34,53 +54,55 @@ def constant_differs(evidence: Evidence) -> list[Hint]:
     return hints
 
 
-def _constants(evidence: Evidence, pair: PairResult, kind: str) -> tuple[float, float] | None:
-    """``(A's constant, B's constant)`` when each side's layer applies one to its single
-    compared input and they differ."""
+def _constants(evidence: Evidence, pair: PairResult,
+               kind: str) -> tuple[_Measured, _Measured] | None:
+    """A's and B's constants when each side's layer applies one to its single compared
+    input and they differ by more than rounding."""
     upstream = evidence.upstream(pair)
     values, before = evidence.values(pair), None
     if len(upstream) == 1:
         before = evidence.values(upstream[0])
-    if values is None or before is None:
+    if values is None or before is None or any(
+            x.shape != y.shape for x, y in zip(before, values)):
         return None
-    constants = []
-    for x, y in zip(before, values):
-        if x.shape != y.shape:
-            return None
-        constant = _uniform(x.astype(np.float64), y.astype(np.float64), kind)
-        if constant is None:
-            return None
-        constants.append(constant)
-    a, b = constants
-    if abs(a - b) <= _DIFFERENT * max(abs(a), abs(b)):
+    a, b = (_uniform(x, y, kind) for x, y in zip(before, values))
+    if a is None or b is None:
+        return None
+    gap = abs(a.value - b.value)
+    if gap <= max(_DIFFERENT * max(abs(a.value), abs(b.value)), a.rounding + b.rounding):
         return None
     return a, b
 
 
-def _uniform(x: np.ndarray, y: np.ndarray, kind: str) -> float | None:
+def _uniform(x: np.ndarray, y: np.ndarray, kind: str) -> _Measured | None:
     """The one number ``y`` is ``x`` plus (or times), else None."""
+    unit = float(np.finfo(y.dtype).eps) if y.dtype.kind == "f" else 0.0
+    x, y = x.astype(np.float64), y.astype(np.float64)
     if kind == "add":
         step = y - x
+        rounding = 2 * unit * float(np.abs(y).max(initial=0.0))
     else:
         valid = np.abs(x) > 1e-6 * max(float(np.abs(x).max()), 1e-30)
         if not valid.any():
             return None
         step = y[valid] / x[valid]
+        rounding = 2 * unit * float(np.abs(step).max())
     mean = float(step.mean())
-    if mean == 0.0 or float(np.abs(step - mean).max()) > _UNIFORM * abs(mean):
+    if mean == 0.0 or float(np.abs(step - mean).max()) > _UNIFORM * abs(mean) + rounding:
         return None
-    return mean
+    return _Measured(mean, rounding)
 
 
-def _hint(evidence: Evidence, pair: PairResult, kind: str, a: float, b: float) -> Hint:
+def _hint(evidence: Evidence, pair: PairResult, kind: str, a: _Measured,
+          b: _Measured) -> Hint:
     graph = evidence.graph_a
     readers = graph.consumers.get(pair.a, ())
     is_eps = kind == "add" and any(family(graph.op_of(r)) in _ROOTS for r in readers)
     verb = "adds" if kind == "add" else "multiplies by"
     what = ("the eps of the normalisation it belongs to (RMSNorm spelled out: x * rsqrt("
             "mean(x^2) + eps))" if is_eps else "a constant of the layer")
-    message = (f"`{pair.a}` {verb} {a:.4g} in A where B's `{pair.b}` {verb} {b:.4g} "
+    message = (f"`{pair.a}` {verb} {a.shown()} in A where B's `{pair.b}` {verb} {b.shown()} "
                f"(measured from each side's own input and output): {what} differs. "
                f"Write A's value into B's conversion.")
     return Hint(NORM_EPS_MISMATCH if is_eps else ATTRIBUTE_MISMATCH, pair.a, message,
-                {"op": kind, "a": a, "b": b, "node_b": pair.b, "eps": is_eps})
+                {"op": kind, "a": a.value, "b": b.value, "node_b": pair.b, "eps": is_eps})

@@ -27,6 +27,7 @@ from .evidence import Evidence
 from .vocabulary import describe
 from .vocabulary.onnx_constants import onnx_segment
 
+_OWN_SHARE = 0.5  # of the pair's gap that a replay on A's input still shows: its own math
 Feeds = Mapping[str, np.ndarray]  # B's upstream node -> the tensor fed in its place
 
 
@@ -80,8 +81,10 @@ def replay(evidence: Evidence, pair: PairResult) -> Replay | None:
                                tolerance)
     if against_a.nan_a + against_a.nan_b + against_a.inf_a + against_a.inf_b:
         return None  # masks and overflow: the values, not the layer, decide
-    return Replay(pair.b, engine, not against_a.passed, float(against_a.max_abs),
-                  float(faithful.max_abs))
+    # its own math when the replay misses A's output by the tolerance, or by half the gap
+    # the pair shows (a gap below the tolerance yet beyond the pair's noise bound)
+    own_math = not against_a.passed or against_a.max_abs >= _OWN_SHARE * _gap(pair)
+    return Replay(pair.b, engine, own_math, float(against_a.max_abs), float(faithful.max_abs))
 
 
 def _gap(pair: PairResult) -> float:

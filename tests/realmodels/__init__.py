@@ -1,7 +1,7 @@
 """The shared real-model corpus: real architectures, seeded random weights, every form.
 
-Models come from ``transformers`` configs (BERT, RoBERTa, GPT-2, LLaMA, ViT, ResNet, ConvNeXt,
-MobileNetV2, EfficientNet, Swin, SegFormer, PoolFormer, LeViT, Wav2Vec2) and
+Models come from ``transformers`` configs (BERT, RoBERTa, T5's encoder, GPT-2, LLaMA, ViT,
+ResNet, ConvNeXt, MobileNetV2, EfficientNet, Swin, SegFormer, PoolFormer, LeViT, Wav2Vec2) and
 ``mxnet.gluon.model_zoo.vision`` (ResNet-18 v1, MobileNetV2 1.0, DenseNet-121, VGG-11);
 nothing is downloaded. ``size="small"`` is for tests (1-2 layers, tiny widths, 32 px
 images (64 px for the MXNet MobileNetV2 and VGG, 224 px for DenseNet-121, whose last pool
@@ -88,6 +88,7 @@ _ONNX2TORCH = ("vit", "resnet", "convnext", "mobilenet_v2", "swin")
 MODELS: dict[str, Model] = {
     **{name: Model("torch", "tokens", TORCH_FORMS) for name in ("bert", "gpt2", "llama")},
     "roberta": Model("torch", "tokens", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
+    "t5": Model("torch", "tokens", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
     "wav2vec2": Model("torch", "audio", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
     **{name: Model("torch", "image", TORCH_FORMS + ("onnx2torch",) * (name in _ONNX2TORCH))
        for name in ("vit", "resnet", "convnext", "mobilenet_v2", "efficientnet", "swin")},
@@ -144,7 +145,7 @@ def image_size(name: str, size: str = "small") -> int:
 
 
 # the full-size text models' vocabularies (LLaMA's is 32,000: GPT-2's ids would overrun it)
-_FULL_VOCAB = {"bert": 30522, "roberta": 50265, "gpt2": 50257, "llama": 32000}
+_FULL_VOCAB = {"bert": 30522, "roberta": 50265, "t5": 32128, "gpt2": 50257, "llama": 32000}
 
 
 def inputs(name: str, size: str = "small", *, pixels: bool = False, seed: int = 0,

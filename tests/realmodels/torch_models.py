@@ -43,6 +43,22 @@ def _roberta(size: str) -> Any:
     return RobertaModel(config, add_pooling_layer=False)
 
 
+def _t5(size: str) -> Any:
+    """T5's encoder: RMS LayerNorm spelled out (``pow -> mean -> add eps -> rsqrt``) on
+    activations of unit scale, relative position biases, no attention scale. Eager
+    attention: with SDPA the dynamo exporter fails on a view of the attention output."""
+    from transformers import T5Config, T5EncoderModel
+
+    if size == "small":
+        config = T5Config(vocab_size=VOCAB["small"], d_model=32, d_kv=16, d_ff=64,
+                          num_layers=2, num_heads=2, relative_attention_num_buckets=8,
+                          relative_attention_max_distance=16)
+    else:  # t5-small's encoder
+        config = T5Config()
+    config._attn_implementation = "eager"
+    return T5EncoderModel(config)
+
+
 def _gpt2(size: str) -> Any:
     from transformers import GPT2Config, GPT2Model
 
@@ -198,6 +214,7 @@ def _levit(size: str) -> Any:
 BUILDERS: dict[str, tuple[Callable[[str], Any], str]] = {
     "bert": (_bert, "tokens"),
     "roberta": (_roberta, "tokens"),
+    "t5": (_t5, "tokens"),
     "gpt2": (_gpt2, "tokens"),
     "llama": (_llama, "tokens"),
     "wav2vec2": (_wav2vec2, "audio"),
