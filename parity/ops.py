@@ -37,6 +37,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "flatten": ("flatten", "reshape", "view", "_reshape_alias", "unflatten", "reshape_as",
                 "view_as"),
     "expand": ("expand", "expand_as", "broadcast_to"),
+    "l2norm": ("reducel2", "linalg_vector_norm", "norm"),  # ConvNeXt V2's GRN
     "linear": ("gemm", "linear", "addmm", "matmul", "bmm", "baddbmm", "fullyconnected",
                "innerproduct", "dense"),
     "pad": ("pad", "zeropadding2d", "constant_pad_nd"),

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..ops import family
 from ..report import SHAPE_MISMATCH, Hint, PairResult
 from . import codes, identify, reference
 from .evidence import Evidence
@@ -49,7 +50,7 @@ def attribute_mismatch(evidence: Evidence) -> list[Hint]:
             Setting(key, found_a[key][0], found_b[key][0], found_a[key][1], found_b[key][1])
             for key in found_a if key in found_b and key not in _IGNORED
             and not _same(key, found_a[key][1], found_b[key][1], pair)]
-        differing += _output_size(pair, found_a, found_b, differing)
+        differing += _output_size(evidence, pair, found_a, found_b, differing)
         if any(s.key == "eps" for s in differing) and found_a.get("norm", ("", ""))[1] in (
                 "batch", ""):
             differing = [s for s in differing if s.key != "eps"]  # bn_eps_mismatch owns it
@@ -63,18 +64,27 @@ def attribute_mismatch(evidence: Evidence) -> list[Hint]:
     return hints
 
 
-def _output_size(pair: PairResult, found_a: Mapping[str, Any], found_b: Mapping[str, Any],
-                 differing: list[Setting]) -> list[Setting]:
+def _output_size(evidence: Evidence, pair: PairResult, found_a: Mapping[str, Any],
+                 found_b: Mapping[str, Any], differing: list[Setting]) -> list[Setting]:
     """Two resizes whose output sizes differ, whether or not both sides state their sizes
     (a traced torch model keeps them in the call's arguments)."""
     if ("resize_mode" not in found_a or "resize_mode" not in found_b or len(pair.shape_a) < 3
-            or any(s.key in _SIZE_KEYS for s in differing)):
+            or any(s.key in _SIZE_KEYS for s in differing)
+            or not (_spatial(evidence, "a", pair.a) and _spatial(evidence, "b", pair.b))):
         return []
     size_a, size_b = tuple(pair.shape_a[2:]), tuple(pair.shape_b[2:])
     if size_a == size_b:
         return []
     return [Setting("sizes", found_a["resize_mode"][0], found_b["resize_mode"][0], size_a,
                     size_b)]
+
+
+def _spatial(evidence: Evidence, side: str, node: str) -> bool:
+    """``node``'s output keeps its resize's NCHW axes: not a reshape or transpose (a TFLite
+    Reshape after the resize merges them), not channels-last."""
+    graph = evidence.graph(side)
+    return (node in graph and family(graph.op_of(node)) not in ("flatten", "transpose")
+            and graph.node(node).attrs.get("layout") != "NHWC")
 
 
 def _settings(evidence: Evidence, side: str, node: str) -> dict[str, tuple[str, Any]]:

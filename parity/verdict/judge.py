@@ -29,6 +29,7 @@ import numpy as np
 from parity.align import Match
 from parity.graph import Graph
 from parity.metrics import Groups, Metrics, Tolerance
+from parity.ops import family
 
 from . import numerics, statistic
 from .criteria import NUMERICS, NUMERICS_INT8, Criteria
@@ -153,7 +154,8 @@ class Judge:
         # Stored in float16 but computed in float32: rounded to storage a few times per
         # value, the sums and functions in float32 (docs/numerics.md#float16).
         rounded = u * numerics.STORAGE_ROUNDINGS if wide < u else 0.0
-        local = rounded + wide * (math.sqrt(reduction) + ulps) + floor
+        cancelled = _cancellation(self.graph_a, match.a, inputs, reduction, scale)
+        local = rounded + wide * (math.sqrt(reduction) * cancelled + ulps) + floor
         if inputs and scale > 0 and (numerics.gated(self.graph_a, match.a)
                                      or numerics.gated(self.graph_b, match.b)):
             # a gated activation errs by ulps of its input where it is far below it
@@ -213,6 +215,18 @@ def _relative(absolute: float, metrics: Metrics) -> float:
     if scale > 0:
         return absolute / scale
     return 0.0 if absolute == 0 else math.inf
+
+
+def _cancellation(graph: Graph, name: str, inputs: list[_Carried], reduction: int,
+                  scale: float) -> float:
+    """How far a product of two activations (attention's q.k^T, its weights times v) fell
+    below the size of its terms: ``sqrt(K) * rms(a) * rms(b)`` over the output's RMS, at
+    least 1. Its sums round at the size of their terms, so where the terms cancel (MobileViT's
+    scores, 19x below their terms) the rounding is that much larger against the output."""
+    if len(inputs) != 2 or scale <= 0 or family(graph.op_of(name)) != "linear":
+        return 1.0
+    terms = math.sqrt(reduction) * inputs[0].scale * inputs[1].scale
+    return max(1.0, terms / scale)
 
 
 def _amplification(error: float, inputs: list[_Carried]) -> float | None:

@@ -90,7 +90,7 @@ def subnormal(*dtypes: np.dtype | str) -> float:
 # evaluate g with an absolute error of a few ulps of 1 (MLAS's sigmoid is tanh-based:
 # 0.5 + 0.5 * tanh(x / 2) cancels for x << 0), so where f(x) is far below |x| (SiLU of
 # -17 is -7e-7) the error is a few ulps of the input, not of the output.
-_GATED = frozenset({"sigmoid", "silu", "swish", "gelu", "gelu_new", "mish", "tanh",
+_GATED = frozenset({"sigmoid", "silu", "swish", "gelu", "gelu_new", "mish", "tanh", "erf",
                     "softplus", "elu", "selu", "hardswish"})
 
 

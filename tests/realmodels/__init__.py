@@ -1,7 +1,8 @@
 """The shared real-model corpus: real architectures, seeded random weights, every form.
 
 Models come from ``transformers`` configs (BERT, RoBERTa, T5's encoder, GPT-2, LLaMA, ViT,
-ResNet, ConvNeXt, MobileNetV2, EfficientNet, Swin, SegFormer, PoolFormer, LeViT, Wav2Vec2) and
+ResNet, ConvNeXt, ConvNeXt V2, MobileNetV2, MobileViT, EfficientNet, Swin, SegFormer,
+PoolFormer, LeViT, Wav2Vec2) and
 ``mxnet.gluon.model_zoo.vision`` (ResNet-18 v1, MobileNetV2 1.0, DenseNet-121, VGG-11);
 nothing is downloaded. ``size="small"`` is for tests (1-2 layers, tiny widths, 32 px
 images (64 px for the MXNet MobileNetV2 and VGG, 224 px for DenseNet-121, whose last pool
@@ -93,6 +94,10 @@ MODELS: dict[str, Model] = {
     **{name: Model("torch", "image", TORCH_FORMS + ("onnx2torch",) * (name in _ONNX2TORCH))
        for name in ("vit", "resnet", "convnext", "mobilenet_v2", "efficientnet", "swin")},
     "levit": Model("torch", "image", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
+    # ConvNeXt V2 (global response norm) and MobileViT (attention over unfolded patches):
+    # TorchScript and the legacy export, also run in OpenVINO (tests/test_deploy_realmodels.py)
+    **{name: Model("torch", "image", ("pt", "onnx_legacy")) for name in ("convnextv2",
+                                                                        "mobilevit")},
     # SegFormer (bilinear resizes in its decode head) and PoolFormer (padded average pools):
     # the ops the others lack, for injected bugs; TorchScript and the legacy export only.
     **{name: Model("torch", "image", ("pt", "onnx_legacy")) for name in ("segformer",

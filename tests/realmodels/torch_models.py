@@ -135,6 +135,31 @@ def _convnext(size: str) -> Any:
     return ConvNextForImageClassification(config)
 
 
+def _convnextv2(size: str) -> Any:
+    """ConvNeXt V2: ConvNeXt with global response normalisation (an L2 norm over the map)."""
+    from transformers import ConvNextV2Config, ConvNextV2ForImageClassification
+
+    if size == "small":
+        config = ConvNextV2Config(hidden_sizes=[8, 16], depths=[1, 1], num_stages=2,
+                                  num_labels=10)
+    else:  # ConvNeXt V2-tiny
+        config = ConvNextV2Config(num_labels=1000)
+    return ConvNextV2ForImageClassification(config)
+
+
+def _mobilevit(size: str) -> Any:
+    """MobileViT: MobileNetV2 blocks and transformers over unfolded patches."""
+    from transformers import MobileViTConfig, MobileViTForImageClassification
+
+    if size == "small":
+        config = MobileViTConfig(image_size=32, hidden_sizes=[16, 24, 32],
+                                 neck_hidden_sizes=[8, 8, 16, 16, 24, 32, 64],
+                                 num_attention_heads=2, num_labels=10)
+    else:  # MobileViT-small
+        config = MobileViTConfig(num_labels=1000)
+    return MobileViTForImageClassification(config)
+
+
 def _mobilenet_v2(size: str) -> Any:
     from transformers import MobileNetV2Config, MobileNetV2ForImageClassification
 
@@ -221,6 +246,8 @@ BUILDERS: dict[str, tuple[Callable[[str], Any], str]] = {
     "vit": (_vit, "image"),
     "resnet": (_resnet, "image"),
     "convnext": (_convnext, "image"),
+    "convnextv2": (_convnextv2, "image"),
+    "mobilevit": (_mobilevit, "image"),
     "mobilenet_v2": (_mobilenet_v2, "image"),
     "efficientnet": (_efficientnet, "image"),
     "swin": (_swin, "image"),
