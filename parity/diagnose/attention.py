@@ -3,7 +3,8 @@
 argument or ``1/sqrt(head dim)``; the other spells it out, ``MatMul(q * c1, k^T * c2)``
 (the exporters split the scale between q and k) or ``MatMul(q, k^T) / c``, then the mask
 and ``Softmax``. A converter that writes ``1/d`` for ``1/sqrt(d)`` (or drops the scale)
-changes nothing else, so the pair diverges with no other cause to name.
+changes nothing else, so the pair diverges with no other cause to name; nor does one whose
+Softmax normalises over the queries instead of the keys.
 
 The spelled-out scale is read from the graph (the constants of the Mul and Div nodes on the
 scores' path), which only an ONNX side holds as values; a traced torch side spells its
@@ -17,7 +18,7 @@ import math
 from ..graph import Graph
 from ..ops import family, op_key
 from ..report import SHAPE_MISMATCH, Hint, PairResult
-from .codes import ATTRIBUTE_MISMATCH
+from .codes import ATTRIBUTE_MISMATCH, AXIS_MISMATCH
 from .evidence import Evidence
 from .vocabulary.onnx_constants import constant_inputs
 
@@ -43,6 +44,35 @@ def attention_scale(evidence: Evidence) -> list[Hint]:
         (a, how_a), (b, how_b) = scales  # type: ignore[misc]
         if abs(a - b) > _DIFFERENT * max(abs(a), abs(b)):
             hints.append(_hint(pair, a, how_a, b, how_b, _head_dim(evidence, pair)))
+    return hints
+
+
+def attention_softmax_axis(evidence: Evidence) -> list[Hint]:
+    """Divergence roots where one side's attention op normalises the weights over the keys
+    (the last axis) and the other side's spelled-out Softmax over another axis."""
+    hints = []
+    for pair in evidence.roots:
+        if pair.is_input or pair.status == SHAPE_MISMATCH:
+            continue
+        for fused, spelled, node in (("a", "b", pair.b), ("b", "a", pair.a)):
+            fused_node = pair.a if fused == "a" else pair.b
+            graph = evidence.graph(spelled)
+            if (family(evidence.graph(fused).op_of(fused_node)) != "attention"
+                    or evidence.backend(spelled).name != "onnxrt" or node not in graph
+                    or _kind(graph, node) != "matmul"):
+                continue
+            found = _walk_back(evidence, spelled, graph.node(node).inputs[:1],
+                               set(evidence.stretch(spelled, node)), "softmax")
+            rank = len(pair.shape_a)
+            axis = graph.node(found[0]).attrs.get("axis", -1) if found else -1
+            if found and rank and int(axis) % rank != rank - 1:
+                side = "B" if spelled == "b" else "A"
+                hints.append(Hint(AXIS_MISMATCH, pair.a, (
+                    f"{side}'s `{found[0]}` normalises the attention weights over axis "
+                    f"{int(axis)} where `{fused_node}` normalises them over the keys (axis -1):"
+                    f" the softmax axis differs. Write axis=-1 into that Softmax."),
+                    {"op": "attention", "key": "axis", "softmax": found[0],
+                     "axis": int(axis), "node_b": pair.b}))
     return hints
 
 

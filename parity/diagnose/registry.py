@@ -37,6 +37,7 @@ CHECKS: tuple[Check, ...] = (
     settings.attribute_mismatch,
     constants.constant_differs,
     attention.attention_scale,
+    attention.attention_softmax_axis,
     flatten.flatten_order,
     concat.concat_order,
     weights.weights_differ,

@@ -264,6 +264,12 @@ def _output_nhwc(path: Path) -> object:
     return output_to_nhwc(path, path)
 
 
+def _keys_softmax_on_queries(path: Path) -> object:
+    from .onnx_edits import softmax_axis
+
+    return softmax_axis(path, path, "/model/layers.1/self_attn/Softmax", -2)
+
+
 # -- MXNet -> Caffe: one layer of the converter's output changed -------------------------------
 
 def _layer(layers: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -429,6 +435,9 @@ CAUSE_BUGS: dict[str, Bug] = {
     "llama-attention-scale-dynamo": Bug("llama", "pt2", "onnx_dynamo",
                                         "model.layers.0.self_attn/scaled_dot_product_attention",
                                         _attention_scale(-1.0)),
+    "llama-softmax-axis": Bug("llama", "pt", "onnx_legacy",
+                              "model.1.self_attn/scaled_dot_product_attention", _unchanged,
+                              edit=_keys_softmax_on_queries),
     # T5's mean squares are near 1: its eps 1e-6 lands in float32 as 9.5e-7 or 1.01e-6
     "t5-rmsnorm-eps": Bug("t5", "pt", "onnx_dynamo", "model.encoder.1.1.layer_norm:3",
                           _rms_eps("model.encoder.block.1.layer.1.layer_norm", 1e-5)),

@@ -1,5 +1,6 @@
 """Edits a converter makes to an ONNX file: the converter itself where it is installed
-(onnxruntime's float16 pass), else written as it would (tests only)."""
+(onnxruntime's float16 pass), else written as it would (tests only): an output transposed
+to NHWC, a Softmax over another axis."""
 
 from __future__ import annotations
 
@@ -35,5 +36,16 @@ def output_to_nhwc(path: Path, target: Path) -> Path:
     output.CopyFrom(helper.make_tensor_value_info(
         output.name, output.type.tensor_type.elem_type, [dims[i] for i in (0, 2, 3, 1)]))
     del graph.value_info[:]
+    onnx.save(model, str(target))
+    return target
+
+
+def softmax_axis(path: Path, target: Path, node: str, axis: int) -> Path:
+    """The model at ``path`` with the Softmax ``node`` normalising over ``axis`` (a
+    converter that reads the attention weights' layout wrong), saved at ``target``."""
+    model = onnx.load(str(path))
+    softmax = next(n for n in model.graph.node if n.name == node and n.op_type == "Softmax")
+    del softmax.attribute[:]
+    softmax.attribute.append(helper.make_attribute("axis", axis))
     onnx.save(model, str(target))
     return target
