@@ -7,14 +7,15 @@ the wrong side, PoolFormer's average pool counting its padding, SegFormer's deco
 resize as nearest and with align_corners, its 1x1 classifier converted to a dense layer
 over the channels-last tensor (its output left NHWC) and its output transposed to NHWC
 after the last layer, Swin's patch merging concatenated along the height instead of the
-channels, LLaMA's RMSNorm eps (an Add before the rsqrt), its attention scale (1/d for
-1/sqrt(d), legacy and dynamo exports) and softmax axis, T5's RMSNorm eps, LLaMA's
-up-projection weights and ResNet's folded statistics against a torch.export program, a
-Wav2Vec2 Conv1d's weights; GPT-2 with massive MLP activations through onnxruntime's float16
-converter (an overflow). MXNet -> Caffe: VGG-11's first dense layer with its weight columns
-in H,W,C order, and the Caffe side fed the image without the mean subtraction. Caffe ->
-PyTorch (ResNet-18, tests/realmodels/caffe_torch.py): the converted model traced with its
-stem's BatchNorm in training mode, and with its first convolution's input channels reversed.
+channels, LeViT's attention biases with their heads reversed, LLaMA's RMSNorm eps (an Add
+before the rsqrt), its attention scale (1/d for 1/sqrt(d), legacy and dynamo exports) and
+softmax axis, T5's RMSNorm eps, LLaMA's up-projection weights and ResNet's folded
+statistics against a torch.export program, a Wav2Vec2 Conv1d's weights; GPT-2 with massive
+MLP activations through onnxruntime's float16 converter (an overflow). MXNet -> Caffe:
+VGG-11's first dense layer with its weight columns in H,W,C order, and the Caffe side fed
+the image without the mean subtraction. Caffe -> PyTorch (ResNet-18,
+tests/realmodels/caffe_torch.py): the converted model traced with its stem's BatchNorm in
+training mode, and with its first convolution's input channels reversed.
 Each must exit 1 (``report.ok`` False) with ``first_divergence`` exactly the injected
 layer, no pair before it failed, the cause's hint code at that layer and the differing
 values in its message. The correct pairs of the same models are quiet
@@ -89,6 +90,10 @@ CAUSES: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     "llama-attention-scale-dynamo": ("attribute_mismatch", (
         "by 0.3536 (1/sqrt(d), d=8) in A", "`node_scaled_dot_product_attention` scales them by "
         "0.125 (1/d, d=8)"), {}),
+    # a constant tensor added (no module holds it: a gather of a parameter, an initializer)
+    "levit-attention-bias-heads": ("weights_differ", (
+        "`model.levit.encoder.0.0.module/add` adds a constant tensor that B's "
+        "`/model/levit/encoder/stages.0/layers.0/module/Add` does not match",), {}),
     # the exporters' SDPA decomposition with its Softmax over the queries
     "llama-softmax-axis": ("axis_mismatch", (
         "B's `/model/layers.1/self_attn/Softmax` normalises the attention weights over axis -2",

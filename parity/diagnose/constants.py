@@ -1,6 +1,7 @@
 """A layer that adds or multiplies by another constant: RMSNorm's eps written as 1e-4 for
-1e-6 (spelled out, it is an ``Add`` before the ``rsqrt``), or a scale written as another
-number where both sides compute it as a ``Mul`` of its own.
+1e-6 (spelled out, it is an ``Add`` before the ``rsqrt``), a scale written as another
+number where both sides compute it as a ``Mul`` of its own, or a whole constant tensor
+(LeViT's attention biases, a position table) that differs.
 
 Read from the values, not the graphs (a traced scalar and an ONNX initializer look
 nothing alike): on each side, the layer's output minus (or over) its own input is one
@@ -17,7 +18,7 @@ import numpy as np
 
 from ..ops import family
 from ..report import SHAPE_MISMATCH, Hint, PairResult
-from .codes import ATTRIBUTE_MISMATCH, NORM_EPS_MISMATCH
+from .codes import ATTRIBUTE_MISMATCH, NORM_EPS_MISMATCH, WEIGHTS_DIFFER
 from .evidence import Evidence
 
 _UNIFORM = 1e-2  # spread of (output - input) around its mean, relative to the mean
@@ -91,6 +92,79 @@ def _uniform(x: np.ndarray, y: np.ndarray, kind: str) -> _Measured | None:
     if mean == 0.0 or float(np.abs(step - mean).max()) > _UNIFORM * abs(mean) + rounding:
         return None
     return _Measured(mean, rounding)
+
+
+def tensor_differs(evidence: Evidence) -> list[Hint]:
+    """Divergence roots where each side adds (or multiplies by) a constant tensor of its own
+    to the same input, and the two tensors differ: a bias or position table, LeViT's
+    attention biases, a layer scale, converted wrongly."""
+    hints = []
+    for pair in evidence.roots:
+        kind = family(evidence.graph_a.node(pair.a).op) if pair.a in evidence.graph_a else ""
+        if kind not in ("add", "mul") or pair.status == SHAPE_MISMATCH or pair.is_input:
+            continue
+        found = _tensors(evidence, pair, kind)
+        if found is not None:
+            hints.append(_tensor_hint(pair, kind, *found))
+    return hints
+
+
+def _tensors(evidence: Evidence, pair: PairResult,
+             kind: str) -> tuple[float, tuple[int, ...], float, float] | None:
+    """``(largest difference, where, A's value there, B's value there)`` of the tensors the
+    two layers apply, when each reads only the compared pair before it (the rest of its
+    operands are constants, or nodes computing no activation: the legacy exporter's Gather
+    of LeViT's bias table) and they differ beyond rounding; None if they are one number
+    each (:func:`constant_differs` speaks of those)."""
+    upstream = evidence.upstream(pair)
+    inert = (set(evidence.alignment.inert_a), set(evidence.alignment.inert_b))
+    if len(upstream) != 1 or any(
+            set(graph.node(node).inputs) - constant != {before}
+            for graph, node, before, constant in (
+                (evidence.graph_a, pair.a, upstream[0].a, inert[0]),
+                (evidence.graph_b, pair.b, upstream[0].b, inert[1]))):
+        return None
+    values, before = evidence.values(pair), evidence.values(upstream[0])
+    if values is None or before is None or any(
+            x.shape != y.shape for x, y in zip(before, values)):
+        return None
+    if all(_uniform(x, y, kind) is not None for x, y in zip(before, values)):
+        return None
+    applied, rounding = [], []
+    for x, y in zip(before, values):
+        unit = float(np.finfo(y.dtype).eps) if y.dtype.kind == "f" else 0.0
+        x, y = x.astype(np.float64), y.astype(np.float64)
+        if kind == "add":
+            applied.append(y - x)
+            rounding.append(2 * unit * np.abs(y))
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(np.abs(x) > 1e-6 * max(float(np.abs(x).max()), 1e-30),
+                                 y / x, np.nan)
+            applied.append(ratio)
+            rounding.append(2 * unit * np.abs(np.nan_to_num(ratio)))
+    gap = np.abs(applied[0] - applied[1]) - (rounding[0] + rounding[1])
+    gap = np.where(np.isnan(gap), -np.inf, gap)
+    where = np.unravel_index(int(np.argmax(gap)), gap.shape)
+    size = float(np.nanmax(np.abs(applied[0])))
+    if not gap[where] > max(_DIFFERENT * size, 0.0):
+        return None
+    difference = float(abs(applied[0][where] - applied[1][where]))
+    return difference, tuple(int(i) for i in where), float(applied[0][where]), float(
+        applied[1][where])
+
+
+def _tensor_hint(pair: PairResult, kind: str, difference: float, where: tuple[int, ...],
+                 a: float, b: float) -> Hint:
+    verb = "adds" if kind == "add" else "multiplies by"
+    message = (f"`{pair.a}` {verb} a constant tensor that B's `{pair.b}` does not match "
+               f"(measured from each side's own input and output): largest difference "
+               f"{difference:.3g}, at {list(where)}, {a:.4g} in A vs {b:.4g} in B. The tensor "
+               f"it {verb.split()[0]} (a bias, a position or attention-bias table, a layer "
+               f"scale) was converted wrongly: copy A's values into B's conversion.")
+    return Hint(WEIGHTS_DIFFER, pair.a, message,
+                {"op": kind, "max_abs": difference, "index": list(where), "a": a, "b": b,
+                 "node_b": pair.b})
 
 
 def _hint(evidence: Evidence, pair: PairResult, kind: str, a: _Measured,

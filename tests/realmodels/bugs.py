@@ -143,6 +143,20 @@ def _attention_scale(power: float) -> Callable[[Any], None]:
     return inject
 
 
+def _attention_bias_heads_swapped(path: str) -> Callable[[Any], None]:
+    """A LeViT attention's bias table with its heads in reverse order (a converter that
+    reads the (heads, offsets) table the other way round)."""
+    def inject(model: Any) -> None:
+        import torch
+
+        attention = model.get_submodule(path)
+        with torch.no_grad():
+            attention.attention_biases.copy_(attention.attention_biases.flip(0))
+        attention.attention_bias_cache = {}
+
+    return inject
+
+
 def _unchanged(model: Any) -> None:
     """Nothing changed in the model: the bug is in how it is exported or rewritten."""
 
@@ -435,6 +449,9 @@ CAUSE_BUGS: dict[str, Bug] = {
     "llama-attention-scale-dynamo": Bug("llama", "pt2", "onnx_dynamo",
                                         "model.layers.0.self_attn/scaled_dot_product_attention",
                                         _attention_scale(-1.0)),
+    "levit-attention-bias-heads": Bug(
+        "levit", "pt", "onnx_legacy", "model.levit.encoder.0.0.module/add",
+        _attention_bias_heads_swapped("model.levit.encoder.stages.0.layers.0.module")),
     "llama-softmax-axis": Bug("llama", "pt", "onnx_legacy",
                               "model.1.self_attn/scaled_dot_product_attention", _unchanged,
                               edit=_keys_softmax_on_queries),

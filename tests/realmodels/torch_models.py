@@ -232,7 +232,12 @@ def _levit(size: str) -> Any:
                              down_ops=[["Subsample", 8, 32 // 8, 4, 2, 2]], num_labels=10)
     else:  # LeViT-128S
         config = LevitConfig(num_labels=1000)
-    return LevitForImageClassification(config)
+    model = LevitForImageClassification(config)
+    with torch.no_grad():  # transformers starts the attention biases at 0: give them values
+        for name, bias in model.named_parameters():
+            if name.endswith("attention_biases"):
+                bias.normal_(0.0, 0.5)
+    return model
 
 
 # name -> (builder, input kind)
