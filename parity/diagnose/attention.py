@@ -52,28 +52,37 @@ def attention_softmax_axis(evidence: Evidence) -> list[Hint]:
     (the last axis) and the other side's spelled-out Softmax over another axis."""
     hints = []
     for pair in evidence.roots:
-        if pair.is_input or pair.status == SHAPE_MISMATCH:
+        rank = len(pair.shape_a)
+        if pair.is_input or pair.status == SHAPE_MISMATCH or not rank:
             continue
-        for fused, spelled, node in (("a", "b", pair.b), ("b", "a", pair.a)):
-            fused_node = pair.a if fused == "a" else pair.b
-            graph = evidence.graph(spelled)
-            if (family(evidence.graph(fused).op_of(fused_node)) != "attention"
-                    or evidence.backend(spelled).name != "onnxrt" or node not in graph
-                    or _kind(graph, node) != "matmul"):
+        nodes = {"a": pair.a, "b": pair.b}
+        for fused, spelled in (("a", "b"), ("b", "a")):
+            if family(evidence.graph(fused).op_of(nodes[fused])) != "attention":
                 continue
-            found = _walk_back(evidence, spelled, graph.node(node).inputs[:1],
-                               set(evidence.stretch(spelled, node)), "softmax")
-            rank = len(pair.shape_a)
-            axis = graph.node(found[0]).attrs.get("axis", -1) if found else -1
-            if found and rank and int(axis) % rank != rank - 1:
-                side = "B" if spelled == "b" else "A"
-                hints.append(Hint(AXIS_MISMATCH, pair.a, (
-                    f"{side}'s `{found[0]}` normalises the attention weights over axis "
-                    f"{int(axis)} where `{fused_node}` normalises them over the keys (axis -1):"
-                    f" the softmax axis differs. Write axis=-1 into that Softmax."),
-                    {"op": "attention", "key": "axis", "softmax": found[0],
-                     "axis": int(axis), "node_b": pair.b}))
+            softmax = _spelled_softmax(evidence, spelled, nodes[spelled])
+            axis = int(evidence.graph(spelled).node(softmax).attrs.get("axis", -1)) \
+                if softmax else -1
+            if axis % rank != rank - 1:
+                message = (f"{spelled.upper()}'s `{softmax}` normalises the attention weights "
+                           f"over axis {axis} where `{nodes[fused]}` normalises them over the "
+                           f"keys (axis -1): the softmax axis differs. Write axis=-1 into "
+                           f"that Softmax.")
+                hints.append(Hint(AXIS_MISMATCH, pair.a, message,
+                                  {"op": "attention", "key": "axis", "softmax": softmax,
+                                   "axis": axis, "node_b": pair.b}))
     return hints
+
+
+def _spelled_softmax(evidence: Evidence, side: str, node: str) -> str | None:
+    """The Softmax of an attention spelled out in ONNX nodes ending at ``node`` (the MatMul
+    of the attention weights and v)."""
+    graph = evidence.graph(side)
+    if (evidence.backend(side).name != "onnxrt" or node not in graph
+            or _kind(graph, node) != "matmul"):
+        return None
+    found = _walk_back(evidence, side, graph.node(node).inputs[:1],
+                       set(evidence.stretch(side, node)), "softmax")
+    return found[0] if found else None
 
 
 def _scale(evidence: Evidence, side: str, node: str) -> tuple[float, str] | None:
