@@ -155,6 +155,7 @@ COMPATIBLE: frozenset[frozenset[str]] = frozenset({
         ("activation", "relu"), ("activation", "sigmoid"), ("activation", "tanh"),
         ("pooling", "maxpool"), ("pooling", "avgpool"), ("eltwise", "add"),
         ("eltwise", "mul"), ("batchnorm", "scale"), ("prelu", "relu"),
+        ("div", "reciprocal"),  # 1 / x (the legacy exporter's rsqrt) and Reciprocal (dynamo's)
     )
 })
 
