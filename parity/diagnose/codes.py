@@ -64,7 +64,8 @@ MEANINGS: dict[str, str] = {
     CONCAT_ORDER: "a concat matches after permuting its input blocks (also a constant "
                   "block, such as a class token)",
     WEIGHTS_DIFFER: "the aligned layer's parameters differ: the conversion of that layer "
-                    "(also behind a folded BatchNorm)",
+                    "(also behind a folded BatchNorm, or a constant tensor it adds or "
+                    "multiplies by)",
     LAYER_MATH_DIFFERS: "replayed alone on A's input, B's layer still differs: its own "
                         "conversion is wrong (no other hint names the cause)",
     RECEIVED_ERROR: "replayed alone on A's input, B's layer agrees with A: it only received "
