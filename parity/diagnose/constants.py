@@ -12,6 +12,7 @@ that rounding.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,14 +46,19 @@ class _Measured:
 def constant_differs(evidence: Evidence) -> list[Hint]:
     """Divergence roots where both sides add (or multiply by) one constant, not the same."""
     hints = []
-    for pair in evidence.roots:
-        kind = family(evidence.graph_a.node(pair.a).op) if pair.a in evidence.graph_a else ""
-        if kind not in ("add", "mul") or pair.status == SHAPE_MISMATCH or pair.is_input:
-            continue
+    for pair, kind in _adds_and_muls(evidence):
         found = _constants(evidence, pair, kind)
         if found is not None:
             hints.append(_hint(evidence, pair, kind, *found))
     return hints
+
+
+def _adds_and_muls(evidence: Evidence) -> Iterator[tuple[PairResult, str]]:
+    """The divergence roots whose A layer adds or multiplies, with which it does."""
+    for pair in evidence.roots:
+        kind = family(evidence.graph_a.node(pair.a).op) if pair.a in evidence.graph_a else ""
+        if kind in ("add", "mul") and pair.status != SHAPE_MISMATCH and not pair.is_input:
+            yield pair, kind
 
 
 def _constants(evidence: Evidence, pair: PairResult,
@@ -99,10 +105,7 @@ def tensor_differs(evidence: Evidence) -> list[Hint]:
     to the same input, and the two tensors differ: a bias or position table, LeViT's
     attention biases, a layer scale, converted wrongly."""
     hints = []
-    for pair in evidence.roots:
-        kind = family(evidence.graph_a.node(pair.a).op) if pair.a in evidence.graph_a else ""
-        if kind not in ("add", "mul") or pair.status == SHAPE_MISMATCH or pair.is_input:
-            continue
+    for pair, kind in _adds_and_muls(evidence):
         found = _tensors(evidence, pair, kind)
         if found is not None:
             hints.append(_tensor_hint(pair, kind, *found))
