@@ -233,9 +233,7 @@ class _Nearest:
 
 def contradicts(x: Node, y: Node) -> bool:
     """Two transposes (or chains of them) that move different axes or hold different
-    numbers of elements, or two slices that cut different elements, cannot hold one value
-    (LeViT splits q, k and v from one tensor, the exporter writes k's two transposes as one:
-    torch's k is not the Transpose of v beside it)."""
+    numbers of elements, or two slices that cut different elements, cannot hold one value."""
     if cuts_differ(x, y):
         return True
     chain_x, chain_y = _transposes(x), _transposes(y)

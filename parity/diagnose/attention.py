@@ -180,6 +180,7 @@ def _scores_input(graph: Graph, inputs: tuple[str, ...], interior: set[str],
 
 
 def _reaches(graph: Graph, name: str, interior: set[str], kind: str) -> bool:
+    """Whether an op of ``kind`` lies upstream of ``name`` within ``interior``."""
     seen, todo = set(), [name]
     while todo:
         current = todo.pop()
@@ -206,6 +207,7 @@ def _scalar_operand(evidence: Evidence, side: str, node: str) -> float | None:
 
 
 def _head_dim(evidence: Evidence, pair: PairResult) -> int | None:
+    """The head dimension of the pair's attention op, on whichever side runs one."""
     for side, node in (("a", pair.a), ("b", pair.b)):
         graph = evidence.graph(side)
         if node in graph and family(graph.op_of(node)) == "attention":
@@ -214,7 +216,7 @@ def _head_dim(evidence: Evidence, pair: PairResult) -> int | None:
 
 
 def _spelled(scale: float, dim: int | None) -> str:
-    """``0.125 (1/8 = 1/d)``: the scale, and how it reads against the head dimension."""
+    """``0.125 (1/d, d=8)``: the scale, and how it reads against the head dimension."""
     if dim:
         for label, value in (("1/sqrt(d)", dim ** -0.5), ("1/d", 1.0 / dim), ("1", 1.0),
                              ("sqrt(d)", dim ** 0.5)):

@@ -83,21 +83,27 @@ def _constants(evidence: Evidence, pair: PairResult,
 
 def _uniform(x: np.ndarray, y: np.ndarray, kind: str) -> _Measured | None:
     """The one number ``y`` is ``x`` plus (or times), else None."""
+    step, rounding = _applied(x, y, kind)
+    valid = ~np.isnan(step)
+    if not valid.any():
+        return None
+    mean = float(step[valid].mean())
+    slack = float(rounding[valid].max())
+    if mean == 0.0 or float(np.abs(step[valid] - mean).max()) > _UNIFORM * abs(mean) + slack:
+        return None
+    return _Measured(mean, slack)
+
+
+def _applied(x: np.ndarray, y: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per element, what ``y`` adds to ``x`` (or multiplies it by: NaN where ``x`` is too
+    small to tell), and how far the output's rounding may move it."""
     unit = float(np.finfo(y.dtype).eps) if y.dtype.kind == "f" else 0.0
     x, y = x.astype(np.float64), y.astype(np.float64)
     if kind == "add":
-        step = y - x
-        rounding = 2 * unit * float(np.abs(y).max(initial=0.0))
-    else:
-        valid = np.abs(x) > 1e-6 * max(float(np.abs(x).max()), 1e-30)
-        if not valid.any():
-            return None
-        step = y[valid] / x[valid]
-        rounding = 2 * unit * float(np.abs(step).max())
-    mean = float(step.mean())
-    if mean == 0.0 or float(np.abs(step - mean).max()) > _UNIFORM * abs(mean) + rounding:
-        return None
-    return _Measured(mean, rounding)
+        return y - x, 2 * unit * np.abs(y)
+    readable = np.abs(x) > 1e-6 * max(float(np.abs(x).max(initial=0.0)), 1e-30)
+    step = np.divide(y, x, out=np.full(y.shape, np.nan), where=readable)
+    return step, 2 * unit * np.abs(np.nan_to_num(step))
 
 
 def tensor_differs(evidence: Evidence) -> list[Hint]:
@@ -133,28 +139,16 @@ def _tensors(evidence: Evidence, pair: PairResult,
         return None
     if all(_uniform(x, y, kind) is not None for x, y in zip(before, values)):
         return None
-    applied, rounding = [], []
-    for x, y in zip(before, values):
-        unit = float(np.finfo(y.dtype).eps) if y.dtype.kind == "f" else 0.0
-        x, y = x.astype(np.float64), y.astype(np.float64)
-        if kind == "add":
-            applied.append(y - x)
-            rounding.append(2 * unit * np.abs(y))
-        else:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(np.abs(x) > 1e-6 * max(float(np.abs(x).max()), 1e-30),
-                                 y / x, np.nan)
-            applied.append(ratio)
-            rounding.append(2 * unit * np.abs(np.nan_to_num(ratio)))
-    gap = np.abs(applied[0] - applied[1]) - (rounding[0] + rounding[1])
-    gap = np.where(np.isnan(gap), -np.inf, gap)
-    where = np.unravel_index(int(np.argmax(gap)), gap.shape)
-    size = float(np.nanmax(np.abs(applied[0])))
-    if not gap[where] > max(_DIFFERENT * size, 0.0):
+    (step_a, rounding_a), (step_b, rounding_b) = (
+        _applied(x, y, kind) for x, y in zip(before, values))
+    gap = np.abs(step_a - step_b) - (rounding_a + rounding_b)
+    if np.isnan(gap).all():
         return None
-    difference = float(abs(applied[0][where] - applied[1][where]))
-    return difference, tuple(int(i) for i in where), float(applied[0][where]), float(
-        applied[1][where])
+    where = np.unravel_index(int(np.nanargmax(gap)), gap.shape)
+    if not gap[where] > _DIFFERENT * float(np.nanmax(np.abs(step_a))):
+        return None
+    a, b = float(step_a[where]), float(step_b[where])
+    return abs(a - b), tuple(int(i) for i in where), a, b
 
 
 def _tensor_hint(pair: PairResult, kind: str, difference: float, where: tuple[int, ...],

@@ -51,9 +51,9 @@ CHECKS: tuple[Check, ...] = (
 
 def diagnose(evidence: Evidence) -> tuple[Hint, ...]:
     """Every check's hints, each node reported once per code (rounding only where no cause
-    is named at the same layer), then the first divergence
-    replayed alone (unless the error is rounding or a float16 overflow, where a replay in
-    another engine's arithmetic proves nothing)."""
+    is named at the same layer), then the first divergence replayed alone (unless the error
+    is rounding or a float16 overflow, where a replay in another engine's arithmetic proves
+    nothing)."""
     hints: dict[tuple[str, str], Hint] = {}
     for check in CHECKS:
         for hint in check(evidence):
