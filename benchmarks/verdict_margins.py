@@ -41,8 +41,10 @@ CORRECT = {
     "torch": (("pt2", "onnx_legacy"), ("pt2", "onnx_dynamo"), ("onnx_legacy", "onnx_dynamo")),
     "mxnet": (("mxnet", "mx_onnx"), ("mxnet", "caffe"), ("mx_onnx", "caffe")),
 }
-MODELS = ("resnet", "mobilenet_v2", "efficientnet", "convnext", "vit", "bert", "gpt2",
-          "mx_resnet18", "mx_mobilenet_v2", "mx_densenet121")
+MODELS = ("resnet", "mobilenet_v2", "efficientnet", "convnext", "vit", "levit", "bert",
+          "roberta", "t5", "gpt2", "llama", "wav2vec2", "mx_resnet18", "mx_mobilenet_v2",
+          "mx_densenet121")
+_INPUT = {"image": "normalised", "tokens": "tokens", "audio": "waveform"}
 
 
 def correct_rows(corpus: realmodels.Corpus, models: tuple[str, ...] = MODELS) -> list[str]:
@@ -57,7 +59,7 @@ def correct_rows(corpus: realmodels.Corpus, models: tuple[str, ...] = MODELS) ->
                                         inputs=realmodels.inputs(name, corpus.size,
                                                                  pixels=pixels))
                 ratio, where = _largest(report.pairs)
-                rows.append(f"| {name} | {a} vs {b} | {'0-255' if pixels else 'normalised'} "
+                rows.append(f"| {name} | {a} vs {b} | {'0-255' if pixels else _INPUT[model.kind]} "
                             f"| {len(report.pairs)} | {'0' if report.ok else '1'} "
                             f"| {ratio:.2f} | {where} |")
     return rows
