@@ -38,8 +38,10 @@ FAMILIES: dict[str, tuple[str, ...]] = {
                 "view_as"),
     "expand": ("expand", "expand_as", "broadcast_to"),
     "l2norm": ("reducel2", "linalg_vector_norm", "norm"),  # ConvNeXt V2's GRN
-    "linear": ("gemm", "linear", "addmm", "matmul", "bmm", "baddbmm", "fullyconnected",
+    "linear": ("gemm", "linear", "addmm", "matmul", "bmm", "fullyconnected",
                "innerproduct", "dense"),
+    # beta * input + alpha * (b1 @ b2): BLOOM's ALiBi scores; exported as MatMul -> Mul -> Add
+    "baddbmm": ("baddbmm",),
     "pad": ("pad", "zeropadding2d", "constant_pad_nd"),
     "softmax": ("softmax", "_softmax", "softmaxoutput", "softmaxactivation"),
     "dropout": ("dropout", "feature_dropout", "dropout2d"),
@@ -108,6 +110,7 @@ DECOMPOSITIONS: dict[str, frozenset[str]] = {
     "hardswish": frozenset({"mul"}),
     "rsqrt": frozenset({"div", "reciprocal"}),
     "ne": frozenset({"not"}),  # Equal -> Not
+    "baddbmm": frozenset({"add"}),  # MatMul -> Mul(alpha), + Mul(input, beta) -> Add
 }
 
 # Families that hold their input's value (in eval mode): nothing of their own to compare.

@@ -59,7 +59,7 @@ _PASSING = {
     "wav2vec2-onnx_legacy-onnx_dynamo",
     *(f"t5-{a}-{b}" for a in ("pt", "pt2") for b in ("onnx_legacy", "onnx_dynamo")),
     "t5-onnx_legacy-onnx_dynamo",
-    "convnextv2-pt-onnx_legacy", "mobilevit-pt-onnx_legacy",
+    "convnextv2-pt-onnx_legacy", "mobilevit-pt-onnx_legacy", "bloom-pt-onnx_legacy",
     *(f"llama-{a}-{b}" for a in ("pt", "pt2") for b in ("onnx_legacy", "onnx_dynamo")),
     "llama-onnx_legacy-onnx_dynamo", "llama-factory-onnx_dynamo",
     *(f"gpt2-{a}-{b}" for a, b in (("pt", "onnx_legacy"), ("pt", "onnx_dynamo"),

@@ -70,6 +70,24 @@ def _gpt2(size: str) -> Any:
     return GPT2Model(config)
 
 
+def _bloom(size: str) -> Any:
+    """BLOOM: ALiBi position biases added through ``baddbmm`` (exported as MatMul, Mul and
+    Add). Its GELU is an autograd Function, which tracing cannot record: the plain function
+    it wraps stands in (the same arithmetic in eval)."""
+    from transformers import BloomConfig, BloomModel
+    from transformers.models.bloom import modeling_bloom
+
+    if size == "small":
+        config = BloomConfig(hidden_size=32, n_layer=2, n_head=4, vocab_size=VOCAB["small"])
+    else:  # bloom-560m's layout at BERT-base's width
+        config = BloomConfig(hidden_size=768, n_layer=12, n_head=12)
+    model = BloomModel(config)
+    for module in model.modules():
+        if isinstance(module, modeling_bloom.BloomGelu):
+            module.forward = modeling_bloom.bloom_gelu_forward
+    return model
+
+
 def _llama(size: str) -> Any:
     """LLaMA: RMSNorm (``rsqrt``), rotary embeddings (computed half slices), SwiGLU MLP,
     grouped-query attention (fewer key/value heads than query heads)."""
@@ -247,6 +265,7 @@ BUILDERS: dict[str, tuple[Callable[[str], Any], str]] = {
     "t5": (_t5, "tokens"),
     "gpt2": (_gpt2, "tokens"),
     "llama": (_llama, "tokens"),
+    "bloom": (_bloom, "tokens"),
     "wav2vec2": (_wav2vec2, "audio"),
     "vit": (_vit, "image"),
     "resnet": (_resnet, "image"),
