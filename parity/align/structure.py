@@ -232,15 +232,13 @@ class _Nearest:
 
 
 def contradicts(x: Node, y: Node) -> bool:
-    """Two transposes (or chains of them) that move different axes or hold different
-    numbers of elements, or two slices that cut different elements, cannot hold one value."""
+    """Two transposes (or chains of them) that move different axes, or two slices that cut
+    different elements, cannot hold one value."""
     if cuts_differ(x, y):
         return True
     chain_x, chain_y = _transposes(x), _transposes(y)
     if not chain_x or not chain_y:
         return False
-    if _known(x.shape) and _known(y.shape) and math.prod(x.shape) != math.prod(y.shape):
-        return True
     known = [perm for perm in (*chain_x, *chain_y) if perm[:1] != ("swap",)]
     if not known:
         return False

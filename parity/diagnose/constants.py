@@ -7,7 +7,8 @@ Read from the values, not the graphs (a traced scalar and an ONNX initializer lo
 nothing alike): on each side, the layer's output minus (or over) its own input is one
 number everywhere, to the rounding of the output's dtype (T5's 1e-6 added to a mean square
 near 1 in float32 lands as 9.5e-7 or 1.01e-6), and the two numbers differ by more than
-that rounding.
+that rounding. Where it is not one number, and the layer reads nothing else that computes
+an activation, it is a constant tensor, compared element by element.
 """
 
 from __future__ import annotations
@@ -44,12 +45,22 @@ class _Measured:
 
 
 def constant_differs(evidence: Evidence) -> list[Hint]:
-    """Divergence roots where both sides add (or multiply by) one constant, not the same."""
+    """Divergence roots where both sides add (or multiply by) a constant, not the same: one
+    number each (an eps, a scale), or a tensor each where the layer reads nothing else."""
     hints = []
     for pair, kind in _adds_and_muls(evidence):
-        found = _constants(evidence, pair, kind)
-        if found is not None:
-            hints.append(_hint(evidence, pair, kind, *found))
+        upstream = evidence.upstream(pair)
+        tensors = _layer_tensors(evidence, pair, upstream)
+        if tensors is None:
+            continue
+        a, b = (_uniform(x, y, kind) for x, y in tensors)
+        if a is not None and b is not None:
+            if _differ(a, b):
+                hints.append(_hint(evidence, pair, kind, a, b))
+        elif _reads_only(evidence, pair, upstream[0]):
+            found = _tensor_gap(tensors, kind)
+            if found is not None:
+                hints.append(_tensor_hint(pair, kind, *found))
     return hints
 
 
@@ -61,24 +72,22 @@ def _adds_and_muls(evidence: Evidence) -> Iterator[tuple[PairResult, str]]:
             yield pair, kind
 
 
-def _constants(evidence: Evidence, pair: PairResult,
-               kind: str) -> tuple[_Measured, _Measured] | None:
-    """A's and B's constants when each side's layer applies one to its single compared
-    input and they differ by more than rounding."""
-    upstream = evidence.upstream(pair)
-    values, before = evidence.values(pair), None
-    if len(upstream) == 1:
-        before = evidence.values(upstream[0])
+def _layer_tensors(evidence: Evidence, pair: PairResult, upstream: list[PairResult]
+                   ) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """``[(A's input, A's output), (B's input, B's output)]`` of a layer with one compared
+    input, when kept and of one shape."""
+    values = evidence.values(pair)
+    before = evidence.values(upstream[0]) if len(upstream) == 1 else None
     if values is None or before is None or any(
             x.shape != y.shape for x, y in zip(before, values)):
         return None
-    a, b = (_uniform(x, y, kind) for x, y in zip(before, values))
-    if a is None or b is None:
-        return None
+    return list(zip(before, values))
+
+
+def _differ(a: _Measured, b: _Measured) -> bool:
+    """Two constants further apart than float rounding of either."""
     gap = abs(a.value - b.value)
-    if gap <= max(_DIFFERENT * max(abs(a.value), abs(b.value)), a.rounding + b.rounding):
-        return None
-    return a, b
+    return gap > max(_DIFFERENT * max(abs(a.value), abs(b.value)), a.rounding + b.rounding)
 
 
 def _uniform(x: np.ndarray, y: np.ndarray, kind: str) -> _Measured | None:
@@ -106,41 +115,22 @@ def _applied(x: np.ndarray, y: np.ndarray, kind: str) -> tuple[np.ndarray, np.nd
     return step, 2 * unit * np.abs(np.nan_to_num(step))
 
 
-def tensor_differs(evidence: Evidence) -> list[Hint]:
-    """Divergence roots where each side adds (or multiplies by) a constant tensor of its own
-    to the same input, and the two tensors differ: a bias or position table, LeViT's
-    attention biases, a layer scale, converted wrongly."""
-    hints = []
-    for pair, kind in _adds_and_muls(evidence):
-        found = _tensors(evidence, pair, kind)
-        if found is not None:
-            hints.append(_tensor_hint(pair, kind, *found))
-    return hints
+def _reads_only(evidence: Evidence, pair: PairResult, before: PairResult) -> bool:
+    """Each side's layer reads the compared pair before it and nothing else that computes
+    an activation (its other operands are constants, or inert nodes: the legacy exporter's
+    Gather of LeViT's bias table), so what it applies is a constant tensor."""
+    alignment = evidence.alignment
+    return all(set(graph.node(node).inputs) - set(inert) == {source}
+               for graph, node, source, inert in (
+                   (evidence.graph_a, pair.a, before.a, alignment.inert_a),
+                   (evidence.graph_b, pair.b, before.b, alignment.inert_b)))
 
 
-def _tensors(evidence: Evidence, pair: PairResult,
-             kind: str) -> tuple[float, tuple[int, ...], float, float] | None:
+def _tensor_gap(tensors: list[tuple[np.ndarray, np.ndarray]],
+                kind: str) -> tuple[float, tuple[int, ...], float, float] | None:
     """``(largest difference, where, A's value there, B's value there)`` of the tensors the
-    two layers apply, when each reads only the compared pair before it (the rest of its
-    operands are constants, or nodes computing no activation: the legacy exporter's Gather
-    of LeViT's bias table) and they differ beyond rounding; None if they are one number
-    each (:func:`constant_differs` speaks of those)."""
-    upstream = evidence.upstream(pair)
-    inert = (set(evidence.alignment.inert_a), set(evidence.alignment.inert_b))
-    if len(upstream) != 1 or any(
-            set(graph.node(node).inputs) - constant != {before}
-            for graph, node, before, constant in (
-                (evidence.graph_a, pair.a, upstream[0].a, inert[0]),
-                (evidence.graph_b, pair.b, upstream[0].b, inert[1]))):
-        return None
-    values, before = evidence.values(pair), evidence.values(upstream[0])
-    if values is None or before is None or any(
-            x.shape != y.shape for x, y in zip(before, values)):
-        return None
-    if all(_uniform(x, y, kind) is not None for x, y in zip(before, values)):
-        return None
-    (step_a, rounding_a), (step_b, rounding_b) = (
-        _applied(x, y, kind) for x, y in zip(before, values))
+    two layers apply, if they differ beyond rounding."""
+    (step_a, rounding_a), (step_b, rounding_b) = (_applied(x, y, kind) for x, y in tensors)
     gap = np.abs(step_a - step_b) - (rounding_a + rounding_b)
     if np.isnan(gap).all():
         return None

@@ -36,7 +36,6 @@ CHECKS: tuple[Check, ...] = (
     attributes.pool_ceil_mode,
     settings.attribute_mismatch,
     constants.constant_differs,
-    constants.tensor_differs,
     attention.attention_scale,
     attention.attention_softmax_axis,
     flatten.flatten_order,
