@@ -28,7 +28,7 @@ from parity.align.scopes import scope_from_hierarchy
 from parity.backends import _torch_ir as ir
 from parity.backends._torch_inputs import fx_dtypes, fx_index_ranges, script_index_ranges
 from parity.errors import ModelLoadError
-from parity.ops import is_ignored, op_key
+from parity.ops import family, is_ignored, op_key
 
 # Positional arguments of aten ops that carry the attributes parity normalises.
 _ATTR_POSITIONS: dict[str, dict[str, int]] = {
@@ -163,6 +163,13 @@ def attrs_from_args(op: str, args: Sequence[Any],
     return attrs
 
 
+def _splits(node: torch._C.Node) -> bool:
+    """True for the unpacking of a split's pieces (``aten::chunk`` -> ``prim::ListUnpack``)."""
+    if node.kind() != "prim::ListUnpack":
+        return False
+    return family(node.input().node().kind()) == "split"
+
+
 def _element_of(node: torch._C.Node, value: torch._C.Value) -> list[torch._C.Value]:
     """The values ``value`` is computed from: for one element unpacked from a tuple built
     in the graph, only that element (a tensor's sizes travel in tuples beside it)."""
@@ -195,8 +202,8 @@ class TorchScriptCapture:
             "int64" if found else None for found in self.input_ranges]
         self._input_of = {v.debugName(): n for v, n in zip(graph_inputs, self.input_names)}
         self._position = {
-            node.outputsAt(0).debugName(): i for i, node in enumerate(graph.nodes())
-            if node.outputsSize() >= 1
+            node.outputsAt(k).debugName(): (i, k) for i, node in enumerate(graph.nodes())
+            for k in range(node.outputsSize() if _splits(node) else min(1, node.outputsSize()))
         }
         self.ops = self._collect_ops()
         keys = {op.key for op in self.ops}
@@ -211,6 +218,9 @@ class TorchScriptCapture:
         sources: dict[str, tuple[str, ...]] = {}
         ops = []
         for node in self._graph.nodes():
+            if _splits(node):
+                ops.extend(self._pieces(node, captured, sources))
+                continue
             kind = node.kind()
             if not kind.startswith("aten::") or not node.outputsSize() or is_ignored(kind):
                 continue
@@ -232,6 +242,24 @@ class TorchScriptCapture:
                 attrs=attrs_from_args(kind, args),
             ))
         return ops
+
+    def _pieces(self, unpack: torch._C.Node, captured: dict[str, str],
+                sources: dict[str, tuple[str, ...]]) -> list[CapturedOp]:
+        """One op per piece of a split (``q, k, v = qkv.chunk(3, -1)``), each named after
+        the split: an exporter writes the pieces as Slices, or as one Split's outputs."""
+        split = unpack.input().node()
+        split_inputs = ir.inputs(split)
+        reads = tuple(dict.fromkeys(
+            s for i in split_inputs for s in self._sources(i, captured, sources)))
+        if not reads:
+            return []
+        attrs = attrs_from_args(split.kind(), [_constant(i) for i in split_inputs])
+        scope = scope_from_hierarchy(split.getModuleHierarchy())
+        pieces = []
+        for piece in ir.outputs(unpack):
+            captured[piece.debugName()] = piece.debugName()
+            pieces.append(CapturedOp(piece.debugName(), split.kind(), scope, reads, attrs))
+        return pieces
 
     def _sources(self, value: torch._C.Value, captured: dict[str, str],
                  sources: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
@@ -280,7 +308,8 @@ class TorchScriptCapture:
             nodes = list(graph.nodes())
             original = len(list(graph.outputs()))
             for key in wanted:
-                graph.registerOutput(nodes[self._position[key]].outputsAt(0))
+                index, offset = self._position[key]
+                graph.registerOutput(nodes[index].outputsAt(offset))
             graph.makeMultiOutputIntoTuple()
             function = torch._C._create_function_from_graph("parity_capture", graph)
             self._compiled = {wanted: (function, original)}
@@ -333,6 +362,7 @@ class FxCapture:
         return cls(program.module(), path)
 
     def _describe(self, node: torch.fx.Node) -> CapturedOp | None:
+        name = node.name
         if node.op == "call_module":
             if str(node.target).startswith("_guards"):
                 return None
@@ -340,6 +370,10 @@ class FxCapture:
             attrs = module_attrs(submodule)
             op, scope, is_call = type(submodule).__name__, str(node.target), True
         elif node.op in ("call_function", "call_method"):
+            if _fx_piece(node):  # one piece of a split: described as the split
+                node = node.all_input_nodes[0]
+            elif _fx_split(node):  # a list of pieces, not a tensor: each piece is an op
+                return None
             op = _target_name(node.target)
             scope, is_call = _fx_scope(node), False
             attrs = attrs_from_args(op, [_fx_constant(a) for a in node.args],
@@ -349,7 +383,7 @@ class FxCapture:
         if is_ignored(op):
             return None
         reads = tuple(dict.fromkeys(r for n in node.all_input_nodes for r in _fx_reads(n)))
-        return CapturedOp(node.name, op, scope, reads, attrs, is_module_call=is_call)
+        return CapturedOp(name, op, scope, reads, attrs, is_module_call=is_call)
 
     def submodule(self, path: str) -> torch.nn.Module:
         """The submodule at a dotted module path."""
@@ -441,9 +475,23 @@ def _target_name(target: Any) -> str:
     return getattr(target, "__name__", str(target))
 
 
+def _fx_split(node: torch.fx.Node) -> bool:
+    """True for a call of a split (``chunk``, ``split_with_sizes``): its value is a list."""
+    return node.op in ("call_function", "call_method") \
+        and family(_target_name(node.target)) == "split"
+
+
+def _fx_piece(node: torch.fx.Node) -> bool:
+    """True for a ``getitem`` taking one piece out of a split's list."""
+    return node.op == "call_function" and _target_name(node.target) == "getitem" \
+        and bool(node.all_input_nodes) and _fx_split(node.all_input_nodes[0])
+
+
 def _fx_reads(node: torch.fx.Node) -> list[str]:
     """The captured nodes a read of ``node`` reaches: ``node`` itself, or through an
-    ignored op (``getitem`` of a ``split``'s chunks) the nodes that op reads."""
+    ignored op (``getitem`` of a tuple) the nodes that op reads."""
+    if _fx_piece(node):
+        return [node.name]
     if node.op in ("call_function", "call_method") and is_ignored(_target_name(node.target)):
         return [name for parent in node.all_input_nodes for name in _fx_reads(parent)]
     return [node.name]

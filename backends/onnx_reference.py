@@ -35,7 +35,7 @@ class OnnxReferenceBackend(OnnxRuntimeBackend):
                                             f"({_one_line(exc)})") from None
 
     def _run(self, feeds: Mapping[str, np.ndarray], fetch: list[str]) -> dict[str, Any]:
-        tensors = [self._protos[name].output[0] for name in fetch]
+        tensors = [self._outputs[name] for name in fetch]
         typed = {spec.name: np.asarray(feeds[spec.name]).astype(spec.dtype, copy=False)
                  for spec in self.graph.inputs}
         try:

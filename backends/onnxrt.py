@@ -69,6 +69,18 @@ class OnnxRuntimeBackend(Backend):
                                  proto)
         return named
 
+    @cached_property
+    def _outputs(self) -> dict[str, str]:
+        """Node name -> the tensor parity reads as its value: the node's first output, and
+        for each further piece of a Split a node of its own (``name:1``, ``name:2``...)."""
+        found = {}
+        for name, proto in self._protos.items():
+            found[name] = proto.output[0]
+            if proto.op_type == "Split":
+                found.update((f"{name}:{i}", tensor)
+                             for i, tensor in enumerate(proto.output[1:], 1) if tensor)
+        return found
+
     def _load_graph(self) -> Graph:
         graph = self.model.graph
         initializers = {init.name for init in graph.initializer}
@@ -85,14 +97,19 @@ class OnnxRuntimeBackend(Backend):
             reads = tuple(dict.fromkeys(producer[t] for t in proto.input if t in producer))
             for tensor in proto.output:
                 producer[tensor] = name
-            nodes.append(Node(
-                name=name,
-                op=proto.op_type,
-                inputs=reads,
-                attrs={**_attrs(proto), **self._input_attrs(proto)},
-                shape=self._shape_of(proto.output[0]),
-                scope=_scope(proto, name),
-            ))
+            attrs = {**_attrs(proto), **self._input_attrs(proto)}
+            pieces = [name] + [f"{name}:{i}" for i in range(1, len(proto.output))
+                               if f"{name}:{i}" in self._outputs]
+            for piece in pieces:
+                producer[self._outputs[piece]] = piece
+                nodes.append(Node(
+                    name=piece,
+                    op=proto.op_type,
+                    inputs=reads,
+                    attrs=attrs,
+                    shape=self._shape_of(self._outputs[piece]),
+                    scope=_scope(proto, name),
+                ))
         outputs = tuple(producer.get(o.name, o.name) for o in graph.output)
         return Graph(tuple(nodes), inputs, outputs, source=str(self.path))
 
@@ -115,7 +132,7 @@ class OnnxRuntimeBackend(Backend):
         return _dims(info)
 
     def _run(self, feeds: Mapping[str, np.ndarray], fetch: list[str]) -> dict[str, Any]:
-        tensors = [self._protos[name].output[0] for name in fetch]
+        tensors = [self._outputs[name] for name in fetch]
         session = self._session(frozenset(tensors))
         typed_feeds = {
             inp.name: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(
@@ -182,8 +199,8 @@ class OnnxRuntimeBackend(Backend):
 
     @cached_property
     def _tensor_order(self) -> tuple[str, ...]:
-        """Every node's first output, in graph order (the order outputs are declared in)."""
-        return tuple(proto.output[0] for proto in self._protos.values())
+        """Every node's value, in graph order (the order outputs are declared in)."""
+        return tuple(self._outputs.values())
 
     def _with_outputs(self, tensors: tuple[str, ...]) -> bytes:
         """The weightless model serialised with ``tensors`` as its outputs."""

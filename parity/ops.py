@@ -34,6 +34,10 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "mul": ("mul", "mul_", "_mul", "elemwise_mul", "broadcast_mul"),
     "sub": ("sub", "rsub", "_minus", "elemwise_sub", "broadcast_sub"),
     "concat": ("concat", "cat", "_cat"),
+    # one piece of a split (each piece is its own node): torch's chunk and split, ONNX's
+    # Split; the legacy exporter writes each piece as a Slice
+    "split": ("split", "chunk", "split_with_sizes", "tensor_split", "unsafe_split",
+              "unsafe_chunk", "unsafe_split_with_sizes"),
     "flatten": ("flatten", "reshape", "view", "_reshape_alias", "unflatten", "reshape_as",
                 "view_as"),
     "expand": ("expand", "expand_as", "broadcast_to"),
@@ -131,7 +135,7 @@ def _by_op() -> dict[str, str]:
 # Ops that compute no tensor worth comparing (shapes, constants, bookkeeping).
 IGNORED = frozenset({
     "constant", "shape", "size", "int", "numtotensor", "listconstruct", "tupleconstruct",
-    "constantofshape", "range", "null", "split_with_sizes", "getattr", "getitem", "dim",
+    "constantofshape", "range", "null", "getattr", "getitem", "dim",
     "_assert", "_guards_fn",
 })
 
@@ -159,6 +163,7 @@ COMPATIBLE: frozenset[frozenset[str]] = frozenset({
         ("pooling", "maxpool"), ("pooling", "avgpool"), ("eltwise", "add"),
         ("eltwise", "mul"), ("batchnorm", "scale"), ("prelu", "relu"),
         ("div", "reciprocal"),  # 1 / x (the legacy exporter's rsqrt) and Reciprocal (dynamo's)
+        ("split", "slice"),  # a piece of torch's chunk and the legacy exporter's Slice
     )
 })
 

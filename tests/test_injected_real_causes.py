@@ -94,6 +94,12 @@ CAUSES: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     "levit-attention-bias-heads": ("weights_differ", (
         "`model.levit.encoder.0.0.module/add` adds a constant tensor that B's "
         "`/model/levit/encoder/stages.0/layers.0/module/Add` does not match",), {}),
+    # a fused projection's pieces taken as (k, q, v): SDPA against the exporter's scores
+    # MatMul, which reads the rotated key first
+    "gpt_neox-query-key-swapped": ("operand_order", (
+        "B's attention scores `/model/layers.1/attention/MatMul` multiply what A's "
+        "`model.1.attention/cat:3` holds by what `model.1.attention/cat:2` holds",
+        "the query and key are swapped"), {}),
     # the exporters' SDPA decomposition with its Softmax over the queries
     "llama-softmax-axis": ("axis_mismatch", (
         "B's `/model/layers.1/self_attn/Softmax` normalises the attention weights over axis -2",

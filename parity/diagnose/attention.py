@@ -18,7 +18,7 @@ import math
 from ..graph import Graph
 from ..ops import family, op_key
 from ..report import SHAPE_MISMATCH, Hint, PairResult
-from .codes import ATTRIBUTE_MISMATCH, AXIS_MISMATCH
+from .codes import ATTRIBUTE_MISMATCH, AXIS_MISMATCH, OPERAND_ORDER
 from .evidence import Evidence
 from .vocabulary.onnx_constants import constant_inputs
 
@@ -71,6 +71,81 @@ def attention_softmax_axis(evidence: Evidence) -> list[Hint]:
                                   {"op": "attention", "key": "axis", "softmax": softmax,
                                    "axis": axis, "node_b": pair.b}))
     return hints
+
+
+def attention_operands(evidence: Evidence) -> list[Hint]:
+    """Divergence roots where one side's attention op reads (q, k) and the other side's
+    spelled-out scores MatMul reads the same two tensors as (k, q)."""
+    hints = []
+    for pair in evidence.roots:
+        if pair.is_input or pair.status == SHAPE_MISMATCH:
+            continue
+        nodes = {"a": pair.a, "b": pair.b}
+        for fused, spelled in (("a", "b"), ("b", "a")):
+            graph = evidence.graph(fused)
+            if family(graph.op_of(nodes[fused])) != "attention":
+                continue
+            query_key = graph.node(nodes[fused]).inputs[:2]
+            read = _scores_operands(evidence, spelled, nodes[spelled])
+            if read is None or len(query_key) != 2:
+                continue
+            sources = [_compared_sources(evidence, fused, name) for name in query_key]
+            if sources[0] != sources[1] and read[1] == sources[::-1]:
+                hints.append(_operands_hint(pair, fused, query_key, spelled, read[0]))
+    return hints
+
+
+def _scores_operands(evidence: Evidence, side: str,
+                     node: str) -> tuple[str, list[frozenset[str]]] | None:
+    """The scores MatMul of the attention spelled out at ``node``, and for each of its two
+    operands, in the order it reads them, the compared nodes of the *other* side it is
+    computed from (through the reshapes, transposes and scale factors between)."""
+    graph = evidence.graph(side)
+    softmax = _spelled_softmax(evidence, side, node)
+    if softmax is None:
+        return None
+    interior = set(evidence.stretch(side, node))
+    scores = _walk_back(evidence, side, graph.node(softmax).inputs[:1], interior, "matmul")
+    if scores is None or len(graph.node(scores[0]).inputs) != 2:
+        return None
+    partner = {(p.b if side == "b" else p.a): (p.a if side == "b" else p.b)
+               for p in evidence.pairs}
+    found = []
+    for operand in graph.node(scores[0]).inputs:
+        source = _compared_sources(evidence, side, _origin(graph, operand, interior))
+        if not source or not source <= partner.keys():
+            return None
+        found.append(frozenset(partner[name] for name in source))
+    return scores[0], found
+
+
+def _compared_sources(evidence: Evidence, side: str, name: str) -> frozenset[str]:
+    """``name`` if it was compared, else the compared nodes nearest upstream of it."""
+    compared = {p.a if side == "a" else p.b for p in evidence.pairs}
+    if name in compared:
+        return frozenset((name,))
+    return frozenset(evidence.graph(side).nearest(compared).get(name, ()))
+
+
+def _origin(graph: Graph, name: str, interior: set[str]) -> str:
+    """The first node up from ``name`` outside ``interior`` along its one activation input
+    (where a scores operand comes from)."""
+    while name in interior and name in graph and len(graph.node(name).inputs) == 1:
+        name = graph.node(name).inputs[0]
+    return name
+
+
+def _operands_hint(pair: PairResult, fused: str, query_key: tuple[str, ...], spelled: str,
+                   matmul: str) -> Hint:
+    query, key = query_key
+    message = (f"{spelled.upper()}'s attention scores `{matmul}` multiply what "
+               f"{fused.upper()}'s `{key}` holds by what `{query}` holds where "
+               f"{fused.upper()}'s attention reads `{query}` as its query and `{key}` as its "
+               f"key: the query and key are swapped (scores transposed). Pass them in "
+               f"{fused.upper()}'s order.")
+    return Hint(OPERAND_ORDER, pair.a, message,
+                {"op": "attention", "query": query, "key": key, "scores": matmul,
+                 "node_b": pair.b})
 
 
 def _spelled_softmax(evidence: Evidence, side: str, node: str) -> str | None:

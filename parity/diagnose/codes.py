@@ -21,6 +21,7 @@ AXIS_MISMATCH = "axis_mismatch"
 ATTRIBUTE_MISMATCH = "attribute_mismatch"
 FLATTEN_ORDER = "flatten_order"
 CONCAT_ORDER = "concat_order"
+OPERAND_ORDER = "operand_order"
 WEIGHTS_DIFFER = "weights_differ"
 LAYER_MATH_DIFFERS = "layer_math_differs"
 RECEIVED_ERROR = "received_error"
@@ -63,6 +64,8 @@ MEANINGS: dict[str, str] = {
                    "flatten reads its input's axes in another order (H,W vs W,H)",
     CONCAT_ORDER: "a concat matches after permuting its input blocks (also a constant "
                   "block, such as a class token)",
+    OPERAND_ORDER: "a layer reads its inputs in another order: an attention's query and "
+                   "key swapped",
     WEIGHTS_DIFFER: "the aligned layer's parameters differ: the conversion of that layer "
                     "(also behind a folded BatchNorm, or a constant tensor it adds or "
                     "multiplies by)",

@@ -38,6 +38,7 @@ CHECKS: tuple[Check, ...] = (
     constants.constant_differs,
     attention.attention_scale,
     attention.attention_softmax_axis,
+    attention.attention_operands,
     flatten.flatten_order,
     concat.concat_order,
     weights.weights_differ,

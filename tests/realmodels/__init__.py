@@ -93,6 +93,11 @@ MODELS: dict[str, Model] = {
     "roberta": Model("torch", "tokens", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
     "t5": Model("torch", "tokens", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
     "bloom": Model("torch", "tokens", ("pt", "onnx_legacy")),
+    "gpt_neox": Model("torch", "tokens", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
+    # Phi-3's rotary slices cut the whole head and nothing (bounds computed at run time);
+    # the dynamo export writes neither, and the alignment, blind to the shapes they cut,
+    # pairs them with the rotation's halves (or leaves the attention unmatched)
+    "phi3": Model("torch", "tokens", ("pt", "pt2", "onnx_legacy")),
     "wav2vec2": Model("torch", "audio", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
     **{name: Model("torch", "image", TORCH_FORMS + ("onnx2torch",) * (name in _ONNX2TORCH))
        for name in ("vit", "resnet", "convnext", "mobilenet_v2", "efficientnet", "swin")},
@@ -154,7 +159,7 @@ def image_size(name: str, size: str = "small") -> int:
 
 # the full-size text models' vocabularies (LLaMA's is 32,000: GPT-2's ids would overrun it)
 _FULL_VOCAB = {"bert": 30522, "roberta": 50265, "t5": 32128, "gpt2": 50257, "llama": 32000,
-               "bloom": 250880}
+               "bloom": 250880, "gpt_neox": 50304, "phi3": 32064}
 
 
 def inputs(name: str, size: str = "small", *, pixels: bool = False, seed: int = 0,

@@ -143,6 +143,32 @@ def _attention_scale(power: float) -> Callable[[Any], None]:
     return inject
 
 
+def _query_key_swapped(path: str) -> Callable[[Any], None]:
+    """A GPT-NeoX attention that takes its fused projection's pieces as (k, q, v): a
+    converter that reads the q/k/v layout in another order. The pieces agree; the
+    attention reads them the other way round (its scores transposed)."""
+    def inject(model: Any) -> None:
+        import torch
+
+        attention = model.get_submodule(path)
+        forward, chunk = attention.forward, torch.Tensor.chunk
+
+        def swapped(tensor: Any, chunks: int, dim: int = 0) -> tuple:
+            pieces = chunk(tensor, chunks, dim)
+            return (pieces[1], pieces[0], *pieces[2:])
+
+        def patched(*args: Any, **kwargs: Any) -> Any:
+            torch.Tensor.chunk = swapped
+            try:
+                return forward(*args, **kwargs)
+            finally:
+                torch.Tensor.chunk = chunk
+
+        attention.forward = patched
+
+    return inject
+
+
 def _attention_bias_heads_swapped(path: str) -> Callable[[Any], None]:
     """A LeViT attention's bias table with its heads in reverse order (a converter that
     reads the (heads, offsets) table the other way round)."""
@@ -452,6 +478,9 @@ CAUSE_BUGS: dict[str, Bug] = {
     "levit-attention-bias-heads": Bug(
         "levit", "pt", "onnx_legacy", "model.levit.encoder.0.0.module/add",
         _attention_bias_heads_swapped("model.levit.encoder.stages.0.layers.0.module")),
+    "gpt_neox-query-key-swapped": Bug("gpt_neox", "pt", "onnx_legacy",
+                                      "model.1.attention/scaled_dot_product_attention",
+                                      _query_key_swapped("model.layers.1.attention")),
     "llama-softmax-axis": Bug("llama", "pt", "onnx_legacy",
                               "model.1.self_attn/scaled_dot_product_attention", _unchanged,
                               edit=_keys_softmax_on_queries),

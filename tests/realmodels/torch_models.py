@@ -104,6 +104,46 @@ def _llama(size: str) -> Any:
     return LlamaModel(config)
 
 
+def _gpt_neox(size: str) -> Any:
+    """GPT-NeoX: one fused qkv projection chunked per head, partial rotary embeddings
+    (a quarter of each head rotated, the rest passed through), attention and MLP in
+    parallel from two LayerNorms of the same input. The LayerNorms get seeded affine
+    parameters, as a trained model's have: two at their initial 1 and 0 compute the same
+    value, and the dynamo exporter merges them."""
+    from transformers import GPTNeoXConfig, GPTNeoXModel
+
+    if size == "small":
+        config = GPTNeoXConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                               intermediate_size=64, vocab_size=VOCAB["small"],
+                               max_position_embeddings=64, rotary_pct=0.25)
+    else:  # pythia-160m's layout
+        config = GPTNeoXConfig(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                               intermediate_size=3072, vocab_size=50304)
+    model = GPTNeoXModel(config)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.weight.normal_(1.0, 0.2)
+                module.bias.normal_(0.0, 0.2)
+    return model
+
+
+def _phi3(size: str) -> Any:
+    """Phi-3: one fused qkv projection sliced into q, k and v, a fused gate/up projection
+    chunked in two, RMSNorm, rotary embeddings over the whole head."""
+    from transformers import Phi3Config, Phi3Model
+
+    if size == "small":
+        config = Phi3Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                            num_key_value_heads=4, intermediate_size=64,
+                            vocab_size=VOCAB["small"], max_position_embeddings=64,
+                            pad_token_id=0)
+    else:  # a BERT-base-sized Phi-3
+        config = Phi3Config(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                            intermediate_size=2048, vocab_size=32064)
+    return Phi3Model(config)
+
+
 def _wav2vec2(size: str) -> Any:
     """Wav2Vec2: a Conv1d feature extractor (GroupNorm after the first), a grouped
     positional Conv1d under weight norm, then a BERT-like encoder; fed raw audio."""
@@ -266,6 +306,8 @@ BUILDERS: dict[str, tuple[Callable[[str], Any], str]] = {
     "gpt2": (_gpt2, "tokens"),
     "llama": (_llama, "tokens"),
     "bloom": (_bloom, "tokens"),
+    "gpt_neox": (_gpt_neox, "tokens"),
+    "phi3": (_phi3, "tokens"),
     "wav2vec2": (_wav2vec2, "audio"),
     "vit": (_vit, "image"),
     "resnet": (_resnet, "image"),
