@@ -1,18 +1,19 @@
 """The shared real-model corpus: real architectures, seeded random weights, every form.
 
 Models come from ``transformers`` configs (BERT, RoBERTa, T5's encoder, GPT-2, LLaMA, BLOOM,
-ViT, ResNet, ConvNeXt, ConvNeXt V2, MobileNetV2, MobileViT, EfficientNet, Swin, SegFormer,
-PoolFormer, LeViT, Wav2Vec2) and
+GPT-NeoX, Phi-3, ViT, ResNet, ConvNeXt, ConvNeXt V2, MobileNetV2, MobileViT, EfficientNet,
+Swin, SegFormer, PoolFormer, LeViT, Wav2Vec2) and
 ``mxnet.gluon.model_zoo.vision`` (ResNet-18 v1, MobileNetV2 1.0, DenseNet-121, VGG-11);
 nothing is downloaded. ``size="small"`` is for tests (1-2 layers, tiny widths, 32 px
 images (64 px for LeViT and the MXNet MobileNetV2 and VGG, 224 px for DenseNet-121, whose
 last pool is a fixed 7x7), 16 tokens, 800 audio samples); ``size="full"`` for benchmarks
-(BERT-base, RoBERTa-base, t5-small's encoder, GPT-2, a BERT-base-sized LLaMA and BLOOM,
+(BERT-base, RoBERTa-base, t5-small's encoder, GPT-2, a BERT-base-sized LLaMA, BLOOM and
+Phi-3, pythia-160m's GPT-NeoX,
 wav2vec2-base on 1 s of audio, ViT-B/16, ResNet-50, ConvNeXt-tiny, ConvNeXt V2-tiny, MobileNetV2,
 MobileViT-small, EfficientNet-B0, Swin-tiny, SegFormer-B0, PoolFormer-S12, LeViT-128S at
 224 px / 128 tokens, and the MXNet models at 224 px); ``python -m tests.realmodels DIR
 --size full`` writes them to a folder. BatchNorm statistics (and LeViT's attention biases)
-are randomised (seeded) so eps and the bias tables matter.
+are randomised (seeded) so eps and the bias tables matter; so are GPT-NeoX's LayerNorms.
 
 API (import as ``realmodels`` from tests, ``tests.realmodels`` from the repository root)::
 
