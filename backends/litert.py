@@ -104,6 +104,8 @@ class LiteRtBackend(Backend):
                        for d in self._inputs)
         producer = {int(d["index"]): str(d["name"]) for d in self._inputs}
         layouts = {int(d["index"]): _input_layout(d) for d in self._inputs}
+        flattened: dict[int, int] = {}
+        reshaped: dict[str, str] = {}  # node -> the first RESHAPE of its value
         options = _builtin_options(self.path, len(self.interpreter._get_ops_details()))
         readers: dict[int, list[str]] = {}
         for op in self._ops:
@@ -113,11 +115,15 @@ class LiteRtBackend(Backend):
         for op in self._ops:
             out = int(op["outputs"][0])
             shape = tuple(int(d) for d in self._tensors[out]["shape"])
-            layout = _layout(op, shape, layouts, self._tensors, self._perm(op))
+            restored = _restored(op, shape, self._tensors, flattened)
+            layout = _layout(op, shape, layouts, self._tensors, self._perm(op), restored)
             layouts[out] = layout
+            origin = _flattened_from(op, shape, layouts, self._tensors, flattened)
+            if origin is not None:
+                flattened[out] = origin
             source = int(op["inputs"][0])
             if source in producer and self._is_plumbing(op, readers.get(out, []),
-                                                       layouts.get(source, NCHW)):
+                                                       layouts.get(source, NCHW), restored):
                 producer[out] = producer[source]  # consumers read what it reads
                 continue
             if op["op_name"] == "TRANSPOSE":
@@ -125,6 +131,8 @@ class LiteRtBackend(Backend):
             name = self._node_name(out)
             reads = tuple(dict.fromkeys(producer[int(i)] for i in op["inputs"]
                                         if int(i) in producer))
+            if op["op_name"] == "RESHAPE" and reads:
+                reads = (_reshape_source(reads[0], name, reshaped),)
             attrs = dict(options.get(int(op["index"]), {}))
             if layout == NHWC and len(shape) == 4:
                 attrs["layout"] = NHWC
@@ -150,10 +158,13 @@ class LiteRtBackend(Backend):
                  if n.name in scales else n for n in nodes]
         return Graph(tuple(nodes), inputs, outputs, source=str(self.path))
 
-    def _is_plumbing(self, op: Mapping[str, Any], readers: list[str], source: str) -> bool:
+    def _is_plumbing(self, op: Mapping[str, Any], readers: list[str], source: str,
+                     restored: int | None) -> bool:
         """A converter's layout or padding plumbing, not a node: a TRANSPOSE between NCHW
-        and NHWC (a RESHAPE after it says which order it flattens, ``flatten_order``), or
-        a PAD read only by the pool or conv it pads for (torch's ``padding=`` on that op).
+        and NHWC (a RESHAPE after it says which order it flattens, ``flatten_order``), a
+        RESHAPE back to the 4-D shape its input was flattened from (``restored``: the
+        converter runs ConvNeXt's channels-first LayerNorm on ``(1, H*W, C)``), or a PAD
+        read only by the pool or conv it pads for (torch's ``padding=`` on that op).
 
         A transpose to NHWC is plumbing when only NHWC ops (or their PAD) read it, one
         back to NCHW when it reads an NHWC tensor: the same permutation elsewhere is the
@@ -164,6 +175,8 @@ class LiteRtBackend(Backend):
                 return bool(readers) and all(r in _NHWC_OPS or r in ("PAD", "PADV2")
                                              for r in readers)
             return perm == (0, 3, 1, 2) and source == NHWC
+        if restored is not None:
+            return bool(readers)
         return op["op_name"] in ("PAD", "PADV2") and len(readers) == 1 and readers[0] in (
             "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D")
 
@@ -321,9 +334,11 @@ def _input_layout(detail: Mapping[str, Any]) -> str:
 
 
 def _layout(op: Mapping[str, Any], shape: tuple[int, ...], layouts: dict[int, str],
-            tensors: Mapping[int, Mapping[str, Any]], perm: tuple[int, ...]) -> str:
+            tensors: Mapping[int, Mapping[str, Any]], perm: tuple[int, ...],
+            restored: int | None) -> str:
     """The layout of an op's output: NHWC ops make NHWC, a TRANSPOSE permutes its input's,
-    other ops keep their first 4-D input's."""
+    a RESHAPE back to the 4-D tensor its input was flattened from has that tensor's
+    (``restored``, see :func:`_restored`), other ops keep their first 4-D input's."""
     if len(shape) != 4:
         return NCHW
     if op["op_name"] in _NHWC_OPS:
@@ -331,13 +346,58 @@ def _layout(op: Mapping[str, Any], shape: tuple[int, ...], layouts: dict[int, st
     sources = [int(i) for i in op["inputs"] if int(i) in layouts]
     source = next((s for s in sources if len(tensors[s]["shape"]) == 4), None)
     if source is None:
-        return NCHW
+        return NCHW if restored is None else layouts[restored]
     if op["op_name"] == "TRANSPOSE":
         if perm == (0, 2, 3, 1):
             return NHWC if layouts[source] == NCHW else NCHW
         if perm == (0, 3, 1, 2):
             return NCHW if layouts[source] == NHWC else NHWC
     return layouts[source]
+
+
+def _reshape_source(source: str, name: str, reshaped: dict[str, str]) -> str:
+    """The node a RESHAPE ``name`` of ``source`` reads in the graph: the first RESHAPE of
+    ``source`` when there was one, which holds the same values in the same order.
+
+    litert-torch reshapes MobileViT's patches once to ``(P, N, C)`` for the residual and
+    again to ``(1, P*N, C)`` for the LayerNorm, both from the tensor before; torch reshapes
+    once and normalises that. Read from the first reshape, the LayerNorm stays downstream
+    of the value torch's reads."""
+    first = reshaped.setdefault(source, name)
+    return source if first == name else first
+
+
+def _restored(op: Mapping[str, Any], shape: tuple[int, ...],
+              tensors: Mapping[int, Mapping[str, Any]], flattened: Mapping[int, int]) -> int | None:
+    """The 4-D tensor a RESHAPE gives back the shape of: its input holds that tensor's
+    values flattened (:func:`_flattened_from`), else ``None``."""
+    if op["op_name"] != "RESHAPE" or len(shape) != 4:
+        return None
+    origin = flattened.get(int(op["inputs"][0]))
+    if origin is None or tuple(int(d) for d in tensors[origin]["shape"]) != shape:
+        return None
+    return origin
+
+
+def _flattened_from(op: Mapping[str, Any], shape: tuple[int, ...], layouts: Mapping[int, str],
+                    tensors: Mapping[int, Mapping[str, Any]],
+                    flattened: Mapping[int, int]) -> int | None:
+    """The 4-D tensor whose values an op's output of another rank holds in its order: a
+    RESHAPE's 4-D input, kept by the ops after it that change no shape and hold no weights.
+
+    litert-torch runs ConvNeXt's channels-first LayerNorm on ``(1, H*W, C)`` and reshapes
+    the result back to the NHWC ``(1, H, W, C)`` it came from; after a FULLY_CONNECTED
+    (a Linear over the channels) the 4-D tensor is the one torch permuted to channels-last
+    itself, so it keeps no layout."""
+    if len(shape) == 4 or op["op_name"] in _WEIGHTED_OPS:
+        return None
+    source = next((int(i) for i in op["inputs"] if int(i) in layouts), None)
+    if source is None:
+        return None
+    dims = tuple(int(d) for d in tensors[source]["shape"])
+    if op["op_name"] == "RESHAPE" and len(dims) == 4:
+        return source
+    return flattened.get(source) if dims == shape else None
 
 
 def _flatten_order(op: Mapping[str, Any], shape: tuple[int, ...], layouts: Mapping[int, str],

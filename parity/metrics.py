@@ -128,13 +128,37 @@ def squeeze_to_common(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndar
     """Both arrays in one shape, or ``None`` when their shapes differ for real.
 
     Shapes that differ only by size-1 dimensions (``(1, 128)`` vs ``(1, 128, 1, 1)``,
-    as frameworks emit for a fully-connected output) are comparable.
+    as frameworks emit for a fully-connected output) are comparable, and so are shapes
+    where one side merges neighbouring dimensions of the other (the same values in the
+    same order): a converter runs a LayerNorm or a Linear on ``(1, H*W, C)`` where torch
+    has ``(1, H, W, C)``, or attention with the heads merged into the batch,
+    ``(B*heads, L, L)`` for ``(B, heads, L, L)``. Both are then in the finer shape.
     """
     if a.shape == b.shape:
         return a, b
-    if a.size == b.size and [d for d in a.shape if d != 1] == [d for d in b.shape if d != 1]:
+    if a.size != b.size:
+        return None
+    dims_a, dims_b = [d for d in a.shape if d != 1], [d for d in b.shape if d != 1]
+    if dims_a == dims_b:
         return a.reshape(b.shape), b
+    if len(dims_b) > len(dims_a) and _merges(dims_a, dims_b):
+        return a.reshape(b.shape), b
+    if len(dims_a) > len(dims_b) and _merges(dims_b, dims_a):
+        return a, b.reshape(a.shape)
     return None
+
+
+def _merges(coarse: list[int], fine: list[int]) -> bool:
+    """Each of ``coarse``'s dimensions is the product of a run of ``fine``'s, in order."""
+    k = 0
+    for dim in coarse:
+        product = 1
+        while k < len(fine) and product < dim:
+            product *= fine[k]
+            k += 1
+        if product != dim:
+            return False
+    return k == len(fine)
 
 
 def compare_arrays(a: np.ndarray, b: np.ndarray, tol: Tolerance | None = None) -> Metrics:

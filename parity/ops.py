@@ -97,16 +97,16 @@ FOLDS: dict[str, frozenset[str]] = {
 # One op of a family that other exporters decompose: the families the decomposition's
 # value-producing end may have (before any FOLDS tail). SiLU = Sigmoid + Mul; GELU (Erf or
 # Tanh form) ends in a Mul, then a Mul by 0.5; LayerNorm in older opsets ends in Div (then
-# Mul by gamma, Add of beta); GroupNorm as Reshape -> InstanceNormalization -> Reshape (a
-# pair made at its first Reshape moves along FOLDS to beta's Add); Softmax as
-# Exp / ReduceSum / Div; attention as
+# Mul by gamma, Add of beta), in TFLite in the Add of x * rsqrt and -mean * rsqrt;
+# GroupNorm as Reshape -> InstanceNormalization -> Reshape (a pair made at its first Reshape
+# moves along FOLDS to beta's Add); Softmax as Exp / ReduceSum / Div; attention as
 # MatMul -> Softmax -> MatMul; multi-head attention ends in its out-projection (MatMul or
 # Gemm); HardSwish as x * HardSigmoid(x); rsqrt (RMSNorm's) as Sqrt -> Div(1, x) or
 # Sqrt -> Reciprocal; ne (RoBERTa's position ids) as Equal -> Not.
 DECOMPOSITIONS: dict[str, frozenset[str]] = {
     "silu": frozenset({"mul"}),
     "gelu": frozenset({"mul"}),
-    "layernorm": frozenset({"div"}),
+    "layernorm": frozenset({"div", "add"}),
     "groupnorm": frozenset({"flatten"}),
     "softmax": frozenset({"div"}),
     "attention": frozenset({"linear"}),

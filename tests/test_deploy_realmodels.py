@@ -186,3 +186,28 @@ def test_vit_vs_tflite_from_litert_torch(real_corpus, tflite_of, source):
         "q_proj", "k_proj", "v_proj"}
     scaled = {name: graph.node(b).attrs.get("folded_scale") for name, b in projections.items()}
     assert scaled == {"q_proj": 0.5, "k_proj": 0.5, "v_proj": None}  # head_dim 16
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["convnext", "convnextv2"])
+@pytest.mark.parametrize("source", ["pt", "onnx_legacy"])
+def test_convnext_vs_tflite_from_litert_torch(real_corpus, tflite_of, name, source):
+    """ConvNeXt through litert-torch stays NHWC from the stem on: torch's permutes are gone,
+    every LayerNorm runs on ``(1, H*W, C)`` (compared with torch's ``(1, H, W, C)``), the
+    channels-first ones are reshaped back to the NHWC map they came from (so the residual
+    Add after them is compared transposed), and the layer scale is folded into pwconv2's
+    FULLY_CONNECTED (paired with torch's Mul by gamma, not with pwconv2; V2 has none).
+    Every node aligned."""
+    path = tflite_of(name)
+    report = parity.compare(real_corpus.export(name, source), path,
+                            inputs=real_corpus.inputs(name))
+    assert report.ok, report.first_divergence
+    assert min(report.coverage) >= 0.95, (report.unmatched_a, report.unmatched_b)
+    graph, source_graph = open_model(path).graph, open_model(real_corpus.export(name, source)).graph
+    residuals = [p for p in report.pairs if graph.op_of(p.b) == "ADD" and graph.node(p.b).shape
+                 and len(graph.node(p.b).shape) == 4]
+    assert residuals and all(p.how.endswith("+nhwc") for p in residuals), residuals
+    scaled = [p for p in report.pairs if graph.op_of(p.b) == "FULLY_CONNECTED"
+              and "pwconv2" in graph.node(p.b).scope]
+    ops = {"convnext": ("Mul", "aten::mul"), "convnextv2": ("Add", "aten::linear")}[name]
+    assert len(scaled) == 2 and all(source_graph.op_of(p.a) in ops for p in scaled), scaled

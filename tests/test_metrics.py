@@ -99,3 +99,14 @@ def test_a_small_channel_axis_makes_one_group():
     _, groups = measure(np.ones((1, 128)), np.ones((1, 128)))
     assert not groups.per_channel and groups.count.tolist() == [128]
 
+
+def test_squeeze_to_common_reconciles_merged_dims():
+    """A converter's (1, H*W, C) LayerNorm or (B*heads, L, L) scores against torch's
+    (1, H, W, C) and (B, heads, L, L): the same values in the same order."""
+    for fine, coarse in (((1, 8, 8, 8), (1, 64, 8)), ((4, 2, 4, 4), (8, 4, 4))):
+        a = np.arange(np.prod(fine), dtype=np.float32).reshape(fine)
+        common = squeeze_to_common(a, a.reshape(coarse))
+        assert common is not None and common[0].shape == common[1].shape == fine
+        assert squeeze_to_common(a.reshape(coarse), a) is not None
+    assert squeeze_to_common(np.ones((2, 3)), np.ones((3, 2))) is None
+    assert squeeze_to_common(np.ones((4, 6)), np.ones((8, 3))) is None

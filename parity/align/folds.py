@@ -16,14 +16,19 @@ from ..ops import FOLDS, family
 # Two-operand ops, whose other operand is a constant on one side (a bias) and a tensor on
 # the other (a residual) when they are not the same op.
 _BINARY = frozenset({"add", "mul", "sub"})
+# What only an op with weights folds in: a layer scale's Mul.
+_INTO_WEIGHTS = frozenset({"mul"})
 
 
 def fold_tail(
     graph: Graph, head: str, taken: Container[str], as_family: str | None = None
 ) -> list[str]:
     """Unmatched single-consumer successors of ``head`` another framework may fold in
-    (into an op of ``as_family``, by default ``head``'s own)."""
+    (into an op of ``as_family``, by default ``head``'s own; a layer scale's Mul only into
+    an op with weights, or the bias Add of one, :func:`_scales_weights`)."""
     foldable = FOLDS.get(as_family or family(graph.node(head).op), frozenset())
+    if _scales_weights(graph, head):
+        foldable = foldable | _INTO_WEIGHTS
     tail, current = [], head
     while len(graph.consumers.get(current, ())) == 1:
         user = graph.node(graph.consumers[current][0])
@@ -32,6 +37,16 @@ def fold_tail(
         tail.append(user.name)
         current = user.name
     return tail
+
+
+def _scales_weights(graph: Graph, name: str) -> bool:
+    """``name`` is a linear reading one tensor (its weights are constants), or the bias Add
+    of one: a Mul by a constant after it folds into its weights (ConvNeXt's layer scale
+    in a TFLite FULLY_CONNECTED), not into ``q @ k^T``."""
+    node = graph.node(name)
+    if family(node.op) == "add" and len(node.inputs) == 1 and node.inputs[0] in graph:
+        node = graph.node(node.inputs[0])
+    return family(node.op) == "linear" and len(node.inputs) == 1
 
 
 def fold_head(graph: Graph, end: str, taken: Container[str], head_family: str) -> list[str]:
