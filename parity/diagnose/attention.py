@@ -89,7 +89,7 @@ def attention_operands(evidence: Evidence) -> list[Hint]:
             read = _scores_operands(evidence, spelled, nodes[spelled])
             if read is None or len(query_key) != 2:
                 continue
-            sources = [_compared_sources(evidence, fused, name) for name in query_key]
+            sources = [evidence.compared_sources(fused, name) for name in query_key]
             if sources[0] != sources[1] and read[1] == sources[::-1]:
                 hints.append(_operands_hint(pair, fused, query_key, spelled, read[0]))
     return hints
@@ -112,19 +112,11 @@ def _scores_operands(evidence: Evidence, side: str,
                for p in evidence.pairs}
     found = []
     for operand in graph.node(scores[0]).inputs:
-        source = _compared_sources(evidence, side, _origin(graph, operand, interior))
+        source = evidence.compared_sources(side, _origin(graph, operand, interior))
         if not source or not source <= partner.keys():
             return None
         found.append(frozenset(partner[name] for name in source))
     return scores[0], found
-
-
-def _compared_sources(evidence: Evidence, side: str, name: str) -> frozenset[str]:
-    """``name`` if it was compared, else the compared nodes nearest upstream of it."""
-    compared = {p.a if side == "a" else p.b for p in evidence.pairs}
-    if name in compared:
-        return frozenset((name,))
-    return frozenset(evidence.graph(side).nearest(compared).get(name, ()))
 
 
 def _origin(graph: Graph, name: str, interior: set[str]) -> str:

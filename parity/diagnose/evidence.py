@@ -59,6 +59,18 @@ class Evidence:
     def _nearest(self) -> dict[str, tuple[str, ...]]:
         return self.graph_a.nearest(self.pair_of_a)
 
+    @cached_property
+    def _nearest_b(self) -> dict[str, tuple[str, ...]]:
+        return self.graph_b.nearest({p.b for p in self.pairs})
+
+    def compared_sources(self, side: str, name: str) -> frozenset[str]:
+        """``name`` if side ``side`` compared it, else its nearest compared ancestors."""
+        compared = self.pair_of_a if side == "a" else {p.b for p in self.pairs}
+        if name in compared:
+            return frozenset((name,))
+        nearest = self._nearest if side == "a" else self._nearest_b
+        return frozenset(nearest.get(name, ()))
+
     def backend(self, side: str) -> Backend:
         """Side ``"a"`` or ``"b"``'s backend."""
         return self.a if side == "a" else self.b
