@@ -1,6 +1,7 @@
 """Every pair right on the real transformer corpus: BERT, RoBERTa, GPT-2, LLaMA, ViT and Swin,
 TorchScript ``.pt`` and ``torch.export`` ``.pt2`` against both ONNX exporters, LeViT against
-the dynamo one; the third-party converter onnx2torch (ViT, ConvNeXt, Swin: the legacy
+the dynamo one, BLOOM's TorchScript against it (a no-op cast of the mask only
+TorchScript has); the third-party converter onnx2torch (ViT, ConvNeXt, Swin: the legacy
 export's erf-GELU kept as five ops, module names written as ONNX node names) and the
 eager-recorded Swin factory against the dynamo export.
 
@@ -39,7 +40,8 @@ CASES = [(model, a, b) for model in ("bert", "roberta", "gpt2", "llama", "vit")
          for b in ("onnx_legacy", "onnx_dynamo")] + [("swin", "pt", "onnx_legacy"),
                                                      ("swin", "factory", "onnx_dynamo"),
                                                      ("levit", "pt", "onnx_dynamo"),
-                                                     ("levit", "pt2", "onnx_dynamo")]
+                                                     ("levit", "pt2", "onnx_dynamo"),
+                                                     ("bloom", "pt", "onnx_dynamo")]
 ONNX2TORCH_CASES = [(model, "onnx2torch", "onnx_dynamo") for model in ("vit", "convnext", "swin")]
 
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from parity.diagnose.constants import _uniform
+from parity.diagnose.constants import _tensor_gap, _uniform
 
 _X = np.random.default_rng(0).uniform(0.1, 2.0, (2, 16))
 
@@ -34,3 +34,25 @@ def test_an_eps_lost_in_float32_rounding_is_still_one_constant():
     assert np.ptp((x + np.float32(1e-6)).astype(np.float64) - x) > 0.05 * 1e-6
     assert small.shown() == "1e-06" and large.shown() == "1e-05"
     assert abs(large.value - small.value) > small.rounding + large.rounding
+
+
+_POSITIONS = np.broadcast_to(np.arange(16.0), (1, 4, 16))  # BLOOM's positions, per head
+_SLOPES = np.array([0.25, 0.0625, 0.015625, 0.00390625])[None, :, None]
+
+
+def test_a_table_with_its_heads_reversed_is_named():
+    """ALiBi: one slope per head times the positions; B's slopes in reverse order."""
+    gap = _tensor_gap([(_POSITIONS, _POSITIONS * _SLOPES),
+                       (_POSITIONS, _POSITIONS * _SLOPES[:, ::-1])], "mul")
+    assert gap is not None and gap.reversed_axis == 1
+    assert (gap.a, gap.b) == (0.25, 0.00390625)
+
+
+def test_a_table_that_differs_otherwise_names_no_axis():
+    gap = _tensor_gap([(_POSITIONS, _POSITIONS * _SLOPES),
+                       (_POSITIONS, _POSITIONS * _SLOPES * 1.1)], "mul")
+    assert gap is not None and gap.reversed_axis is None
+
+
+def test_equal_tables_are_no_gap():
+    assert _tensor_gap([(_POSITIONS, _POSITIONS * _SLOPES)] * 2, "mul") is None

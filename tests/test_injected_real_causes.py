@@ -7,15 +7,16 @@ the wrong side, PoolFormer's average pool counting its padding, SegFormer's deco
 resize as nearest and with align_corners, its 1x1 classifier converted to a dense layer
 over the channels-last tensor (its output left NHWC) and its output transposed to NHWC
 after the last layer, Swin's patch merging concatenated along the height instead of the
-channels, LeViT's attention biases with their heads reversed, LLaMA's RMSNorm eps (an Add
-before the rsqrt), its attention scale (1/d for 1/sqrt(d), legacy and dynamo exports) and
-softmax axis, T5's RMSNorm eps, LLaMA's up-projection weights and ResNet's folded
-statistics against a torch.export program, a Wav2Vec2 Conv1d's weights; GPT-2 with massive
-MLP activations through onnxruntime's float16 converter (an overflow). MXNet -> Caffe:
-VGG-11's first dense layer with its weight columns in H,W,C order, and the Caffe side fed
-the image without the mean subtraction. Caffe -> PyTorch (ResNet-18,
-tests/realmodels/caffe_torch.py): the converted model traced with its stem's BatchNorm in
-training mode, and with its first convolution's input channels reversed.
+channels, LeViT's attention biases and BLOOM's ALiBi slopes (legacy and dynamo exports)
+with their heads reversed, LLaMA's RMSNorm eps (an Add before the rsqrt), its attention
+scale (1/d for 1/sqrt(d), legacy and dynamo exports) and softmax axis, T5's RMSNorm eps,
+LLaMA's up-projection weights and ResNet's folded statistics against a torch.export
+program, a Wav2Vec2 Conv1d's weights; GPT-2 with massive MLP activations through
+onnxruntime's float16 converter (an overflow). MXNet -> Caffe: VGG-11's first dense layer
+with its weight columns in H,W,C order, and the Caffe side fed the image without the mean
+subtraction. Caffe -> PyTorch (ResNet-18, tests/realmodels/caffe_torch.py): the converted
+model traced with its stem's BatchNorm in training mode, and with its first convolution's
+input channels reversed.
 Each must exit 1 (``report.ok`` False) with ``first_divergence`` exactly the injected
 layer, no pair before it failed, the cause's hint code at that layer and the differing
 values in its message. The correct pairs of the same models are quiet
@@ -93,7 +94,18 @@ CAUSES: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     # a constant tensor added (no module holds it: a gather of a parameter, an initializer)
     "levit-attention-bias-heads": ("weights_differ", (
         "`model.levit.encoder.0.0.module/add` adds a constant tensor that B's "
-        "`/model/levit/encoder/stages.0/layers.0/module/Add` does not match",), {}),
+        "`/model/levit/encoder/stages.0/layers.0/module/Add` does not match",
+        "B's tensor is A's with axis 1 in reverse order"), {}),
+    # one slope per head times the positions: the input broadcast to the output's heads,
+    # read through TorchScript's whole-axis slice and the legacy export's Cast to float
+    "bloom-alibi-slopes-reversed": ("weights_differ", (
+        "`model/mul:1` multiplies by a constant tensor that B's `/model/Mul_1` does not match",
+        "0.25 in A vs 0.003906 in B", "B's tensor is A's with axis 1 in reverse order",
+        "ALiBi slopes"), {}),
+    # the dynamo export reads the mask itself where TorchScript casts it first (a no-op)
+    "bloom-alibi-slopes-reversed-dynamo": ("weights_differ", (
+        "B's `node_mul_1` does not match", "0.25 in A vs 0.003906 in B",
+        "B's tensor is A's with axis 1 in reverse order"), {}),
     # a fused projection's pieces taken as (k, q, v): SDPA against the exporter's scores
     # MatMul, which reads the rotated key first
     "gpt_neox-query-key-swapped": ("operand_order", (

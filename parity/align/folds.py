@@ -212,11 +212,14 @@ def bypassed(
     A node whose nearest matched producers and consumers have partners that ``other``
     connects with nothing between them but skipped nodes is an extra step of this side
     (a Reshape/Transpose pair where the other side transposes once, a NaN guard after a
-    Softmax): the pairs on both sides of it compare what it computes.
+    Softmax, TorchScript's no-op cast of BLOOM's mask before the ``cumsum`` the dynamo
+    export computes on the input itself): the pairs on both sides of it compare what it
+    computes. The other side's inputs are among its compared points.
     """
     up = graph.nearest(set(pairs))
     down = _nearest_below(graph, set(pairs))
-    strict = other.nearest({name for name in other.order if name not in skipped_other})
+    strict = other.nearest({*other.input_names,
+                            *(name for name in other.order if name not in skipped_other)})
     found = []
     for node in graph.nodes:
         if node.name in pairs or not up[node.name] or not down[node.name]:

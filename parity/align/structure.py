@@ -56,7 +56,7 @@ def match_structure(
         moved = _one_op_and_its_decomposition(a, b, node, forward, taken_a, taken_b)
         if moved is None:
             y = _best_candidate(node, b, {forward[p] for p in near_a[node.name]}, near_b,
-                                taken_b)
+                                taken_b, _partners_below(a, b, node.name, forward))
             if y is None:
                 continue
             x = node.name
@@ -75,14 +75,26 @@ def match_structure(
     return found
 
 
+def _partners_below(a: Graph, b: Graph, x: str, forward: Mapping[str, str]) -> int:
+    """B's order of the earliest partner among the readers of ``x`` matched already (by
+    name or scope, before the sweep reaches ``x``), else B's length: ``x``'s partner must
+    come before it, to feed it."""
+    return min((b.order[forward[user]] for user in a.consumers.get(x, ())
+                if forward.get(user) in b.order), default=len(b.nodes))
+
+
 def _best_candidate(
-    x: Node, b: Graph, ancestors: set[str], near_b: _Nearest, taken_b: _Taken
+    x: Node, b: Graph, ancestors: set[str], near_b: _Nearest, taken_b: _Taken, before: int
 ) -> str | None:
     """The unmatched node of B below ``ancestors`` (same nearest matched ancestors, a
-    compatible op) most like ``x``; looks at most ``_WINDOW`` nodes down.
+    compatible op) most like ``x``, ahead of B's order ``before``; looks at most
+    ``_WINDOW`` nodes down.
 
     A reshape reached through a Transpose nothing matched holds its elements in another
-    order than ``x`` can: not a candidate.
+    order than ``x`` can: not a candidate. Nor is a node at or after ``before``: it cannot
+    feed the partners of what reads ``x`` (BLOOM's TorchScript casts the mask to int64, a
+    no-op the dynamo export leaves out; its one cast, to bool, comes after the ``cumsum``
+    that reads the mask).
     """
     best: tuple[bool, int, int, int] | None = None
     choice = None
@@ -103,7 +115,8 @@ def _best_candidate(
                 y = b.node(user)
                 step.append((user, turned or family(y.op) == "transpose"))
                 fits = compatible(x.op, y.op)
-                if (user in taken_b.skip or near_b.of(user) != ancestors or contradicts(x, y)
+                if (user in taken_b.skip or b.order[user] >= before
+                        or near_b.of(user) != ancestors or contradicts(x, y)
                         or (turned and family(y.op) == "flatten")
                         or not (fits or _ends_decomposition(x, y))):
                     continue

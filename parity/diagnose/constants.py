@@ -8,7 +8,9 @@ nothing alike): on each side, the layer's output minus (or over) its own input i
 number everywhere, to the rounding of the output's dtype (T5's 1e-6 added to a mean square
 near 1 in float32 lands as 9.5e-7 or 1.01e-6), and the two numbers differ by more than
 that rounding. Where it is not one number, and the layer reads nothing else that computes
-an activation, it is a constant tensor, compared element by element.
+an activation, it is a constant tensor, compared element by element (the input broadcast to
+the output's shape: BLOOM's ALiBi slopes, one per head, times the positions), and named
+when B's is A's with one axis reversed (a per-head table written the other way round).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ops import family
+from ..graph import Graph
+from ..ops import family, is_no_op
 from ..report import SHAPE_MISMATCH, Hint, PairResult
 from .codes import ATTRIBUTE_MISMATCH, NORM_EPS_MISMATCH, WEIGHTS_DIFFER
 from .evidence import Evidence
@@ -60,7 +63,7 @@ def constant_differs(evidence: Evidence) -> list[Hint]:
         elif _reads_only(evidence, pair, upstream[0]):
             found = _tensor_gap(tensors, kind)
             if found is not None:
-                hints.append(_tensor_hint(pair, kind, *found))
+                hints.append(_tensor_hint(pair, kind, found))
     return hints
 
 
@@ -75,13 +78,22 @@ def _adds_and_muls(evidence: Evidence) -> Iterator[tuple[PairResult, str]]:
 def _layer_tensors(evidence: Evidence, pair: PairResult, upstream: list[PairResult]
                    ) -> list[tuple[np.ndarray, np.ndarray]] | None:
     """``[(A's input, A's output), (B's input, B's output)]`` of a layer with one compared
-    input, when kept and of one shape."""
+    input, when kept, the input broadcast to the output's shape (a constant of more
+    dimensions, such as one slope per head, widens it)."""
     values = evidence.values(pair)
     before = evidence.values(upstream[0]) if len(upstream) == 1 else None
-    if values is None or before is None or any(
-            x.shape != y.shape for x, y in zip(before, values)):
+    if values is None or before is None or not all(
+            _broadcasts(x.shape, y.shape) for x, y in zip(before, values)):
         return None
-    return list(zip(before, values))
+    return [(np.broadcast_to(x, y.shape), y) for x, y in zip(before, values)]
+
+
+def _broadcasts(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    """``shape`` broadcasts to ``target`` without widening it."""
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
 
 
 def _differ(a: _Measured, b: _Measured) -> bool:
@@ -120,38 +132,88 @@ def _reads_only(evidence: Evidence, pair: PairResult, before: PairResult) -> boo
     an activation (its other operands are constants, or inert nodes: the legacy exporter's
     Gather of LeViT's bias table), so what it applies is a constant tensor."""
     alignment = evidence.alignment
-    return all(set(graph.node(node).inputs) - set(inert) == {source}
-               for graph, node, source, inert in (
-                   (evidence.graph_a, pair.a, before.a, alignment.inert_a),
-                   (evidence.graph_b, pair.b, before.b, alignment.inert_b)))
+    return all({_value_source(graph, name, passed) for name in graph.node(node).inputs
+                if name not in inert} == {source}
+               for graph, node, source, inert, passed in (
+                   (evidence.graph_a, pair.a, before.a, set(alignment.inert_a),
+                    set(alignment.skipped_a)),
+                   (evidence.graph_b, pair.b, before.b, set(alignment.inert_b),
+                    set(alignment.skipped_b))))
 
 
-def _tensor_gap(tensors: list[tuple[np.ndarray, np.ndarray]],
-                kind: str) -> tuple[float, tuple[int, ...], float, float] | None:
-    """``(largest difference, where, A's value there, B's value there)`` of the tensors the
-    two layers apply, if they differ beyond rounding."""
+def _value_source(graph: Graph, name: str, skipped: set[str]) -> str:
+    """The node whose value ``name`` holds, looking back through skipped casts and no-ops
+    (BLOOM's positions reach the ALiBi Mul through a whole-axis slice, or a Cast to float)."""
+    while name in skipped and name in graph:
+        node = graph.node(name)
+        if len(node.inputs) != 1 or not (family(node.op) == "cast"
+                                         or is_no_op(node.op, node.attrs)):
+            break
+        name = node.inputs[0]
+    return name
+
+
+@dataclass(frozen=True)
+class _TensorGap:
+    """Where the tensors two layers apply differ most, and the axis reversing A's along
+    makes it B's (None when no one axis does)."""
+
+    difference: float
+    where: tuple[int, ...]
+    a: float
+    b: float
+    reversed_axis: int | None
+
+
+def _tensor_gap(tensors: list[tuple[np.ndarray, np.ndarray]], kind: str) -> _TensorGap | None:
+    """How the tensors the two layers apply differ, if beyond rounding."""
     (step_a, rounding_a), (step_b, rounding_b) = (_applied(x, y, kind) for x, y in tensors)
-    gap = np.abs(step_a - step_b) - (rounding_a + rounding_b)
-    if np.isnan(gap).all():
+    gap = _excess(step_a, step_b, rounding_a + rounding_b)
+    if gap is None:
         return None
     where = np.unravel_index(int(np.nanargmax(gap)), gap.shape)
-    if not gap[where] > _DIFFERENT * float(np.nanmax(np.abs(step_a))):
-        return None
     a, b = float(step_a[where]), float(step_b[where])
-    return abs(a - b), tuple(int(i) for i in where), a, b
+    return _TensorGap(abs(a - b), tuple(int(i) for i in where), a, b,
+                      _reversed_axis((step_a, rounding_a), (step_b, rounding_b)))
 
 
-def _tensor_hint(pair: PairResult, kind: str, difference: float, where: tuple[int, ...],
-                 a: float, b: float) -> Hint:
+def _reversed_axis(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]
+                   ) -> int | None:
+    """The first axis along which A's ``(step, rounding)`` reversed is B's, if any."""
+    (step_a, rounding_a), (step_b, rounding_b) = a, b
+    return next((axis for axis, size in enumerate(step_a.shape) if size > 1 and _excess(
+        np.flip(step_a, axis), step_b, np.flip(rounding_a, axis) + rounding_b) is None), None)
+
+
+def _excess(step_a: np.ndarray, step_b: np.ndarray, rounding: np.ndarray) -> np.ndarray | None:
+    """Per element, how far the two steps differ beyond their rounding, when somewhere by
+    more than float noise (NaN where a step cannot be read), else None."""
+    gap = np.abs(step_a - step_b) - rounding
+    if np.isnan(gap).all() or not np.nanmax(gap) > _DIFFERENT * float(
+            np.nanmax(np.abs(step_a))):
+        return None
+    return gap
+
+
+def _tensor_hint(pair: PairResult, kind: str, gap: _TensorGap) -> Hint:
     verb = "adds" if kind == "add" else "multiplies by"
     message = (f"`{pair.a}` {verb} a constant tensor that B's `{pair.b}` does not match "
                f"(measured from each side's own input and output): largest difference "
-               f"{difference:.3g}, at {list(where)}, {a:.4g} in A vs {b:.4g} in B. The tensor "
-               f"it {verb.split()[0]} (a bias, a position or attention-bias table, a layer "
-               f"scale) was converted wrongly: copy A's values into B's conversion.")
+               f"{gap.difference:.3g}, at {list(gap.where)}, {gap.a:.4g} in A vs {gap.b:.4g} "
+               f"in B. {_reversal(gap.reversed_axis)}The tensor it {verb.split()[0]} (a bias, "
+               f"a position or attention-bias table, a per-head slope, a layer scale) was "
+               f"converted wrongly: copy A's values into B's conversion.")
     return Hint(WEIGHTS_DIFFER, pair.a, message,
-                {"op": kind, "max_abs": difference, "index": list(where), "a": a, "b": b,
-                 "node_b": pair.b})
+                {"op": kind, "max_abs": gap.difference, "index": list(gap.where), "a": gap.a,
+                 "b": gap.b, "node_b": pair.b, "reversed_axis": gap.reversed_axis})
+
+
+def _reversal(axis: int | None) -> str:
+    """The sentence naming a reversed axis, or nothing."""
+    if axis is None:
+        return ""
+    return (f"B's tensor is A's with axis {axis} in reverse order (a per-head table, such as "
+            f"ALiBi slopes or attention biases, written with its heads the other way round). ")
 
 
 def _hint(evidence: Evidence, pair: PairResult, kind: str, a: _Measured,

@@ -93,7 +93,7 @@ MODELS: dict[str, Model] = {
     **{name: Model("torch", "tokens", TORCH_FORMS) for name in ("bert", "gpt2", "llama")},
     "roberta": Model("torch", "tokens", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
     "t5": Model("torch", "tokens", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
-    "bloom": Model("torch", "tokens", ("pt", "onnx_legacy")),
+    "bloom": Model("torch", "tokens", ("pt", "onnx_legacy", "onnx_dynamo")),
     "gpt_neox": Model("torch", "tokens", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
     # Phi-3's rotary slices cut the whole head and nothing (bounds computed at run time);
     # the dynamo export writes neither, and the alignment, blind to the shapes they cut,

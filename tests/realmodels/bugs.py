@@ -183,6 +183,25 @@ def _attention_bias_heads_swapped(path: str) -> Callable[[Any], None]:
     return inject
 
 
+def _alibi_slopes_reversed(model: Any) -> None:
+    """BLOOM's ALiBi slope table with its heads in reverse order (a converter that writes
+    the per-head slopes the other way round): the slopes are computed while tracing, so
+    the export holds the flipped table as a constant."""
+    from transformers.models.bloom import modeling_bloom
+
+    bloom, slopes = model.model, modeling_bloom._get_alibi_slopes
+    forward = bloom.forward
+
+    def patched(*args: Any, **kwargs: Any) -> Any:
+        modeling_bloom._get_alibi_slopes = lambda *a, **k: slopes(*a, **k).flip(0)
+        try:
+            return forward(*args, **kwargs)
+        finally:
+            modeling_bloom._get_alibi_slopes = slopes
+
+    bloom.forward = patched
+
+
 def _unchanged(model: Any) -> None:
     """Nothing changed in the model: the bug is in how it is exported or rewritten."""
 
@@ -478,6 +497,11 @@ CAUSE_BUGS: dict[str, Bug] = {
     "levit-attention-bias-heads": Bug(
         "levit", "pt", "onnx_legacy", "model.levit.encoder.0.0.module/add",
         _attention_bias_heads_swapped("model.levit.encoder.stages.0.layers.0.module")),
+    # the slopes times the positions: TorchScript's ``mul:1`` (its second Mul in BLOOM's scope)
+    "bloom-alibi-slopes-reversed": Bug("bloom", "pt", "onnx_legacy", "model/mul:1",
+                                       _alibi_slopes_reversed),
+    "bloom-alibi-slopes-reversed-dynamo": Bug("bloom", "pt", "onnx_dynamo", "model/mul:1",
+                                              _alibi_slopes_reversed),
     "gpt_neox-query-key-swapped": Bug("gpt_neox", "pt", "onnx_legacy",
                                       "model.1.attention/scaled_dot_product_attention",
                                       _query_key_swapped("model.layers.1.attention")),
