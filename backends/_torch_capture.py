@@ -203,7 +203,7 @@ class TorchScriptCapture:
         self._input_of = {v.debugName(): n for v, n in zip(graph_inputs, self.input_names)}
         self._position = {
             node.outputsAt(k).debugName(): (i, k) for i, node in enumerate(graph.nodes())
-            for k in range(node.outputsSize() if _splits(node) else min(1, node.outputsSize()))
+            for k in range(node.outputsSize())
         }
         self.ops = self._collect_ops()
         keys = {op.key for op in self.ops}
