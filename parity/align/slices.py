@@ -22,6 +22,12 @@ from ..ops import op_key
 _WHOLE = 2**62  # an end at or past this runs to the end of the axis (torch writes INT64_MAX)
 COMPUTED = "computed"  # a bound known only when the model runs
 Bound = int | str | None  # an index, COMPUTED, or None (an end: to the end of the axis)
+
+
+class ShortEnd(int):
+    """An end known to stop before the end of its axis (the axis's length is known): unlike
+    a bare end, which may be the axis length, it differs from an end that runs to the end."""
+
 Cut = tuple[tuple[int, tuple[Bound, int, Bound]], ...]  # ((axis, (start, step, end)), ...)
 
 
@@ -35,7 +41,7 @@ def merge_repeated(graph: Graph) -> tuple[Graph, tuple[str, ...]]:
     for node in graph.nodes:
         if alias and any(name in alias for name in node.inputs):
             node = replace(node, inputs=tuple(dict.fromkeys(alias.get(n, n) for n in node.inputs)))
-        own = _own_cut(node)
+        own = _own_cut(node, _lengths(graph, node))
         if own is None or len(node.inputs) != 1:
             nodes.append(node)
             continue
@@ -74,6 +80,9 @@ def cuts_differ(x: Node, y: Node) -> bool:
         if step != other_step or _known_differ(start, other_start) or (
                 end is not None and other_end is not None and _known_differ(end, other_end)):
             return True
+        if (end, other_end).count(None) == 1 and any(isinstance(e, ShortEnd)
+                                                      for e in (end, other_end)):
+            return True
     return False
 
 
@@ -81,10 +90,22 @@ def _known_differ(x: Bound, y: Bound) -> bool:
     return COMPUTED not in (x, y) and x != y
 
 
-def _own_cut(node: Node) -> dict[int, tuple[Bound, int, Bound]] | None:
+def _lengths(graph: Graph, node: Node) -> tuple[int | None, ...] | None:
+    """The shape of the one tensor ``node`` reads, where the graph knows it."""
+    if len(node.inputs) != 1:
+        return None
+    source = node.inputs[0]
+    if source in graph:
+        return graph.node(source).shape
+    return next((spec.shape for spec in graph.inputs if spec.name == source), None)
+
+
+def _own_cut(node: Node, lengths: tuple[int | None, ...] | None = None
+             ) -> dict[int, tuple[Bound, int, Bound]] | None:
     """What one slice op cuts, per axis (whole axes left out); None when it is not a slice
     or what it cuts is not known (its axis or step is computed, or an axis is negative on
-    a tensor of unknown rank).
+    a tensor of unknown rank). Where ``lengths`` (its input's shape) gives the axis's
+    length, an end at or past it runs to the end and one before it is a :class:`ShortEnd`.
 
     torch records every slice's constant start and end (a TorchScript constant, a
     torch.export argument): a bound missing from a torch slice is computed (onnx2torch
@@ -108,6 +129,10 @@ def _own_cut(node: Node) -> dict[int, tuple[Bound, int, Bound]] | None:
             return None
         start, step = start or 0, step or 1
         end = None if end is None or (isinstance(end, int) and end >= _WHOLE) else end
+        length = lengths[axis] if lengths is not None and -len(lengths) <= axis < len(
+            lengths) else None
+        if isinstance(end, int) and isinstance(length, int) and (step or 1) > 0:
+            end = None if end >= length else ShortEnd(end) if end >= 0 else end
         known_start = isinstance(start, int) and start >= 0
         if not isinstance(step, int) or not (known_start or start == COMPUTED):
             return None
