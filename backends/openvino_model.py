@@ -340,7 +340,8 @@ def _input_attrs(op: ov.Node) -> dict[str, Any]:
     """Parameters an op takes as constant inputs, under ONNX's names: a ``Transpose``'s
     ``perm``, what a ``Slice``/``StridedSlice`` cuts (``starts``, ``ends``, ``axes``,
     ``steps``), a reduction's or a ``Gather``'s axes (so alignment can tell two transposes
-    or two slices of one tensor apart, and the checks read the axes)."""
+    or two slices of one tensor apart, and the checks read the axes), the ``scale`` of a
+    ``ScaledDotProductAttention``."""
     kind = op.get_type_name()
     found: dict[str, Any] = {}
     computed = []
@@ -355,6 +356,10 @@ def _input_attrs(op: ov.Node) -> dict[str, Any]:
         found[key] = (COMPUTED,) * count  # a bound computed from the shapes at run time
     if kind == "StridedSlice":
         return _strided_cut(op.get_attributes(), found)
+    if kind == "ScaledDotProductAttention" and op.get_input_size() > 4:
+        scale = _constant(op, 4)  # a float: not in _INPUT_ATTRS, whose values are indices
+        if scale is not None and scale.size == 1:
+            found["scale"] = float(scale.reshape(-1)[0])
     if kind == "Gather" and len(found.get("axis", ())) == 1:
         found["axis"] = found["axis"][0]
     return found

@@ -12,7 +12,8 @@ with their heads reversed, LLaMA's RMSNorm eps (an Add before the rsqrt), its at
 scale (1/d for 1/sqrt(d), legacy and dynamo exports) and softmax axis, T5's RMSNorm eps,
 LLaMA's up-projection weights and ResNet's folded statistics against a torch.export
 program, a Wav2Vec2 Conv1d's weights, one channel of a ResNet convolution mirrored in an
-OpenVINO IR whose weights are compressed to f16; GPT-2 with massive MLP activations through
+OpenVINO IR whose weights are compressed to f16, and LLaMA's attention scale (1/d) in
+one; GPT-2 with massive MLP activations through
 onnxruntime's float16 converter (an overflow). MXNet -> Caffe: VGG-11's first dense layer
 with its weight columns in H,W,C order, and the Caffe side fed the image without the mean
 subtraction. Caffe -> PyTorch (ResNet-18, tests/realmodels/caffe_torch.py): the converted
@@ -136,6 +137,10 @@ CAUSES: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
         "`/output/Transpose` is NHWC 1x8x8x4",
         "B hands its output back in the other layout: transpose it back (perm (0, 3, 1, 2))"),
         {}),
+    # OpenVINO's attention op reads its scale as an input
+    "llama-attention-scale-openvino": ("attribute_mismatch", (
+        "by 0.3536 (1/sqrt(d), d=8) in A (its scale argument)",
+        "scales them by 0.125 (1/d, d=8) (its scale argument)"), {}),
     # an IR with its weights compressed to f16: the rounding is no difference, the one
     # channel's mirrored kernel is
     "resnet-conv-channel-openvino": ("weights_differ", (

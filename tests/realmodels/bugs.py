@@ -536,6 +536,10 @@ CAUSE_BUGS: dict[str, Bug] = {
                                              3)),
     "segformer-output-transposed": Bug("segformer", "pt", "onnx_legacy", f"{_SEG}.classifier",
                                        _unchanged, shape=True, edit=_output_nhwc),
+    # 1/d for 1/sqrt(d): OpenVINO's ScaledDotProductAttention takes it as its scale input
+    "llama-attention-scale-openvino": Bug("llama", "pt", "openvino",
+                                          "model.0.self_attn/scaled_dot_product_attention",
+                                          _attention_scale(-1.0)),
     # an OpenVINO IR saved as users save it (weights compressed to f16), one channel wrong
     "resnet-conv-channel-openvino": Bug(
         "resnet", "pt", "openvino", f"{_RES}encoder.1.0.layer.0.normalization",
