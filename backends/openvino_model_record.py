@@ -45,6 +45,7 @@ RECORD = BackendRecord(
     op_families={"GroupConvolution": "conv", "ConvolutionBackpropData": "conv",
                  "GroupConvolutionBackpropData": "conv", "BatchNormInference": "batchnorm",
                  "AvgPool": "avgpool", "Multiply": "mul", "Subtract": "sub",
-                 "Swish": "silu", "HSwish": "hardswish"},
+                 "Swish": "silu", "HSwish": "hardswish", "VariadicSplit": "split",
+                 "ScaledDotProductAttention": "attention"},
     vocabulary="openvino_model_vocabulary",
 )
