@@ -29,7 +29,7 @@ WEIGHT_OPS = frozenset({
 })
 PARAM_SUFFIXES = ("_weight", "_bias", "_gamma", "_beta", "_moving_mean", "_moving_var",
                   "_running_mean", "_running_var")
-# Ops whose outputs are the pieces of their input, each a node (see piece_name).
+# Ops whose outputs are the pieces of their input, each a node (see :func:`_piece_name`).
 SPLIT_OPS = frozenset({"SliceChannel", "split", "_split_v2"})
 _DTYPES = {0: "float32", 1: "float64", 2: "float16", 3: "uint8", 4: "int32", 5: "int8",
            6: "int64"}
@@ -102,12 +102,12 @@ def _parse(raw: dict[str, Any], known_params: set[str], path: Path) -> SymbolFil
     for index, (entry, name, op) in enumerate(zip(entries, names, ops)):
         if op == "null":
             continue
-        upstream = [piece_name(names[i], ops[i], k) for i, k in ports[index]
+        upstream = [_piece_name(names[i], ops[i], k) for i, k in ports[index]
                     if kinds.get(i) not in ("param", "label")]
         params[name] = tuple(names[i] for i in reads[index] if kinds.get(i) == "param")
         attrs = normalise_attrs(op, _raw_attrs(entry), name)
         count = _piece_count(op, attrs)
-        nodes.extend(Node(name=piece_name(name, op, k), op=op,
+        nodes.extend(Node(name=_piece_name(name, op, k), op=op,
                           inputs=tuple(dict.fromkeys(upstream)), attrs=attrs)
                      for k in range(count))
     inputs = tuple(_tensor_spec(entries[i], names[i]) for i, kind in kinds.items()
@@ -149,10 +149,10 @@ def _head_name(head: list[Any], names: list[str], ops: list[str]) -> str:
     source = head[0]
     if not isinstance(source, int) or not 0 <= source < len(names):
         raise ValueError(f"a head names node id {source!r}, which does not exist")
-    return piece_name(names[source], ops[source], _output_index(head))
+    return _piece_name(names[source], ops[source], _output_index(head))
 
 
-def piece_name(name: str, op: str, index: int) -> str:
+def _piece_name(name: str, op: str, index: int) -> str:
     """The node of output ``index`` of node ``name``: ``name`` itself, but for a split's
     further pieces ``name:1``, ``name:2``... (any other op's further outputs are read as
     its first)."""

@@ -30,9 +30,10 @@ def _pieces(path: str | Path, backend: str | None = None) -> list[str]:
     return [n.name for n in graph.nodes if n.op in ("Split", "VariadicSplit", "SliceChannel")]
 
 
-def _scale_off_after_second_piece(path: str | Path, target: Path) -> Path:
+def _scale_off_after_second_piece(path: str | Path, target: Path) -> tuple[Path, str]:
     """The ONNX model at ``path`` with the first ``Mul`` by a constant downstream of its
-    first Split's 2nd piece (k's scale) 10% off, saved at ``target``; returns the Mul."""
+    first Split's 2nd piece (k's scale) 10% off, saved at ``target``; ``target`` and the
+    Mul's name."""
     import onnx
     from onnx import numpy_helper
 
