@@ -164,6 +164,7 @@ COMPATIBLE: frozenset[frozenset[str]] = frozenset({
         ("eltwise", "mul"), ("batchnorm", "scale"), ("prelu", "relu"),
         ("div", "reciprocal"),  # 1 / x (the legacy exporter's rsqrt) and Reciprocal (dynamo's)
         ("split", "slice"),  # a piece of torch's chunk and the legacy exporter's Slice
+        ("div", "mul"),  # x / c and x * (1 / c): TFLite writes torch's scaling Div as a MUL
     )
 })
 

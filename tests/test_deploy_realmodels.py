@@ -232,3 +232,21 @@ def test_gpt2_vs_tflite_from_litert_torch(real_corpus, tflite_of):
     scaled = [n for n in graph.nodes if n.attrs.get("folded_scale")]
     assert {n.op for n in scaled} == {"RESHAPE", "TRANSPOSE"} and len(scaled) == 12
     assert {n.attrs["folded_scale"] for n in scaled} == {0.5}  # head_dim 16
+
+
+@pytest.mark.slow
+def test_mobilevit_vs_tflite_from_litert_torch(real_corpus, tflite_of):
+    """MobileViT through litert-torch: with one patch per position its softmax runs over one
+    element, spelled out as REDUCE_MAX -> MAXIMUM -> SUB -> EXP -> DIV, and torch's scaling
+    Div by sqrt(d) is a MUL by 1/sqrt(d). The Div pairs with that MUL and the softmax with
+    the decomposition's DIV (the Div had paired with the DIV by scope and call order, a
+    false divergence in the last two stages)."""
+    path = tflite_of("mobilevit")
+    report = parity.compare(real_corpus.export("mobilevit", "pt"), path,
+                            inputs=real_corpus.inputs("mobilevit"))
+    assert report.ok, report.first_divergence
+    assert min(report.coverage) >= 0.95, (report.unmatched_a, report.unmatched_b)
+    graph = open_model(path).graph
+    ops = {p.a.rsplit("/", 1)[-1]: graph.op_of(p.b) for p in report.pairs
+           if p.a.startswith("model.mobilevit.encoder.3.transformer.0.attention.attention/")}
+    assert (ops["div"], ops["softmax"]) == ("MUL", "DIV"), ops
