@@ -22,7 +22,9 @@ torch decomposes scaled-dot-product attention as ``(q * sqrt(s)) @ (k * sqrt(s))
 projections' weights: a ``BATCH_MATMUL`` whose logits reach the ``SOFTMAX`` unscaled marks
 the ops from each operand back to its ``FULLY_CONNECTED`` with ``attrs["folded_scale"]``,
 and their values and weights are divided by it, so they are torch's q and k again (an
-ONNX export's own ``Mul`` by ``sqrt(s)`` is then left unpaired).
+ONNX export's own ``Mul`` by ``sqrt(s)`` is then left unpaired). Where q, k and v are
+``SLICE``s of one projection (GPT-2's ``c_attn``) the scale stays a ``MUL`` on the q and k
+pieces, and the ops after it are divided by it instead.
 """
 
 from __future__ import annotations
@@ -108,6 +110,7 @@ class LiteRtBackend(Backend):
         reshaped: dict[str, str] = {}  # node -> the first RESHAPE of its value
         options = _builtin_options(self.path, len(self.interpreter._get_ops_details()))
         readers: dict[int, list[str]] = {}
+        factors: dict[str, float] = {}  # MUL node -> the one-value constant it multiplies by
         for op in self._ops:
             for tensor in op["inputs"]:
                 readers.setdefault(int(tensor), []).append(op["op_name"])
@@ -146,12 +149,16 @@ class LiteRtBackend(Backend):
                 attrs[STEP] = step
             scope = _scope(name, op["op_name"])
             nodes.append(Node(name, op["op_name"], reads, attrs, shape, scope))
+            if op["op_name"] == "MUL":
+                factor = self._constant_factor(op, producer)
+                if factor is not None:
+                    factors[name] = factor
             for tensor in op["outputs"]:
                 producer[int(tensor)] = name
         outputs = tuple(producer.get(int(d["index"]), str(d["name"]))
                         for d in self.interpreter.get_output_details())
         graph = Graph(tuple(nodes), inputs, outputs, source=str(self.path))
-        scales = _folded_attention_scales(graph)
+        scales = _folded_attention_scales(graph, factors)
         if not scales:
             return graph
         nodes = [replace(n, attrs={**n.attrs, FOLDED_SCALE: scales[n.name]})
@@ -179,6 +186,19 @@ class LiteRtBackend(Backend):
             return bool(readers)
         return op["op_name"] in ("PAD", "PADV2") and len(readers) == 1 and readers[0] in (
             "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D")
+
+    def _constant_factor(self, op: Mapping[str, Any], computed: Mapping[int, str]
+                         ) -> float | None:
+        """The one-value constant a MUL multiplies its computed input by, if it has one."""
+        for tensor in (int(i) for i in op["inputs"]):
+            if tensor in computed or tensor < 0:
+                continue
+            try:
+                value = self.interpreter.get_tensor(tensor)
+            except ValueError:  # computed at run time
+                return None
+            return float(value.reshape(-1)[0]) if value.size == 1 else None
+        return None
 
     def _perm(self, op: Mapping[str, Any]) -> tuple[int, ...]:
         """A TRANSPOSE's permutation (its constant second input), else ``()``."""
@@ -235,11 +255,14 @@ class LiteRtBackend(Backend):
         self.interpreter = None
 
 
-def _folded_attention_scales(graph: Graph) -> dict[str, float]:
+def _folded_attention_scales(graph: Graph, factors: Mapping[str, float]) -> dict[str, float]:
     """Node -> the factor ``sqrt(1/sqrt(head_dim))`` the converter folded into it: the ops
     from each operand of an attention's logits ``BATCH_MATMUL`` (read by a ``SOFTMAX``,
     through a mask ``ADD`` or a ``RESHAPE``, with no scaling between) back to the
-    ``FULLY_CONNECTED`` projection whose weights carry it."""
+    ``FULLY_CONNECTED`` projection whose weights carry it; or, where the projection is
+    shared (GPT-2's one ``c_attn`` cut into q, k and v by ``SLICE``s), back to the ``MUL``
+    by that factor after the piece (``factors``: each MUL's constant), which torch
+    applies inside its attention op."""
     found: dict[str, float] = {}
     for node in graph.nodes:
         if node.op != "BATCH_MATMUL" or len(node.inputs) != 2 or not _feeds_softmax(graph, node):
@@ -248,10 +271,13 @@ def _folded_attention_scales(graph: Graph) -> dict[str, float]:
         if first is None or not first.shape or not first.shape[-1]:
             continue
         head_dim = first.shape[-2] if node.attrs.get("adj_x") else first.shape[-1]
-        chains = [_to_projection(graph, name) for name in node.inputs]
-        if head_dim and all(chains):
+        if not head_dim:
+            continue
+        factor = float(head_dim) ** -0.25
+        chains = [_to_projection(graph, name, factors, factor) for name in node.inputs]
+        if all(chains):
             for chain in chains:
-                found.update(dict.fromkeys(chain, float(head_dim) ** -0.25))
+                found.update(dict.fromkeys(chain, factor))
     return found
 
 
@@ -267,12 +293,16 @@ def _feeds_softmax(graph: Graph, node: Node) -> bool:
             return False
 
 
-def _to_projection(graph: Graph, name: str) -> list[str]:
+def _to_projection(graph: Graph, name: str, factors: Mapping[str, float],
+                   factor: float) -> list[str]:
     """The ops from ``name`` up through RESHAPE/TRANSPOSE to a FULLY_CONNECTED, each read
-    only by the next; empty when the chain reaches another op."""
+    only by the next, or the ops after a MUL by ``factor`` (the MUL keeps its value);
+    empty when the chain reaches another op."""
     chain = []
     while name in graph:
         node = graph.node(name)
+        if node.op == "MUL" and chain and np.isclose(factors.get(name, 0.0), factor):
+            return chain
         chain.append(name)
         if node.op == "FULLY_CONNECTED":
             return chain

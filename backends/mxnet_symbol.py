@@ -103,7 +103,11 @@ class MXNetBackend(Backend):
         return executor
 
     def _output_of(self, node: str) -> str:
-        """MXNet's name for a node's (first) output: ``conv_output`` or ``slice_output0``."""
+        """MXNet's name for a node's output: ``conv_output``, ``slice_output0``, and for a
+        split's piece ``split:2`` ``split_output2``."""
+        op, _, piece = node.rpartition(":")
+        if op and piece.isdigit() and f"{op}_output{piece}" in self._outputs:
+            return f"{op}_output{piece}"
         for candidate in (f"{node}_output", f"{node}_output0"):
             if candidate in self._outputs:
                 return candidate

@@ -39,5 +39,6 @@ RECORD = BackendRecord(
         "round_up": "set `pooling_convention='full'` on Pooling `{node}` in {file}",
         "round_down": "set `pooling_convention='valid'` on Pooling `{node}` in {file}",
     },
+    op_families={"SliceChannel": "split", "_split_v2": "split"},
     vocabulary="mxnet_symbol_vocabulary",
 )

@@ -8,7 +8,9 @@ model's, not the plugin's precision choice.
 Nodes are OpenVINO ops named by their friendly name (an ONNX model keeps its node names;
 ``openvino.convert_model`` of a torch module writes ``__module.layer1.0.conv1/aten::...``,
 read as the scope ``layer1.0.conv1``). Constants, shape computations (``ShapeOf`` and what
-depends only on shapes and constants) and ``Result`` are not nodes.
+depends only on shapes and constants) and ``Result`` are not nodes. An op with several
+outputs is its first, except a ``Split``/``VariadicSplit``: each further piece is a node of
+its own, ``name:1``, ``name:2``... (as ONNX Runtime names a ``Split``'s outputs).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ _INPUT_ATTRS: dict[str, dict[str, int]] = {
 }
 _TO_END = 2**63 - 1  # an end past any axis (what torch writes for "to the end")
 _NARROW_STORAGE = {ov.Type.f16: "float16", ov.Type.bf16: "bfloat16"}
+# Ops whose every output is a node (a piece of the input), not only the first.
+_SPLITS = frozenset({"Split", "VariadicSplit"})
 _MODULE_SCOPE = re.compile(r"^__module\.(?P<scope>[^/]+)/")
 # Which input of an op holds which parameter (Backend.parameters keys).
 _PARAM_INPUTS = {
@@ -54,11 +58,13 @@ _PARAM_INPUTS = {
 
 @dataclass(frozen=True)
 class _Unit:
-    """One node: ``head`` gives its op, attributes and inputs; ``tail`` its output."""
+    """One node: ``head`` gives its op, attributes and inputs; ``tail``'s output ``port``
+    its value (a split's pieces are the ports of one op)."""
 
     head: ov.Node
     tail: ov.Node
     epilogue: tuple[ov.Node, ...] = ()
+    port: int = 0
 
 
 class OpenVinoBackend(Backend):
@@ -80,7 +86,8 @@ class OpenVinoBackend(Backend):
         A conv or MatMul with weights and the constant ``Add``/``Multiply`` OpenVINO splits
         off it (the bias ``Add``, Gemm's ``alpha``) are one node, as in ONNX, named by the
         last op; a MatMul of two activations (attention's scores) keeps the constant it
-        adds (T5's position bias) a node of its own.
+        adds (T5's position bias) a node of its own. A split's further pieces follow it as
+        ``name:1``, ``name:2``...
         """
         renames = _onnx_names(self.path, self.model)
         derived = self._derived
@@ -96,6 +103,9 @@ class OpenVinoBackend(Backend):
             tail = epilogue[-1] if epilogue else op
             name = renames.get(tail.get_friendly_name(), tail.get_friendly_name())
             units[name] = _Unit(op, tail, epilogue)
+            if kind in _SPLITS:
+                units.update((f"{name}:{port}", _Unit(op, op, port=port))
+                             for port in range(1, op.get_output_size()))
         return units
 
     @cached_property
@@ -104,35 +114,41 @@ class OpenVinoBackend(Backend):
         return _derived(self.model)
 
     @cached_property
-    def _names(self) -> dict[str, str]:
-        """Friendly name of every op that is or ends a node -> the node's name."""
+    def _names(self) -> dict[tuple[str, int], str]:
+        """``(friendly name, output port)`` of every op output that is or ends a node ->
+        the node's name."""
         names = {}
         for name, unit in self._units.items():
             for op in (unit.head, *unit.epilogue):
-                names[op.get_friendly_name()] = name
+                names[op.get_friendly_name(), unit.port] = name
         return names
 
     def _load_graph(self) -> Graph:
         inputs = tuple(_tensor_spec(p) for p in self.model.get_parameters())
-        points = {**self._names, **{spec.name: spec.name for spec in inputs}}
         nodes = []
         for name, unit in self._units.items():
             reads = tuple(dict.fromkeys(
-                points[source] for source in (
-                    value.get_node().get_friendly_name() for value in unit.head.input_values())
-                if source in points))
+                source for source in map(self._point, unit.head.input_values()) if source))
             match = _MODULE_SCOPE.match(name)
             attrs = {**_attrs(unit.head), **_input_attrs(unit.head)}
             stored = _stored_dtype((unit.head, *unit.epilogue), self._derived)
             if stored:
                 attrs["stored_dtype"] = stored
             nodes.append(Node(name, unit.head.get_type_name(), reads, attrs,
-                              _shape(unit.tail.get_output_partial_shape(0)),
+                              _shape(unit.tail.get_output_partial_shape(unit.port)),
                               match["scope"] if match else ""))
-        outputs = tuple(points.get(name, name) for name in (
-            result.input_value(0).get_node().get_friendly_name()
-            for result in self.model.get_results()))
+        outputs = tuple(self._point(source) or source.get_node().get_friendly_name()
+                        for source in (r.input_value(0) for r in self.model.get_results()))
         return Graph(tuple(nodes), inputs, outputs, source=str(self.path))
+
+    def _point(self, value: ov.Output) -> str | None:
+        """The graph input or node whose value ``value`` is (the node of its op's port; a
+        further output of an op that is not a split is the op's node); None for a
+        constant or a shape computation."""
+        friendly = value.get_node().get_friendly_name()
+        if value.get_node().get_type_name() == "Parameter":
+            return friendly
+        return self._names.get((friendly, value.get_index()), self._names.get((friendly, 0)))
 
     def _run(self, feeds: Mapping[str, np.ndarray], fetch: list[str]) -> dict[str, Any]:
         request, ports = self._compile(tuple(fetch))
@@ -153,21 +169,22 @@ class OpenVinoBackend(Backend):
         if fetch not in self._compiled:
             model = self.model.clone()
             ops = {op.get_friendly_name(): op for op in model.get_ordered_ops()}
-            friendly = {name: unit.tail.get_friendly_name() for name, unit in self._units.items()}
-            model.add_outputs([ops[friendly[name]].output(0) for name in fetch])
+            ports = {name: (unit.tail.get_friendly_name(), unit.port)
+                     for name, unit in self._units.items()}
+            model.add_outputs([ops[ports[name][0]].output(ports[name][1]) for name in fetch])
             # the model's outputs in order: which of them is each fetched node's
-            position = {}
+            position: dict[tuple[str, int], int] = {}
             for index, result in enumerate(model.get_results()):
                 source = result.input_value(0)
-                if source.get_index() == 0:
-                    position.setdefault(source.get_node().get_friendly_name(), index)
+                position.setdefault((source.get_node().get_friendly_name(), source.get_index()),
+                                    index)
             try:
                 compiled = self.core.compile_model(model, "CPU", _CPU_CONFIG)
             except RuntimeError as exc:
                 raise ModelLoadError(self.path, f"OpenVINO cannot compile it "
                                                 f"({_one_line(exc)})") from None
-            ports = [compiled.outputs[position[friendly[n]]] for n in fetch]
-            self._compiled = {fetch: (compiled.create_infer_request(), ports)}
+            outputs = [compiled.outputs[position[ports[n]]] for n in fetch]
+            self._compiled = {fetch: (compiled.create_infer_request(), outputs)}
         return self._compiled[fetch]  # only the latest compiled copy is kept
 
     def parameters(self, node: str) -> dict[str, np.ndarray]:

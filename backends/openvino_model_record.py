@@ -47,7 +47,7 @@ RECORD = BackendRecord(
                  "AvgPool": "avgpool", "Multiply": "mul", "Subtract": "sub",
                  "Swish": "silu", "HSwish": "hardswish", "Power": "pow", "Divide": "div",
                  "Convert": "cast", "Broadcast": "expand", "BitwiseAnd": "and",
-                 "LogicalAnd": "and", "NotEqual": "ne",
+                 "LogicalAnd": "and", "NotEqual": "ne", "VariadicSplit": "split",
                  "ScaledDotProductAttention": "attention", "MVN": "layernorm"},
     vocabulary="openvino_model_vocabulary",
 )

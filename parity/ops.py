@@ -165,6 +165,7 @@ COMPATIBLE: frozenset[frozenset[str]] = frozenset({
         ("div", "reciprocal"),  # 1 / x (the legacy exporter's rsqrt) and Reciprocal (dynamo's)
         ("split", "slice"),  # a piece of torch's chunk and the legacy exporter's Slice
         ("neg", "mul"),  # -x and OpenVINO's Multiply by -1
+        ("div", "mul"),  # x / c and x * (1 / c): TFLite writes torch's scaling Div as a MUL
     )
 })
 

@@ -4,6 +4,8 @@ Variables (``null`` ops) are not nodes: they are either parameters (weights, bia
 BatchNorm statistics, PReLU slopes), labels (``softmax_label``), or data inputs.
 Attributes are parsed from MXNet's strings (``"(3, 3)"``, ``"True"``) and normalised to
 parity's names with MXNet's defaults filled in (BatchNorm ``eps`` is ``1e-3``).
+A node is its op's first output, except a split (``SliceChannel``, ``_split_v2``): each
+further piece is a node of its own, ``name:1``, ``name:2``... (MXNet's ``name_output1``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ WEIGHT_OPS = frozenset({
 })
 PARAM_SUFFIXES = ("_weight", "_bias", "_gamma", "_beta", "_moving_mean", "_moving_var",
                   "_running_mean", "_running_var")
+# Ops whose outputs are the pieces of their input, each a node (see :func:`_piece_name`).
+SPLIT_OPS = frozenset({"SliceChannel", "split", "_split_v2"})
 _DTYPES = {0: "float32", 1: "float64", 2: "float16", 3: "uint8", 4: "int32", 5: "int8",
            6: "int64"}
 
@@ -90,20 +94,25 @@ def _parse(raw: dict[str, Any], known_params: set[str], path: Path) -> SymbolFil
     entries = raw["nodes"]
     names = [_text(entry["name"], "node name") for entry in entries]
     ops = [_text(entry["op"], f"op of node {name!r}") for entry, name in zip(entries, names)]
-    reads = [_input_ids(entry, index) for index, entry in enumerate(entries)]
+    ports = [_input_ports(entry, index) for index, entry in enumerate(entries)]
+    reads = [[source for source, _ in entry_ports] for entry_ports in ports]
     kinds = _variable_kinds(names, ops, reads, known_params)
     nodes: list[Node] = []
     params: dict[str, tuple[str, ...]] = {}
     for index, (entry, name, op) in enumerate(zip(entries, names, ops)):
         if op == "null":
             continue
-        upstream = [names[i] for i in reads[index] if kinds.get(i) not in ("param", "label")]
+        upstream = [_piece_name(names[i], ops[i], k) for i, k in ports[index]
+                    if kinds.get(i) not in ("param", "label")]
         params[name] = tuple(names[i] for i in reads[index] if kinds.get(i) == "param")
-        nodes.append(Node(name=name, op=op, inputs=tuple(dict.fromkeys(upstream)),
-                          attrs=normalise_attrs(op, _raw_attrs(entry), name)))
+        attrs = normalise_attrs(op, _raw_attrs(entry), name)
+        count = _piece_count(op, attrs)
+        nodes.extend(Node(name=_piece_name(name, op, k), op=op,
+                          inputs=tuple(dict.fromkeys(upstream)), attrs=attrs)
+                     for k in range(count))
     inputs = tuple(_tensor_spec(entries[i], names[i]) for i, kind in kinds.items()
                    if kind == "data")
-    outputs = tuple(dict.fromkeys(_head_name(head, names) for head in raw["heads"]))
+    outputs = tuple(dict.fromkeys(_head_name(head, names, ops) for head in raw["heads"]))
     labels = tuple(names[i] for i, kind in kinds.items() if kind == "label")
     graph = Graph(tuple(nodes), inputs, outputs, source=str(path))
     return SymbolFile(graph, params, labels)
@@ -115,23 +124,52 @@ def _text(value: object, what: str) -> str:
     return value
 
 
-def _input_ids(entry: dict[str, Any], index: int) -> list[int]:
-    """Ids of the nodes ``entry`` reads; they must come earlier (the file is topological)."""
-    ids = []
+def _input_ports(entry: dict[str, Any], index: int) -> list[tuple[int, int]]:
+    """``(node id, output index)`` of each input ``entry`` reads; the nodes must come
+    earlier (the file is topological)."""
+    ports = []
     for item in entry.get("inputs", []):
         source = item[0]
         if not isinstance(source, int) or not 0 <= source < index:
             raise ValueError(f"node {entry.get('name', index)!r} reads node id {source!r}, "
                              "which is not an earlier node")
-        ids.append(source)
-    return ids
+        ports.append((source, _output_index(item)))
+    return ports
 
 
-def _head_name(head: list[int], names: list[str]) -> str:
+def _output_index(item: list[Any]) -> int:
+    """The output index of an input or head entry ``[node id, output index, version]``."""
+    index = item[1] if len(item) > 1 else 0
+    if not isinstance(index, int) or index < 0:
+        raise ValueError(f"output index {index!r} is not a whole number")
+    return index
+
+
+def _head_name(head: list[Any], names: list[str], ops: list[str]) -> str:
     source = head[0]
     if not isinstance(source, int) or not 0 <= source < len(names):
         raise ValueError(f"a head names node id {source!r}, which does not exist")
-    return names[source]
+    return _piece_name(names[source], ops[source], _output_index(head))
+
+
+def _piece_name(name: str, op: str, index: int) -> str:
+    """The node of output ``index`` of node ``name``: ``name`` itself, but for a split's
+    further pieces ``name:1``, ``name:2``... (any other op's further outputs are read as
+    its first)."""
+    return f"{name}:{index}" if index and op in SPLIT_OPS else name
+
+
+def _piece_count(op: str, attrs: Mapping[str, Any]) -> int:
+    """How many nodes an op is: a split's pieces (``num_outputs``; ``_split_v2``'s
+    ``sections``, else its ``indices``, the pieces' starts ``(0, 3, 5)``), else one."""
+    if op not in SPLIT_OPS:
+        return 1
+    if "num_outputs" in attrs:
+        return int(attrs["num_outputs"])
+    if attrs.get("sections"):
+        return int(attrs["sections"])
+    indices = attrs.get("indices")
+    return len(indices) if isinstance(indices, tuple) and indices else 1
 
 
 def _variable_kinds(names: list[str], ops: list[str], reads: list[list[int]],

@@ -124,7 +124,7 @@ def tflite_of(real_corpus, tmp_path_factory):
         path = folder / f"{name}.tflite"
         if not path.exists():
             inputs = real_corpus.inputs(name)
-            example = (torch.from_numpy(next(iter(inputs.values()))),)
+            example = tuple(torch.from_numpy(v) for v in inputs.values())
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 litert_torch.convert(realmodels.build(name, "small"), example).export(str(path))
@@ -211,3 +211,42 @@ def test_convnext_vs_tflite_from_litert_torch(real_corpus, tflite_of, name, sour
               and "pwconv2" in graph.node(p.b).scope]
     ops = {"convnext": ("Mul", "aten::mul"), "convnextv2": ("Add", "aten::linear")}[name]
     assert len(scaled) == 2 and all(source_graph.op_of(p.a) in ops for p in scaled), scaled
+
+
+@pytest.mark.slow
+def test_gpt2_vs_tflite_from_litert_torch(real_corpus, tflite_of):
+    """GPT-2 through litert-torch: the converter cuts q, k and v from the one c_attn with a
+    SLICE each (no TFLite SPLIT), which pair with TorchScript's split pieces one to one; the
+    attention scale it cannot fold into the shared weights stays a MUL by
+    sqrt(1/sqrt(head_dim)) on the q and k pieces, divided back out of the ops after it
+    (q's view was a false divergence, cosine 1 and half the values)."""
+    path = tflite_of("gpt2")
+    report = parity.compare(real_corpus.export("gpt2", "pt"), path,
+                            inputs=real_corpus.inputs("gpt2"))
+    assert report.ok, report.first_divergence
+    graph = open_model(path).graph
+    paired = {p.a: p.b for p in report.pairs}
+    for layer in (0, 1):
+        pieces = [paired[f"model.{layer}.attn/split{suffix}"] for suffix in ("", ":1", ":2")]
+        assert [graph.op_of(b) for b in pieces] == ["SLICE"] * 3 and len(set(pieces)) == 3
+    scaled = [n for n in graph.nodes if n.attrs.get("folded_scale")]
+    assert {n.op for n in scaled} == {"RESHAPE", "TRANSPOSE"} and len(scaled) == 12
+    assert {n.attrs["folded_scale"] for n in scaled} == {0.5}  # head_dim 16
+
+
+@pytest.mark.slow
+def test_mobilevit_vs_tflite_from_litert_torch(real_corpus, tflite_of):
+    """MobileViT through litert-torch: with one patch per position its softmax runs over one
+    element, spelled out as REDUCE_MAX -> MAXIMUM -> SUB -> EXP -> DIV, and torch's scaling
+    Div by sqrt(d) is a MUL by 1/sqrt(d). The Div pairs with that MUL and the softmax with
+    the decomposition's DIV (the Div had paired with the DIV by scope and call order, a
+    false divergence in the last two stages)."""
+    path = tflite_of("mobilevit")
+    report = parity.compare(real_corpus.export("mobilevit", "pt"), path,
+                            inputs=real_corpus.inputs("mobilevit"))
+    assert report.ok, report.first_divergence
+    assert min(report.coverage) >= 0.95, (report.unmatched_a, report.unmatched_b)
+    graph = open_model(path).graph
+    ops = {p.a.rsplit("/", 1)[-1]: graph.op_of(p.b) for p in report.pairs
+           if p.a.startswith("model.mobilevit.encoder.3.transformer.0.attention.attention/")}
+    assert (ops["div"], ops["softmax"]) == ("MUL", "DIV"), ops

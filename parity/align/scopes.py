@@ -9,7 +9,7 @@ from collections.abc import Callable, Container
 from dataclasses import replace
 
 from ..graph import Graph, Node
-from ..ops import compatible, family
+from ..ops import DECOMPOSITIONS, compatible, family
 from .structure import contradicts
 
 
@@ -162,19 +162,32 @@ def scope_output(graph: Graph, names: list[str]) -> str | None:
 def by_scope(mapping: dict[str, str]) -> Callable[[list[Node], list[Node]], list[tuple[str, str]]]:
     """Strategy: module scope (``mapping`` translates A's into B's) + op family + call order,
     where both sides have as many ops of that family in that scope (else a decomposition
-    inside the scope, attention's MatMuls say, would shift the count)."""
+    inside the scope, attention's MatMuls say, would shift the count) and no decomposition
+    may end in that family there (:func:`_decomposed`)."""
 
     def strategy(left: list[Node], right: list[Node]) -> list[tuple[str, str]]:
         keys_a, keys_b = _scope_keys(left, mapping), _scope_keys(right, {})
         index_b = {k: name for name, k in keys_b.items()}
         count_a = Counter(k[:2] for k in keys_a.values())
         count_b = Counter(k[:2] for k in keys_b.values())
+        ambiguous = _decomposed(count_a, count_b)
         nodes_a, nodes_b = {n.name: n for n in left}, {n.name: n for n in right}
         return [(name, index_b[k]) for name, k in keys_a.items()
-                if k in index_b and count_a[k[:2]] == count_b[k[:2]]
+                if k in index_b and count_a[k[:2]] == count_b[k[:2]] and k[:2] not in ambiguous
                 and not contradicts(nodes_a[name], nodes_b[index_b[k]])]
 
     return strategy
+
+
+def _decomposed(count_a: Counter[tuple[str, str]], count_b: Counter[tuple[str, str]]
+                ) -> set[tuple[str, str]]:
+    """``(scope, family)`` keys whose ops may end a decomposition: in that scope one side
+    has an op of a family the other side has none of and may spell out ending in that
+    family, so equal counts are no evidence of call order (MobileViT's TFLite softmax over
+    one element ends in a DIV, beside torch's scaling Div it would pair with)."""
+    scopes = {scope for scope, _ in (*count_a, *count_b)}
+    return {(scope, end) for scope in scopes for one, ends in DECOMPOSITIONS.items()
+            if (count_a[scope, one] > 0) != (count_b[scope, one] > 0) for end in ends}
 
 
 def _scope_keys(nodes: list[Node], mapping: dict[str, str]) -> dict[str, tuple[str, str, int]]:
