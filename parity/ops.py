@@ -49,7 +49,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "pad": ("pad", "zeropadding2d", "constant_pad_nd"),
     "softmax": ("softmax", "_softmax", "softmaxoutput", "softmaxactivation"),
     "dropout": ("dropout", "feature_dropout", "dropout2d"),
-    "identity": ("identity", "clone", "contiguous", "detach"),
+    "identity": ("identity", "clone", "contiguous", "detach", "alias"),
     "eltwise": ("eltwise",),
     "scalar": ("_minus_scalar", "_mul_scalar", "_plus_scalar", "_div_scalar"),
     "layernorm": ("layernormalization", "layer_norm", "native_layer_norm", "layernorm"),
