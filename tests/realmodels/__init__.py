@@ -95,10 +95,9 @@ MODELS: dict[str, Model] = {
     "t5": Model("torch", "tokens", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
     "bloom": Model("torch", "tokens", ("pt", "onnx_legacy", "onnx_dynamo")),
     "gpt_neox": Model("torch", "tokens", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
-    # Phi-3's rotary slices cut the whole head and nothing (bounds computed at run time);
-    # the dynamo export writes neither, and the alignment, blind to the shapes they cut,
-    # pairs them with the rotation's halves (or leaves the attention unmatched)
-    "phi3": Model("torch", "tokens", ("pt", "pt2", "onnx_legacy")),
+    # Phi-3's rotary slices cut the whole head and nothing (bounds computed at run time),
+    # which the dynamo export does not write: aligned by the shapes they cut
+    "phi3": Model("torch", "tokens", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
     "wav2vec2": Model("torch", "audio", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
     **{name: Model("torch", "image", TORCH_FORMS + ("onnx2torch",) * (name in _ONNX2TORCH))
        for name in ("vit", "resnet", "convnext", "mobilenet_v2", "efficientnet", "swin")},
