@@ -1,10 +1,10 @@
 """Every pair right on the real transformer corpus: BERT, RoBERTa, GPT-2, LLaMA, Phi-3 (its
-rotary slices cutting the whole head and nothing), ViT and Swin, TorchScript ``.pt`` and
-``torch.export`` ``.pt2`` against both ONNX exporters, LeViT against the dynamo one,
-BLOOM's TorchScript against it (a no-op cast of the mask only TorchScript has); the
-third-party converter onnx2torch (ViT, ConvNeXt, Swin: the legacy export's erf-GELU kept
-as five ops, module names written as ONNX node names) and the eager-recorded Swin factory
-against the dynamo export.
+rotary slices cutting the whole head and nothing), CodeGen (its interleaved rotary's
+``stack``), ViT and Swin, TorchScript ``.pt`` and ``torch.export`` ``.pt2`` against both
+ONNX exporters, LeViT against the dynamo one, BLOOM's TorchScript against it (a no-op cast
+of the mask only TorchScript has); the third-party converter onnx2torch (ViT, ConvNeXt,
+Swin: the legacy export's erf-GELU kept as five ops, module names written as ONNX node
+names) and the eager-recorded Swin factory against the dynamo export.
 
 Each pair's nodes must come from the same module (both sides record module scopes: torch's
 module path, the exporter's node-name or namespace scope, compared without container
@@ -36,7 +36,8 @@ ONNX2TORCH = importlib.util.find_spec("onnx2torch") is not None
 
 # LeViT against the dynamo export only: the legacy one folds its BatchNorms into the convs
 # (a pair across two modules, right, but not what this test checks)
-CASES = [(model, a, b) for model in ("bert", "roberta", "gpt2", "llama", "phi3", "vit")
+CASES = [(model, a, b) for model in ("bert", "roberta", "gpt2", "llama", "phi3", "codegen",
+                                     "vit")
          for a in ("pt", "pt2")
          for b in ("onnx_legacy", "onnx_dynamo")] + [("swin", "pt", "onnx_legacy"),
                                                      ("swin", "factory", "onnx_dynamo"),
