@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import openvino as ov
 
+from parity.align.slices import COMPUTED
 from parity.backend import Backend
 from parity.backends.openvino_model_record import RECORD
 from parity.errors import ModelLoadError
@@ -31,6 +32,16 @@ from parity.graph import Graph, Node, TensorSpec
 _CPU_CONFIG = {"INFERENCE_PRECISION_HINT": "f32", "EXECUTION_MODE_HINT": "ACCURACY"}
 _NOT_NODES = frozenset({"Parameter", "Constant", "Result", "ShapeOf"})
 _LINEAR = frozenset({"Convolution", "GroupConvolution", "ConvolutionBackpropData", "MatMul"})
+# Constant inputs read as attributes (``_input_attrs``), by op: attribute -> input index.
+_INPUT_ATTRS: dict[str, dict[str, int]] = {
+    "Transpose": {"perm": 1},
+    "Slice": {"starts": 1, "ends": 2, "steps": 3, "axes": 4},
+    "StridedSlice": {"starts": 1, "ends": 2, "steps": 3},
+    "Gather": {"axis": 2},
+    **{f"Reduce{kind}": {"axes": 1} for kind in ("Mean", "Sum", "Max", "Min", "Prod", "L2")},
+}
+_TO_END = 2**63 - 1  # an end past any axis (what torch writes for "to the end")
+_NARROW_STORAGE = {ov.Type.f16: "float16", ov.Type.bf16: "bfloat16"}
 _MODULE_SCOPE = re.compile(r"^__module\.(?P<scope>[^/]+)/")
 # Which input of an op holds which parameter (Backend.parameters keys).
 _PARAM_INPUTS = {
@@ -66,23 +77,31 @@ class OpenVinoBackend(Backend):
     def _units(self) -> dict[str, _Unit]:
         """The nodes, by name, in topological order.
 
-        A conv or MatMul and the constant ``Add``/``Multiply`` OpenVINO splits off it (the
-        bias ``Add``, Gemm's ``alpha``) are one node, as in ONNX, named by the last op.
+        A conv or MatMul with weights and the constant ``Add``/``Multiply`` OpenVINO splits
+        off it (the bias ``Add``, Gemm's ``alpha``) are one node, as in ONNX, named by the
+        last op; a MatMul of two activations (attention's scores) keeps the constant it
+        adds (T5's position bias) a node of its own.
         """
         renames = _onnx_names(self.path, self.model)
-        derived = _derived(self.model)
+        derived = self._derived
         absorbed: set[str] = set()
         units: dict[str, _Unit] = {}
         for op in self.model.get_ordered_ops():
             kind, friendly = op.get_type_name(), op.get_friendly_name()
             if kind in _NOT_NODES or friendly in derived or friendly in absorbed:
                 continue
-            epilogue = _epilogue(op, derived) if kind in _LINEAR else ()
+            epilogue = _epilogue(op, derived) if kind in _LINEAR and any(
+                v.get_node().get_friendly_name() in derived for v in op.input_values()) else ()
             absorbed.update(e.get_friendly_name() for e in epilogue)
             tail = epilogue[-1] if epilogue else op
             name = renames.get(tail.get_friendly_name(), tail.get_friendly_name())
             units[name] = _Unit(op, tail, epilogue)
         return units
+
+    @cached_property
+    def _derived(self) -> set[str]:
+        """Friendly names of the ops computed from constants and shapes only."""
+        return _derived(self.model)
 
     @cached_property
     def _names(self) -> dict[str, str]:
@@ -103,7 +122,11 @@ class OpenVinoBackend(Backend):
                     value.get_node().get_friendly_name() for value in unit.head.input_values())
                 if source in points))
             match = _MODULE_SCOPE.match(name)
-            nodes.append(Node(name, unit.head.get_type_name(), reads, _attrs(unit.head),
+            attrs = {**_attrs(unit.head), **_input_attrs(unit.head)}
+            stored = _stored_dtype((unit.head, *unit.epilogue), self._derived)
+            if stored:
+                attrs["stored_dtype"] = stored
+            nodes.append(Node(name, unit.head.get_type_name(), reads, attrs,
                               _shape(unit.tail.get_output_partial_shape(0)),
                               match["scope"] if match else ""))
         outputs = tuple(points.get(name, name) for name in (
@@ -226,6 +249,25 @@ def _constant(op: ov.Node, index: int) -> np.ndarray | None:
     return np.asarray(source.get_data(), dtype=np.float64)
 
 
+def _stored_dtype(ops: tuple[ov.Node, ...], derived: set[str]) -> str | None:
+    """``float16``/``bfloat16`` where ``ops`` read a constant stored so and converted to
+    f32 on load (``openvino.save_model`` compresses weights to f16 by default), else None."""
+    pending = [value.get_node() for op in ops for value in op.input_values()]
+    seen: set[str] = set()
+    while pending:
+        source = pending.pop()
+        name = source.get_friendly_name()
+        if name in seen or name not in derived:
+            continue
+        seen.add(name)
+        if source.get_type_name() == "Convert":
+            stored = source.input_value(0).get_element_type()
+            if stored in _NARROW_STORAGE and source.get_output_element_type(0) == ov.Type.f32:
+                return _NARROW_STORAGE[stored]
+        pending.extend(value.get_node() for value in source.input_values())
+    return None
+
+
 def _derived(model: ov.Model) -> set[str]:
     """Friendly names of the ops computed from constants and shapes only."""
     derived: set[str] = set()
@@ -241,7 +283,9 @@ def _derived(model: ov.Model) -> set[str]:
 
 def _epilogue(op: ov.Node, derived: set[str]) -> tuple[ov.Node, ...]:
     """The constant ``Add``/``Multiply`` ops that follow ``op`` one after the other, each
-    the only reader of the one before (but for the ``ShapeOf`` a bias reshape reads)."""
+    the only reader of the one before (but for the ``ShapeOf`` a bias reshape reads). A
+    ``Multiply`` joins only by one number (Gemm's ``alpha``): one by a tensor is a layer of
+    its own (PoolFormer's layer scale after its convolution)."""
     chain: list[ov.Node] = []
     current = op
     while True:
@@ -253,6 +297,10 @@ def _epilogue(op: ov.Node, derived: set[str]) -> tuple[ov.Node, ...]:
         others = [v.get_node() for v in step.input_values() if v.get_node() is not current]
         if len(others) != 1 or others[0].get_friendly_name() not in derived:
             return tuple(chain)
+        if step.get_type_name() == "Multiply":
+            factor = _other_constant(step)
+            if factor is None or factor.size != 1:
+                return tuple(chain)
         chain.append(step)
         current = step
 
@@ -286,6 +334,44 @@ def _attrs(op: ov.Node) -> dict[str, Any]:
     if op.get_type_name() == "GroupConvolution":
         attrs["group"] = int(op.get_input_partial_shape(1)[0].get_length())
     return attrs
+
+
+def _input_attrs(op: ov.Node) -> dict[str, Any]:
+    """Parameters an op takes as constant inputs, under ONNX's names: a ``Transpose``'s
+    ``perm``, what a ``Slice``/``StridedSlice`` cuts (``starts``, ``ends``, ``axes``,
+    ``steps``), a reduction's or a ``Gather``'s axes (so alignment can tell two transposes
+    or two slices of one tensor apart, and the checks read the axes)."""
+    kind = op.get_type_name()
+    found: dict[str, Any] = {}
+    computed = []
+    for key, index in _INPUT_ATTRS.get(kind, {}).items():
+        value = _constant(op, index)
+        if value is not None:
+            found[key] = tuple(int(v) for v in value.reshape(-1))
+        elif index < op.get_input_size():
+            computed.append(key)
+    count = next((len(v) for v in found.values()), 0)
+    for key in (k for k in computed if k in ("starts", "ends")):
+        found[key] = (COMPUTED,) * count  # a bound computed from the shapes at run time
+    if kind == "StridedSlice":
+        return _strided_cut(op.get_attributes(), found)
+    if kind == "Gather" and len(found.get("axis", ())) == 1:
+        found["axis"] = found["axis"][0]
+    return found
+
+
+def _strided_cut(attrs: Mapping[str, Any], found: dict[str, Any]) -> dict[str, Any]:
+    """A ``StridedSlice``'s bounds as a ``Slice``'s: a masked begin starts at 0, a masked end
+    runs to the end (nothing is known of one that adds, drops or skips axes)."""
+    if "starts" not in found or "ends" not in found or any(
+            any(attrs.get(mask, ())) for mask in
+            ("new_axis_mask", "shrink_axis_mask", "ellipsis_mask")):
+        return {}
+    count = len(found["starts"])
+    masked = [tuple(attrs.get(mask, ())) + (0,) * count for mask in ("begin_mask", "end_mask")]
+    return {"starts": tuple(0 if masked[0][i] else v for i, v in enumerate(found["starts"])),
+            "ends": tuple(_TO_END if masked[1][i] else v for i, v in enumerate(found["ends"])),
+            "axes": tuple(range(count)), "steps": found.get("steps", (1,) * count)}
 
 
 def _shape(shape: ov.PartialShape) -> tuple[int | None, ...] | None:

@@ -45,6 +45,9 @@ RECORD = BackendRecord(
     op_families={"GroupConvolution": "conv", "ConvolutionBackpropData": "conv",
                  "GroupConvolutionBackpropData": "conv", "BatchNormInference": "batchnorm",
                  "AvgPool": "avgpool", "Multiply": "mul", "Subtract": "sub",
-                 "Swish": "silu", "HSwish": "hardswish"},
+                 "Swish": "silu", "HSwish": "hardswish", "Power": "pow", "Divide": "div",
+                 "Convert": "cast", "Broadcast": "expand", "BitwiseAnd": "and",
+                 "LogicalAnd": "and", "NotEqual": "ne",
+                 "ScaledDotProductAttention": "attention", "MVN": "layernorm"},
     vocabulary="openvino_model_vocabulary",
 )

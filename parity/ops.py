@@ -166,6 +166,7 @@ COMPATIBLE: frozenset[frozenset[str]] = frozenset({
         ("eltwise", "mul"), ("batchnorm", "scale"), ("prelu", "relu"),
         ("div", "reciprocal"),  # 1 / x (the legacy exporter's rsqrt) and Reciprocal (dynamo's)
         ("split", "slice"),  # a piece of torch's chunk and the legacy exporter's Slice
+        ("neg", "mul"),  # -x and OpenVINO's Multiply by -1
     )
 })
 

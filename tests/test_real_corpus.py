@@ -89,6 +89,10 @@ _PASSING = {
       for b in ("onnx_legacy", "onnx_dynamo")),
     "swin-onnx2torch-onnx_dynamo",
     "segformer-pt-onnx_legacy", "poolformer-pt-onnx_legacy", "mx_vgg11-mxnet-caffe",
+    # TorchScript against openvino.convert_model's IR (weights compressed to f16)
+    *(f"{m}-pt-openvino" for m in ("resnet", "mobilenet_v2", "convnext", "convnextv2", "vit",
+                                   "swin", "mobilevit", "segformer", "poolformer", "bert",
+                                   "roberta", "t5", "llama", "wav2vec2")),
 }
 _CLI_PASSING = {"bert-onnx_dynamo-pt", "resnet-pt2-onnx_dynamo", "mx_resnet18-mxnet-caffe"}
 

@@ -40,13 +40,14 @@ def fold_tail(
 
 
 def _scales_weights(graph: Graph, name: str) -> bool:
-    """``name`` is a linear reading one tensor (its weights are constants), or the bias Add
-    of one: a Mul by a constant after it folds into its weights (ConvNeXt's layer scale
-    in a TFLite FULLY_CONNECTED), not into ``q @ k^T``."""
+    """``name`` is a linear or a convolution reading one tensor (its weights are
+    constants), or the bias Add of one: a Mul by a constant after it folds into its weights
+    (ConvNeXt's layer scale in a TFLite FULLY_CONNECTED, PoolFormer's in an OpenVINO
+    Convolution), not into ``q @ k^T``."""
     node = graph.node(name)
     if family(node.op) == "add" and len(node.inputs) == 1 and node.inputs[0] in graph:
         node = graph.node(node.inputs[0])
-    return family(node.op) == "linear" and len(node.inputs) == 1
+    return family(node.op) in ("linear", "conv") and len(node.inputs) == 1
 
 
 def fold_head(graph: Graph, end: str, taken: Container[str], head_family: str) -> list[str]:

@@ -29,6 +29,12 @@ from ..ops import family, op_key
 _WHOLE = 2**62  # an end at or past this runs to the end of the axis (torch writes INT64_MAX)
 COMPUTED = "computed"  # a bound known only when the model runs
 Bound = int | str | None  # an index, COMPUTED, or None (an end: to the end of the axis)
+
+
+class ShortEnd(int):
+    """An end known to stop before the end of its axis (the axis's length is known): unlike
+    a bare end, which may be the axis length, it differs from an end that runs to the end."""
+
 Cut = tuple[tuple[int, tuple[Bound, int, Bound]], ...]  # ((axis, (start, step, end)), ...)
 
 
@@ -53,7 +59,7 @@ def merge_repeated(graph: Graph) -> tuple[Graph, tuple[str, ...]]:
         if kept is not None:
             alias[node.name] = kept
             continue
-        own = _own_cut(node, _shape(graph, node.inputs[0]) if len(node.inputs) == 1 else None)
+        own = _own_cut(node, _lengths(graph, node))
         if own is None or len(node.inputs) != 1:
             nodes.append(node)
             continue
@@ -117,6 +123,9 @@ def cuts_differ(x: Node, y: Node) -> bool:
         if step != other_step or _known_differ(start, other_start) or (
                 end is not None and other_end is not None and _known_differ(end, other_end)):
             return True
+        if (end, other_end).count(None) == 1 and any(isinstance(e, ShortEnd)
+                                                      for e in (end, other_end)):
+            return True
     return False
 
 
@@ -124,11 +133,17 @@ def _known_differ(x: Bound, y: Bound) -> bool:
     return COMPUTED not in (x, y) and x != y
 
 
-def _own_cut(node: Node, source: tuple[int | None, ...] | None = None
+def _lengths(graph: Graph, node: Node) -> tuple[int | None, ...] | None:
+    """The shape of the one tensor ``node`` reads, where the graph knows it."""
+    return _shape(graph, node.inputs[0]) if len(node.inputs) == 1 else None
+
+
+def _own_cut(node: Node, lengths: tuple[int | None, ...] | None = None
              ) -> dict[int, tuple[Bound, int, Bound]] | None:
     """What one slice op cuts, per axis (whole axes left out); None when it is not a slice
     or what it cuts is not known (its axis or step is computed, or an axis is negative on
-    a tensor of unknown rank). ``source`` is the shape of the tensor it cuts, where known.
+    a tensor of unknown rank). Where ``lengths`` (its input's shape) gives the axis's
+    length, an end at or past it runs to the end and one before it is a :class:`ShortEnd`.
 
     torch records every slice's constant start and end (a TorchScript constant, a
     torch.export argument): a bound missing from a torch slice is computed (onnx2torch
@@ -153,11 +168,15 @@ def _own_cut(node: Node, source: tuple[int | None, ...] | None = None
             return None
         start, step = start or 0, step or 1
         end = None if end is None or (isinstance(end, int) and end >= _WHOLE) else end
+        length = lengths[axis] if lengths is not None and -len(lengths) <= axis < len(
+            lengths) else None
+        if isinstance(end, int) and isinstance(length, int) and (step or 1) > 0:
+            end = None if end >= length else ShortEnd(end) if end >= 0 else end
         known_start = isinstance(start, int) and start >= 0
         if not isinstance(step, int) or not (known_start or start == COMPUTED):
             return None
         axis = axis % rank if axis < 0 else axis  # type: ignore[operator]
-        start, end = _settled(start, step, end, _length(source, axis),
+        start, end = _settled(start, step, end, _length(lengths, axis),
                               _length(node.shape, axis))
         if (start, step, end) != (0, 1, None):
             cut[axis] = (start, step, end)
@@ -181,6 +200,6 @@ def _settled(start: Bound, step: int, end: Bound, length: int | None, kept: int 
         start = (length if end is None else min(end, length)) - kept  # type: ignore[operator]
     elif end == COMPUTED and start != COMPUTED:
         end = start + kept  # type: ignore[operator]
-    if isinstance(end, int) and end >= length:
-        end = None
+    if isinstance(end, int):
+        end = None if end >= length else ShortEnd(end)
     return start, end

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..ops import op_class
 from ..report import SHAPE_MISMATCH, Hint, PairResult
+from ..verdict.numerics import stored_dtype, unit_roundoff
 from . import codes
 from .advice import set_eps
 from .evidence import Evidence
@@ -103,11 +104,14 @@ def _close(x: np.ndarray, y: np.ndarray, rtol: float = _RTOL) -> np.ndarray:
     return (np.abs(x - y) <= rtol * scale + 1e-9).all(axis=-1)
 
 
-def _weights_rtol(evidence: Evidence) -> float:
+def _weights_rtol(evidence: Evidence, pair: PairResult) -> float:
     """Relative agreement of folded weights that counts as equal: float32's, or two units of
-    a side's coarser float (a float16 pass stores the folded weights in it)."""
+    a side's coarser float (a float16 pass stores the folded weights in it, an IR compressed
+    to f16 its weights)."""
     dtype, _ = lowest_precision(evidence)
-    return max(_RTOL, 2 * float(np.finfo(dtype).eps))
+    stored = [d for d in (stored_dtype(evidence.graph("a"), pair.a),
+                          stored_dtype(evidence.graph("b"), pair.b)) if d]
+    return max(_RTOL, 2 * float(np.finfo(dtype).eps), *(4 * unit_roundoff(d) for d in stored))
 
 
 def _bias_close(u: Unfused, scale: np.ndarray, folded_bias: np.ndarray,
@@ -123,14 +127,14 @@ def _bias_close(u: Unfused, scale: np.ndarray, folded_bias: np.ndarray,
 
 def _diagnose(evidence: Evidence, pair: PairResult, u: Unfused) -> Hint | None:
     refolded = u.weight * u.scale[:, None]
-    rtol = _weights_rtol(evidence)
+    rtol = _weights_rtol(evidence, pair)
     weights_ok = _close(refolded, u.folded_weight, rtol)
     bias_ok = _bias_close(u, u.scale, u.folded_bias, rtol)
     if weights_ok.all() and bias_ok.all():
         return None  # the fold is right: the cause lies elsewhere
     norms = np.maximum((u.weight ** 2).sum(axis=1), 1e-30)
     ratio = (u.folded_weight * u.weight).sum(axis=1) / norms  # folded scale per channel
-    scaled = _close(u.folded_weight, u.weight * ratio[:, None])
+    scaled = _close(u.folded_weight, u.weight * ratio[:, None], rtol)
     if not scaled.all() and reversed_input_channels(u):
         return None  # the input channels are reversed: channel_order names it
     if not scaled.all():  # not a per-channel rescaling of the same filters

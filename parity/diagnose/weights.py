@@ -10,6 +10,7 @@ from ..backend import Backend
 from ..graph import Graph
 from ..ops import op_class
 from ..report import SHAPE_MISMATCH, Hint, PairResult
+from ..verdict.numerics import stored_dtype, unit_roundoff
 from .codes import WEIGHTS_DIFFER
 from .evidence import Evidence
 from .flatten import flatten_shapes, hwc_index
@@ -30,10 +31,12 @@ def weights_differ(evidence: Evidence) -> list[Hint]:
         if not params_a or set(params_a) != set(params_b):
             continue  # nothing to compare, or one side folds layers the other keeps
         upstream = evidence.upstream(pair)
+        rounding = _stored_rounding(evidence, pair)
         differences = {}
         for cls, found_a in params_a.items():
             for key in (k for k in found_a if k in params_b[cls]):
-                found = _difference(evidence, upstream, key, found_a[key], params_b[cls][key])
+                found = _difference(evidence, upstream, key, found_a[key], params_b[cls][key],
+                                    rounding)
                 if found is not None:
                     differences[key] = found
         if differences:
@@ -66,20 +69,28 @@ def parameters_by_class(evidence: Evidence, side: str, node: str,
     return merged
 
 
+def _stored_rounding(evidence: Evidence, pair: PairResult) -> float:
+    """The relative rounding of weights one side stores narrower than it computes (an IR
+    compressed to f16), 0 when neither does."""
+    stored = [d for d in (stored_dtype(evidence.graph("a"), pair.a),
+                          stored_dtype(evidence.graph("b"), pair.b)) if d]
+    return max((unit_roundoff(d) for d in stored), default=0.0)
+
+
 def _difference(evidence: Evidence, upstream: list[PairResult], key: str, wa: np.ndarray,
-                wb: np.ndarray) -> tuple[float, list[int]] | None:
-    """Max |difference| and the differing output channels; None when the parameters agree
-    or differ in a way another check owns."""
+                wb: np.ndarray, rounding: float = 0.0) -> tuple[float, list[int]] | None:
+    """Max |difference| and the differing output channels (beyond ``rounding`` of each
+    value, the storage's); None when the parameters agree or differ in a way another
+    check owns."""
     if wa.size != wb.size or [d for d in wa.shape if d != 1] != [d for d in wb.shape if d != 1]:
         return None
     wa, wb = wa.astype(np.float64), wb.reshape(wa.shape).astype(np.float64)
-    diff = np.abs(wa - wb)
     scale = max(float(np.abs(wa).max(initial=0.0)), float(np.abs(wb).max(initial=0.0)), 1e-12)
-    if diff.max(initial=0.0) <= _SAME * scale or _owned_elsewhere(evidence, upstream, key,
-                                                                  wa, wb):
+    diff = np.abs(wa - wb)
+    beyond = diff > _SAME * scale + rounding * np.maximum(np.abs(wa), np.abs(wb))
+    if not beyond.any() or _owned_elsewhere(evidence, upstream, key, wa, wb):
         return None
-    per_channel = diff.reshape(diff.shape[0], -1).max(axis=1)
-    channels = np.flatnonzero(per_channel > _SAME * scale)
+    channels = np.flatnonzero(beyond.reshape(beyond.shape[0], -1).any(axis=1))
     return float(diff.max()), [int(c) for c in channels]
 
 

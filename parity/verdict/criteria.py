@@ -14,8 +14,15 @@ from .statistic import ErrorStat
 NUMERICS = "numerics"
 NUMERICS_INT8 = "numerics int8"  # the numerics rule with a quantization grid's term
 ALLCLOSE = "allclose"
+_SHORT = {"float16": "f16", "bfloat16": "bf16"}
 _PER_RULE = ErrorStat()  # each rule its own statistic (rms, elemwise)
 _DEFAULT = Tolerance()  # the counterpart of a tolerance given alone (atol or rtol 1e-5)
+
+
+def numerics_stored(dtype: str) -> str:
+    """The numerics rule with the rounding of weights stored in ``dtype`` (an IR compressed
+    to f16): ``numerics f16 weights``."""
+    return f"numerics {_SHORT.get(dtype, dtype)} weights"
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from parity.metrics import Groups, Metrics, Tolerance
 from parity.ops import family
 
 from . import numerics, statistic
-from .criteria import NUMERICS, NUMERICS_INT8, Criteria
+from .criteria import NUMERICS, NUMERICS_INT8, Criteria, numerics_stored
 from .quantization import Quantization
 
 
@@ -111,7 +111,8 @@ class Judge:
                                                    groups.size)
         if rule == NUMERICS:
             passed = metrics.unmatched == 0 and error <= bound
-            rule = NUMERICS_INT8 if quantized else rule
+            stored = self.stored(match)
+            rule = NUMERICS_INT8 if quantized else numerics_stored(stored) if stored else rule
         elif reduced is None and self.criteria.error_stat.for_rule(False) == statistic.RMS:
             passed = metrics.unmatched == 0 and tol is not None and (
                 metrics.rms_diff <= tol.atol or metrics.rms_diff <= tol.rtol * metrics.rms_b)
@@ -128,6 +129,13 @@ class Judge:
         self.shapes[match.a] = shape
         return Verdict(rule, passed, error, bound if tol is None else None,
                        _amplification(rms, inputs))
+
+    def stored(self, match: Match) -> str | None:
+        """The narrower dtype the pair's two nodes store their weights in, where one of
+        them stores them narrower than it computes (an f16-compressed IR)."""
+        found = [d for d in (numerics.stored_dtype(self.graph_a, match.a),
+                             numerics.stored_dtype(self.graph_b, match.b)) if d]
+        return max(found, key=numerics.unit_roundoff, default=None)
 
     def forget(self, name: str) -> None:
         """Drop a pair's statistics once no pair downstream needs them."""
@@ -154,6 +162,10 @@ class Judge:
         # Stored in float16 but computed in float32: rounded to storage a few times per
         # value, the sums and functions in float32 (docs/numerics.md#float16).
         rounded = u * numerics.STORAGE_ROUNDINGS if wide < u else 0.0
+        # Weights stored narrower than the pair computes (an f16-compressed IR) are each
+        # rounded once: about their roundoff relative to the output (docs/numerics.md).
+        stored = self.stored(match)
+        rounded += numerics.unit_roundoff(stored) if stored else 0.0
         cancelled = _cancellation(self.graph_a, match.a, inputs, reduction, scale)
         local = rounded + wide * (math.sqrt(reduction) * cancelled + ulps) + floor
         if inputs and scale > 0 and (numerics.gated(self.graph_a, match.a)

@@ -80,6 +80,14 @@ def accumulation_roundoff(*dtypes: np.dtype | str) -> float:
 STORAGE_ROUNDINGS = 2.0
 
 
+def stored_dtype(graph: Graph, name: str) -> str | None:
+    """The narrow float (``float16``, ``bfloat16``) node ``name``'s weights are stored in
+    and widened from when loaded (an OpenVINO IR compressed to f16), None where they are
+    stored as the node computes (``attrs["stored_dtype"]``, set by the backend)."""
+    stored = graph.node(name).attrs.get("stored_dtype") if name in graph else None
+    return stored if stored in UNIT_ROUNDOFF else None
+
+
 def subnormal(*dtypes: np.dtype | str) -> float:
     """Absolute error floor of the coarsest of ``dtypes``."""
     names = [np.dtype(d).name if not isinstance(d, str) else d for d in dtypes]

@@ -36,7 +36,8 @@ session's temporary folder, from ``tests/conftest.py``)::
 
 Forms: ``pt`` (torch.jit.trace), ``pt2`` (torch.export), ``factory`` (``model.py:build``,
 rebuilding the same seeded model), ``onnx_legacy`` (``torch.onnx.export(dynamo=False)``,
-BatchNorm folded), ``onnx_dynamo`` (the default dynamo exporter), ``onnx2torch`` (the
+BatchNorm folded), ``onnx_dynamo`` (the default dynamo exporter), ``openvino``
+(``openvino.convert_model`` + ``save_model``, weights compressed to f16), ``onnx2torch`` (the
 third-party converter onnx2torch on the legacy export, traced to .pt; ViT, ResNet,
 ConvNeXt, MobileNetV2 and Swin); for MXNet models
 ``mxnet`` (symbol JSON + params), ``mx_onnx`` (``mx.onnx.export_model``) and ``caffe``
@@ -53,7 +54,7 @@ Every export is written once per ``cache_dir`` and reused; a process builds each
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -117,11 +118,17 @@ MODELS: dict[str, Model] = {
     # VGG-11: the one corpus model whose dense layer reads a flattened map (2x2 at 64 px)
     "mx_vgg11": Model("mxnet", "image", ("mxnet", "caffe")),
 }
+# openvino.convert_model of the module, saved as users save it (weights compressed to f16).
+# Not LeViT (OpenVINO cannot trace it) nor EfficientNet (its ceil-mode pooler, a kernel
+# larger than the map, does not run on OpenVINO's CPU plugin).
+MODELS.update({name: replace(model, forms=model.forms + ("openvino",))
+               for name, model in MODELS.items()
+               if model.framework == "torch" and name not in ("levit", "efficientnet")})
 
 _TORCH_PAIRS = (("pt", "onnx_legacy"), ("pt", "onnx_dynamo"), ("pt2", "onnx_legacy"),
                 ("pt2", "onnx_dynamo"), ("factory", "onnx_dynamo"),
                 ("onnx_legacy", "onnx_dynamo"), ("onnx2torch", "onnx_legacy"),
-                ("onnx2torch", "onnx_dynamo"))
+                ("onnx2torch", "onnx_dynamo"), ("pt", "openvino"))
 _MXNET_PAIRS = (("mxnet", "mx_onnx"), ("mxnet", "caffe"), ("mx_onnx", "caffe"))
 
 PAIRS: list[Pair] = [
@@ -213,7 +220,8 @@ def _export_torch(name: str, form: str, size: str, folder: Path) -> str:
     if form == "factory":
         return torch_forms.factory(name, size, folder / "model.py")
     target = folder / {"pt": "model.pt", "pt2": "model.pt2", "onnx_legacy": "legacy.onnx",
-                       "onnx_dynamo": "dynamo.onnx", "onnx2torch": "onnx2torch.pt"}[form]
+                       "onnx_dynamo": "dynamo.onnx", "onnx2torch": "onnx2torch.pt",
+                       "openvino": "openvino.xml"}[form]
     if form == "onnx2torch" and not target.exists():
         from . import onnx2torch_form
 
@@ -227,6 +235,8 @@ def _export_torch(name: str, form: str, size: str, folder: Path) -> str:
             torch_forms.torchscript(model, example, target)
         elif form == "pt2":
             torch_forms.exported(model, example, target)
+        elif form == "openvino":
+            torch_forms.openvino(model, example, target)
         else:
             torch_forms.onnx(model, example, target, dynamo=form == "onnx_dynamo")
     return str(target)
@@ -251,12 +261,15 @@ def export_bug(bug_id: str, size: str = "small", cache_dir: str | Path = ".") ->
         return str(target)
     from . import torch_forms
 
-    target = folder / f"{bug.form}.onnx"
+    target = folder / (f"{bug.form}.onnx" if bug.form.startswith("onnx") else "openvino.xml")
     if not target.exists():
         model = copy.deepcopy(_built(bug.model, size))
         bug.inject(model)
-        torch_forms.onnx(model, inputs(bug.model, size), target,
-                         dynamo=bug.form == "onnx_dynamo", training=bug.training)
+        if bug.form == "openvino":
+            torch_forms.openvino(model, inputs(bug.model, size), target)
+        else:
+            torch_forms.onnx(model, inputs(bug.model, size), target,
+                             dynamo=bug.form == "onnx_dynamo", training=bug.training)
         if bug.edit is not None:
             bug.edit(target)
     return str(target)

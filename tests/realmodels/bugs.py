@@ -94,6 +94,19 @@ def _module_weights(path: str) -> Callable[[Any], None]:
     return inject
 
 
+def _module_kernel_flipped(path: str, channel: int) -> Callable[[Any], None]:
+    """One output channel of a convolution with its kernel mirrored left to right (a
+    correlation converted as a convolution, in one channel)."""
+    def inject(model: Any) -> None:
+        import torch
+
+        with torch.no_grad():
+            weight = model.get_submodule(path).weight
+            weight[channel] = weight[channel].flip(-1)
+
+    return inject
+
+
 def _module_channels_reversed(path: str) -> Callable[[Any], None]:
     """RGB/BGR: the first convolution's input channels in reverse order."""
     def inject(model: Any) -> None:
@@ -527,6 +540,10 @@ CAUSE_BUGS: dict[str, Bug] = {
                                              3)),
     "segformer-output-transposed": Bug("segformer", "pt", "onnx_legacy", f"{_SEG}.classifier",
                                        _unchanged, shape=True, edit=_output_nhwc),
+    # an OpenVINO IR saved as users save it (weights compressed to f16), one channel wrong
+    "resnet-conv-channel-openvino": Bug(
+        "resnet", "pt", "openvino", f"{_RES}encoder.1.0.layer.0.normalization",
+        _module_kernel_flipped(f"{_RES}encoder.stages.1.layers.0.layer.0.convolution", 3)),
 }
 
 ALL_BUGS: dict[str, Bug] = {**BUGS, **CAUSE_BUGS}

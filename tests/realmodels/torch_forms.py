@@ -1,4 +1,5 @@
-"""Write a torch corpus model in each form parity opens: .pt, .pt2, factory, two ONNX exports.
+"""Write a torch corpus model in each form parity opens: .pt, .pt2, factory, two ONNX exports,
+an OpenVINO IR.
 
 Every writer takes the built model, its example inputs (names -> arrays) and the target
 path, and returns the path written.
@@ -71,4 +72,17 @@ def onnx(model: torch.nn.Module, example: dict[str, np.ndarray], path: Path, *,
     with quiet():
         torch.onnx.export(model, _args(example), str(path), input_names=list(example),
                           output_names=["output"], dynamo=dynamo, **options)
+    return path
+
+
+def openvino(model: torch.nn.Module, example: dict[str, np.ndarray], path: Path) -> Path:
+    """``openvino.convert_model`` of the module saved as IR (``.xml`` + ``.bin``) the way a
+    user gets it: ``save_model``'s default compresses the weights to float16."""
+    import openvino as ov
+
+    tensors = {name: torch.from_numpy(array) for name, array in example.items()}
+    with quiet():
+        converted = ov.convert_model(model, example_input=tensors if len(tensors) > 1
+                                     else next(iter(tensors.values())))
+    ov.save_model(converted, str(path))
     return path
