@@ -16,7 +16,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -88,7 +88,9 @@ class CapturedOp:
     reads: tuple[str, ...] = ()
     attrs: dict[str, Any] = field(default_factory=dict)
     is_module_call: bool = False
-    shape: tuple[int, ...] | None = None  # known once the op has run (an eager recording)
+    # known before the run (torch.export's fake values) or once the op has run (an eager
+    # recording, a TorchScript graph that computes slice bounds)
+    shape: tuple[int, ...] | None = None
 
 
 def name_ops(ops: Sequence[CapturedOp]) -> list[str]:
@@ -280,6 +282,35 @@ class TorchScriptCapture:
             sources[name] = tuple(dict.fromkeys(found))
         return sources[name]
 
+    @property
+    def computes_slice_bounds(self) -> bool:
+        """Whether a slice's start or end is computed when the model runs (rotary
+        embeddings' ``x[..., : cos.shape[-1]]``): what it cuts shows only in a run."""
+        return any(op_key(op.op) == "slice" and not {"start", "end"} <= op.attrs.keys()
+                   for op in self.ops)
+
+    def record_shapes(self, args: list[torch.Tensor]) -> None:
+        """Every op's output shape from one pass on ``args``: the graph returns each
+        value's ``aten::size``, taken right after the value is made, so the pass holds no
+        more activations than a plain forward does."""
+        graph = self._graph.copy()
+        nodes = list(graph.nodes())
+        original = len(list(graph.outputs()))
+        for op in self.ops:
+            index, offset = self._position[op.key]
+            size = graph.create("aten::size", [nodes[index].outputsAt(offset)], 1)
+            size.output().setType(torch._C.ListType.ofInts())
+            size.insertAfter(nodes[index])
+            graph.registerOutput(size.output())
+        graph.makeMultiOutputIntoTuple()
+        function = torch._C._create_function_from_graph("parity_shapes", graph)
+        try:
+            with torch.no_grad(), torch.jit.optimized_execution(False):
+                sizes = function(self.module._c, *args)[original:]
+        except Exception as exc:  # TorchScript runtime errors carry C++ traces
+            raise ModelLoadError(self.path, f"forward pass failed ({error_line(exc)})") from None
+        self.ops = [replace(op, shape=tuple(size)) for op, size in zip(self.ops, sizes)]
+
     def submodule(self, path: str) -> torch.nn.Module:
         """The submodule at a dotted module path, or at the one path it abbreviates: a
         TorchScript scope leaves out some container names (``encoder.1.0`` for
@@ -362,7 +393,8 @@ class FxCapture:
         return cls(program.module(), path)
 
     def _describe(self, node: torch.fx.Node) -> CapturedOp | None:
-        name = node.name
+        """The op ``node`` is, its shape from torch.export's ``meta["val"]`` where known."""
+        name, shape = node.name, _fake_shape(node)
         if node.op == "call_module":
             if str(node.target).startswith("_guards"):
                 return None
@@ -383,7 +415,7 @@ class FxCapture:
         if is_ignored(op):
             return None
         reads = tuple(dict.fromkeys(r for n in node.all_input_nodes for r in _fx_reads(n)))
-        return CapturedOp(name, op, scope, reads, attrs, is_module_call=is_call)
+        return CapturedOp(name, op, scope, reads, attrs, is_module_call=is_call, shape=shape)
 
     def submodule(self, path: str) -> torch.nn.Module:
         """The submodule at a dotted module path."""

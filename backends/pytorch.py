@@ -69,6 +69,7 @@ class TorchBackend(Backend):
             self.was_training = module.training
             self._capture = TorchScriptCapture(module.eval(), self.path)
         self._observed: tuple[Mapping[str, np.ndarray], list[torch.Tensor]] | None = None
+        self._shaped = False
         self._name_ops()
 
     def _name_ops(self) -> None:
@@ -77,8 +78,16 @@ class TorchBackend(Backend):
 
     def observe(self, feeds: Mapping[str, np.ndarray]) -> None:
         """A factory recorded in an eager pass gets its op graph from its first input: the
-        pass runs here, its values are kept for the :meth:`stream` of the same feeds."""
+        pass runs here, its values are kept for the :meth:`stream` of the same feeds. A
+        TorchScript graph whose slices compute their bounds gets its shapes from a pass on
+        the first input (what those slices cut: the whole axis, nothing, a half)."""
         capture = self._capture
+        if isinstance(capture, TorchScriptCapture) and not self._shaped \
+                and capture.computes_slice_bounds:
+            capture.record_shapes(self._args(feeds))
+            self._shaped = True
+            self.__dict__.pop("graph", None)  # the graph again, with its shapes
+            return
         if not isinstance(capture, HookCapture) or capture.recorded:
             return
         args = self._args(feeds)
@@ -89,8 +98,19 @@ class TorchBackend(Backend):
 
     @property
     def graph_needs_input(self) -> bool:
-        """True for a factory recorded in an eager pass until :meth:`observe` has run it."""
-        return isinstance(self._held, HookCapture) and not self._held.recorded
+        """True for a factory recorded in an eager pass until :meth:`observe` has run it,
+        and for a TorchScript graph whose slices compute their bounds until it has its
+        shapes."""
+        if isinstance(self._held, HookCapture):
+            return not self._held.recorded
+        return isinstance(self._held, TorchScriptCapture) and not self._shaped \
+            and self._held.computes_slice_bounds
+
+    @property
+    def graph_before_input(self) -> str:
+        if isinstance(self._held, HookCapture):
+            return "its module tree, not the ops it runs"
+        return "its graph without shapes (what its computed slices cut is not known)"
 
     def _load_graph(self) -> Graph:
         ops = self._capture.ops

@@ -105,6 +105,11 @@ class Backend(ABC):
         eager-recorded torch module shows its module tree until then)."""
         return False
 
+    @property
+    def graph_before_input(self) -> str:
+        """What :attr:`graph` shows while :attr:`graph_needs_input` (a note's words)."""
+        return "its graph before a run"
+
     def declared_preprocessing(self) -> dict[str, dict[str, Any]]:
         """Preprocessing the model file declares per input (Caffe ``transform_param``):
         ``{input: {"mean": (...), "scale": s}}``. Most formats declare none."""

@@ -707,10 +707,11 @@ def _input_given(options: dict[str, Any]) -> bool:
 
 def _record_graphs(a: Any, b: Any, source: dict[str, Any], given: bool) -> None:
     """Let a model whose graph is recorded by running it (a factory torch.fx cannot trace)
-    run on compare's first input, so align and inspect show the ops compare pairs.
+    or whose shapes come from a run (TorchScript slices with computed bounds) run on
+    compare's first input, so align and inspect show the ops and pairs compare uses.
 
     Random inputs are the default; when none can be drawn (no shape known) and no input was
-    given, a note says the module tree is shown instead.
+    given, a note says what is shown instead (the module tree, a graph without shapes).
     """
     from .api import make_samples
     from .errors import UsageError
@@ -723,8 +724,8 @@ def _record_graphs(a: Any, b: Any, source: dict[str, Any], given: bool) -> None:
         if given:
             raise
         waiting = a if a.graph_needs_input else b
-        click.echo(f"parity: note: {waiting.label} shows its module tree, not the ops "
-                   f"it runs: {exc}", err=True)
+        click.echo(f"parity: note: {waiting.label} shows {waiting.graph_before_input}: "
+                   f"{exc}", err=True)
         return
     a.observe(runs[0].feeds_a)
     b.observe(runs[0].feeds_b)

@@ -49,7 +49,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "pad": ("pad", "zeropadding2d", "constant_pad_nd"),
     "softmax": ("softmax", "_softmax", "softmaxoutput", "softmaxactivation"),
     "dropout": ("dropout", "feature_dropout", "dropout2d"),
-    "identity": ("identity", "clone", "contiguous", "detach"),
+    "identity": ("identity", "clone", "contiguous", "detach", "alias"),
     "eltwise": ("eltwise",),
     "scalar": ("_minus_scalar", "_mul_scalar", "_plus_scalar", "_div_scalar"),
     "layernorm": ("layernormalization", "layer_norm", "native_layer_norm", "layernorm"),
@@ -102,7 +102,8 @@ FOLDS: dict[str, frozenset[str]] = {
 # moves along FOLDS to beta's Add); Softmax as Exp / ReduceSum / Div; attention as
 # MatMul -> Softmax -> MatMul; multi-head attention ends in its out-projection (MatMul or
 # Gemm); HardSwish as x * HardSigmoid(x); rsqrt (RMSNorm's) as Sqrt -> Div(1, x) or
-# Sqrt -> Reciprocal; ne (RoBERTa's position ids) as Equal -> Not.
+# Sqrt -> Reciprocal; ne (RoBERTa's position ids) as Equal -> Not; stack (CodeGen's
+# interleaved rotary) as Unsqueeze -> Concat.
 DECOMPOSITIONS: dict[str, frozenset[str]] = {
     "silu": frozenset({"mul"}),
     "gelu": frozenset({"mul"}),
@@ -115,6 +116,7 @@ DECOMPOSITIONS: dict[str, frozenset[str]] = {
     "rsqrt": frozenset({"div", "reciprocal"}),
     "ne": frozenset({"not"}),  # Equal -> Not
     "baddbmm": frozenset({"add"}),  # MatMul -> Mul(alpha), + Mul(input, beta) -> Add
+    "stack": frozenset({"concat"}),  # an Unsqueeze of each input -> Concat
 }
 
 # Families that hold their input's value (in eval mode): nothing of their own to compare.

@@ -1,9 +1,10 @@
-"""Every pair right on the real transformer corpus: BERT, RoBERTa, GPT-2, LLaMA, ViT and Swin,
-TorchScript ``.pt`` and ``torch.export`` ``.pt2`` against both ONNX exporters, LeViT against
-the dynamo one, BLOOM's TorchScript against it (a no-op cast of the mask only
-TorchScript has); the third-party converter onnx2torch (ViT, ConvNeXt, Swin: the legacy
-export's erf-GELU kept as five ops, module names written as ONNX node names) and the
-eager-recorded Swin factory against the dynamo export.
+"""Every pair right on the real transformer corpus: BERT, RoBERTa, GPT-2, LLaMA, Phi-3 (its
+rotary slices cutting the whole head and nothing), CodeGen (its interleaved rotary's
+``stack``), ViT and Swin, TorchScript ``.pt`` and ``torch.export`` ``.pt2`` against both
+ONNX exporters, LeViT against the dynamo one, BLOOM's TorchScript against it (a no-op cast
+of the mask only TorchScript has); the third-party converter onnx2torch (ViT, ConvNeXt,
+Swin: the legacy export's erf-GELU kept as five ops, module names written as ONNX node
+names) and the eager-recorded Swin factory against the dynamo export.
 
 Each pair's nodes must come from the same module (both sides record module scopes: torch's
 module path, the exporter's node-name or namespace scope, compared without container
@@ -27,7 +28,7 @@ pytest.importorskip("transformers", reason="the test extra (transformers) is not
 
 from parity.align import align  # noqa: E402
 from parity.align.scopes import index_free  # noqa: E402
-from parity.api import open_model  # noqa: E402
+from parity.api import make_feeds, open_model  # noqa: E402
 from parity.graph import Graph, Node  # noqa: E402
 from parity.ops import FOLDS, compatible, decomposes, family  # noqa: E402
 
@@ -35,7 +36,8 @@ ONNX2TORCH = importlib.util.find_spec("onnx2torch") is not None
 
 # LeViT against the dynamo export only: the legacy one folds its BatchNorms into the convs
 # (a pair across two modules, right, but not what this test checks)
-CASES = [(model, a, b) for model in ("bert", "roberta", "gpt2", "llama", "vit")
+CASES = [(model, a, b) for model in ("bert", "roberta", "gpt2", "llama", "phi3", "codegen",
+                                     "vit")
          for a in ("pt", "pt2")
          for b in ("onnx_legacy", "onnx_dynamo")] + [("swin", "pt", "onnx_legacy"),
                                                      ("swin", "factory", "onnx_dynamo"),
@@ -88,7 +90,7 @@ def _case(model: str, form_a: str, form_b: str) -> Any:
                          [_case(*c) for c in CASES + ONNX2TORCH_CASES])
 def test_every_pair_follows_its_module(model: str, form_a: str, form_b: str,
                                        real_corpus: Any) -> None:
-    a, b = (_graph(real_corpus, model, form) for form in (form_a, form_b))
+    a, b = _graphs(real_corpus, model, form_a, form_b)
     alignment = align(a, b)
     pairs = [(m.a, m.b) for m in alignment.pairs if m.how != "input"]
     assert wrong_pairs(a, b, pairs) == [], "\n".join(wrong_pairs(a, b, pairs))
@@ -96,11 +98,15 @@ def test_every_pair_follows_its_module(model: str, form_a: str, form_b: str,
         assert len(pairs) / (len(pairs) + len(unmatched)) >= 0.95, unmatched
 
 
-def _graph(real_corpus: Any, model: str, form: str) -> Graph:
-    """The graph ``parity.compare`` aligns: a factory's is recorded on the model's inputs."""
-    backend = open_model(real_corpus.export(model, form))
-    backend.observe(real_corpus.inputs(model))
-    return backend.graph
+def _graphs(real_corpus: Any, model: str, form_a: str, form_b: str) -> tuple[Graph, Graph]:
+    """The graphs ``parity.compare`` aligns: each side sees the model's inputs, keyed by
+    its own input names, first (a factory's graph is recorded on them, a TorchScript
+    graph whose slices compute their bounds gets its shapes)."""
+    a, b = (open_model(real_corpus.export(model, form)) for form in (form_a, form_b))
+    feeds_a, feeds_b = make_feeds(a, b, real_corpus.inputs(model))
+    a.observe(feeds_a.arrays)
+    b.observe(feeds_b.arrays)
+    return a.graph, b.graph
 
 
 def _nameless(graph: Graph, side: str) -> tuple[Graph, dict[str, str]]:
@@ -121,7 +127,7 @@ def _nameless(graph: Graph, side: str) -> tuple[Graph, dict[str, str]]:
 def test_structure_alone_pairs_onnx2torch_with_dynamo(model: str, real_corpus: Any) -> None:
     """Names and scopes removed, graph structure alone pairs the erf GELU's five ops with
     the dynamo export's Gelu at their end, and every other node with its own."""
-    a, b = (_graph(real_corpus, model, form) for form in ("onnx2torch", "onnx_dynamo"))
+    a, b = _graphs(real_corpus, model, "onnx2torch", "onnx_dynamo")
     (bare_a, old_a), (bare_b, old_b) = _nameless(a, "a"), _nameless(b, "b")
     alignment = align(bare_a, bare_b)
     pairs = [(old_a[m.a], old_b[m.b]) for m in alignment.pairs if m.how != "input"]

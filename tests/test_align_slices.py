@@ -122,3 +122,73 @@ def test_two_slices_with_computed_bounds_are_not_merged():
     merged, left_out = merge_repeated(graph)
     assert left_out == ()
     assert [n.name for n in merged.nodes] == ["a", "b"]
+
+
+def _phi3_rotary_torch() -> Graph:
+    """Phi-3's rotary embedding traced by TorchScript, the shapes from a pass on the first
+    input: ``q[..., :rotary_dim]`` (end computed) is the whole head, ``q[..., rotary_dim:]``
+    (start computed) is empty, and the concat of the rotated head with it holds the
+    rotated head."""
+    return Graph((
+        Node("t", "aten::transpose", ("x",), shape=(1, 4, 16, 8)),
+        Node("rot", "aten::slice", ("t",), {"dim": 3, "start": 0, "step": 1}, (1, 4, 16, 8)),
+        Node("pass", "aten::slice", ("t",), {"dim": 3, "end": END, "step": 1}, (1, 4, 16, 0)),
+        Node("mul", "aten::mul", ("rot",), shape=(1, 4, 16, 8)),
+        Node("x1", "aten::slice", ("rot",), {"dim": 3, "start": 0, "step": 1}, (1, 4, 16, 4)),
+        Node("x2", "aten::slice", ("rot",), {"dim": 3, "end": END, "step": 1}, (1, 4, 16, 4)),
+        Node("neg", "aten::neg", ("x2",), shape=(1, 4, 16, 4)),
+        Node("cat", "aten::cat", ("neg", "x1"), {"axis": -1}, (1, 4, 16, 8)),
+        Node("mul:1", "aten::mul", ("cat",), shape=(1, 4, 16, 8)),
+        Node("add", "aten::add", ("mul", "mul:1"), shape=(1, 4, 16, 8)),
+        Node("cat:1", "aten::cat", ("add", "pass"), {"axis": -1}, (1, 4, 16, 8)),
+        Node("out", "aten::mul", ("cat:1",), shape=(1, 4, 16, 8)),
+    ), (TensorSpec("x", (1, 16, 4, 8)),), ("out",))
+
+
+def _phi3_rotary_dynamo() -> Graph:
+    """The same written by the dynamo exporter: neither the whole-head slice nor the empty
+    one nor the concat with it, the halves' bounds constant."""
+    def half(name, start, end):
+        return Node(name, "Slice", ("T",), {"starts": (start,), "ends": (end,), "axes": (3,),
+                                           "steps": (1,)}, (1, 4, 16, 4))
+
+    return Graph((
+        Node("T", "Transpose", ("x",), {"perm": (0, 2, 1, 3)}, (1, 4, 16, 8)),
+        Node("Mul", "Mul", ("T",), shape=(1, 4, 16, 8)),
+        half("Slice", 0, 4), half("Slice_1", 4, END),
+        Node("Neg", "Neg", ("Slice_1",), shape=(1, 4, 16, 4)),
+        Node("Concat", "Concat", ("Neg", "Slice"), {"axis": -1}, (1, 4, 16, 8)),
+        Node("Mul_1", "Mul", ("Concat",), shape=(1, 4, 16, 8)),
+        Node("Add", "Add", ("Mul", "Mul_1"), shape=(1, 4, 16, 8)),
+        Node("Mul_2", "Mul", ("Add",), shape=(1, 4, 16, 8)),
+    ), (TensorSpec("x", (1, 16, 4, 8)),), ("Mul_2",))
+
+
+def test_whole_and_empty_slices_and_a_concat_with_nothing_are_left_out():
+    graph, left_out = merge_repeated(_phi3_rotary_torch())
+    kept = {n.name: n for n in graph.nodes}
+    assert set(left_out) == {"rot", "pass", "cat:1"}
+    assert kept["mul"].inputs == ("t",) and kept["out"].inputs == ("add",)
+    # the halves' computed bounds follow from the lengths they cut
+    assert dict(kept["x1"].attrs["cut"]) == {3: (0, 1, 4)}
+    assert dict(kept["x2"].attrs["cut"]) == {3: (4, 1, None)}
+
+
+def test_partial_rotary_over_the_whole_head_aligns_with_the_dynamo_export():
+    alignment = align(_phi3_rotary_torch(), _phi3_rotary_dynamo())
+    pairs = {m.a: m.b for m in alignment.pairs}
+    assert (pairs["x1"], pairs["x2"], pairs["cat"], pairs["add"], pairs["out"]) == (
+        "Slice", "Slice_1", "Concat", "Add", "Mul_2")
+    assert alignment.unmatched_a == alignment.unmatched_b == ()
+
+
+def test_a_concat_that_reads_a_weight_beside_an_empty_tensor_is_kept():
+    """A concat's weight input is not among its inputs: its own length along the axis
+    (longer than its one activation's) says it holds more than that activation."""
+    graph = Graph((
+        Node("empty", "aten::slice", ("x",), {"dim": 1, "end": END, "step": 1}, (1, 0)),
+        Node("cat", "aten::cat", ("x", "empty"), {"axis": 1}, (1, 12)),
+    ), (TensorSpec("x", (1, 8)),), ("cat",))
+    merged, left_out = merge_repeated(graph)
+    assert left_out == ("empty",)
+    assert [n.name for n in merged.nodes] == ["cat"]

@@ -11,14 +11,14 @@ channels, LeViT's attention biases and BLOOM's ALiBi slopes (legacy and dynamo e
 with their heads reversed, LLaMA's RMSNorm eps (an Add before the rsqrt), its attention
 scale (1/d for 1/sqrt(d), legacy and dynamo exports) and softmax axis, T5's RMSNorm eps,
 LLaMA's up-projection weights and ResNet's folded statistics against a torch.export
-program, a Wav2Vec2 Conv1d's weights, one channel of a ResNet convolution mirrored in an
-OpenVINO IR whose weights are compressed to f16, and LLaMA's attention scale (1/d) in
-one; GPT-2 with massive MLP activations through
-onnxruntime's float16 converter (an overflow). MXNet -> Caffe: VGG-11's first dense layer
-with its weight columns in H,W,C order, and the Caffe side fed the image without the mean
-subtraction. Caffe -> PyTorch (ResNet-18, tests/realmodels/caffe_torch.py): the converted
-model traced with its stem's BatchNorm in training mode, and with its first convolution's
-input channels reversed.
+program, a Wav2Vec2 Conv1d's weights, Phi-3's attention out-projection weights against its
+dynamo export (past both layers' rotary embeddings), one channel of a ResNet convolution
+mirrored in an OpenVINO IR whose weights are compressed to f16 and LLaMA's attention scale
+(1/d) in one; GPT-2 with massive MLP activations through onnxruntime's float16 converter
+(an overflow). MXNet -> Caffe: VGG-11's first dense layer with its weight columns in H,W,C
+order, and the Caffe side fed the image without the mean subtraction. Caffe -> PyTorch
+(ResNet-18, tests/realmodels/caffe_torch.py): the converted model traced with its stem's
+BatchNorm in training mode, and with its first convolution's input channels reversed.
 Each must exit 1 (``report.ok`` False) with ``first_divergence`` exactly the injected
 layer, no pair before it failed, the cause's hint code at that layer and the differing
 values in its message. The correct pairs of the same models are quiet
@@ -129,6 +129,8 @@ CAUSES: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     # by the node's op): silent before
     "llama-up-proj-weights-pt2": ("weights_differ", (
         "`model.layers.1.mlp.up_proj`: its input agrees but its parameters differ",), {}),
+    "phi3-o-proj-weights-dynamo": ("weights_differ", (
+        "`model.1.self_attn.o_proj`: its input agrees but its parameters differ",), {}),
     "resnet-bn-stats-pt2": ("bn_stats_differ", (
         "was folded with other running statistics", "variance in channel(s) 3"), {}),
     # a Transpose appended after the last layer: only the models' outputs show it

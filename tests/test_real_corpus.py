@@ -66,7 +66,9 @@ _PASSING = {
     "llama-onnx_legacy-onnx_dynamo", "llama-factory-onnx_dynamo",
     *(f"gpt_neox-{a}-{b}" for a in ("pt", "pt2") for b in ("onnx_legacy", "onnx_dynamo")),
     "gpt_neox-onnx_legacy-onnx_dynamo",
-    "phi3-pt-onnx_legacy", "phi3-pt2-onnx_legacy",
+    *(f"{m}-{a}-{b}" for m in ("phi3", "codegen") for a in ("pt", "pt2")
+      for b in ("onnx_legacy", "onnx_dynamo")),
+    "phi3-onnx_legacy-onnx_dynamo", "codegen-onnx_legacy-onnx_dynamo",
     *(f"gpt2-{a}-{b}" for a, b in (("pt", "onnx_legacy"), ("pt", "onnx_dynamo"),
                                    ("pt2", "onnx_legacy"), ("pt2", "onnx_dynamo"),
                                    ("onnx_legacy", "onnx_dynamo"))),

@@ -10,6 +10,13 @@ no other, yet the other bounds still tell the two halves apart. Two slices whose
 differ cannot hold one value (:func:`cuts_differ`). A slice with the same base and fully
 known cut as an earlier one, or that cuts nothing, holds that node's value: it is merged
 into it (:func:`merge_repeated`), so what reads it hangs from the node the other side has.
+
+Shapes, where the backend knows them before the run (ONNX shape inference, torch.export's
+fake values, a TorchScript pass on the first input), settle computed bounds: a slice as
+long as the axis it cuts cuts nothing, and a bound follows from the other one and the
+length cut. A tensor with no elements (Phi-3's pass-through ``q[..., rotary_dim:]`` when
+the rotation takes the whole head) holds nothing to compare: it is left out, and a concat
+of one tensor and such empty ones holds that tensor's value.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..graph import Graph, Node
-from ..ops import op_key
+from ..ops import family, op_key
 
 _WHOLE = 2**62  # an end at or past this runs to the end of the axis (torch writes INT64_MAX)
 COMPUTED = "computed"  # a bound known only when the model runs
@@ -32,15 +39,26 @@ Cut = tuple[tuple[int, tuple[Bound, int, Bound]], ...]  # ((axis, (start, step, 
 
 
 def merge_repeated(graph: Graph) -> tuple[Graph, tuple[str, ...]]:
-    """``graph`` with each slice's cut as its ``cut`` attribute, repeated and empty slices
-    left out (their readers read the node they repeat); and the names left out."""
+    """``graph`` with each slice's cut as its ``cut`` attribute, slices that repeat a node
+    or cut nothing left out (their readers read that node), tensors with no elements left
+    out (their readers no longer read them), and a concat of one tensor and empty ones left
+    out (its readers read that tensor); and the names left out."""
     cuts: dict[str, tuple[str, dict[int, tuple[Bound, int, Bound]]]] = {}
     seen: dict[tuple[str, Cut], str] = {}
     alias: dict[str, str] = {}
+    empty: set[str] = set()
     nodes: list[Node] = []
     for node in graph.nodes:
-        if alias and any(name in alias for name in node.inputs):
-            node = replace(node, inputs=tuple(dict.fromkeys(alias.get(n, n) for n in node.inputs)))
+        if any(name in alias or name in empty for name in node.inputs):
+            node = replace(node, inputs=tuple(dict.fromkeys(
+                alias.get(n, n) for n in node.inputs if n not in empty)))
+        if node.shape is not None and 0 in node.shape:
+            empty.add(node.name)
+            continue
+        kept = _concat_of_one(graph, node, empty)
+        if kept is not None:
+            alias[node.name] = kept
+            continue
         own = _own_cut(node, _lengths(graph, node))
         if own is None or len(node.inputs) != 1:
             nodes.append(node)
@@ -60,10 +78,35 @@ def merge_repeated(graph: Graph) -> tuple[Graph, tuple[str, ...]]:
             seen[key] = node.name  # two computed bounds may differ: never merged
         cuts[node.name] = (base, cut)
         nodes.append(replace(node, attrs={**node.attrs, "cut": key[1]}))
-    if not alias and not cuts:
+    if not alias and not cuts and not empty:
         return graph, ()
     outputs = tuple(dict.fromkeys(alias.get(name, name) for name in graph.outputs))
-    return Graph(tuple(nodes), graph.inputs, outputs, graph.source), tuple(alias)
+    left_out = (*alias, *sorted(empty, key=graph.order.__getitem__))
+    return Graph(tuple(nodes), graph.inputs, outputs, graph.source), left_out
+
+
+def _shape(graph: Graph, name: str) -> tuple[int | None, ...] | None:
+    """The shape of node or graph input ``name``, where known."""
+    if name in graph:
+        return graph.node(name).shape
+    return next((spec.shape for spec in graph.inputs if spec.name == name), None)
+
+
+def _concat_of_one(graph: Graph, node: Node, empty: set[str]) -> str | None:
+    """The one tensor a concat of it and empty ones holds, else None. A concat may read a
+    weight too (not among its inputs): only one that read an empty tensor and is as long
+    as its one input along the concat axis (or, the axis unknown, of its very shape) is
+    known to hold that input."""
+    if (family(node.op) != "concat" or len(node.inputs) != 1
+            or not empty & set(graph.node(node.name).inputs)):
+        return None
+    mine, theirs = node.shape, _shape(graph, node.inputs[0])
+    if mine is None or theirs is None or len(mine) != len(theirs):
+        return None
+    axis = node.attrs.get("axis")
+    if isinstance(axis, int) and -len(mine) <= axis < len(mine):
+        mine, theirs = (mine[axis],), (theirs[axis],)
+    return node.inputs[0] if mine == theirs and None not in mine else None
 
 
 def cuts_differ(x: Node, y: Node) -> bool:
@@ -92,12 +135,7 @@ def _known_differ(x: Bound, y: Bound) -> bool:
 
 def _lengths(graph: Graph, node: Node) -> tuple[int | None, ...] | None:
     """The shape of the one tensor ``node`` reads, where the graph knows it."""
-    if len(node.inputs) != 1:
-        return None
-    source = node.inputs[0]
-    if source in graph:
-        return graph.node(source).shape
-    return next((spec.shape for spec in graph.inputs if spec.name == source), None)
+    return _shape(graph, node.inputs[0]) if len(node.inputs) == 1 else None
 
 
 def _own_cut(node: Node, lengths: tuple[int | None, ...] | None = None
@@ -109,7 +147,8 @@ def _own_cut(node: Node, lengths: tuple[int | None, ...] | None = None
 
     torch records every slice's constant start and end (a TorchScript constant, a
     torch.export argument): a bound missing from a torch slice is computed (onnx2torch
-    reads both from tensors)."""
+    reads both from tensors); with both shapes known it follows from the other bound and
+    the length cut (:func:`_settled`)."""
     if op_key(node.op) != "slice":
         return None
     attrs = node.attrs
@@ -136,6 +175,31 @@ def _own_cut(node: Node, lengths: tuple[int | None, ...] | None = None
         known_start = isinstance(start, int) and start >= 0
         if not isinstance(step, int) or not (known_start or start == COMPUTED):
             return None
+        axis = axis % rank if axis < 0 else axis  # type: ignore[operator]
+        start, end = _settled(start, step, end, _length(lengths, axis),
+                              _length(node.shape, axis))
         if (start, step, end) != (0, 1, None):
-            cut[axis % rank if axis < 0 else axis] = (start, step, end)  # type: ignore[operator]
+            cut[axis] = (start, step, end)
     return cut
+
+
+def _length(shape: tuple[int | None, ...] | None, axis: int) -> int | None:
+    return shape[axis] if shape is not None and axis < len(shape) else None
+
+
+def _settled(start: Bound, step: int, end: Bound, length: int | None, kept: int | None
+             ) -> tuple[Bound, Bound]:
+    """``(start, end)`` with what the axis' ``length`` and the elements ``kept`` tell: a
+    computed bound of a step-1 slice from the other one, an end at or past the axis' end
+    as None (to the end), and a slice keeping all of the axis as the whole axis."""
+    if length is None or kept is None or step != 1 or (isinstance(end, int) and end < 0):
+        return start, end
+    if kept == length:  # as long as the axis, whatever its bounds: the whole axis
+        return 0, None
+    if start == COMPUTED and end != COMPUTED:
+        start = (length if end is None else min(end, length)) - kept  # type: ignore[operator]
+    elif end == COMPUTED and start != COMPUTED:
+        end = start + kept  # type: ignore[operator]
+    if isinstance(end, int):
+        end = None if end >= length else ShortEnd(end)
+    return start, end

@@ -144,6 +144,21 @@ def _phi3(size: str) -> Any:
     return Phi3Model(config)
 
 
+def _codegen(size: str) -> Any:
+    """CodeGen: GPT-J's layout (attention and MLP in parallel from one LayerNorm), one
+    fused qkv projection laid out in four model-parallel shards, partial rotary embeddings
+    rotating interleaved pairs (``x[..., ::2]``, ``x[..., 1::2]``, ``stack``, ``flatten``)."""
+    from transformers import CodeGenConfig, CodeGenModel
+
+    if size == "small":
+        config = CodeGenConfig(n_embd=32, n_layer=2, n_head=4, rotary_dim=4, n_inner=64,
+                               vocab_size=VOCAB["small"], n_positions=64)
+    else:  # codegen-350M's layout at BERT-base's width
+        config = CodeGenConfig(n_embd=768, n_layer=12, n_head=12, rotary_dim=32,
+                               vocab_size=51200, n_positions=2048)
+    return CodeGenModel(config)
+
+
 def _wav2vec2(size: str) -> Any:
     """Wav2Vec2: a Conv1d feature extractor (GroupNorm after the first), a grouped
     positional Conv1d under weight norm, then a BERT-like encoder; fed raw audio."""
@@ -308,6 +323,7 @@ BUILDERS: dict[str, tuple[Callable[[str], Any], str]] = {
     "bloom": (_bloom, "tokens"),
     "gpt_neox": (_gpt_neox, "tokens"),
     "phi3": (_phi3, "tokens"),
+    "codegen": (_codegen, "tokens"),
     "wav2vec2": (_wav2vec2, "audio"),
     "vit": (_vit, "image"),
     "resnet": (_resnet, "image"),
