@@ -61,6 +61,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
                "gatherelements"),
     "cast": ("cast", "to", "_to_copy", "type_as"),
     "and": ("and", "__and__", "bitwise_and", "logical_and"),
+    # masked_fill(x, mask, v) is where(mask, v, x): exporters write it as a Where
+    "where": ("where", "masked_fill", "masked_fill_"),
     "attention": ("scaled_dot_product_attention", "_scaled_dot_product_flash_attention_for_cpu",
                   "attention"),
     # nn.MultiheadAttention as one op (its module, TorchScript's fused op, the functional
@@ -116,6 +118,10 @@ DECOMPOSITIONS: dict[str, frozenset[str]] = {
     "ne": frozenset({"not"}),  # Equal -> Not
     "baddbmm": frozenset({"add"}),  # MatMul -> Mul(alpha), + Mul(input, beta) -> Add
 }
+
+# Ops whose operands after the first give only a dtype or a shape (``x.type_as(y)``,
+# ``x.expand_as(y)``): their value is computed from the first alone.
+TEMPLATE_READS = frozenset({"type_as", "expand_as", "view_as", "reshape_as"})
 
 # Families that hold their input's value (in eval mode): nothing of their own to compare.
 NO_OPS = frozenset({"identity", "dropout"})
