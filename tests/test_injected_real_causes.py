@@ -11,7 +11,9 @@ channels, LeViT's attention biases and BLOOM's ALiBi slopes (legacy and dynamo e
 with their heads reversed, LLaMA's RMSNorm eps (an Add before the rsqrt), its attention
 scale (1/d for 1/sqrt(d), legacy and dynamo exports) and softmax axis, T5's RMSNorm eps,
 LLaMA's up-projection weights and ResNet's folded statistics against a torch.export
-program, a Wav2Vec2 Conv1d's weights; GPT-2 with massive MLP activations through
+program, a Wav2Vec2 Conv1d's weights, Gemma 2's attention soft-cap divided by another
+number, MPT's ALiBi slopes with their heads reversed, Qwen2's rotary base (1e6 for 1e4),
+Mixtral's router weights (legacy against dynamo export); GPT-2 with massive MLP activations through
 onnxruntime's float16 converter (an overflow). MXNet -> Caffe: VGG-11's first dense layer
 with its weight columns in H,W,C order, and the Caffe side fed the image without the mean
 subtraction. Caffe -> PyTorch (ResNet-18, tests/realmodels/caffe_torch.py): the converted
@@ -130,6 +132,20 @@ CAUSES: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     "resnet-bn-stats-pt2": ("bn_stats_differ", (
         "was folded with other running statistics", "variance in channel(s) 3"), {}),
     # a Transpose appended after the last layer: only the models' outputs show it
+    # the soft-cap's division, tanh(s / cap) * cap: one number each side
+    "gemma2-softcap": ("attribute_mismatch", (
+        "`model.1.self_attn/div` divides by 5 in A where B's `/model/layers.1/self_attn/Div` "
+        "divides by 50",), {}),
+    # MPT's ALiBi table, a constant added to the scores: its heads reversed
+    "mpt-alibi-slopes-reversed": ("weights_differ", (
+        "`model.0.attn/add` adds a constant tensor that B's `/model/blocks.0/attn/Add_1` "
+        "does not match", "B's tensor is A's with axis 1 in reverse order"), {}),
+    # the rotary cos table another base computes, multiplied into q
+    "qwen2-rope-theta": ("weights_differ", (
+        "`model.0.self_attn/mul` multiplies by a constant tensor that B's "
+        "`/model/layers.0/self_attn/Mul` does not match",), {}),
+    "mixtral-router-weights": ("weights_differ", (
+        "`/model/layers.1/mlp/gate/MatMul`: its input agrees but its parameters differ",), {}),
     "segformer-output-transposed": ("layout", (
         "A's `model.decode_head.classifier` is NCHW 1x4x8x8",
         "`/output/Transpose` is NHWC 1x8x8x4",
