@@ -33,6 +33,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "add": ("add", "add_", "_plus", "elemwise_add", "_add", "broadcast_add", "sum"),
     "mul": ("mul", "mul_", "_mul", "elemwise_mul", "broadcast_mul"),
     "sub": ("sub", "rsub", "_minus", "elemwise_sub", "broadcast_sub"),
+    "div": ("div", "div_", "true_divide"),
     "concat": ("concat", "cat", "_cat"),
     # one piece of a split (each piece is its own node): torch's chunk and split, ONNX's
     # Split; the legacy exporter writes each piece as a Slice
@@ -104,7 +105,8 @@ FOLDS: dict[str, frozenset[str]] = {
 # moves along FOLDS to beta's Add); Softmax as Exp / ReduceSum / Div; attention as
 # MatMul -> Softmax -> MatMul; multi-head attention ends in its out-projection (MatMul or
 # Gemm); HardSwish as x * HardSigmoid(x); rsqrt (RMSNorm's) as Sqrt -> Div(1, x) or
-# Sqrt -> Reciprocal; ne (RoBERTa's position ids) as Equal -> Not.
+# Sqrt -> Reciprocal; ne (RoBERTa's position ids) as Equal -> Not; repeat_interleave
+# (Mixtral's tokens, one copy per chosen expert) as Unsqueeze -> Tile -> Reshape.
 DECOMPOSITIONS: dict[str, frozenset[str]] = {
     "silu": frozenset({"mul"}),
     "gelu": frozenset({"mul"}),
@@ -117,6 +119,7 @@ DECOMPOSITIONS: dict[str, frozenset[str]] = {
     "rsqrt": frozenset({"div", "reciprocal"}),
     "ne": frozenset({"not"}),  # Equal -> Not
     "baddbmm": frozenset({"add"}),  # MatMul -> Mul(alpha), + Mul(input, beta) -> Add
+    "repeat_interleave": frozenset({"flatten"}),  # Unsqueeze -> Tile (Expand) -> Reshape
 }
 
 # Ops whose operands after the first give only a dtype or a shape (``x.type_as(y)``,
@@ -170,6 +173,8 @@ COMPATIBLE: frozenset[frozenset[str]] = frozenset({
         ("eltwise", "mul"), ("batchnorm", "scale"), ("prelu", "relu"),
         ("div", "reciprocal"),  # 1 / x (the legacy exporter's rsqrt) and Reciprocal (dynamo's)
         ("split", "slice"),  # a piece of torch's chunk and the legacy exporter's Slice
+        # torch's sum is a reduction, but its key is ONNX's elementwise Sum's (an add)
+        ("add", "reducesum"),
     )
 })
 

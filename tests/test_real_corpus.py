@@ -33,11 +33,6 @@ MIN_COVERAGE = 0.95
 
 ALIGNMENT = ("attention transposes/reshapes mispaired or under 95% of nodes paired on "
              "exporter graphs (#13 alignment: align helper)")
-# TopK's values and indices are one node (an op with several outputs is its first), and
-# TorchScript's in-place ``div_`` of the values overwrites the captured TopK output
-MULTI_OUTPUT = ("the MoE router's TopK: its indices are not a node of their own and "
-                "TorchScript's in-place div_ overwrites the captured values (multi-output ops)")
-_MULTI_OUTPUT_MODELS = ("mixtral",)
 ONNX2TORCH = importlib.util.find_spec("onnx2torch") is not None
 
 _PASSING = {
@@ -72,11 +67,10 @@ _PASSING = {
     *(f"gpt_neox-{a}-{b}" for a in ("pt", "pt2") for b in ("onnx_legacy", "onnx_dynamo")),
     "gpt_neox-onnx_legacy-onnx_dynamo",
     "phi3-pt-onnx_legacy", "phi3-pt2-onnx_legacy",
-    *(f"{m}-{a}-{b}" for m in ("gemma2", "mpt", "qwen2")
+    *(f"{m}-{a}-{b}" for m in ("gemma2", "mpt", "qwen2", "mixtral")
       for a, b in (("pt", "onnx_legacy"), ("pt", "onnx_dynamo"), ("pt2", "onnx_legacy"),
                    ("pt2", "onnx_dynamo"), ("factory", "onnx_dynamo"),
                    ("onnx_legacy", "onnx_dynamo"))),
-    "mixtral-onnx_legacy-onnx_dynamo",
     *(f"gpt2-{a}-{b}" for a, b in (("pt", "onnx_legacy"), ("pt", "onnx_dynamo"),
                                    ("pt2", "onnx_legacy"), ("pt2", "onnx_dynamo"),
                                    ("onnx_legacy", "onnx_dynamo"))),
@@ -105,7 +99,7 @@ def known_failure(pair: Pair, cli: bool = False) -> str | None:
     """Why ``pair`` fails today (measured on main), or None when it must pass."""
     if pair.id in (_CLI_PASSING if cli else _PASSING):
         return None
-    return MULTI_OUTPUT if pair.model in _MULTI_OUTPUT_MODELS else ALIGNMENT
+    return ALIGNMENT
 
 
 def _param(pair: Pair, cli: bool = False) -> Any:

@@ -563,10 +563,8 @@ CAUSE_BUGS: dict[str, Bug] = {
                                      _mpt_alibi_slopes_reversed),
     "qwen2-rope-theta": Bug("qwen2", "pt", "onnx_legacy", "model.0.self_attn/mul",
                             _rope_theta(1e6)),
-    # the router's linear (its top-2 routing changes with it); against the legacy export:
-    # Mixtral's torch forms do not align yet (tests/test_real_corpus.py, MULTI_OUTPUT)
-    "mixtral-router-weights": Bug("mixtral", "onnx_legacy", "onnx_dynamo",
-                                  "/model/layers.1/mlp/gate/MatMul",
+    # the router's linear (the top-2 routing follows from it): its second op in TorchScript
+    "mixtral-router-weights": Bug("mixtral", "pt", "onnx_legacy", "model.1.mlp.gate:1",
                                   _module_weights("model.layers.1.mlp.gate")),
     "segformer-output-transposed": Bug("segformer", "pt", "onnx_legacy", f"{_SEG}.classifier",
                                        _unchanged, shape=True, edit=_output_nhwc),
