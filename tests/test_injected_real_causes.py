@@ -13,12 +13,12 @@ scale (1/d for 1/sqrt(d), legacy and dynamo exports) and softmax axis, T5's RMSN
 LLaMA's up-projection weights and ResNet's folded statistics against a torch.export
 program, a Wav2Vec2 Conv1d's weights, Gemma 2's attention soft-cap divided by another
 number, MPT's ALiBi slopes with their heads reversed, Qwen2's rotary base (1e6 for 1e4),
-Mixtral's router weights; GPT-2 with massive MLP activations through
-onnxruntime's float16 converter (an overflow). MXNet -> Caffe: VGG-11's first dense layer
-with its weight columns in H,W,C order, and the Caffe side fed the image without the mean
-subtraction. Caffe -> PyTorch (ResNet-18, tests/realmodels/caffe_torch.py): the converted
-model traced with its stem's BatchNorm in training mode, and with its first convolution's
-input channels reversed.
+Mixtral's router weights, a Falcon and an OPT MLP linear's weights; GPT-2 with massive MLP
+activations through onnxruntime's float16 converter (an overflow). MXNet -> Caffe: VGG-11's
+first dense layer with its weight columns in H,W,C order, and the Caffe side fed the image
+without the mean subtraction. Caffe -> PyTorch (ResNet-18,
+tests/realmodels/caffe_torch.py): the converted model traced with its stem's BatchNorm in
+training mode, and with its first convolution's input channels reversed.
 Each must exit 1 (``report.ok`` False) with ``first_divergence`` exactly the injected
 layer, no pair before it failed, the cause's hint code at that layer and the differing
 values in its message. The correct pairs of the same models are quiet
@@ -146,6 +146,10 @@ CAUSES: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
         "`/model/layers.0/self_attn/Mul` does not match",), {}),
     "mixtral-router-weights": ("weights_differ", (
         "`model.1.mlp.gate:1`: its input agrees but its parameters differ",), {}),
+    "falcon-mlp-weights": ("weights_differ", (
+        "`model.1.mlp.dense_h_to_4h`: its input agrees but its parameters differ",), {}),
+    "opt-fc1-weights": ("weights_differ", (
+        "`model.decoder.1.fc1`: its input agrees but its parameters differ",), {}),
     "segformer-output-transposed": ("layout", (
         "A's `model.decode_head.classifier` is NCHW 1x4x8x8",
         "`/output/Transpose` is NHWC 1x8x8x4",

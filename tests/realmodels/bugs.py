@@ -566,6 +566,10 @@ CAUSE_BUGS: dict[str, Bug] = {
     # the router's linear (the top-2 routing follows from it): its second op in TorchScript
     "mixtral-router-weights": Bug("mixtral", "pt", "onnx_legacy", "model.1.mlp.gate:1",
                                   _module_weights("model.layers.1.mlp.gate")),
+    "falcon-mlp-weights": Bug("falcon", "pt", "onnx_legacy", "model.1.mlp.dense_h_to_4h",
+                              _module_weights("model.h.1.mlp.dense_h_to_4h")),
+    "opt-fc1-weights": Bug("opt", "pt", "onnx_legacy", "model.decoder.1.fc1",
+                           _module_weights("model.decoder.layers.1.fc1")),
     "segformer-output-transposed": Bug("segformer", "pt", "onnx_legacy", f"{_SEG}.classifier",
                                        _unchanged, shape=True, edit=_output_nhwc),
 }

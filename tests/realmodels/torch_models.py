@@ -224,6 +224,40 @@ def _mixtral(size: str) -> Any:
     return MixtralModel(config)
 
 
+def _falcon(size: str) -> Any:
+    """Falcon: one fused qkv projection (multi-query: one key/value head), rotary
+    embeddings, attention and MLP in parallel from one LayerNorm, no biases."""
+    from transformers import FalconConfig, FalconModel
+
+    if size == "small":
+        config = FalconConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                              vocab_size=VOCAB["small"], max_position_embeddings=64)
+    else:  # falcon-7b's layout at BERT-base's width
+        config = FalconConfig(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                              vocab_size=65024, max_position_embeddings=512)
+    model = FalconModel(config)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.weight.normal_(1.0, 0.2)
+                module.bias.normal_(0.0, 0.2)
+    return model
+
+
+def _opt(size: str) -> Any:
+    """OPT: learned positions counted from the mask (``cumsum``, offset 2), pre-LayerNorm
+    layers, ReLU MLP."""
+    from transformers import OPTConfig, OPTModel
+
+    if size == "small":
+        config = OPTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                           ffn_dim=64, word_embed_proj_dim=32, vocab_size=VOCAB["small"],
+                           max_position_embeddings=64)
+    else:  # opt-125m
+        config = OPTConfig()
+    return OPTModel(config)
+
+
 def _wav2vec2(size: str) -> Any:
     """Wav2Vec2: a Conv1d feature extractor (GroupNorm after the first), a grouped
     positional Conv1d under weight norm, then a BERT-like encoder; fed raw audio."""
@@ -392,6 +426,8 @@ BUILDERS: dict[str, tuple[Callable[[str], Any], str]] = {
     "mpt": (_mpt, "tokens"),
     "qwen2": (_qwen2, "tokens"),
     "mixtral": (_mixtral, "tokens"),
+    "falcon": (_falcon, "tokens"),
+    "opt": (_opt, "tokens"),
     "wav2vec2": (_wav2vec2, "audio"),
     "vit": (_vit, "image"),
     "resnet": (_resnet, "image"),
