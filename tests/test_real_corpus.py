@@ -33,10 +33,6 @@ MIN_COVERAGE = 0.95
 
 ALIGNMENT = ("attention transposes/reshapes mispaired or under 95% of nodes paired on "
              "exporter graphs (#13 alignment: align helper)")
-# the eager recording names ``k[:, :, None]`` (multi-query attention's key/value heads
-# repeated) a slice with no bounds, where the export writes an Unsqueeze: 4 of 77 unmatched
-_REASONS = {"falcon-factory-onnx_dynamo": "an eager getitem that adds an axis is recorded "
-                                          "as a slice (coverage 0.947)"}
 ONNX2TORCH = importlib.util.find_spec("onnx2torch") is not None
 
 _PASSING = {
@@ -74,8 +70,7 @@ _PASSING = {
     *(f"{m}-{a}-{b}" for m in ("gemma2", "mpt", "qwen2", "mixtral", "falcon", "opt")
       for a, b in (("pt", "onnx_legacy"), ("pt", "onnx_dynamo"), ("pt2", "onnx_legacy"),
                    ("pt2", "onnx_dynamo"), ("factory", "onnx_dynamo"),
-                   ("onnx_legacy", "onnx_dynamo"))
-      if (m, a) != ("falcon", "factory")),
+                   ("onnx_legacy", "onnx_dynamo"))),
     *(f"gpt2-{a}-{b}" for a, b in (("pt", "onnx_legacy"), ("pt", "onnx_dynamo"),
                                    ("pt2", "onnx_legacy"), ("pt2", "onnx_dynamo"),
                                    ("onnx_legacy", "onnx_dynamo"))),
@@ -104,7 +99,7 @@ def known_failure(pair: Pair, cli: bool = False) -> str | None:
     """Why ``pair`` fails today (measured on main), or None when it must pass."""
     if pair.id in (_CLI_PASSING if cli else _PASSING):
         return None
-    return _REASONS.get(pair.id, ALIGNMENT)
+    return ALIGNMENT
 
 
 def _param(pair: Pair, cli: bool = False) -> Any:
