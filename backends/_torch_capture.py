@@ -165,6 +165,28 @@ def attrs_from_args(op: str, args: Sequence[Any],
     return attrs
 
 
+def _read_tensor(value: torch._C.Value) -> bool:
+    """A tensor output some op reads."""
+    return value.type().kind() == "TensorType" and bool(value.uses())
+
+
+def _in_place(kind: str) -> bool:
+    """An aten op that overwrites its first input (``aten::div_``, ``aten::index_add_``)."""
+    name = kind.rsplit("::", 1)[-1]
+    return kind.startswith("aten::") and name.endswith("_") and not name.startswith("_")
+
+
+def _cloned(graph: torch._C.Graph, value: torch._C.Value) -> torch._C.Value:
+    """A copy of ``value`` made right after it is computed, before anything overwrites it."""
+    none = graph.create("prim::Constant")
+    none.output().setType(torch._C.NoneType.get())
+    clone = graph.create("aten::clone", [value, none.output()], 1)
+    none.insertAfter(value.node())
+    clone.insertAfter(none)
+    clone.output().setType(value.type())
+    return clone.output()
+
+
 def _splits(node: torch._C.Node) -> bool:
     """True for the unpacking of a split's pieces (``aten::chunk`` -> ``prim::ListUnpack``)."""
     if node.kind() != "prim::ListUnpack":
@@ -214,8 +236,8 @@ class TorchScriptCapture:
 
     def _collect_ops(self) -> list[CapturedOp]:
         """Every aten op whose (first) output is an activation tensor. An op with several
-        outputs (``_native_multi_head_attention``: the output and the attention weights)
-        is its first; a value read from its other outputs reads the op."""
+        outputs is its first, and each further tensor output another op reads is an op
+        of its own (TopK's indices beside its values)."""
         captured: dict[str, str] = {}  # output name -> the key of the op that made it
         sources: dict[str, tuple[str, ...]] = {}
         ops = []
@@ -235,14 +257,13 @@ class TorchScriptCapture:
             if not reads:
                 continue  # computed from parameters and buffers only, not an activation
             args = [_constant(i) for i in node_inputs]
-            captured.update((o.debugName(), out.debugName()) for o in ir.outputs(node))
-            ops.append(CapturedOp(
-                key=out.debugName(),
-                op=kind,
-                scope=scope_from_hierarchy(node.getModuleHierarchy()),
-                reads=reads,
-                attrs=attrs_from_args(kind, args),
-            ))
+            scope = scope_from_hierarchy(node.getModuleHierarchy())
+            attrs = attrs_from_args(kind, args)
+            for value in [out, *(o for o in ir.outputs(node)[1:] if _read_tensor(o))]:
+                captured[value.debugName()] = value.debugName()
+                ops.append(CapturedOp(value.debugName(), kind, scope, reads, attrs))
+            captured.update((o.debugName(), out.debugName()) for o in ir.outputs(node)
+                            if o.debugName() not in captured)
         return ops
 
     def _pieces(self, unpack: torch._C.Node, captured: dict[str, str],
@@ -311,6 +332,13 @@ class TorchScriptCapture:
             raise ModelLoadError(self.path, f"forward pass failed ({error_line(exc)})") from None
         self.ops = [replace(op, shape=tuple(size)) for op, size in zip(self.ops, sizes)]
 
+    @cached_property
+    def _mutated(self) -> frozenset[str]:
+        """Values a later in-place op overwrites (the ones ``_jit_pass_remove_mutation``
+        leaves: Mixtral's router divides TopK's values in place): captured as clones."""
+        return frozenset(node.inputsAt(0).debugName() for node in self._graph.nodes()
+                         if node.inputsSize() and _in_place(node.kind()))
+
     def submodule(self, path: str) -> torch.nn.Module:
         """The submodule at a dotted module path, or at the one path it abbreviates: a
         TorchScript scope leaves out some container names (``encoder.1.0`` for
@@ -340,7 +368,8 @@ class TorchScriptCapture:
             original = len(list(graph.outputs()))
             for key in wanted:
                 index, offset = self._position[key]
-                graph.registerOutput(nodes[index].outputsAt(offset))
+                value = nodes[index].outputsAt(offset)
+                graph.registerOutput(_cloned(graph, value) if key in self._mutated else value)
             graph.makeMultiOutputIntoTuple()
             function = torch._C._create_function_from_graph("parity_capture", graph)
             self._compiled = {wanted: (function, original)}
@@ -402,7 +431,7 @@ class FxCapture:
             attrs = module_attrs(submodule)
             op, scope, is_call = type(submodule).__name__, str(node.target), True
         elif node.op in ("call_function", "call_method"):
-            if _fx_piece(node):  # one piece of a split: described as the split
+            if _fx_piece(node):  # one piece of a split (or output): described as the op
                 node = node.all_input_nodes[0]
             elif _fx_split(node):  # a list of pieces, not a tensor: each piece is an op
                 return None
@@ -508,13 +537,20 @@ def _target_name(target: Any) -> str:
 
 
 def _fx_split(node: torch.fx.Node) -> bool:
-    """True for a call of a split (``chunk``, ``split_with_sizes``): its value is a list."""
-    return node.op in ("call_function", "call_method") \
-        and family(_target_name(node.target)) == "split"
+    """True for a call of a split (``chunk``, ``split_with_sizes``), or of an op with
+    several outputs more than the first of which are read (TopK's values and indices):
+    its value is a list, each piece taken out of it is an op."""
+    if node.op not in ("call_function", "call_method"):
+        return False
+    if family(_target_name(node.target)) == "split":
+        return True
+    return any(user.op == "call_function" and _target_name(user.target) == "getitem"
+               and isinstance(user.args[1], int) and user.args[1] > 0 for user in node.users)
 
 
 def _fx_piece(node: torch.fx.Node) -> bool:
-    """True for a ``getitem`` taking one piece out of a split's list."""
+    """True for a ``getitem`` taking one piece out of a split's list (or one output out
+    of a several-output op's)."""
     return node.op == "call_function" and _target_name(node.target) == "getitem" \
         and bool(node.all_input_nodes) and _fx_split(node.all_input_nodes[0])
 

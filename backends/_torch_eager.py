@@ -224,12 +224,15 @@ def _aten_name(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> tup
 
 
 def _indexing(index: Any) -> str:
-    """``x[0]`` selects, ``x[:, 1:]`` slices, ``x[mask]`` and ``x[ids]`` index."""
+    """``x[0]`` selects, ``x[:, 1:]`` slices, ``x[mask]`` and ``x[ids]`` index, and
+    ``x[:, :, None]`` (nothing cut, an axis added) unsqueezes."""
     parts = index if isinstance(index, tuple) else (index,)
     if any(isinstance(p, (torch.Tensor, list)) for p in parts):
         return "index"
     if any(isinstance(p, int) and not isinstance(p, bool) for p in parts):
         return "select"
+    if None in parts and all(p is None or p is Ellipsis or p == slice(None) for p in parts):
+        return "unsqueeze"
     return "slice"
 
 

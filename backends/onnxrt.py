@@ -72,13 +72,14 @@ class OnnxRuntimeBackend(Backend):
     @cached_property
     def _outputs(self) -> dict[str, str]:
         """Node name -> the tensor parity reads as its value: the node's first output, and
-        for each further piece of a Split a node of its own (``name:1``, ``name:2``...)."""
+        for each further piece of a Split, and each further output another node reads
+        (TopK's indices), a node of its own (``name:1``, ``name:2``...)."""
+        read = {tensor for proto in self.model.graph.node for tensor in proto.input}
         found = {}
         for name, proto in self._protos.items():
             found[name] = proto.output[0]
-            if proto.op_type == "Split":
-                found.update((f"{name}:{i}", tensor)
-                             for i, tensor in enumerate(proto.output[1:], 1) if tensor)
+            found.update((f"{name}:{i}", tensor) for i, tensor in enumerate(proto.output[1:], 1)
+                         if tensor and (proto.op_type == "Split" or tensor in read))
         return found
 
     def _load_graph(self) -> Graph:

@@ -33,6 +33,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "add": ("add", "add_", "_plus", "elemwise_add", "_add", "broadcast_add", "sum"),
     "mul": ("mul", "mul_", "_mul", "elemwise_mul", "broadcast_mul"),
     "sub": ("sub", "rsub", "_minus", "elemwise_sub", "broadcast_sub"),
+    "div": ("div", "div_", "true_divide"),
     "concat": ("concat", "cat", "_cat"),
     # one piece of a split (each piece is its own node): torch's chunk and split, ONNX's
     # Split; the legacy exporter writes each piece as a Slice
@@ -61,6 +62,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
                "gatherelements"),
     "cast": ("cast", "to", "_to_copy", "type_as"),
     "and": ("and", "__and__", "bitwise_and", "logical_and"),
+    # masked_fill(x, mask, v) is where(mask, v, x): exporters write it as a Where
+    "where": ("where", "masked_fill", "masked_fill_"),
     "attention": ("scaled_dot_product_attention", "_scaled_dot_product_flash_attention_for_cpu",
                   "attention"),
     # nn.MultiheadAttention as one op (its module, TorchScript's fused op, the functional
@@ -103,7 +106,8 @@ FOLDS: dict[str, frozenset[str]] = {
 # MatMul -> Softmax -> MatMul; multi-head attention ends in its out-projection (MatMul or
 # Gemm); HardSwish as x * HardSigmoid(x); rsqrt (RMSNorm's) as Sqrt -> Div(1, x) or
 # Sqrt -> Reciprocal; ne (RoBERTa's position ids) as Equal -> Not; stack (CodeGen's
-# interleaved rotary) as Unsqueeze -> Concat.
+# interleaved rotary) as Unsqueeze -> Concat; repeat_interleave (Mixtral's tokens, one
+# copy per chosen expert) as Unsqueeze -> Tile -> Reshape.
 DECOMPOSITIONS: dict[str, frozenset[str]] = {
     "silu": frozenset({"mul"}),
     "gelu": frozenset({"mul"}),
@@ -117,7 +121,12 @@ DECOMPOSITIONS: dict[str, frozenset[str]] = {
     "ne": frozenset({"not"}),  # Equal -> Not
     "baddbmm": frozenset({"add"}),  # MatMul -> Mul(alpha), + Mul(input, beta) -> Add
     "stack": frozenset({"concat"}),  # an Unsqueeze of each input -> Concat
+    "repeat_interleave": frozenset({"flatten"}),  # Unsqueeze -> Tile (Expand) -> Reshape
 }
+
+# Ops whose operands after the first give only a dtype or a shape (``x.type_as(y)``,
+# ``x.expand_as(y)``): their value is computed from the first alone.
+TEMPLATE_READS = frozenset({"type_as", "expand_as", "view_as", "reshape_as"})
 
 # Families that hold their input's value (in eval mode): nothing of their own to compare.
 NO_OPS = frozenset({"identity", "dropout"})
@@ -168,6 +177,8 @@ COMPATIBLE: frozenset[frozenset[str]] = frozenset({
         ("split", "slice"),  # a piece of torch's chunk and the legacy exporter's Slice
         ("neg", "mul"),  # -x and OpenVINO's Multiply by -1
         ("div", "mul"),  # x / c and x * (1 / c): TFLite writes torch's scaling Div as a MUL
+        # torch's sum is a reduction, but its key is ONNX's elementwise Sum's (an add)
+        ("add", "reducesum"),
     )
 })
 

@@ -12,13 +12,16 @@ with their heads reversed, LLaMA's RMSNorm eps (an Add before the rsqrt), its at
 scale (1/d for 1/sqrt(d), legacy and dynamo exports) and softmax axis, T5's RMSNorm eps,
 LLaMA's up-projection weights and ResNet's folded statistics against a torch.export
 program, a Wav2Vec2 Conv1d's weights, Phi-3's attention out-projection weights against its
-dynamo export (past both layers' rotary embeddings), one channel of a ResNet convolution
-mirrored in an OpenVINO IR whose weights are compressed to f16 and LLaMA's attention scale
-(1/d) in one; GPT-2 with massive MLP activations through onnxruntime's float16 converter
-(an overflow). MXNet -> Caffe: VGG-11's first dense layer with its weight columns in H,W,C
-order, and the Caffe side fed the image without the mean subtraction. Caffe -> PyTorch
-(ResNet-18, tests/realmodels/caffe_torch.py): the converted model traced with its stem's
-BatchNorm in training mode, and with its first convolution's input channels reversed.
+dynamo export (past both layers' rotary embeddings), Gemma 2's attention soft-cap divided
+by another number, MPT's ALiBi slopes with their heads reversed, Qwen2's rotary base (1e6
+for 1e4), Mixtral's router weights, a Falcon and an OPT MLP linear's weights, one channel
+of a ResNet convolution mirrored in an OpenVINO IR whose weights are compressed to f16 and
+LLaMA's attention scale (1/d) in one; GPT-2 with massive MLP activations through
+onnxruntime's float16 converter (an overflow). MXNet -> Caffe: VGG-11's first dense layer
+with its weight columns in H,W,C order, and the Caffe side fed the image without the mean
+subtraction. Caffe -> PyTorch (ResNet-18, tests/realmodels/caffe_torch.py): the converted
+model traced with its stem's BatchNorm in training mode, and with its first convolution's
+input channels reversed.
 Each must exit 1 (``report.ok`` False) with ``first_divergence`` exactly the injected
 layer, no pair before it failed, the cause's hint code at that layer and the differing
 values in its message. The correct pairs of the same models are quiet
@@ -134,6 +137,24 @@ CAUSES: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     "resnet-bn-stats-pt2": ("bn_stats_differ", (
         "was folded with other running statistics", "variance in channel(s) 3"), {}),
     # a Transpose appended after the last layer: only the models' outputs show it
+    # the soft-cap's division, tanh(s / cap) * cap: one number each side
+    "gemma2-softcap": ("attribute_mismatch", (
+        "`model.1.self_attn/div` divides by 5 in A where B's `/model/layers.1/self_attn/Div` "
+        "divides by 50",), {}),
+    # MPT's ALiBi table, a constant added to the scores: its heads reversed
+    "mpt-alibi-slopes-reversed": ("weights_differ", (
+        "`model.0.attn/add` adds a constant tensor that B's `/model/blocks.0/attn/Add_1` "
+        "does not match", "B's tensor is A's with axis 1 in reverse order"), {}),
+    # the rotary cos table another base computes, multiplied into q
+    "qwen2-rope-theta": ("weights_differ", (
+        "`model.0.self_attn/mul` multiplies by a constant tensor that B's "
+        "`/model/layers.0/self_attn/Mul` does not match",), {}),
+    "mixtral-router-weights": ("weights_differ", (
+        "`model.1.mlp.gate:1`: its input agrees but its parameters differ",), {}),
+    "falcon-mlp-weights": ("weights_differ", (
+        "`model.1.mlp.dense_h_to_4h`: its input agrees but its parameters differ",), {}),
+    "opt-fc1-weights": ("weights_differ", (
+        "`model.decoder.1.fc1`: its input agrees but its parameters differ",), {}),
     "segformer-output-transposed": ("layout", (
         "A's `model.decode_head.classifier` is NCHW 1x4x8x8",
         "`/output/Transpose` is NHWC 1x8x8x4",

@@ -69,6 +69,10 @@ _PASSING = {
     *(f"{m}-{a}-{b}" for m in ("phi3", "codegen") for a in ("pt", "pt2")
       for b in ("onnx_legacy", "onnx_dynamo")),
     "phi3-onnx_legacy-onnx_dynamo", "codegen-onnx_legacy-onnx_dynamo",
+    *(f"{m}-{a}-{b}" for m in ("gemma2", "mpt", "qwen2", "mixtral", "falcon", "opt")
+      for a, b in (("pt", "onnx_legacy"), ("pt", "onnx_dynamo"), ("pt2", "onnx_legacy"),
+                   ("pt2", "onnx_dynamo"), ("factory", "onnx_dynamo"),
+                   ("onnx_legacy", "onnx_dynamo"))),
     *(f"gpt2-{a}-{b}" for a, b in (("pt", "onnx_legacy"), ("pt", "onnx_dynamo"),
                                    ("pt2", "onnx_legacy"), ("pt2", "onnx_dynamo"),
                                    ("onnx_legacy", "onnx_dynamo"))),

@@ -5,7 +5,8 @@ Constants, the TorchScript exporter's ``Identity`` copies of weights, and shape 
 hang from no graph input once the backends drop their Shape/Constant/size producers. Dead
 code (a traced pooler whose value no output reads, which an exporter drops) reaches no
 graph output. Neither is an activation of the result: never paired, and never counted
-against coverage.
+against coverage. What ``x.type_as(y)`` reads of ``y`` is its dtype, not its values: such
+an op reads its first operand only (``ops.TEMPLATE_READS``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..graph import Graph, Node
+from ..ops import TEMPLATE_READS, op_key
 
 
 def activation_graph(graph: Graph) -> tuple[Graph, tuple[str, ...]]:
@@ -22,14 +24,15 @@ def activation_graph(graph: Graph) -> tuple[Graph, tuple[str, ...]]:
     live = set(graph.input_names)
     kept = []
     for node in graph.nodes:
-        reads = tuple(name for name in node.inputs if name in live)
+        operands = node.inputs[:1] if op_key(node.op) in TEMPLATE_READS else node.inputs
+        reads = tuple(name for name in operands if name in live)
         if reads:
             live.add(node.name)
             kept.append(node if reads == node.inputs else replace(node, inputs=reads))
     used = _reaching(kept, {name for name in graph.outputs if name in live})
     if used is not None:
         kept = [node for node in kept if node.name in used]
-    if len(kept) == len(graph.nodes):
+    if len(kept) == len(graph.nodes) and all(x is y for x, y in zip(kept, graph.nodes)):
         return graph, ()
     names = {node.name for node in kept}
     inert = tuple(node.name for node in graph.nodes if node.name not in names)

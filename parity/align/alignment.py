@@ -15,6 +15,8 @@ Strategies run in order and each only sees the nodes still unmatched:
    interior is skipped), then module scope + op family + call order;
 6. ``structure``: graph position, for everything still unmatched (:mod:`.structure`);
 7. ``sequence``: what is left between anchors, aligned as sequences (:mod:`.sequence`);
+   then the nodes one side computes twice merged into the paired one they repeat and
+   ``structure`` run again over what is still unmatched (:mod:`.repeats`);
 8. ``output``: the models' outputs, paired with each other where one side appends steps
    the other does not (a Transpose to NHWC, a Softmax) or neither was matched
    (:mod:`.outputs`).
@@ -43,6 +45,7 @@ from .folds import bypassed, fold_head, move_to_fold_end
 from .mapping_file import resolve_mapping
 from .names import Strategy, by_key, named_key
 from .outputs import output_pairs
+from .repeats import merge_repeats, unmatched
 from .scopes import by_scope, fill_scopes, has_scopes, match_scope_outputs, scope_map
 from .sequence import match_sequences
 from .slices import merge_repeated
@@ -130,6 +133,7 @@ def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignm
                  for x, y in match_sequences(a, b, anchors, skipped_a, skipped_b)]
     _add_folded(a, b, found, sequenced, skipped_a, skipped_b)
     _drop_contradicted(a, b, found)
+    a, b = _match_past_repeats(a, b, found, skipped_a, skipped_b)
     _skip_unmatched_no_ops(a, found, skipped_a)
     _skip_unmatched_no_ops(b, {m.b: m for m in found.values()}, skipped_b)
     _skip_chain_heads(a, found, skipped_a)
@@ -167,6 +171,24 @@ def _run(
     left = [n for n in a.nodes if n.name not in taken_a]
     right = [n for n in b.nodes if n.name not in taken_b]
     return [Match(x, y, how) for x, y in strategy(left, right)]
+
+
+def _match_past_repeats(a: Graph, b: Graph, found: dict[str, Match], skipped_a: set[str],
+                        skipped_b: set[str]) -> tuple[Graph, Graph]:
+    """Each side's unmatched repeats of earlier nodes merged into them (skipped: their
+    value is that node's), then ``structure`` again over what hung from them; the graphs
+    with the repeats merged."""
+    back = {m.b: m for m in found.values()}
+    merged_a, repeats_a = merge_repeats(a, unmatched(a, found, skipped_a))
+    merged_b, repeats_b = merge_repeats(b, unmatched(b, back, skipped_b))
+    if not repeats_a and not repeats_b:
+        return a, b
+    skipped_a.update(repeats_a)
+    skipped_b.update(repeats_b)
+    anchors = {m.a: m.b for m in found.values()}
+    for name_a, name_b in match_structure(merged_a, merged_b, anchors, skipped_a, skipped_b):
+        found[name_a] = Match(name_a, name_b, "structure")
+    return merged_a, merged_b
 
 
 def _drop_contradicted(a: Graph, b: Graph, found: dict[str, Match]) -> None:

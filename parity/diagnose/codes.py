@@ -58,8 +58,8 @@ MEANINGS: dict[str, str] = {
     AXIS_MISMATCH: "softmax / concat / reduction over another axis (also the axes a "
                    "decomposed normalisation reduces over)",
     ATTRIBUTE_MISMATCH: "another attribute of the layer differs (kernel, stride, dilation, "
-                        "groups, keepdims, permutation..., the one constant it adds or "
-                        "multiplies by, or the scale of its attention scores)",
+                        "groups, keepdims, permutation..., the one constant it adds, "
+                        "multiplies or divides by, or the scale of its attention scores)",
     FLATTEN_ORDER: "the first fully-connected layer expects the other flatten order, or a "
                    "flatten reads its input's axes in another order (H,W vs W,H)",
     CONCAT_ORDER: "a concat matches after permuting its input blocks (also a constant "

@@ -1,11 +1,13 @@
-"""A layer that adds or multiplies by another constant: RMSNorm's eps written as 1e-4 for
-1e-6 (spelled out, it is an ``Add`` before the ``rsqrt``), a scale written as another
-number where both sides compute it as a ``Mul`` of its own, or a whole constant tensor
+"""A layer that adds, multiplies or divides by another constant: RMSNorm's eps written as
+1e-4 for 1e-6 (spelled out, it is an ``Add`` before the ``rsqrt``), a scale written as
+another number where both sides compute it as a ``Mul`` of its own, Gemma 2's soft-cap
+(``tanh(s / cap) * cap``) divided by another number, or a whole constant tensor
 (LeViT's attention biases, a position table) that differs.
 
 Read from the values, not the graphs (a traced scalar and an ONNX initializer look
 nothing alike): on each side, the layer's output minus (or over) its own input is one
-number everywhere, to the rounding of the output's dtype (T5's 1e-6 added to a mean square
+number everywhere (the input over the output, for a division), to the rounding of the
+output's dtype (T5's 1e-6 added to a mean square
 near 1 in float32 lands as 9.5e-7 or 1.01e-6), and the two numbers differ by more than
 that rounding. Where it is not one number, and the layer reads nothing else that computes
 an activation, it is a constant tensor, compared element by element (the input broadcast to
@@ -29,6 +31,7 @@ from .evidence import Evidence
 _UNIFORM = 1e-2  # spread of (output - input) around its mean, relative to the mean
 _DIFFERENT = 1e-3  # relative gap between the two constants that is not float rounding
 _ROOTS = frozenset({"sqrt", "rsqrt"})  # an Add before one of these adds a normaliser's eps
+_VERBS = {"add": "adds", "mul": "multiplies by", "div": "divides by"}
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,9 @@ class _Measured:
 
 
 def constant_differs(evidence: Evidence) -> list[Hint]:
-    """Divergence roots where both sides add (or multiply by) a constant, not the same: one
-    number each (an eps, a scale), or a tensor each where the layer reads nothing else."""
+    """Divergence roots where both sides add (multiply, divide by) a constant, not the
+    same: one number each (an eps, a scale), or a tensor each where the layer reads
+    nothing else."""
     hints = []
     for pair, kind in _adds_and_muls(evidence):
         upstream = evidence.upstream(pair)
@@ -68,10 +72,10 @@ def constant_differs(evidence: Evidence) -> list[Hint]:
 
 
 def _adds_and_muls(evidence: Evidence) -> Iterator[tuple[PairResult, str]]:
-    """The divergence roots whose A layer adds or multiplies, with which it does."""
+    """The divergence roots whose A layer adds, multiplies or divides, with which it does."""
     for pair in evidence.roots:
         kind = family(evidence.graph_a.node(pair.a).op) if pair.a in evidence.graph_a else ""
-        if kind in ("add", "mul") and pair.status != SHAPE_MISMATCH and not pair.is_input:
+        if kind in _VERBS and pair.status != SHAPE_MISMATCH and not pair.is_input:
             yield pair, kind
 
 
@@ -116,12 +120,15 @@ def _uniform(x: np.ndarray, y: np.ndarray, kind: str) -> _Measured | None:
 
 
 def _applied(x: np.ndarray, y: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per element, what ``y`` adds to ``x`` (or multiplies it by: NaN where ``x`` is too
-    small to tell), and how far the output's rounding may move it."""
+    """Per element, what ``y`` adds to ``x`` (or multiplies it by, or divides it by: NaN
+    where the divisor is too small to tell), and how far the output's rounding may move
+    it."""
     unit = float(np.finfo(y.dtype).eps) if y.dtype.kind == "f" else 0.0
     x, y = x.astype(np.float64), y.astype(np.float64)
     if kind == "add":
         return y - x, 2 * unit * np.abs(y)
+    if kind == "div":
+        x, y = y, x  # x / y: what the input is divided by
     readable = np.abs(x) > 1e-6 * max(float(np.abs(x).max(initial=0.0)), 1e-30)
     step = np.divide(y, x, out=np.full(y.shape, np.nan), where=readable)
     return step, 2 * unit * np.abs(np.nan_to_num(step))
@@ -196,7 +203,7 @@ def _excess(step_a: np.ndarray, step_b: np.ndarray, rounding: np.ndarray) -> np.
 
 
 def _tensor_hint(pair: PairResult, kind: str, gap: _TensorGap) -> Hint:
-    verb = "adds" if kind == "add" else "multiplies by"
+    verb = _VERBS[kind]
     message = (f"`{pair.a}` {verb} a constant tensor that B's `{pair.b}` does not match "
                f"(measured from each side's own input and output): largest difference "
                f"{gap.difference:.3g}, at {list(gap.where)}, {gap.a:.4g} in A vs {gap.b:.4g} "
@@ -221,7 +228,7 @@ def _hint(evidence: Evidence, pair: PairResult, kind: str, a: _Measured,
     graph = evidence.graph_a
     readers = graph.consumers.get(pair.a, ())
     is_eps = kind == "add" and any(family(graph.op_of(r)) in _ROOTS for r in readers)
-    verb = "adds" if kind == "add" else "multiplies by"
+    verb = _VERBS[kind]
     what = ("the eps of the normalisation it belongs to (RMSNorm spelled out: x * rsqrt("
             "mean(x^2) + eps))" if is_eps else "a constant of the layer")
     message = (f"`{pair.a}` {verb} {a.shown()} in A where B's `{pair.b}` {verb} {b.shown()} "

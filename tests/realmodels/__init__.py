@@ -1,19 +1,23 @@
 """The shared real-model corpus: real architectures, seeded random weights, every form.
 
-Models come from ``transformers`` configs (BERT, RoBERTa, T5's encoder, GPT-2, LLaMA, BLOOM,
-GPT-NeoX, Phi-3, CodeGen, ViT, ResNet, ConvNeXt, ConvNeXt V2, MobileNetV2, MobileViT, EfficientNet,
-Swin, SegFormer, PoolFormer, LeViT, Wav2Vec2) and
-``mxnet.gluon.model_zoo.vision`` (ResNet-18 v1, MobileNetV2 1.0, DenseNet-121, VGG-11);
-nothing is downloaded. ``size="small"`` is for tests (1-2 layers, tiny widths, 32 px
-images (64 px for LeViT and the MXNet MobileNetV2 and VGG, 224 px for DenseNet-121, whose
-last pool is a fixed 7x7), 16 tokens, 800 audio samples); ``size="full"`` for benchmarks
-(BERT-base, RoBERTa-base, t5-small's encoder, GPT-2, a BERT-base-sized LLaMA, BLOOM,
-Phi-3 and CodeGen, pythia-160m's GPT-NeoX,
-wav2vec2-base on 1 s of audio, ViT-B/16, ResNet-50, ConvNeXt-tiny, ConvNeXt V2-tiny, MobileNetV2,
-MobileViT-small, EfficientNet-B0, Swin-tiny, SegFormer-B0, PoolFormer-S12, LeViT-128S at
-224 px / 128 tokens, and the MXNet models at 224 px); ``python -m tests.realmodels DIR
---size full`` writes them to a folder. BatchNorm statistics (and LeViT's attention biases)
-are randomised (seeded) so eps and the bias tables matter; so are GPT-NeoX's LayerNorms.
+Models come from ``transformers`` configs (BERT, RoBERTa, T5's encoder, GPT-2, LLaMA,
+BLOOM, GPT-NeoX, Phi-3, CodeGen, Gemma 2, MPT, Qwen2, Mixtral (4 experts, top-2), Falcon, OPT, ViT,
+ResNet, ConvNeXt, ConvNeXt V2, MobileNetV2, MobileViT, EfficientNet, Swin, SegFormer,
+PoolFormer, LeViT, Wav2Vec2) and ``mxnet.gluon.model_zoo.vision`` (ResNet-18 v1,
+MobileNetV2 1.0, DenseNet-121, VGG-11); nothing is downloaded. ``size="small"`` is for
+tests (1-2 layers, tiny widths, 32 px images (64 px for LeViT and the MXNet MobileNetV2 and
+VGG, 224 px for DenseNet-121, whose last pool is a fixed 7x7), 16 tokens, 800 audio
+samples); ``size="full"`` for benchmarks (BERT-base, RoBERTa-base, t5-small's encoder,
+GPT-2, a BERT-base-sized LLaMA, BLOOM, Phi-3, CodeGen, Gemma 2, MPT, Qwen2, Mixtral (8 experts) and
+Falcon, opt-125m, pythia-160m's GPT-NeoX, wav2vec2-base on 1 s of audio, ViT-B/16,
+ResNet-50, ConvNeXt-tiny, ConvNeXt V2-tiny, MobileNetV2, MobileViT-small, EfficientNet-B0,
+Swin-tiny, SegFormer-B0, PoolFormer-S12, LeViT-128S at 224 px / 128 tokens, and the MXNet
+models at 224 px); ``python -m tests.realmodels DIR --size full`` writes them to a folder.
+BatchNorm statistics (and LeViT's attention biases) are randomised (seeded) so eps and the
+bias tables matter; so are GPT-NeoX's, MPT's and Falcon's LayerNorms and Gemma 2's RMSNorms
+(their ``1 + weight`` starts at 1). Gemma 2 runs eager attention (soft-capped scores, a
+sliding window of 8 on layer 0); Mixtral's experts run batched
+(``experts_implementation="batched_mm"``), routed by the traced input.
 
 API (import as ``realmodels`` from tests, ``tests.realmodels`` from the repository root)::
 
@@ -100,6 +104,8 @@ MODELS: dict[str, Model] = {
     # which the dynamo export does not write: aligned by the shapes they cut
     "phi3": Model("torch", "tokens", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
     "codegen": Model("torch", "tokens", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
+    **{name: Model("torch", "tokens", TORCH_FORMS) for name in ("gemma2", "mpt", "qwen2",
+                                                                 "mixtral", "falcon", "opt")},
     "wav2vec2": Model("torch", "audio", ("pt", "pt2", "onnx_legacy", "onnx_dynamo")),
     **{name: Model("torch", "image", TORCH_FORMS + ("onnx2torch",) * (name in _ONNX2TORCH))
        for name in ("vit", "resnet", "convnext", "mobilenet_v2", "efficientnet", "swin")},
@@ -167,7 +173,9 @@ def image_size(name: str, size: str = "small") -> int:
 
 # the full-size text models' vocabularies (LLaMA's is 32,000: GPT-2's ids would overrun it)
 _FULL_VOCAB = {"bert": 30522, "roberta": 50265, "t5": 32128, "gpt2": 50257, "llama": 32000,
-               "bloom": 250880, "gpt_neox": 50304, "phi3": 32064, "codegen": 51200}
+               "bloom": 250880, "gpt_neox": 50304, "phi3": 32064, "codegen": 51200,
+               "gemma2": 32000, "mpt": 50432, "qwen2": 32000, "mixtral": 32000,
+               "falcon": 65024, "opt": 50272}
 
 
 def inputs(name: str, size: str = "small", *, pixels: bool = False, seed: int = 0,

@@ -215,6 +215,42 @@ def _alibi_slopes_reversed(model: Any) -> None:
     bloom.forward = patched
 
 
+def _softcap(path: str, cap: float) -> Callable[[Any], None]:
+    """A Gemma 2 attention's score soft-cap (``tanh(s / cap) * cap``) written as ``cap``
+    (a converter that reads another config's value)."""
+    def inject(model: Any) -> None:
+        model.get_submodule(path).attn_logit_softcapping = cap
+
+    return inject
+
+
+def _mpt_alibi_slopes_reversed(model: Any) -> None:
+    """MPT's ALiBi table with its heads in reverse order (a converter that writes the
+    per-head slopes the other way round): built while tracing, a constant of the export."""
+    mpt = model.model
+    build = mpt.build_mpt_alibi_tensor
+
+    def reversed_heads(*args: Any, **kwargs: Any) -> Any:
+        return build(*args, **kwargs).flip(0)
+
+    mpt.build_mpt_alibi_tensor = reversed_heads
+
+
+def _rope_theta(theta: float) -> Callable[[Any], None]:
+    """The rotary embeddings' base written as ``theta`` (the config's 1e4 as released
+    Qwen2's 1e6): the inverse frequencies, a buffer the cos/sin tables are computed from."""
+    def inject(model: Any) -> None:
+        import torch
+
+        rotary = model.model.rotary_emb
+        dim = rotary.inv_freq.numel() * 2
+        with torch.no_grad():
+            rotary.inv_freq.copy_(1.0 / theta ** (torch.arange(0, dim, 2).float() / dim))
+            rotary.original_inv_freq = rotary.inv_freq.clone()
+
+    return inject
+
+
 def _unchanged(model: Any) -> None:
     """Nothing changed in the model: the bug is in how it is exported or rewritten."""
 
@@ -538,6 +574,19 @@ CAUSE_BUGS: dict[str, Bug] = {
                                f"{_RES}encoder.stages.1.layers.0.layer.0.normalization",
                                _module_stats(f"{_RES}encoder.stages.1.layers.0.layer.0.normalization",
                                              3)),
+    "gemma2-softcap": Bug("gemma2", "pt", "onnx_legacy", "model.1.self_attn/div",
+                          _softcap("model.layers.1.self_attn", 50.0)),
+    "mpt-alibi-slopes-reversed": Bug("mpt", "pt", "onnx_legacy", "model.0.attn/add",
+                                     _mpt_alibi_slopes_reversed),
+    "qwen2-rope-theta": Bug("qwen2", "pt", "onnx_legacy", "model.0.self_attn/mul",
+                            _rope_theta(1e6)),
+    # the router's linear (the top-2 routing follows from it): its second op in TorchScript
+    "mixtral-router-weights": Bug("mixtral", "pt", "onnx_legacy", "model.1.mlp.gate:1",
+                                  _module_weights("model.layers.1.mlp.gate")),
+    "falcon-mlp-weights": Bug("falcon", "pt", "onnx_legacy", "model.1.mlp.dense_h_to_4h",
+                              _module_weights("model.h.1.mlp.dense_h_to_4h")),
+    "opt-fc1-weights": Bug("opt", "pt", "onnx_legacy", "model.decoder.1.fc1",
+                           _module_weights("model.decoder.layers.1.fc1")),
     "segformer-output-transposed": Bug("segformer", "pt", "onnx_legacy", f"{_SEG}.classifier",
                                        _unchanged, shape=True, edit=_output_nhwc),
     # 1/d for 1/sqrt(d): OpenVINO's ScaledDotProductAttention takes it as its scale input

@@ -159,6 +159,120 @@ def _codegen(size: str) -> Any:
     return CodeGenModel(config)
 
 
+def _gemma2(size: str) -> Any:
+    """Gemma 2: attention scores soft-capped (``tanh(s / cap) * cap``), sliding-window and
+    global layers alternating, RMSNorm with ``(1 + weight)`` before and after attention and
+    MLP, embeddings scaled by ``sqrt(hidden)``, GeGLU MLP. Eager attention (transformers
+    runs no SDPA for soft-capping). The norms get seeded weights (they start at 0)."""
+    from transformers import Gemma2Config, Gemma2Model
+
+    if size == "small":
+        config = Gemma2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                              num_key_value_heads=2, head_dim=8, intermediate_size=64,
+                              vocab_size=VOCAB["small"], max_position_embeddings=64,
+                              sliding_window=8, attn_logit_softcapping=5.0, pad_token_id=0)
+    else:  # gemma-2-2b's layout at BERT-base's width
+        config = Gemma2Config(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                              num_key_value_heads=4, head_dim=64, intermediate_size=2048,
+                              vocab_size=32000, max_position_embeddings=512, sliding_window=64)
+    config._attn_implementation = "eager"
+    model = Gemma2Model(config)
+    with torch.no_grad():
+        for name, weight in model.named_parameters():
+            if "norm" in name:
+                weight.normal_(0.0, 0.2)
+    return model
+
+
+def _mpt(size: str) -> Any:
+    """MPT: ALiBi position biases (a slope per head times the key offsets, added to the
+    scores), no biases anywhere (LayerNorms without one), a GELU MLP."""
+    from transformers import MptConfig, MptModel
+
+    if size == "small":
+        config = MptConfig(d_model=32, n_layers=2, n_heads=4, expansion_ratio=2,
+                           max_seq_len=64, vocab_size=VOCAB["small"])
+    else:  # mpt-7b's layout at BERT-base's width
+        config = MptConfig(d_model=768, n_layers=12, n_heads=12, max_seq_len=512,
+                           vocab_size=50432)
+    model = MptModel(config)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.weight.normal_(1.0, 0.2)
+    return model
+
+
+def _qwen2(size: str) -> Any:
+    """Qwen2: LLaMA's layers with biases on the q, k and v projections (none on o),
+    grouped-query attention, rotary embeddings with theta 1e6."""
+    from transformers import Qwen2Config, Qwen2Model
+
+    if size == "small":
+        config = Qwen2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                             num_key_value_heads=2, intermediate_size=64,
+                             vocab_size=VOCAB["small"], max_position_embeddings=64)
+    else:  # Qwen2-0.5B's layout at BERT-base's width
+        config = Qwen2Config(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                             num_key_value_heads=2, intermediate_size=2048,
+                             vocab_size=32000, max_position_embeddings=512)
+    return Qwen2Model(config)
+
+
+def _mixtral(size: str) -> Any:
+    """Mixtral: LLaMA's attention (sliding window off) and a sparse mixture-of-experts MLP,
+    each token routed to its top-2 of the experts (softmax over the router's logits). The
+    experts run batched (``experts_implementation="batched_mm"``: each token-expert pair
+    gathers its expert's weights); the routing is fixed by the traced input."""
+    from transformers import MixtralConfig, MixtralModel
+
+    if size == "small":
+        config = MixtralConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                               num_key_value_heads=2, intermediate_size=64,
+                               num_local_experts=4, num_experts_per_tok=2,
+                               vocab_size=VOCAB["small"], max_position_embeddings=64)
+    else:  # Mixtral's layout at BERT-base's width, 8 experts
+        config = MixtralConfig(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                               num_key_value_heads=4, intermediate_size=2048,
+                               vocab_size=32000, max_position_embeddings=512)
+    config._experts_implementation = "batched_mm"
+    return MixtralModel(config)
+
+
+def _falcon(size: str) -> Any:
+    """Falcon: one fused qkv projection (multi-query: one key/value head), rotary
+    embeddings, attention and MLP in parallel from one LayerNorm, no biases."""
+    from transformers import FalconConfig, FalconModel
+
+    if size == "small":
+        config = FalconConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                              vocab_size=VOCAB["small"], max_position_embeddings=64)
+    else:  # falcon-7b's layout at BERT-base's width
+        config = FalconConfig(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                              vocab_size=65024, max_position_embeddings=512)
+    model = FalconModel(config)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.weight.normal_(1.0, 0.2)
+                module.bias.normal_(0.0, 0.2)
+    return model
+
+
+def _opt(size: str) -> Any:
+    """OPT: learned positions counted from the mask (``cumsum``, offset 2), pre-LayerNorm
+    layers, ReLU MLP."""
+    from transformers import OPTConfig, OPTModel
+
+    if size == "small":
+        config = OPTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                           ffn_dim=64, word_embed_proj_dim=32, vocab_size=VOCAB["small"],
+                           max_position_embeddings=64)
+    else:  # opt-125m
+        config = OPTConfig()
+    return OPTModel(config)
+
+
 def _wav2vec2(size: str) -> Any:
     """Wav2Vec2: a Conv1d feature extractor (GroupNorm after the first), a grouped
     positional Conv1d under weight norm, then a BERT-like encoder; fed raw audio."""
@@ -324,6 +438,12 @@ BUILDERS: dict[str, tuple[Callable[[str], Any], str]] = {
     "gpt_neox": (_gpt_neox, "tokens"),
     "phi3": (_phi3, "tokens"),
     "codegen": (_codegen, "tokens"),
+    "gemma2": (_gemma2, "tokens"),
+    "mpt": (_mpt, "tokens"),
+    "qwen2": (_qwen2, "tokens"),
+    "mixtral": (_mixtral, "tokens"),
+    "falcon": (_falcon, "tokens"),
+    "opt": (_opt, "tokens"),
     "wav2vec2": (_wav2vec2, "audio"),
     "vit": (_vit, "image"),
     "resnet": (_resnet, "image"),

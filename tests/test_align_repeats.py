@@ -1,0 +1,65 @@
+"""A value one side computes twice and the other once (align/repeats.py), and an op that
+reads its second operand for its dtype only (align/activations.py).
+
+Gemma 2's TorchScript trace builds its sliding-window mask from ``attention_mask`` anew
+(``to -> index -> to`` again, then its own ``and``); the legacy export shares the first
+Cast/Gather/Cast and reads it twice. The repeats merge into the first chain (the ``and``
+too: its window operand is computed from shapes, cut from both graphs, so each side's
+second And merges into its first), and what reads both masks pairs. Its RMSNorm ends in
+``type_as(x)``, which reads the norm's input for its dtype: an extra step between pairs,
+not an unmatched node.
+"""
+
+from __future__ import annotations
+
+from parity.align import align
+from parity.graph import Graph, Node, TensorSpec
+
+
+def _graph(nodes: list[tuple[str, str, tuple[str, ...]]]) -> Graph:
+    return Graph(tuple(Node(name, op, inputs, scope="model") for name, op, inputs in nodes),
+                 (TensorSpec("mask", (1, 16), "int64"),), (nodes[-1][0],))
+
+
+_TORCHSCRIPT = _graph([
+    ("model/to", "aten::to", ("mask",)),
+    ("model/index", "aten::index", ("model/to",)),
+    ("model/to:1", "aten::to", ("model/index",)),
+    ("model/__and__", "aten::__and__", ("model/to:1",)),
+    ("model/to:2", "aten::to", ("mask",)),
+    ("model/index:1", "aten::index", ("model/to:2",)),
+    ("model/to:3", "aten::to", ("model/index:1",)),
+    ("model/__and__:1", "aten::__and__", ("model/to:3",)),
+    ("model/add", "aten::add", ("model/__and__", "model/__and__:1")),
+])
+_LEGACY = _graph([
+    ("/model/Cast", "Cast", ("mask",)),
+    ("/model/Gather", "Gather", ("/model/Cast",)),
+    ("/model/Cast_2", "Cast", ("/model/Gather",)),
+    ("/model/And_1", "And", ("/model/Cast_2",)),
+    ("/model/And_5", "And", ("/model/Cast_2",)),
+    ("/model/Add", "Add", ("/model/And_1", "/model/And_5")),
+])
+
+
+def test_a_repeated_chain_merges_into_the_first_and_what_reads_it_pairs() -> None:
+    alignment = align(_TORCHSCRIPT, _LEGACY)
+    pairs = {m.a: m.b for m in alignment.pairs}
+    assert pairs["model/to:1"] == "/model/Cast_2" and pairs["model/add"] == "/model/Add"
+    assert alignment.skipped_a == ("model/to:2", "model/index:1", "model/to:3",
+                                   "model/__and__:1")
+    assert alignment.skipped_b == ("/model/And_5",)
+    assert alignment.unmatched_a == () and alignment.unmatched_b == ()
+
+
+def test_a_type_as_reads_only_its_first_operand() -> None:
+    norm = Graph((Node("x", "aten::to", ("mask",)), Node("x:1", "aten::mul", ("x",)),
+                  Node("x:2", "aten::type_as", ("x:1", "x")),
+                  Node("out", "aten::linear", ("x:2",))),
+                 (TensorSpec("mask", (1, 16), "float32"),), ("out",))
+    onnx = Graph((Node("Cast", "Cast", ("mask",)), Node("Mul", "Mul", ("Cast",)),
+                  Node("MatMul", "MatMul", ("Mul",))),
+                 (TensorSpec("mask", (1, 16), "float32"),), ("MatMul",))
+    alignment = align(norm, onnx)
+    assert {m.a: m.b for m in alignment.pairs}["out"] == "MatMul"
+    assert "x:2" in alignment.skipped_a and alignment.unmatched_a == ()
