@@ -310,27 +310,15 @@ class TorchScriptCapture:
         return any(op_key(op.op) == "slice" and not {"start", "end"} <= op.attrs.keys()
                    for op in self.ops)
 
-    def record_shapes(self, args: list[torch.Tensor]) -> None:
-        """Every op's output shape from one pass on ``args``: the graph returns each
-        value's ``aten::size``, taken right after the value is made, so the pass holds no
-        more activations than a plain forward does."""
-        graph = self._graph.copy()
-        nodes = list(graph.nodes())
-        original = len(list(graph.outputs()))
-        for op in self.ops:
-            index, offset = self._position[op.key]
-            size = graph.create("aten::size", [nodes[index].outputsAt(offset)], 1)
-            size.output().setType(torch._C.ListType.ofInts())
-            size.insertAfter(nodes[index])
-            graph.registerOutput(size.output())
-        graph.makeMultiOutputIntoTuple()
-        function = torch._C._create_function_from_graph("parity_shapes", graph)
-        try:
-            with torch.no_grad(), torch.jit.optimized_execution(False):
-                sizes = function(self.module._c, *args)[original:]
-        except Exception as exc:  # TorchScript runtime errors carry C++ traces
-            raise ModelLoadError(self.path, f"forward pass failed ({error_line(exc)})") from None
-        self.ops = [replace(op, shape=tuple(size)) for op, size in zip(self.ops, sizes)]
+    def observe(self, args: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The one pass of the rewritten graph on ``args`` with every op's value as an
+        output: each op gets its shape, and the values are returned for the stream of the
+        same input (a TorchScript capture holds every value it returns anyway)."""
+        with torch.no_grad():
+            values = self._run(args, [op.key for op in self.ops])
+        self.ops = [replace(op, shape=tuple(values[op.key].shape))
+                    if isinstance(values.get(op.key), torch.Tensor) else op for op in self.ops]
+        return values
 
     @cached_property
     def _mutated(self) -> frozenset[str]:

@@ -69,6 +69,8 @@ class TorchBackend(Backend):
             self.was_training = module.training
             self._capture = TorchScriptCapture(module.eval(), self.path)
         self._observed: tuple[Mapping[str, np.ndarray], list[torch.Tensor]] | None = None
+        # a TorchScript pass made in observe(): its feeds and every op's value
+        self._made: tuple[Mapping[str, np.ndarray], dict[str, torch.Tensor]] | None = None
         self._shaped = False
         self._name_ops()
 
@@ -79,12 +81,13 @@ class TorchBackend(Backend):
     def observe(self, feeds: Mapping[str, np.ndarray]) -> None:
         """A factory recorded in an eager pass gets its op graph from its first input: the
         pass runs here, its values are kept for the :meth:`stream` of the same feeds. A
-        TorchScript graph whose slices compute their bounds gets its shapes from a pass on
-        the first input (what those slices cut: the whole axis, nothing, a half)."""
+        TorchScript graph whose slices compute their bounds gets its shapes (what those
+        slices cut: the whole axis, nothing, a half) from its one pass on the first input,
+        made here: its values are kept for the :meth:`stream` of the same feeds."""
         capture = self._capture
         if isinstance(capture, TorchScriptCapture) and not self._shaped \
                 and capture.computes_slice_bounds:
-            capture.record_shapes(self._args(feeds))
+            self._made = (feeds, capture.observe(self._args(feeds)))
             self._shaped = True
             self.__dict__.pop("graph", None)  # the graph again, with its shapes
             return
@@ -158,8 +161,14 @@ class TorchBackend(Backend):
         """Values as the pass makes them (torch.fx), or after it (TorchScript)."""
         name_of = {self._key_of[name]: name for name in fetch}
         observed, self._observed = self._observed, None
-        args = observed[1] if observed and observed[0] is feeds else self._args(feeds)
-        values = self._capture.stream(args, list(name_of))
+        made, self._made = self._made, None
+        if made is not None and made[0] is feeds:  # observe() made them: no second pass
+            values: Iterator[tuple[str, torch.Tensor]] = iter(
+                [(key, made[1][key]) for key in name_of])
+            del made  # the values not fetched go now
+        else:
+            args = observed[1] if observed and observed[0] is feeds else self._args(feeds)
+            values = self._capture.stream(args, list(name_of))
         if isinstance(self._held, TorchScriptCapture):  # one call has made every value
             values = _drained(deque(values))
             self._release_if_asked()

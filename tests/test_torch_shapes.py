@@ -94,3 +94,22 @@ def test_align_runs_the_torchscript_graph_for_the_pairs_compare_uses(tmp_path):
     compared = parity.compare(script, onnx_path, inputs=_feeds())
     assert [(p["a"], p["b"]) for p in aligned["pairs"]] == [(p.a, p.b) for p in compared.pairs]
     assert not aligned["unmatched_a"] and not aligned["unmatched_b"]
+
+
+def test_the_pass_that_gives_the_shapes_is_the_one_capture_pass(tmp_path, monkeypatch):
+    from parity.backends._torch_capture import TorchScriptCapture
+
+    torch.manual_seed(0)
+    module = PartialRotary().eval()
+    script, onnx_path = tmp_path / "rotary.pt", tmp_path / "rotary.onnx"
+    torch.jit.trace(module, _args()).save(str(script))
+    torch.onnx.export(module, _args(), str(onnx_path), input_names=["x", "cos"], dynamo=False)
+    passes, streams = [], []
+    run, stream = TorchScriptCapture._run, TorchScriptCapture.stream
+    monkeypatch.setattr(TorchScriptCapture, "_run",
+                        lambda self, args, keys: passes.append(len(keys)) or run(self, args, keys))
+    monkeypatch.setattr(TorchScriptCapture, "stream",
+                        lambda self, args, keys: streams.append(1) or stream(self, args, keys))
+    report = parity.compare(script, onnx_path, inputs=_feeds())
+    # observe()'s pass made every value; the stream of the same input hands them out
+    assert report.ok and len(passes) == 1 and not streams
