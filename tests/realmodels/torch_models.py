@@ -104,6 +104,19 @@ def _llama(size: str) -> Any:
     return LlamaModel(config)
 
 
+def _seeded_layernorms(model: Any) -> Any:
+    """``model`` with its LayerNorms' weights drawn around 1 and their biases (where they
+    have one) around 0, seeded: transformers starts them at 1 and 0, where two norms of one
+    input are the same op and an exporter may merge them."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.weight.normal_(1.0, 0.2)
+                if module.bias is not None:
+                    module.bias.normal_(0.0, 0.2)
+    return model
+
+
 def _gpt_neox(size: str) -> Any:
     """GPT-NeoX: one fused qkv projection chunked per head, partial rotary embeddings
     (a quarter of each head rotated, the rest passed through), attention and MLP in
@@ -119,13 +132,7 @@ def _gpt_neox(size: str) -> Any:
     else:  # pythia-160m's layout
         config = GPTNeoXConfig(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                                intermediate_size=3072, vocab_size=50304)
-    model = GPTNeoXModel(config)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.LayerNorm):
-                module.weight.normal_(1.0, 0.2)
-                module.bias.normal_(0.0, 0.2)
-    return model
+    return _seeded_layernorms(GPTNeoXModel(config))
 
 
 def _phi3(size: str) -> Any:
@@ -195,12 +202,7 @@ def _mpt(size: str) -> Any:
     else:  # mpt-7b's layout at BERT-base's width
         config = MptConfig(d_model=768, n_layers=12, n_heads=12, max_seq_len=512,
                            vocab_size=50432)
-    model = MptModel(config)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.LayerNorm):
-                module.weight.normal_(1.0, 0.2)
-    return model
+    return _seeded_layernorms(MptModel(config))
 
 
 def _qwen2(size: str) -> Any:
@@ -250,13 +252,7 @@ def _falcon(size: str) -> Any:
     else:  # falcon-7b's layout at BERT-base's width
         config = FalconConfig(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                               vocab_size=65024, max_position_embeddings=512)
-    model = FalconModel(config)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.LayerNorm):
-                module.weight.normal_(1.0, 0.2)
-                module.bias.normal_(0.0, 0.2)
-    return model
+    return _seeded_layernorms(FalconModel(config))
 
 
 def _opt(size: str) -> Any:
