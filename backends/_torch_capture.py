@@ -53,6 +53,7 @@ _ATTR_POSITIONS: dict[str, dict[str, int]] = {
     "mean": {"dim": 1, "keepdim": 2}, "sum": {"dim": 1, "keepdim": 2},
     "amax": {"dim": 1, "keepdim": 2}, "permute": {"dims": 1}, "transpose": {"dim0": 1, "dim1": 2},
     "slice": {"dim": 1, "start": 2, "end": 3, "step": 4},
+    "pow": {"exponent": 1},
     "cat": {"axis": 1},
     "flatten": {"start_dim": 1, "end_dim": 2},
     "dropout": {"p": 1, "training": 2},

@@ -141,6 +141,8 @@ class LiteRtBackend(Backend):
                 attrs["layout"] = NHWC
             if self._perm(op):
                 attrs["perm"] = self._perm(op)
+            if op["op_name"] == "MUL" and len(set(int(i) for i in op["inputs"])) == 1:
+                attrs["exponent"] = 2  # x * x: torch's x.pow(2) (RMSNorm's mean square)
             order = _flatten_order(op, shape, layouts, self._tensors)
             if order:
                 attrs["flatten_order"] = order

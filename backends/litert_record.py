@@ -43,7 +43,7 @@ RECORD = BackendRecord(
                  "MAX_POOL_2D": "maxpool", "AVERAGE_POOL_2D": "avgpool", "MEAN": "avgpool",
                  "CONCATENATION": "concat", "LOGISTIC": "sigmoid", "RELU6": "relu",
                  "HARD_SWISH": "hardswish", "QUANTIZE": "quantize",
-                 "DEQUANTIZE": "dequantize"},
+                 "DEQUANTIZE": "dequantize", "GATHER_ND": "gather", "SELECT_V2": "where"},
     runtime="LiteRT",
     vocabulary="litert_vocabulary",
 )

@@ -179,6 +179,8 @@ COMPATIBLE: frozenset[frozenset[str]] = frozenset({
         ("div", "mul"),  # x / c and x * (1 / c): TFLite writes torch's scaling Div as a MUL
         # torch's sum is a reduction, but its key is ONNX's elementwise Sum's (an add)
         ("add", "reducesum"),
+        # a view that adds or drops a unit axis: TFLite (litert-torch) writes it as RESHAPE
+        ("unsqueeze", "flatten"), ("squeeze", "flatten"),
     )
 })
 

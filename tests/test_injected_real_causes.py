@@ -168,6 +168,13 @@ CAUSES: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
     # channel's mirrored kernel is
     "resnet-conv-channel-openvino": ("weights_differ", (
         "are not the re-folded filters", "in output channel(s) 3)"), {}),
+    # through litert-torch's TFLite: the eps is the ADD before the RSQRT, the weights a
+    # FULLY_CONNECTED's
+    "llama-rmsnorm-eps-tflite": ("norm_eps_mismatch", (
+        "adds 1e-06 in A where B's", "adds 0.0001", "the eps of the normalisation"), {}),
+    "bert-ffn-weights-tflite": ("weights_differ", (
+        "`model.encoder.1.intermediate.dense`: its input agrees but its parameters differ",),
+        {}),
 }
 
 

@@ -132,7 +132,8 @@ def align(a: Graph, b: Graph, manual: Mapping[str, str] | None = None) -> Alignm
     sequenced = [Match(x, y, "sequence")
                  for x, y in match_sequences(a, b, anchors, skipped_a, skipped_b)]
     _add_folded(a, b, found, sequenced, skipped_a, skipped_b)
-    _drop_contradicted(a, b, found)
+    if _drop_contradicted(a, b, found):
+        _match_again(a, b, found, skipped_a, skipped_b)
     a, b = _match_past_repeats(a, b, found, skipped_a, skipped_b)
     _skip_unmatched_no_ops(a, found, skipped_a)
     _skip_unmatched_no_ops(b, {m.b: m for m in found.values()}, skipped_b)
@@ -191,17 +192,31 @@ def _match_past_repeats(a: Graph, b: Graph, found: dict[str, Match], skipped_a: 
     return merged_a, merged_b
 
 
-def _drop_contradicted(a: Graph, b: Graph, found: dict[str, Match]) -> None:
+def _drop_contradicted(a: Graph, b: Graph, found: dict[str, Match]) -> int:
     """Drop the pairs whose producers are all paired elsewhere, then those whose nearest
     paired producers are not upstream of their partner: a name or a position said they
-    match, their neighbours say they do not."""
+    match, their neighbours say they do not. Returns how many were dropped."""
     pairs = {m.a: m.b for m in found.values()}
+    before = len(found)
     for x in contradicted(a, b, pairs, {m.a: m.how for m in found.values()}):
         del found[x]
         del pairs[x]
     certain = [m.a for m in found.values() if m.how.split("+")[0] in ("manual", "input")]
     for x in out_of_order(a, b, pairs, keep=set(certain)):
         del found[x]
+    return before - len(found)
+
+
+def _match_again(a: Graph, b: Graph, found: dict[str, Match], skipped_a: set[str],
+                 skipped_b: set[str]) -> None:
+    """``structure`` once more after dropping contradicted pairs: while they stood, they
+    were the nearest matched ancestors of the nodes below them and hid those nodes' true
+    partners (a converter that writes a module's transposes in another call order than
+    torch: GPT-2's k, v, q in TorchScript against v, q, k in litert-torch's TFLite)."""
+    anchors = {m.a: m.b for m in found.values()}
+    for name_a, name_b in match_structure(a, b, anchors, skipped_a, skipped_b):
+        found[name_a] = Match(name_a, name_b, "structure")
+    _drop_contradicted(a, b, found)
 
 
 def _skip_unmatched_no_ops(graph: Graph, matched: Mapping[str, Match], skipped: set[str]) -> None:

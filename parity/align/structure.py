@@ -60,7 +60,7 @@ def match_structure(
             if y is None:
                 continue
             x = node.name
-            if compatible(node.op, b.node(y).op):
+            if same_computation(node, b.node(y)):
                 moved = move_to_fold_end(a, b, x, y, taken_a, taken_b)
             else:
                 moved = _decomposition(a, b, x, y, taken_a, taken_b)
@@ -114,7 +114,7 @@ def _best_candidate(
                     continue
                 y = b.node(user)
                 step.append((user, turned or family(y.op) == "transpose"))
-                fits = compatible(x.op, y.op)
+                fits = same_computation(x, y)
                 if (user in taken_b.skip or b.order[user] >= before
                         or near_b.of(user) != ancestors or contradicts(x, y)
                         or (turned and family(y.op) == "flatten")
@@ -127,6 +127,17 @@ def _best_candidate(
             break  # a compatible candidate whose shape agrees, or one level past the first
         frontier = step
     return choice
+
+
+def same_computation(x: Node, y: Node) -> bool:
+    """``x`` and ``y`` may compute one value: compatible ops, or one power written as
+    ``pow`` and as a product of a tensor with itself (litert-torch writes RMSNorm's
+    ``x.pow(2)`` as ``MUL(x, x)``; readers record the ``exponent`` either computes)."""
+    if compatible(x.op, y.op):
+        return True
+    powers = {family(x.op), family(y.op)}
+    return powers == {"pow", "mul"} and x.attrs.get("exponent") is not None \
+        and x.attrs.get("exponent") == y.attrs.get("exponent")
 
 
 def _ends_decomposition(x: Node, y: Node) -> bool:

@@ -269,12 +269,13 @@ def export_bug(bug_id: str, size: str = "small", cache_dir: str | Path = ".") ->
         return str(target)
     from . import torch_forms
 
-    target = folder / (f"{bug.form}.onnx" if bug.form.startswith("onnx") else "openvino.xml")
+    target = folder / (f"{bug.form}.onnx" if bug.form.startswith("onnx") else
+                       {"openvino": "openvino.xml", "tflite": "model.tflite"}[bug.form])
     if not target.exists():
         model = copy.deepcopy(_built(bug.model, size))
         bug.inject(model)
-        if bug.form == "openvino":
-            torch_forms.openvino(model, inputs(bug.model, size), target)
+        if bug.form in ("openvino", "tflite"):
+            getattr(torch_forms, bug.form)(model, inputs(bug.model, size), target)
         else:
             torch_forms.onnx(model, inputs(bug.model, size), target,
                              dynamo=bug.form == "onnx_dynamo", training=bug.training)

@@ -593,6 +593,12 @@ CAUSE_BUGS: dict[str, Bug] = {
     "llama-attention-scale-openvino": Bug("llama", "pt", "openvino",
                                           "model.0.self_attn/scaled_dot_product_attention",
                                           _attention_scale(-1.0)),
+    # through litert-torch's TFLite: RMSNorm spelled out as MUL(x, x) -> MEAN -> ADD -> RSQRT
+    "llama-rmsnorm-eps-tflite": Bug("llama", "pt", "tflite",
+                                    "model.1.post_attention_layernorm:3",
+                                    _rms_eps("model.layers.1.post_attention_layernorm", 1e-4)),
+    "bert-ffn-weights-tflite": Bug("bert", "pt", "tflite", "model.encoder.1.intermediate.dense",
+                                   _module_weights("model.encoder.layer.1.intermediate.dense")),
     # an OpenVINO IR saved as users save it (weights compressed to f16), one channel wrong
     "resnet-conv-channel-openvino": Bug(
         "resnet", "pt", "openvino", f"{_RES}encoder.1.0.layer.0.normalization",

@@ -86,3 +86,15 @@ def openvino(model: torch.nn.Module, example: dict[str, np.ndarray], path: Path)
                                      else next(iter(tensors.values())))
     ov.save_model(converted, str(path))
     return path
+
+
+def tflite(model: torch.nn.Module, example: dict[str, np.ndarray], path: Path) -> Path:
+    """``litert_torch.convert`` of the module (torch.export, then the TFLite flatbuffer),
+    fed the example inputs in order."""
+    import litert_torch
+
+    with quiet():
+        converted = litert_torch.convert(model, tuple(torch.from_numpy(v) for v in
+                                                      example.values()))
+    converted.export(str(path))
+    return path
