@@ -48,6 +48,8 @@ RECORD = BackendRecord(
                  "Swish": "silu", "HSwish": "hardswish", "Power": "pow", "Divide": "div",
                  "Convert": "cast", "Broadcast": "expand", "BitwiseAnd": "and",
                  "LogicalAnd": "and", "NotEqual": "ne", "VariadicSplit": "split",
-                 "ScaledDotProductAttention": "attention", "MVN": "layernorm"},
+                 "ScaledDotProductAttention": "attention", "MVN": "layernorm",
+                 # torch's select is a gather (ops.FAMILIES), OpenVINO's a where
+                 "Select": "where"},
     vocabulary="openvino_model_vocabulary",
 )

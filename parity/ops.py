@@ -135,13 +135,35 @@ _WHOLE = 2**62  # a slice end at or past this keeps the whole axis (torch writes
 
 @cache
 def _by_op() -> dict[str, str]:
-    """Op key -> family: :data:`FAMILIES`, then each backend record's own op vocabulary."""
+    """Op key -> family: :data:`FAMILIES`, then the records' op vocabularies, lower-cased,
+    where neither FAMILIES nor another record gives that key another family (OpenVINO's
+    ``Select`` is a where, torch's ``select`` a gather: each is read by spelling only)."""
+    found = {op: family for family, ops in FAMILIES.items() for op in ops}
+    claims: dict[str, set[str]] = {}
+    for spelling, fam in _by_spelling().items():
+        claims.setdefault(op_key(spelling), set()).add(fam)
+    for key, fams in claims.items():
+        if len(fams) == 1:  # else (or against FAMILIES) the key is no evidence: spelling only
+            found.setdefault(key, *fams)
+    return found
+
+
+@cache
+def _by_spelling() -> dict[str, str]:
+    """Each backend record's op types, spelled as its framework spells them (OpenVINO's
+    ``Select``, torch's ``aten::select``), -> family: a framework's own op is read in its
+    own vocabulary even where another framework's op of the same lower-cased name means
+    something else. Two records giving one spelling two families is an error."""
     from .registry import records
 
-    found = {op: family for family, ops in FAMILIES.items() for op in ops}
+    found: dict[str, str] = {}
     for record in records().values():
-        found.update({op_key(op): family for op, family in record.op_families.items()})
+        for op, fam in record.op_families.items():
+            if found.setdefault(op, fam) != fam:
+                raise ValueError(f"op {op!r} is {found[op]!r} and {fam!r} in two backends' "
+                                 "op_families: spell one with its framework's namespace")
     return found
+
 
 # Ops that compute no tensor worth comparing (shapes, constants, bookkeeping).
 IGNORED = frozenset({
@@ -159,7 +181,10 @@ def op_key(op: str) -> str:
 
 @cache
 def family(op: str) -> str:
-    """The framework-neutral family of ``op``; unknown ops are their own family."""
+    """The framework-neutral family of ``op``: its framework's record's own spelling first,
+    then its lower-cased key; unknown ops are their own family."""
+    if op in _by_spelling():
+        return _by_spelling()[op]
     key = op_key(op)
     return _by_op().get(key, key)
 

@@ -60,7 +60,7 @@ def match_structure(
             if y is None:
                 continue
             x = node.name
-            if same_computation(node, b.node(y)):
+            if op_fits(node, b.node(y)):
                 moved = move_to_fold_end(a, b, x, y, taken_a, taken_b)
             else:
                 moved = _decomposition(a, b, x, y, taken_a, taken_b)
@@ -114,7 +114,7 @@ def _best_candidate(
                     continue
                 y = b.node(user)
                 step.append((user, turned or family(y.op) == "transpose"))
-                fits = same_computation(x, y)
+                fits = op_fits(x, y)
                 if (user in taken_b.skip or b.order[user] >= before
                         or near_b.of(user) != ancestors or contradicts(x, y)
                         or (turned and family(y.op) == "flatten")
@@ -129,15 +129,42 @@ def _best_candidate(
     return choice
 
 
-def same_computation(x: Node, y: Node) -> bool:
-    """``x`` and ``y`` may compute one value: compatible ops, or one power written as
-    ``pow`` and as a product of a tensor with itself (litert-torch writes RMSNorm's
-    ``x.pow(2)`` as ``MUL(x, x)``; readers record the ``exponent`` either computes)."""
-    if compatible(x.op, y.op):
-        return True
-    powers = {family(x.op), family(y.op)}
-    return powers == {"pow", "mul"} and x.attrs.get("exponent") is not None \
-        and x.attrs.get("exponent") == y.attrs.get("exponent")
+def op_fits(x: Node, y: Node) -> bool:
+    """``x`` and ``y`` may hold one value by their ops: compatible ones, a transpose that
+    moves only size-1 axes and a reshape (OpenVINO writes Falcon's ``k.transpose(1, 2)``
+    of its one key head as a Reshape), or one power written as ``pow`` and as a product
+    of a tensor with itself (litert-torch writes RMSNorm's ``x.pow(2)`` as ``MUL(x, x)``)."""
+    return (compatible(x.op, y.op) or _unit_transpose(x, y) or _unit_transpose(y, x)
+            or _same_power(x, y))
+
+
+def _same_power(x: Node, y: Node) -> bool:
+    """A ``pow`` and a ``mul`` whose readers recorded the same ``exponent``."""
+    exponent = x.attrs.get("exponent")
+    return {family(x.op), family(y.op)} == {"pow", "mul"} and exponent is not None \
+        and exponent == y.attrs.get("exponent")
+
+
+def _unit_transpose(t: Node, r: Node) -> bool:
+    """``t`` is a transpose keeping its input's elements in order (every axis it moves, bar
+    one, has size 1: a reshape) and ``r`` a reshape to its shape."""
+    if family(t.op) != "transpose" or family(r.op) != "flatten" or "transposes" in t.attrs:
+        return False
+    shape = t.shape or r.shape
+    if shape is None or (t.shape and r.shape and (
+            len(t.shape) != len(r.shape)
+            or any(None not in (i, j) and i != j for i, j in zip(t.shape, r.shape)))):
+        return False
+    perm, rank = permutation(t), len(shape)
+    if perm is not None and perm[:1] == ("swap",):
+        dims = list(range(rank))
+        one, two = perm[1] % rank, perm[2] % rank
+        dims[one], dims[two] = two, one
+        perm = tuple(dims)
+    if perm is None or sorted(perm) != list(range(rank)):
+        return False
+    kept = [axis for axis, size in zip(perm, shape) if size != 1]
+    return kept == sorted(kept)
 
 
 def _ends_decomposition(x: Node, y: Node) -> bool:
