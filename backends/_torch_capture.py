@@ -73,6 +73,8 @@ _DEFAULT_ATTRS = {"batch_norm": {"eps": 1e-5}, "gelu": {"approximate": "none"},
                   "conv1d": _CONV_DEFAULTS, "conv2d": _CONV_DEFAULTS}
 # Python argument names of the attributes whose name differs (``F.conv2d(padding=...)``).
 _PYTHON_NAMES = {"kernel": "kernel_size", "pad": "padding", "group": "groups", "axis": "dim"}
+# The op that picks slices of a tensor along its first axis by index (``w[index]``).
+_PICKS = frozenset({"index"})
 # Ops that read a tensor's shape, not its values: what is computed from them is shape
 # arithmetic, which reads no activation.
 _SHAPE_READS = frozenset({"aten::size", "aten::dim", "aten::numel", "prim::shape"})
@@ -91,6 +93,9 @@ class CapturedOp:
     # known before the run (torch.export's fake values) or once the op has run (an eager
     # recording, a TorchScript graph that computes slice bounds)
     shape: tuple[int, ...] | None = None
+    # the dotted path of the parameter an index op picks slices of (batched experts'
+    # stacked weights), when it reads one
+    table: str = ""
 
 
 def name_ops(ops: Sequence[CapturedOp]) -> list[str]:
@@ -259,9 +264,11 @@ class TorchScriptCapture:
             args = [_constant(i) for i in node_inputs]
             scope = scope_from_hierarchy(node.getModuleHierarchy())
             attrs = attrs_from_args(kind, args)
+            table = _attr_path(node_inputs[0]) if op_key(kind) in _PICKS else ""
             for value in [out, *(o for o in ir.outputs(node)[1:] if _read_tensor(o))]:
                 captured[value.debugName()] = value.debugName()
-                ops.append(CapturedOp(value.debugName(), kind, scope, reads, attrs))
+                ops.append(CapturedOp(value.debugName(), kind, scope, reads, attrs,
+                                      table=table))
             captured.update((o.debugName(), out.debugName()) for o in ir.outputs(node)
                             if o.debugName() not in captured)
         return ops
@@ -573,6 +580,17 @@ def _fake_shape(node: torch.fx.Node) -> tuple[int, ...] | None:
         return tuple(int(d) for d in shape) if shape is not None else None
     except TypeError:  # symbolic dimensions
         return None
+
+
+def _attr_path(value: torch._C.Value) -> str:
+    """The dotted path of the module attribute ``value`` reads (a chain of ``GetAttr`` from
+    the module itself), else ""."""
+    names = []
+    node = value.node()
+    while node.kind() == "prim::GetAttr":
+        names.append(node.s("name"))
+        node = node.input().node()
+    return ".".join(reversed(names)) if names and node.kind() == "prim::Param" else ""
 
 
 def _constant(value: torch._C.Value) -> Any:
