@@ -154,7 +154,9 @@ def _normalise(key: str, value: Any) -> Any:
 def attrs_from_args(op: str, args: Sequence[Any],
                     named: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The attributes parity normalises, from an op's arguments: positional as aten's
-    schema orders them, else by their Python name in ``named`` (keywords, defaults)."""
+    schema orders them, else by their Python name in ``named`` (keywords, defaults); and
+    under ``constants`` every literal positional argument as ``(position, value)`` (a
+    ``to``'s dtype, a mask's window bound: two ops that differ by one hold other values)."""
     short = op_key(op)
     attrs = dict(_DEFAULT_ATTRS.get(short, {}))
     named = named or {}
@@ -167,7 +169,20 @@ def attrs_from_args(op: str, args: Sequence[Any],
             attrs[attr] = _normalise(attr, value)
     if "ceil_mode" in attrs:
         attrs["ceil_mode"] = bool(attrs["ceil_mode"])
+    constants = tuple((i, _normalise("", a)) for i, a in enumerate(args) if _literal(a))
+    if constants:
+        attrs["constants"] = constants
     return attrs
+
+
+def _literal(value: Any) -> bool:
+    """A constant argument written in the model's code: a number (a trace's one-element
+    tensor too), string or bool, or a list of them (not None, a larger tensor)."""
+    if isinstance(value, (list, tuple)):
+        return bool(value) and all(_literal(v) for v in value)
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1
+    return isinstance(value, (bool, int, float, str))
 
 
 def _read_tensor(value: torch._C.Value) -> bool:

@@ -10,11 +10,12 @@ A node still unmatched once alignment has run, with the op, operands, attributes
 module scope of an earlier node (its operands read through the repeats before it), holds
 that node's value as far as the graph shows. It is merged into that node
 (:func:`merge_repeats`): its readers read that node, and the structural sweep runs again
-over what is left. Only unmatched nodes are merged, so no pair made before changes. An
-operand the graph does not record (a constant such as the dtype of a torch ``to``, or
-what shapes compute: Gemma 2's window bound) may differ between the two: both sides then
-merge alike (the two masks are compared as one), and the pairs reading them compare the
-values each side computes.
+over what is left. Only unmatched nodes are merged, so no pair made before changes. A
+torch op's literal arguments are attributes (``constants``: a ``to``'s dtype, the 2.0 of
+``x + 2.0``), so ops that differ by one are no repeats. An operand the graph does not
+record (what shapes compute: Gemma 2's window bound) may differ between the two: both
+sides then merge alike (the two masks are compared as one), and the pairs reading them
+compare the values each side computes.
 """
 
 from __future__ import annotations
