@@ -74,6 +74,8 @@ _DEFAULT_ATTRS = {"batch_norm": {"eps": 1e-5}, "gelu": {"approximate": "none"},
                   "conv1d": _CONV_DEFAULTS, "conv2d": _CONV_DEFAULTS}
 # Python argument names of the attributes whose name differs (``F.conv2d(padding=...)``).
 _PYTHON_NAMES = {"kernel": "kernel_size", "pad": "padding", "group": "groups", "axis": "dim"}
+# The op that picks slices of a tensor along its first axis by index (``w[index]``).
+_PICKS = frozenset({"index"})
 # Ops that read a tensor's shape, not its values: what is computed from them is shape
 # arithmetic, which reads no activation.
 _SHAPE_READS = frozenset({"aten::size", "aten::dim", "aten::numel", "prim::shape"})
@@ -92,6 +94,9 @@ class CapturedOp:
     # known before the run (torch.export's fake values) or once the op has run (an eager
     # recording, a TorchScript graph that computes slice bounds)
     shape: tuple[int, ...] | None = None
+    # the dotted path of the parameter an index op picks slices of (batched experts'
+    # stacked weights), when it reads one
+    table: str = ""
 
 
 def name_ops(ops: Sequence[CapturedOp]) -> list[str]:
@@ -150,7 +155,9 @@ def _normalise(key: str, value: Any) -> Any:
 def attrs_from_args(op: str, args: Sequence[Any],
                     named: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The attributes parity normalises, from an op's arguments: positional as aten's
-    schema orders them, else by their Python name in ``named`` (keywords, defaults)."""
+    schema orders them, else by their Python name in ``named`` (keywords, defaults); and
+    under ``constants`` every literal positional argument as ``(position, value)`` (a
+    ``to``'s dtype, a mask's window bound: two ops that differ by one hold other values)."""
     short = op_key(op)
     attrs = dict(_DEFAULT_ATTRS.get(short, {}))
     named = named or {}
@@ -163,7 +170,20 @@ def attrs_from_args(op: str, args: Sequence[Any],
             attrs[attr] = _normalise(attr, value)
     if "ceil_mode" in attrs:
         attrs["ceil_mode"] = bool(attrs["ceil_mode"])
+    constants = tuple((i, _normalise("", a)) for i, a in enumerate(args) if _literal(a))
+    if constants:
+        attrs["constants"] = constants
     return attrs
+
+
+def _literal(value: Any) -> bool:
+    """A constant argument written in the model's code: a number (a trace's one-element
+    tensor too), string or bool, or a list of them (not None, a larger tensor)."""
+    if isinstance(value, (list, tuple)):
+        return bool(value) and all(_literal(v) for v in value)
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1
+    return isinstance(value, (bool, int, float, str))
 
 
 def _read_tensor(value: torch._C.Value) -> bool:
@@ -260,9 +280,11 @@ class TorchScriptCapture:
             args = [_constant(i) for i in node_inputs]
             scope = scope_from_hierarchy(node.getModuleHierarchy())
             attrs = attrs_from_args(kind, args)
+            table = _attr_path(node_inputs[0]) if op_key(kind) in _PICKS else ""
             for value in [out, *(o for o in ir.outputs(node)[1:] if _read_tensor(o))]:
                 captured[value.debugName()] = value.debugName()
-                ops.append(CapturedOp(value.debugName(), kind, scope, reads, attrs))
+                ops.append(CapturedOp(value.debugName(), kind, scope, reads, attrs,
+                                      table=table))
             captured.update((o.debugName(), out.debugName()) for o in ir.outputs(node)
                             if o.debugName() not in captured)
         return ops
@@ -574,6 +596,17 @@ def _fake_shape(node: torch.fx.Node) -> tuple[int, ...] | None:
         return tuple(int(d) for d in shape) if shape is not None else None
     except TypeError:  # symbolic dimensions
         return None
+
+
+def _attr_path(value: torch._C.Value) -> str:
+    """The dotted path of the module attribute ``value`` reads (a chain of ``GetAttr`` from
+    the module itself), else ""."""
+    names = []
+    node = value.node()
+    while node.kind() == "prim::GetAttr":
+        names.append(node.s("name"))
+        node = node.input().node()
+    return ".".join(reversed(names)) if names and node.kind() == "prim::Param" else ""
 
 
 def _constant(value: torch._C.Value) -> Any:

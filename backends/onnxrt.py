@@ -39,7 +39,7 @@ _PARAM_INPUTS = {
     "Conv": {"weight": 1, "bias": 2}, "ConvTranspose": {"weight": 1, "bias": 2},
     "Gemm": {"weight": 1, "bias": 2}, "MatMul": {"weight": 1},
     "BatchNormalization": {"gamma": 1, "beta": 2, "mean": 3, "var": 4},
-    "PRelu": {"slope": 1},
+    "PRelu": {"slope": 1}, "Gather": {"table": 0},
 }
 
 
@@ -232,6 +232,8 @@ class OnnxRuntimeBackend(Backend):
                  and values[i] is not None}
         if proto.op_type == "Gemm" and "weight" in found and not _attrs(proto).get("transB"):
             found["weight"] = found["weight"].T
+        if proto.op_type == "Gather" and _attrs(proto).get("axis", 0) != 0:
+            found.pop("table", None)  # a pick along a later axis: no table of first-axis rows
         if proto.op_type == "MatMul" and "weight" in found:
             found["weight"] = found["weight"].T
         return {key: np.asarray(value, dtype=np.float64) for key, value in found.items()}

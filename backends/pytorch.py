@@ -77,6 +77,8 @@ class TorchBackend(Backend):
     def _name_ops(self) -> None:
         self._names = name_ops(self._capture.ops)
         self._key_of = {name: op.key for op, name in zip(self._capture.ops, self._names)}
+        self._tables = {name: op.table for op, name in zip(self._capture.ops, self._names)
+                        if op.table}
 
     def observe(self, feeds: Mapping[str, np.ndarray]) -> None:
         """A factory recorded in an eager pass gets its op graph from its first input: the
@@ -137,6 +139,11 @@ class TorchBackend(Backend):
 
     def parameters(self, node: str) -> dict[str, np.ndarray]:
         """The state of the module a node's op belongs to, keyed as :meth:`Backend.parameters`."""
+        if node in self._tables:
+            head, _, attr = self._tables[node].rpartition(".")
+            table = getattr(self._capture.submodule(head) if head else self._capture.module,
+                            attr)
+            return {"table": table.detach().cpu().double().numpy()}
         scope = self.graph.node(node).scope
         if not scope or node.split(":")[0] != scope:
             return {}

@@ -120,7 +120,9 @@ class Backend(ABC):
 
         Keys: ``weight``, ``bias`` (conv, fully connected: torch/ONNX layout, output
         channels first), ``mean``, ``var``, ``gamma``, ``beta`` (batch norm), ``slope``
-        (PReLU). Backends that cannot tell return an empty dict.
+        (PReLU), ``table`` (a parameter an index or Gather picks slices of along its first
+        axis: batched experts' stacked weights). Backends that cannot tell return an empty
+        dict.
         """
         return {}
 

@@ -12,7 +12,11 @@ not an unmatched node.
 
 from __future__ import annotations
 
+import pytest
+
+from parity import open_model
 from parity.align import align
+from parity.align.repeats import merge_repeats
 from parity.graph import Graph, Node, TensorSpec
 
 
@@ -63,3 +67,23 @@ def test_a_type_as_reads_only_its_first_operand() -> None:
     alignment = align(norm, onnx)
     assert {m.a: m.b for m in alignment.pairs}["out"] == "MatMul"
     assert "x:2" in alignment.skipped_a and alignment.unmatched_a == ()
+
+
+def test_torch_ops_that_differ_by_a_constant_are_not_repeats(tmp_path) -> None:
+    """A traced model's ``x + 1`` twice is one value; ``x + 2`` beside them is another (its
+    constant is recorded), as Gemma 2's sliding mask differs from the full one by its
+    window."""
+    torch = pytest.importorskip("torch", reason="parity[torch] not installed")
+
+    class Offsets(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return (x + 1.0) * (x + 1.0) * (x + 2.0)
+
+    path = tmp_path / "offsets.pt"
+    torch.jit.save(torch.jit.trace(Offsets(), torch.ones(1, 4)), str(path))
+    graph = open_model(path).graph
+    adds = [n.name for n in graph.nodes if n.op == "aten::add"]
+    assert len(adds) == 3
+    assert graph.node(adds[2]).attrs["constants"] == ((1, 2.0), (2, 1))
+    _, merged = merge_repeats(graph, set(adds))
+    assert merged == {adds[1]: adds[0]}

@@ -14,7 +14,8 @@ LLaMA's up-projection weights and ResNet's folded statistics against a torch.exp
 program, a Wav2Vec2 Conv1d's weights, Phi-3's attention out-projection weights against its
 dynamo export (past both layers' rotary embeddings), Gemma 2's attention soft-cap divided
 by another number, MPT's ALiBi slopes with their heads reversed, Qwen2's rotary base (1e6
-for 1e4), Mixtral's router weights, a Falcon and an OPT MLP linear's weights, one channel
+for 1e4), Mixtral's router weights and one expert's stacked weights, a Falcon and an OPT
+MLP linear's weights, one channel
 of a ResNet convolution mirrored in an OpenVINO IR whose weights are compressed to f16 and
 LLaMA's attention scale (1/d) in one; GPT-2 with massive MLP activations through
 onnxruntime's float16 converter (an overflow). MXNet -> Caffe: VGG-11's first dense layer
@@ -151,6 +152,10 @@ CAUSES: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
         "`/model/layers.0/self_attn/Mul` does not match",), {}),
     "mixtral-router-weights": ("weights_differ", (
         "`model.1.mlp.gate:1`: its input agrees but its parameters differ",), {}),
+    # one expert of the batched experts' stacked weights, its rows gathered per token
+    "mixtral-expert-weights": ("weights_differ", (
+        "`model.1.mlp.experts/index`: its input agrees but its parameters differ",
+        "in expert(s) (the entries of its first axis the index picks) 2)"), {}),
     "falcon-mlp-weights": ("weights_differ", (
         "`model.1.mlp.dense_h_to_4h`: its input agrees but its parameters differ",), {}),
     "opt-fc1-weights": ("weights_differ", (

@@ -10,43 +10,38 @@ A node still unmatched once alignment has run, with the op, operands, attributes
 module scope of an earlier node (its operands read through the repeats before it), holds
 that node's value as far as the graph shows. It is merged into that node
 (:func:`merge_repeats`): its readers read that node, and the structural sweep runs again
-over what is left. Only unmatched nodes are merged, so no pair made before changes. An
-operand the graph does not record (a constant such as the dtype of a torch ``to``, or
-what shapes compute: Gemma 2's window bound) may differ between the two: both sides then
-merge alike (the two masks are compared as one), and the pairs reading them compare the
-values each side computes.
+over what is left. Only unmatched nodes are merged, so no pair made before changes. A
+torch op's literal arguments are attributes (``constants``: a ``to``'s dtype, the 2.0 of
+``x + 2.0``), so ops that differ by one are no repeats. An operand the graph does not
+record (what shapes compute: Gemma 2's window bound) may differ between the two: both
+sides then merge alike (the two masks are compared as one), and the pairs reading them
+compare the values each side computes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import replace
 from typing import Any
 
 from ..graph import Graph, Node
+from .merges import merged
 
 
 def merge_repeats(graph: Graph, left: Collection[str]) -> tuple[Graph, dict[str, str]]:
     """``graph`` with each node of ``left`` that repeats an earlier node left out and its
     readers reading that node; and the merged names -> the node each repeats."""
     seen: dict[tuple[Any, ...], str] = {}
-    alias: dict[str, str] = {}
-    nodes: list[Node] = []
-    for node in graph.nodes:
-        if alias and any(name in alias for name in node.inputs):
-            node = replace(node, inputs=tuple(dict.fromkeys(alias.get(n, n)
-                                                            for n in node.inputs)))
+
+    def fate(node: Node) -> Node | str:
         key = _key(node)
         if key is not None and node.name in left and key in seen:
-            alias[node.name] = seen[key]
-            continue
+            return seen[key]
         if key is not None:
             seen.setdefault(key, node.name)
-        nodes.append(node)
-    if not alias:
-        return graph, {}
-    outputs = tuple(dict.fromkeys(alias.get(name, name) for name in graph.outputs))
-    return Graph(tuple(nodes), graph.inputs, outputs, graph.source), alias
+        return node
+
+    graph, gone = merged(graph, fate)
+    return graph, {name: to for name, to in gone.items() if to is not None}
 
 
 def unmatched(graph: Graph, matched: Mapping[str, str], skipped: Collection[str]

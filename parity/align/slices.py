@@ -25,6 +25,7 @@ from dataclasses import replace
 
 from ..graph import Graph, Node
 from ..ops import family, op_key
+from .merges import merged
 
 _WHOLE = 2**62  # an end at or past this runs to the end of the axis (torch writes INT64_MAX)
 COMPUTED = "computed"  # a bound known only when the model runs
@@ -45,44 +46,35 @@ def merge_repeated(graph: Graph) -> tuple[Graph, tuple[str, ...]]:
     out (its readers read that tensor); and the names left out."""
     cuts: dict[str, tuple[str, dict[int, tuple[Bound, int, Bound]]]] = {}
     seen: dict[tuple[str, Cut], str] = {}
-    alias: dict[str, str] = {}
     empty: set[str] = set()
-    nodes: list[Node] = []
-    for node in graph.nodes:
-        if any(name in alias or name in empty for name in node.inputs):
-            node = replace(node, inputs=tuple(dict.fromkeys(
-                alias.get(n, n) for n in node.inputs if n not in empty)))
+
+    def fate(node: Node) -> Node | str | None:
         if node.shape is not None and 0 in node.shape:
             empty.add(node.name)
-            continue
+            return None
         kept = _concat_of_one(graph, node, empty)
         if kept is not None:
-            alias[node.name] = kept
-            continue
+            return kept
         own = _own_cut(node, _lengths(graph, node))
         if own is None or len(node.inputs) != 1:
-            nodes.append(node)
-            continue
+            return node
         base, cut = node.inputs[0], own
         if base in cuts:
             base, above = cuts[base]
             if set(above) & set(own):
-                nodes.append(node)  # a slice of a slice on one axis: not described here
-                continue
+                return node  # a slice of a slice on one axis: not described here
             cut = {**above, **own}
         key = (base, tuple(sorted(cut.items())))
         if not cut or key in seen:
-            alias[node.name] = seen.get(key, base)
-            continue
+            return seen.get(key, base)
         if not any(COMPUTED in bounds for bounds in cut.values()):
             seen[key] = node.name  # two computed bounds may differ: never merged
         cuts[node.name] = (base, cut)
-        nodes.append(replace(node, attrs={**node.attrs, "cut": key[1]}))
-    if not alias and not cuts and not empty:
-        return graph, ()
-    outputs = tuple(dict.fromkeys(alias.get(name, name) for name in graph.outputs))
-    left_out = (*alias, *sorted(empty, key=graph.order.__getitem__))
-    return Graph(tuple(nodes), graph.inputs, outputs, graph.source), left_out
+        return replace(node, attrs={**node.attrs, "cut": key[1]})
+
+    new, gone = merged(graph, fate)
+    return new, (*(n for n, to in gone.items() if to is not None),
+                 *(n for n, to in gone.items() if to is None))
 
 
 def _shape(graph: Graph, name: str) -> tuple[int | None, ...] | None:

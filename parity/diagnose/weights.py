@@ -18,6 +18,8 @@ from .flatten import flatten_shapes, hwc_index
 _SAME = 1e-6  # largest parameter difference, relative to its range, that counts as equal
 _SHOWN_CHANNELS = 8
 _SAMPLED_ROWS = 16
+# what the first axis of a parameter counts, where not output channels
+_WHERE = {"table": "expert(s) (the entries of its first axis the index picks)"}
 
 
 def weights_differ(evidence: Evidence) -> list[Hint]:
@@ -135,7 +137,7 @@ def _holder(evidence: Evidence, side: str, node: str, key: str) -> str:
 def _weights_hint(evidence: Evidence, pair: PairResult,
                   differences: dict[str, tuple[float, list[int]]]) -> Hint:
     described = "; ".join(
-        f"{key}: largest difference {gap:.3g}, in output channel(s) "
+        f"{key}: largest difference {gap:.3g}, in {_WHERE.get(key, 'output channel(s)')} "
         f"{', '.join(map(str, channels[:_SHOWN_CHANNELS]))}"
         f"{' ...' if len(channels) > _SHOWN_CHANNELS else ''}"
         for key, (gap, channels) in differences.items())

@@ -94,6 +94,19 @@ def _module_weights(path: str) -> Callable[[Any], None]:
     return inject
 
 
+def _expert_weights(path: str, expert: int) -> Callable[[Any], None]:
+    """One expert's weights scaled by 1.05 in a stacked [experts, out, in] parameter (a
+    mixture-of-experts layer whose experts run batched)."""
+    def inject(model: Any) -> None:
+        import torch
+
+        with torch.no_grad():
+            getattr(model.get_submodule(path.rpartition(".")[0]),
+                    path.rpartition(".")[2])[expert].mul_(1.05)
+
+    return inject
+
+
 def _module_kernel_flipped(path: str, channel: int) -> Callable[[Any], None]:
     """One output channel of a convolution with its kernel mirrored left to right (a
     correlation converted as a convolution, in one channel)."""
@@ -583,6 +596,9 @@ CAUSE_BUGS: dict[str, Bug] = {
     # the router's linear (the top-2 routing follows from it): its second op in TorchScript
     "mixtral-router-weights": Bug("mixtral", "pt", "onnx_legacy", "model.1.mlp.gate:1",
                                   _module_weights("model.layers.1.mlp.gate")),
+    # one expert of the batched experts' gate/up projection: its rows gathered per token
+    "mixtral-expert-weights": Bug("mixtral", "pt", "onnx_legacy", "model.1.mlp.experts/index",
+                                  _expert_weights("model.layers.1.mlp.experts.gate_up_proj", 2)),
     "falcon-mlp-weights": Bug("falcon", "pt", "onnx_legacy", "model.1.mlp.dense_h_to_4h",
                               _module_weights("model.h.1.mlp.dense_h_to_4h")),
     "opt-fc1-weights": Bug("opt", "pt", "onnx_legacy", "model.decoder.1.fc1",
