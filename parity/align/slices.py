@@ -6,7 +6,9 @@ that repeat (Swin's patch merging cuts four quarters from two row slices). So ea
 is described by its *cut*: per axis ``(start, step, end)``, its own and those of the slices
 it reads back to the tensor they cut (its *base*). A bound the trace computes at run time
 (rotary embeddings' ``x[..., : x.shape[-1] // 2]``) is :data:`COMPUTED`: it differs from
-no other, yet the other bounds still tell the two halves apart. Two slices whose cuts
+no other, yet the other bounds still tell the two halves apart. A slice of a slice on the
+same axis has the composed cut (CodeGen's ``x[..., :rotary_dim][..., 1::2]`` is
+``(1, 2, rotary_dim)``), so its halves pair in either order. Two slices whose cuts
 differ cannot hold one value (:func:`cuts_differ`). A slice with the same base and fully
 known cut as an earlier one, or that cuts nothing, holds that node's value: it is merged
 into it (:func:`merge_repeated`), so what reads it hangs from the node the other side has.
@@ -61,9 +63,10 @@ def merge_repeated(graph: Graph) -> tuple[Graph, tuple[str, ...]]:
         base, cut = node.inputs[0], own
         if base in cuts:
             base, above = cuts[base]
-            if set(above) & set(own):
-                return node  # a slice of a slice on one axis: not described here
-            cut = {**above, **own}
+            composed = _compose(above, own)
+            if composed is None:
+                return node  # a slice of a slice on one axis, a bound not known
+            cut = composed
         key = (base, tuple(sorted(cut.items())))
         if not cut or key in seen:
             return seen.get(key, base)
@@ -172,6 +175,29 @@ def _own_cut(node: Node, lengths: tuple[int | None, ...] | None = None
                               _length(node.shape, axis))
         if (start, step, end) != (0, 1, None):
             cut[axis] = (start, step, end)
+    return cut
+
+
+def _compose(above: dict[int, tuple[Bound, int, Bound]],
+             own: dict[int, tuple[Bound, int, Bound]]
+             ) -> dict[int, tuple[Bound, int, Bound]] | None:
+    """The cut of slicing ``own`` out of what ``above`` cut: on an axis both cut (CodeGen's
+    ``x[..., :rotary_dim]`` then ``[..., ::2]`` and ``[..., 1::2]``), the elements
+    ``s1 + t1 * (s2 + t2 * i)`` up to the first end; None where a bound on it is computed or
+    negative."""
+    cut = {**above, **own}
+    for axis in set(above) & set(own):
+        (s1, t1, e1), (s2, t2, e2) = above[axis], own[axis]
+        bounds = (s1, s2, *(e for e in (e1, e2) if e is not None))
+        if not all(isinstance(b, int) and b >= 0 for b in bounds) or t1 < 1 or t2 < 1:
+            return None
+        end: Bound = e1
+        if e2 is not None and (e1 is None or s1 + t1 * e2 < e1):  # type: ignore[operator]
+            # short of an end above it, or of its own input's end: short of the axis's end
+            short = e1 is not None or isinstance(e2, ShortEnd)
+            end = s1 + t1 * e2  # type: ignore[operator]
+            end = ShortEnd(end) if short else end
+        cut[axis] = (s1 + t1 * s2, t1 * t2, end)  # type: ignore[operator]
     return cut
 
 

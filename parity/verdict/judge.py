@@ -178,6 +178,8 @@ class Judge:
             white = self.quantization.white_gain(match.a, match.b)
         msq = _propagated_msq(groups, inputs, white)
         propagated = math.sqrt(msq) / scale if scale > 0 else 0.0
+        if _product(self.graph_a, match.a, inputs):
+            propagated = max(propagated, _product_relative(inputs))
         # A gain measured on few values is itself uncertain (about 1/sqrt(n) relative).
         propagated *= 1.0 + 2.0 / math.sqrt(max(groups.size, 1))
         # On an int8 value the grid's rounding dominates, and it is modelled exactly (its
@@ -217,6 +219,21 @@ def _propagated_msq(out: Groups, inputs: list[_Carried], white_gain: float = 0.0
     gain = max(out.mean_var() / var_in if var_in > 0 else 1.0,
                out.mean_square() / square_in if square_in > 0 else 1.0, white_gain)
     return gain * msq_in
+
+
+def _product(graph: Graph, name: str, inputs: list[_Carried]) -> bool:
+    """Whether node ``name`` multiplies two compared activations elementwise."""
+    return len(inputs) == 2 and family(graph.op_of(name)) == "mul"
+
+
+def _product_relative(inputs: list[_Carried]) -> float:
+    """The relative error a product of two activations carries: its inputs' relative
+    errors add (``d(xy)/xy = dx/x + dy/y``), whatever their scales. The size-weighted gain
+    of :func:`_propagated_msq` mixes the two: ``x * rsqrt(mean(x^2))`` (an RMSNorm) has a
+    1x16x32 ``x`` around 0.02 and a 1x16x1 factor around 50, and is not a gain of 1/100
+    on ``x``'s error."""
+    return math.sqrt(sum(i.allowed * i.groups.mean_msq() / i.scale ** 2
+                         for i in inputs if i.scale > 0))
 
 
 def _relative(absolute: float, metrics: Metrics) -> float:
