@@ -15,6 +15,8 @@ Strategies run in order and each only sees the nodes still unmatched:
    interior is skipped), then module scope + op family + call order;
 6. ``structure``: graph position, for everything still unmatched (:mod:`.structure`);
 7. ``sequence``: what is left between anchors, aligned as sequences (:mod:`.sequence`);
+   the pairs their neighbours contradict dropped and, if any were, ``structure`` again
+   (while they stood they hid the true partners of the nodes below them);
    then the nodes one side computes twice merged into the paired one they repeat and
    ``structure`` run again over what is still unmatched (:mod:`.repeats`);
 8. ``output``: the models' outputs, paired with each other where one side appends steps
