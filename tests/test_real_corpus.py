@@ -97,7 +97,8 @@ _PASSING = {
     *(f"{m}-pt-openvino" for m in ("resnet", "mobilenet_v2", "convnext", "convnextv2", "vit",
                                    "swin", "mobilevit", "segformer", "poolformer", "bert",
                                    "roberta", "t5", "llama", "wav2vec2", "gpt2", "qwen2",
-                                   "opt", "bloom", "falcon", "mpt", "phi3", "codegen")),
+                                   "opt", "bloom", "falcon", "mpt", "phi3", "codegen",
+                                   "gemma2")),
 }
 _CLI_PASSING = {"bert-onnx_dynamo-pt", "resnet-pt2-onnx_dynamo", "mx_resnet18-mxnet-caffe"}
 

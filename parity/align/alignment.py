@@ -43,6 +43,7 @@ from ..ops import family, is_no_op
 from .activations import activation_graph
 from .ancestry import out_of_order
 from .confidence import agreement, confidence, contradicted
+from .crossed import uncrossed
 from .folds import bypassed, fold_head, move_to_fold_end
 from .mapping_file import resolve_mapping
 from .names import Strategy, by_key, named_key
@@ -197,8 +198,16 @@ def _match_past_repeats(a: Graph, b: Graph, found: dict[str, Match], skipped_a: 
 def _drop_contradicted(a: Graph, b: Graph, found: dict[str, Match]) -> int:
     """Drop the pairs whose producers are all paired elsewhere, then those whose nearest
     paired producers are not upstream of their partner: a name or a position said they
-    match, their neighbours say they do not. Returns how many were dropped."""
-    pairs = {m.a: m.b for m in found.values()}
+    match, their neighbours say they do not. Crossed look-alike pairs are first given
+    each other's partners (:mod:`.crossed`), and the neighbours are read through each
+    side's unpaired repeats (:mod:`.repeats`: a mask's cast torch recomputes and the
+    exporter reads twice). Returns how many were dropped."""
+    pairs = uncrossed(a, b, {m.a: m.b for m in found.values()})
+    for x, y in pairs.items():
+        if found[x].b != y:
+            found[x] = replace(found[x], b=y)
+    a, _ = merge_repeats(a, unmatched(a, pairs, ()))
+    b, _ = merge_repeats(b, unmatched(b, {y: x for x, y in pairs.items()}, ()))
     before = len(found)
     for x in contradicted(a, b, pairs, {m.a: m.how for m in found.values()}):
         del found[x]
