@@ -13,9 +13,11 @@ that node's value as far as the graph shows. It is merged into that node
 over what is left. Only unmatched nodes are merged, so no pair made before changes. A
 torch op's literal arguments are attributes (``constants``: a ``to``'s dtype, the 2.0 of
 ``x + 2.0``), so ops that differ by one are no repeats. An operand the graph does not
-record (what shapes compute: Gemma 2's window bound) may differ between the two: both
-sides then merge alike (the two masks are compared as one), and the pairs reading them
-compare the values each side computes.
+record (what shapes compute: Gemma 2's window bound) may differ between the two: a
+repeat still unmatched merges alike on both sides (the two masks compared as one), and the
+pairs reading them compare the values each side computes. Contradicted pairs are looked
+for through the unpaired repeats (alignment's ``_drop_contradicted``), so a mask paired
+with its own partner stays paired.
 """
 
 from __future__ import annotations
