@@ -151,12 +151,32 @@ def members(graph: Graph) -> dict[str, list[str]]:
 
 
 def scope_output(graph: Graph, names: list[str]) -> str | None:
-    """The one node of ``names`` whose value leaves the scope, if there is exactly one."""
+    """The one node of ``names`` whose value leaves the scope, if there is exactly one. A
+    leaving node that the scope's own steps carry on to another leaving one is a step
+    another module shares, not the scope's value (OpenVINO computes GPT-NeoX's two
+    LayerNorms of one hidden state with one MVN, named after one of them, that the other's
+    Multiply reads); a module called twice (a ResNet block's ReLU) leaves twice."""
     inside = set(names)
     leaving = [name for name in names
                if name in graph.outputs or not graph.consumers.get(name)
                or any(user not in inside for user in graph.consumers[name])]
+    if len(leaving) > 1:
+        leaving = [name for name in leaving
+                   if not _reaches(graph, name, set(leaving) - {name}, inside)]
     return leaving[0] if len(leaving) == 1 else None
+
+
+def _reaches(graph: Graph, start: str, targets: set[str], inside: set[str]) -> bool:
+    """True when a node of ``targets`` reads ``start``, directly or through ``inside``."""
+    seen, todo = {start}, [start]
+    while todo:
+        for user in graph.consumers.get(todo.pop(), ()):
+            if user in targets:
+                return True
+            if user in inside and user not in seen:
+                seen.add(user)
+                todo.append(user)
+    return False
 
 
 def by_scope(mapping: dict[str, str]) -> Callable[[list[Node], list[Node]], list[tuple[str, str]]]:
