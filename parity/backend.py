@@ -49,6 +49,12 @@ class Backend(ABC):
         """Nodes in topological order, inputs with shapes, outputs."""
         return self._load_graph()
 
+    @cached_property
+    def discrete(self) -> set[str]:
+        """Names whose values the last pass produced as booleans or integers (handed out
+        as float64): masks, ids and shapes, which carry no rounding noise."""
+        return set()
+
     def run(self, feeds: Mapping[str, np.ndarray], fetch: Sequence[str]) -> dict[str, np.ndarray]:
         """One forward pass; the outputs of the ``fetch`` nodes as float arrays.
 
@@ -73,14 +79,14 @@ class Backend(ABC):
                 raise NodeNotFound(name, str(self.path), self.graph.closest(name))
         for name in wanted:
             if name in feeds:
-                yield name, _as_float_array(feeds[name])
+                yield name, self._handed_out(name, feeds[name])
         nodes = [name for name in wanted if name in self.graph and name not in feeds]
         if not nodes:
             return
         produced = set()
         for name, value in self._stream(feeds, nodes):
             produced.add(name)
-            yield name, _as_float_array(value)
+            yield name, self._handed_out(name, value)
         missing = [name for name in nodes if name not in produced]
         if missing:
             raise ModelLoadError(self.path, f"the {self.name} run produced no value for {missing}")
@@ -177,9 +183,12 @@ class Backend(ABC):
                 )
 
 
-def _as_float_array(value: Any) -> np.ndarray:
-    array = np.asarray(value)
-    if not np.issubdtype(array.dtype, np.floating):
-        array = array.astype(np.float64)
-    return array
+    def _handed_out(self, name: str, value: Any) -> np.ndarray:
+        """``value`` as a float array, its name noted in :attr:`discrete` if it was not."""
+        array = np.asarray(value)
+        if np.issubdtype(array.dtype, np.floating):
+            self.discrete.discard(name)
+            return array
+        self.discrete.add(name)
+        return array.astype(np.float64)
 

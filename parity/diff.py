@@ -124,7 +124,8 @@ def _run_sample(a: Backend, b: Backend, feeds_a: Feed, feeds_b: Feed, alignment:
         if quantization is not None:
             va, vb, clipped = quantization.at_folded_clip(m.a, m.b, va, vb)
             note += clipped
-        result, groups = diff_pair(m, a.graph.op_of(m.a), note, va, vb, judge)
+        result, groups = diff_pair(m, a.graph.op_of(m.a), note, va, vb, judge,
+                                   exact=m.a in a.discrete and m.b in b.discrete)
         if groups is not None and retention.is_root(result, results):
             result = replace(result, channel_max_abs=channel_max_abs(groups))
         results[m.a] = result
@@ -135,8 +136,9 @@ def _run_sample(a: Backend, b: Backend, feeds_a: Feed, feeds_b: Feed, alignment:
 
 
 def diff_pair(match: Match, op: str, note: str, va: np.ndarray, vb: np.ndarray,
-              judge: Judge) -> tuple[PairResult, Groups | None]:
-    """Metrics and verdict of one pair; shapes that cannot be reconciled fail as such."""
+              judge: Judge, exact: bool = False) -> tuple[PairResult, Groups | None]:
+    """Metrics and verdict of one pair; shapes that cannot be reconciled fail as such.
+    ``exact``: both sides produced booleans or integers (``Backend.discrete``)."""
     how = match.how + note
     common = squeeze_to_common(va, vb)
     if common is None:
@@ -146,7 +148,7 @@ def diff_pair(match: Match, op: str, note: str, va: np.ndarray, vb: np.ndarray,
     reduced = None if stat is None else reduce(stat, judge.criteria.error_stat.quantile,
                                                *common, mask_limit=metrics.mask_limit)
     verdict = judge.judge(match, metrics, groups, common[1].shape, (va.dtype, vb.dtype),
-                          reduced)
+                          reduced, exact)
     status = OK if verdict.passed else FAIL
     return PairResult(match.a, match.b, op, how, va.shape, vb.shape, status, metrics,
                       verdict=verdict), groups

@@ -46,7 +46,9 @@ def _row(table: SummaryTable, bug_id: str, report: parity.Report) -> None:
     noise = max((p.verdict.ratio for p in before if p.verdict and p.verdict.ratio is not None),
                 default=0.0)
     found = f"{first.a} ~ {first.b}" if first else "-"
-    size = (f"{first.verdict.ratio:.3g} / {first.verdict.amplification:.3g}"
+    amplification = first.verdict.amplification if first and first.verdict else None
+    size = (f"{first.verdict.ratio:.3g} / "
+            + ("-" if amplification is None else f"{amplification:.3g}")
             if first and first.verdict and first.verdict.ratio is not None
             else (first.status if first else "-"))
     table.add(bug_id, bug.reference, bug.form, bug.layer, found, size, f"{noise:.2f}",

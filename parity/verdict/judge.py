@@ -68,6 +68,12 @@ class _Carried:
     groups: Groups
     scale: float
     allowed: float  # factor on its mean square error: 1 within bound, bound^2/error^2 beyond
+    # Booleans or integers (outside a quantized comparison): no input of a float layer's
+    # noise. A mask or shape its consumers read through uncompared nodes has no rounding
+    # error, and its 0/1 values are not on their scale (OpenVINO shares BERT's first mask
+    # with layer 1, whose score Add then has the ONNX side's boolean And as nearest
+    # compared ancestor: counted, it shrank that bound 24x).
+    exact: bool = False
 
 
 class Judge:
@@ -94,12 +100,13 @@ class Judge:
 
     def judge(self, match: Match, metrics: Metrics, groups: Groups, shape: tuple[int, ...],
               dtypes: tuple[np.dtype, np.dtype],
-              reduced: statistic.Reduced | None = None) -> Verdict:
+              reduced: statistic.Reduced | None = None, exact: bool = False) -> Verdict:
         """The verdict of one compared pair (and remember it for its consumers);
         ``reduced`` is the chosen statistic of its difference, if :meth:`statistic` names
-        one."""
+        one; ``exact`` says both sides produced booleans or integers (``_Carried.exact``)."""
         rule, tol = self.criteria.for_pair(match.a, match.b)
-        inputs = [self.carried[u] for u in self.nearest.get(match.a, ()) if u in self.carried]
+        inputs = [self.carried[u] for u in self.nearest.get(match.a, ())
+                  if u in self.carried and not self.carried[u].exact]
         error = metrics.error
         expected, noise, quantized = self._noise(match, metrics, groups, shape, dtypes,
                                                  inputs)
@@ -125,7 +132,8 @@ class Judge:
         # noise expected there (not the slack over it, which would compound downstream).
         rms = metrics.error
         allowed = 1.0 if passed or rms <= noise else (expected / rms) ** 2
-        self.carried[match.a] = _Carried(groups, metrics.scale, allowed)
+        self.carried[match.a] = _Carried(groups, metrics.scale, allowed,
+                                         exact and self.quantization is None)
         self.shapes[match.a] = shape
         return Verdict(rule, passed, error, bound if tol is None else None,
                        _amplification(rms, inputs))
