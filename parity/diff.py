@@ -116,7 +116,8 @@ def _run_sample(a: Backend, b: Backend, feeds_a: Feed, feeds_b: Feed, alignment:
     stream_a = a.stream(feeds_a, [m.a for m in matches])
     stream_b = b.stream(feeds_b, [m.b for m in matches])
     quantization = Quantization.of(a, b)
-    judge = Judge(a.graph, b.graph, matches, criteria, quantization)
+    judge = Judge(a.graph, b.graph, matches, criteria, quantization,
+                  discrete=(a.discrete, b.discrete))
     retention = _Retention(a.graph, matches)
     results: dict[str, PairResult] = {}
     for m, va, vb in paired(stream_a, stream_b, matches):
@@ -124,8 +125,7 @@ def _run_sample(a: Backend, b: Backend, feeds_a: Feed, feeds_b: Feed, alignment:
         if quantization is not None:
             va, vb, clipped = quantization.at_folded_clip(m.a, m.b, va, vb)
             note += clipped
-        result, groups = diff_pair(m, a.graph.op_of(m.a), note, va, vb, judge,
-                                   exact=m.a in a.discrete and m.b in b.discrete)
+        result, groups = diff_pair(m, a.graph.op_of(m.a), note, va, vb, judge)
         if groups is not None and retention.is_root(result, results):
             result = replace(result, channel_max_abs=channel_max_abs(groups))
         results[m.a] = result
@@ -136,9 +136,8 @@ def _run_sample(a: Backend, b: Backend, feeds_a: Feed, feeds_b: Feed, alignment:
 
 
 def diff_pair(match: Match, op: str, note: str, va: np.ndarray, vb: np.ndarray,
-              judge: Judge, exact: bool = False) -> tuple[PairResult, Groups | None]:
-    """Metrics and verdict of one pair; shapes that cannot be reconciled fail as such.
-    ``exact``: both sides produced booleans or integers (``Backend.discrete``)."""
+              judge: Judge) -> tuple[PairResult, Groups | None]:
+    """Metrics and verdict of one pair; shapes that cannot be reconciled fail as such."""
     how = match.how + note
     common = squeeze_to_common(va, vb)
     if common is None:
@@ -148,7 +147,7 @@ def diff_pair(match: Match, op: str, note: str, va: np.ndarray, vb: np.ndarray,
     reduced = None if stat is None else reduce(stat, judge.criteria.error_stat.quantile,
                                                *common, mask_limit=metrics.mask_limit)
     verdict = judge.judge(match, metrics, groups, common[1].shape, (va.dtype, vb.dtype),
-                          reduced, exact)
+                          reduced)
     status = OK if verdict.passed else FAIL
     return PairResult(match.a, match.b, op, how, va.shape, vb.shape, status, metrics,
                       verdict=verdict), groups

@@ -22,6 +22,7 @@ the first divergence.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,10 +81,14 @@ class Judge:
     """Judges pairs in (roughly) topological order; each pair's upstream must come first."""
 
     def __init__(self, graph_a: Graph, graph_b: Graph, matches: tuple[Match, ...],
-                 criteria: Criteria, quantization: Quantization | None = None) -> None:
+                 criteria: Criteria, quantization: Quantization | None = None,
+                 discrete: tuple[Collection[str], Collection[str]] = ((), ())) -> None:
+        """``discrete``: the names each side's pass produced as booleans or integers
+        (``Backend.discrete``), read as each pair is judged."""
         self.graph_a, self.graph_b = graph_a, graph_b
         self.criteria = criteria
         self.quantization = quantization
+        self.discrete = discrete
         self.nearest = graph_a.nearest({m.a for m in matches})
         self.carried: dict[str, _Carried] = {}
         self.shapes: dict[str, tuple[int, ...]] = {}
@@ -100,10 +105,10 @@ class Judge:
 
     def judge(self, match: Match, metrics: Metrics, groups: Groups, shape: tuple[int, ...],
               dtypes: tuple[np.dtype, np.dtype],
-              reduced: statistic.Reduced | None = None, exact: bool = False) -> Verdict:
+              reduced: statistic.Reduced | None = None) -> Verdict:
         """The verdict of one compared pair (and remember it for its consumers);
         ``reduced`` is the chosen statistic of its difference, if :meth:`statistic` names
-        one; ``exact`` says both sides produced booleans or integers (``_Carried.exact``)."""
+        one."""
         rule, tol = self.criteria.for_pair(match.a, match.b)
         inputs = [self.carried[u] for u in self.nearest.get(match.a, ())
                   if u in self.carried and not self.carried[u].exact]
@@ -133,7 +138,7 @@ class Judge:
         rms = metrics.error
         allowed = 1.0 if passed or rms <= noise else (expected / rms) ** 2
         self.carried[match.a] = _Carried(groups, metrics.scale, allowed,
-                                         exact and self.quantization is None)
+                                         self._exact(match))
         self.shapes[match.a] = shape
         return Verdict(rule, passed, error, bound if tol is None else None,
                        _amplification(rms, inputs))
@@ -144,6 +149,12 @@ class Judge:
         found = [d for d in (numerics.stored_dtype(self.graph_a, match.a),
                              numerics.stored_dtype(self.graph_b, match.b)) if d]
         return max(found, key=numerics.unit_roundoff, default=None)
+
+    def _exact(self, match: Match) -> bool:
+        """Both sides of ``match`` hold booleans or integers, outside a quantized
+        comparison (``_Carried.exact``)."""
+        return (self.quantization is None and match.a in self.discrete[0]
+                and match.b in self.discrete[1])
 
     def forget(self, name: str) -> None:
         """Drop a pair's statistics once no pair downstream needs them."""
